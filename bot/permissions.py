@@ -1,0 +1,127 @@
+"""Every AWS action the bot's code calls, in one table.
+
+This is the single source of truth for the IAM policies in template.yaml: tests check both
+directions (each action here is granted to the functions that use it, and the template grants
+nothing that is not here), and the client factory refuses, in strict mode, any call that is not
+declared here. Add a row when code starts calling a new operation; remove it when it stops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Function(StrEnum):
+    """The Lambda functions of template.yaml (logical ids)."""
+
+    SLACK = "SlackFunction"
+    DEPLOYMENTS = "DeploymentsFunction"
+
+
+class Scope(StrEnum):
+    """What an action may touch; template.yaml builds the resource ARNs from these."""
+
+    CLUSTER_SERVICES = "the platform's ECS services in its cluster"
+    TASK_DEFINITION_FAMILIES = "the platform's task-definition families"
+    TASK_AND_EXECUTION_ROLES = "the task and execution roles, passed only to ecs-tasks.amazonaws.com"
+    ECR_REPOSITORIES = "the platform's ECR repositories"
+    LOG_GROUPS = "the platform's log groups"
+    SCALABLE_TARGETS = "Application Auto Scaling targets of the platform's services"
+    PLATFORM_ALARMS = "the platform's CloudWatch alarms"
+    STATE_TABLE = "the bot's own DynamoDB table"
+    SLACK_SECRETS = "the two Slack secrets in Secrets Manager"
+    SELF = "the function itself (Bolt's lazy listeners)"
+    ENVIRONMENT_ROLES = "roles named in the config for other accounts"
+    ANY = "'*': AWS offers no resource-level permission for these actions"
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    action: str
+    scope: Scope
+    functions: frozenset[Function]
+    why: str
+
+
+def _grant(action: str, scope: Scope, *functions: Function, why: str) -> Grant:
+    return Grant(action, scope, frozenset(functions), why)
+
+
+S, D = Function.SLACK, Function.DEPLOYMENTS
+
+GRANTS: tuple[Grant, ...] = (
+    # ECS: read
+    _grant("ecs:DescribeServices", Scope.CLUSTER_SERVICES, S, why="/status, plans"),
+    _grant(
+        "ecs:DescribeTaskDefinition",
+        Scope.ANY,
+        S,
+        why="image tag of a revision; no resource-level permission",
+    ),
+    _grant(
+        "ecs:ListTaskDefinitions",
+        Scope.ANY,
+        S,
+        why="rollback candidates; no resource-level permission",
+    ),
+    # ECS: mutate
+    _grant(
+        "ecs:RegisterTaskDefinition",
+        Scope.ANY,
+        S,
+        why="/deploy registers a new revision; no resource-level permission",
+    ),
+    _grant(
+        "ecs:DeregisterTaskDefinition",
+        Scope.ANY,
+        S,
+        why="undo a revision registered by a /deploy whose update failed; no resource-level permission",
+    ),
+    _grant("ecs:UpdateService", Scope.CLUSTER_SERVICES, S, why="/deploy, /rollback, /scale"),
+    _grant("iam:PassRole", Scope.TASK_AND_EXECUTION_ROLES, S, why="register_task_definition passes both roles"),
+    # ECR
+    _grant("ecr:DescribeImages", Scope.ECR_REPOSITORIES, S, why="tag must exist; newest tags"),
+    # Application Auto Scaling
+    _grant(
+        "application-autoscaling:DescribeScalableTargets",
+        Scope.ANY,
+        S,
+        why="keep /scale coherent with autoscaling; Describe* has no resource-level permission",
+    ),
+    _grant(
+        "application-autoscaling:RegisterScalableTarget",
+        Scope.SCALABLE_TARGETS,
+        S,
+        why="/scale moves MinCapacity",
+    ),
+    # Logs and alarms
+    _grant("logs:FilterLogEvents", Scope.LOG_GROUPS, S, why="/logs and the alarm card's Show logs"),
+    _grant(
+        "cloudwatch:DescribeAlarms",
+        Scope.PLATFORM_ALARMS,
+        S,
+        why="/alarms, /status, plan cards",
+    ),
+    # Cost Explorer
+    _grant("ce:GetCostAndUsage", Scope.ANY, S, why="/cost and the weekly post; no resource-level permission"),
+    # The bot's own state
+    _grant("dynamodb:GetItem", Scope.STATE_TABLE, S, D, why="locks, plans, cards, idempotency"),
+    _grant("dynamodb:PutItem", Scope.STATE_TABLE, S, D, why="locks, plans, cards, audit, idempotency"),
+    _grant("dynamodb:UpdateItem", Scope.STATE_TABLE, S, D, why="idempotency, card state"),
+    _grant("dynamodb:DeleteItem", Scope.STATE_TABLE, S, D, why="lock release, idempotency"),
+    _grant("dynamodb:Query", Scope.STATE_TABLE, S, why="audit by service and time, deploy history"),
+    _grant("dynamodb:BatchGetItem", Scope.STATE_TABLE, S, why="/status in one round trip"),
+    # Secrets and self
+    _grant("secretsmanager:GetSecretValue", Scope.SLACK_SECRETS, S, D, why="Slack signing secret, bot token"),
+    _grant("lambda:InvokeFunction", Scope.SELF, S, why="Bolt runs lazy listeners by invoking the function"),
+    _grant("sts:AssumeRole", Scope.ENVIRONMENT_ROLES, S, why="environments in other accounts"),
+)
+
+
+def actions_for(function: Function) -> frozenset[str]:
+    """IAM actions one Lambda function needs."""
+    return frozenset(g.action for g in GRANTS if function in g.functions)
+
+
+ALL_ACTIONS: frozenset[str] = frozenset(g.action for g in GRANTS)

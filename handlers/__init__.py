@@ -1,0 +1,1 @@
+"""Thin AWS Lambda entry points that translate events into calls of the `bot` package."""
