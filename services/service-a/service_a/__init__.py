@@ -1,0 +1,1 @@
+"""service-a: the public API of the platform; calls service-b for backend work."""

@@ -1,0 +1,93 @@
+"""service-b's HTTP API. `create_app` is the factory uvicorn runs (see service_b/__main__.py)."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import FastAPI, Query, Request
+from pydantic import BaseModel
+
+from service_b.runtime import RequestContextMiddleware, utc_now_iso
+from service_b.settings import SERVICE_NAME, Settings
+from service_b.work import DEFAULT_ROUNDS, MAX_ROUNDS, hash_rounds
+
+
+class Health(BaseModel):
+    status: str
+    service: str
+
+
+class ProcessResult(BaseModel):
+    service: str
+    status: str
+    processing_time: str
+    """The measured duration as the seed's clients read it, e.g. "0.018s"; duration_ms is the number."""
+    duration_ms: float
+    work: int
+    digest: str
+    request_id: str
+    timestamp: str
+
+
+class InternalStatus(BaseModel):
+    service: str
+    version: str
+    status: str
+    uptime_seconds: float
+    timestamp: str
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+    started = time.monotonic()
+
+    docs = settings.docs_enabled
+    app = FastAPI(
+        title=SERVICE_NAME,
+        description="Backend Service",
+        version=settings.version,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+    )
+    app.add_middleware(RequestContextMiddleware, access_logger="service_b.access")
+
+    @app.get("/health")
+    async def health() -> Health:
+        return Health(status="healthy", service=SERVICE_NAME)
+
+    # A plain `def`: FastAPI runs it in its thread pool, so hashing never blocks /health.
+    @app.get("/process")
+    def process(
+        request: Request,
+        work: Annotated[
+            int, Query(ge=1, le=MAX_ROUNDS, description="Rounds of PBKDF2-HMAC-SHA256 to compute.")
+        ] = DEFAULT_ROUNDS,
+    ) -> ProcessResult:
+        """Does `work` rounds of hashing and reports how long they took."""
+        request_id: str = request.state.request_id
+        done = hash_rounds(work, request_id)
+        return ProcessResult(
+            service=SERVICE_NAME,
+            status="processed",
+            processing_time=f"{done.seconds:.3f}s",
+            duration_ms=round(done.seconds * 1000, 3),
+            work=done.rounds,
+            digest=done.digest,
+            request_id=request_id,
+            timestamp=utc_now_iso(),
+        )
+
+    @app.get("/internal/status")
+    async def internal_status() -> InternalStatus:
+        """For operators inside the VPC; the load balancer must not route /internal/* (infra's job)."""
+        return InternalStatus(
+            service=SERVICE_NAME,
+            version=settings.version,
+            status="running",
+            uptime_seconds=round(time.monotonic() - started, 3),
+            timestamp=utc_now_iso(),
+        )
+
+    return app
