@@ -61,6 +61,7 @@ typecheck: venv ## mypy over bot/, handlers/ and each service
 	$(VENV)/bin/mypy bot handlers
 	$(VENV)/bin/mypy services/service-a
 	$(VENV)/bin/mypy services/service-b
+	$(VENV)/bin/mypy sandbox
 
 bench: venv ## Run the benchmarks and write docs/BENCHMARKS.md
 	$(PY) -m bench

@@ -1,0 +1,5 @@
+"""`python -m sandbox` (what `make run` runs)."""
+
+from sandbox.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,180 @@
+"""A small process supervisor: start children in order, wait until each is healthy, stop them all together.
+
+The supervisor knows nothing about what it runs; each child is described by a `Child`. It stops every
+child when it is asked to (SIGINT, SIGTERM, SIGHUP) and when any child dies, so nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import TextIO
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@dataclass(frozen=True)
+class Child:
+    """One long-running process: how to start it and where it answers when it is ready."""
+
+    name: str
+    argv: Sequence[str]
+    port: int
+    port_variable: str
+    """The environment variable that chooses `port`, named when the port is taken."""
+    cwd: Path | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    """Added to the supervisor's own environment."""
+    health_path: str = "/health"
+    host: str = "127.0.0.1"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+class SupervisorError(Exception):
+    """The children could not be started; the message says which one and what to do."""
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # The same option uvicorn sets, so a port in TIME_WAIT does not count as taken.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def answers_health(child: Child) -> bool:
+    connection = http.client.HTTPConnection(child.host, child.port, timeout=1)
+    try:
+        connection.request("GET", child.health_path)
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        connection.close()
+
+
+class Supervisor:
+    def __init__(
+        self,
+        children: Sequence[Child],
+        *,
+        startup_timeout: float = 30.0,
+        stop_timeout: float = 15.0,
+        out: TextIO = sys.stdout,
+    ) -> None:
+        self.children = list(children)
+        self.startup_timeout = startup_timeout
+        self.stop_timeout = stop_timeout
+        self.out = out
+        self._running: list[tuple[Child, subprocess.Popen[bytes]]] = []
+        self._stop_requested = threading.Event()
+
+    def say(self, message: str) -> None:
+        print(f"sandbox: {message}", file=self.out, flush=True)
+
+    def run(self, on_ready: str = "") -> int:
+        """Start everything, wait until asked to stop or until a child dies; 0 only for a requested stop."""
+        previous = {signum: signal.signal(signum, self._request_stop) for signum in STOP_SIGNALS}
+        try:
+            self._check_ports()
+            for child in self.children:
+                self._start(child)
+                if not self._wait_until_healthy(child):
+                    return 0  # stopped while starting, as asked
+            if on_ready:
+                self.say(on_ready)
+            return self._watch()
+        except SupervisorError as error:
+            self.say(f"error: {error}")
+            return 1
+        finally:
+            self._stop_all()
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    def _request_stop(self, signum: int, frame: FrameType | None) -> None:
+        self._stop_requested.set()
+
+    def _check_ports(self) -> None:
+        for child in self.children:
+            if not port_is_free(child.host, child.port):
+                raise SupervisorError(
+                    f"port {child.port} for {child.name} is already in use; stop what holds it "
+                    f"(e.g. an earlier `make run`) or set {child.port_variable} to a free port"
+                )
+
+    def _start(self, child: Child) -> None:
+        # argv is built by the sandbox's own code (sandbox/main.py), never from outside input.
+        process = subprocess.Popen(  # noqa: S603
+            list(child.argv),
+            cwd=child.cwd,
+            env={**os.environ, **child.env},
+            # Its own process group: a Ctrl-C in the terminal reaches only the supervisor, which then
+            # stops the children in reverse order instead of every process racing to exit at once.
+            process_group=0,
+        )
+        self._running.append((child, process))
+
+    def _wait_until_healthy(self, child: Child) -> bool:
+        """True once the child answers; False if a stop was requested meanwhile."""
+        process = self._process(child)
+        deadline = time.monotonic() + self.startup_timeout
+        while not self._stop_requested.is_set():
+            if process.poll() is not None:
+                raise SupervisorError(
+                    f"{child.name} exited with code {process.returncode} while starting; its output is above"
+                )
+            if answers_health(child):
+                self.say(f"{child.name:<10} {child.url}  (pid {process.pid})")
+                return True
+            if time.monotonic() > deadline:
+                raise SupervisorError(
+                    f"{child.name} did not answer {child.url}{child.health_path} "
+                    f"within {self.startup_timeout:g} s; its output is above"
+                )
+            self._stop_requested.wait(0.1)
+        return False
+
+    def _watch(self) -> int:
+        while not self._stop_requested.wait(0.2):
+            for child, process in self._running:
+                if process.poll() is not None:
+                    code = process.returncode
+                    self.say(f"{child.name} exited unexpectedly with code {code}; stopping the others")
+                    return 1
+        return 0
+
+    def _process(self, child: Child) -> subprocess.Popen[bytes]:
+        return next(process for running, process in self._running if running is child)
+
+    def _stop_all(self) -> None:
+        """Stop the children in reverse start order: SIGTERM, then SIGKILL after `stop_timeout`."""
+        if self._running:
+            self.say("stopping")
+        while self._running:
+            child, process = self._running.pop()
+            if process.poll() is not None:
+                continue
+            process.terminate()
+            try:
+                process.wait(timeout=self.stop_timeout)
+            except subprocess.TimeoutExpired:
+                self.say(f"{child.name} did not stop within {self.stop_timeout:g} s; killing it")
+                process.kill()
+                process.wait()
