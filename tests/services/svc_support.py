@@ -1,0 +1,170 @@
+"""Helpers for the service tests: free loopback ports, services run as their containers run them, a stand-in B."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+SERVICES = REPO / "services"
+LOOPBACK = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((LOOPBACK, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def is_listening(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex((LOOPBACK, port)) == 0
+
+
+def http_get(port: int, path: str, headers: Mapping[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+    connection = http.client.HTTPConnection(LOOPBACK, port, timeout=5)
+    try:
+        connection.request("GET", path, headers=dict(headers or {}))
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
+
+
+def process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    """Every line of `text` that is a JSON object (other output is skipped)."""
+    lines = []
+    for line in text.splitlines():
+        try:
+            parsed = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(parsed, dict):
+            lines.append(parsed)
+    return lines
+
+
+@dataclass
+class RunningService:
+    """A service started with `python -m <package>`, exactly the command of its container."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    output: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        return json_lines(self.output.read_text())
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_service(
+    package: str, output: Path, env: Mapping[str, str] | None = None, timeout: float = 15.0
+) -> RunningService:
+    port = free_port()
+    with output.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", package],
+            cwd=SERVICES / package.replace("_", "-"),
+            env={**os.environ, "HOST": LOOPBACK, "PORT": str(port), "PYTHONUNBUFFERED": "1", **(env or {})},
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    service = RunningService(process, port, output)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{package} exited with {process.returncode}:\n{output.read_text()}")
+        try:
+            if http_get(port, "/health")[0] == 200:
+                return service
+        except OSError:
+            time.sleep(0.05)
+    service.stop()
+    raise RuntimeError(f"{package} did not answer /health within {timeout} s:\n{output.read_text()}")
+
+
+@dataclass
+class StandInServiceB:
+    """A misbehaving service-b on loopback. Point SERVICE_B_URL at `url_for(behaviour)`.
+
+    Behaviours: "ok" (a JSON object), "slow" (answers only after `release` or 5 s), "error" (HTTP 500 with a
+    traceback-like body), "html" (200 that is not JSON), "list" (200 JSON that is not an object).
+    """
+
+    server: ThreadingHTTPServer
+    release: threading.Event = field(default_factory=threading.Event)
+    seen: list[tuple[str, int, str | None]] = field(default_factory=list)
+    """(path, client port, X-Request-ID) of every request received."""
+
+    def url_for(self, behaviour: str) -> str:
+        return f"http://{LOOPBACK}:{self.server.server_port}/{behaviour}"
+
+
+def start_stand_in() -> StandInServiceB:
+    stand_in: StandInServiceB
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, so connection reuse by the client is observable
+
+        def do_GET(self) -> None:
+            stand_in.seen.append((self.path, self.client_address[1], self.headers.get("X-Request-ID")))
+            behaviour = self.path.strip("/").split("/")[0]
+            if behaviour == "slow":
+                stand_in.release.wait(timeout=5)
+            status, content_type, body = {
+                "ok": (200, "application/json", b'{"service": "stand-in"}'),
+                "slow": (200, "application/json", b'{"service": "stand-in"}'),
+                "error": (500, "text/plain", b"Traceback (most recent call last): KeyError: 'secret'"),
+                "html": (200, "text/html", b"<html><body>maintenance</body></html>"),
+                "list": (200, "application/json", b"[1, 2, 3]"),
+            }[behaviour]
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the caller gave up waiting, which is what the slow behaviour is for
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
+    server.daemon_threads = True
+    stand_in = StandInServiceB(server)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return stand_in
