@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-
 from svc_support import SERVICES, RunningService, StandInServiceB, json_lines, start_service, start_stand_in
 
 for service_dir in ("service-a", "service-b"):

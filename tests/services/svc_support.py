@@ -1,4 +1,4 @@
-"""Helpers for the service tests: free loopback ports, services run as their containers run them, a stand-in B."""
+"""Helpers for the service tests: free loopback ports, services run as in their containers, a stand-in B."""
 
 from __future__ import annotations
 

@@ -16,7 +16,6 @@ import service_b.app
 import service_b.settings
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-
 from svc_support import SERVICES, RunningService, free_port, http_get
 
 AppFactory = Callable[[dict[str, str]], FastAPI]

@@ -18,7 +18,6 @@ from fastapi.testclient import TestClient
 from service_a.app import create_app
 from service_a.runtime import ConfigError, JsonFormatter
 from service_a.settings import Settings
-
 from svc_support import RunningService, StandInServiceB, free_port, start_service
 
 JsonLog = Callable[[str, Any], Callable[[], list[dict[str, Any]]]]
@@ -188,7 +187,7 @@ def test_backend_answers_503_when_nothing_listens_at_service_b_url() -> None:
 # --- /api/backend against a misbehaving service-b -------------------------------------------------
 
 
-def test_backend_answers_504_when_service_b_is_slower_than_the_read_timeout(stand_in: StandInServiceB) -> None:
+def test_backend_answers_504_when_service_b_is_slower_than_the_timeout(stand_in: StandInServiceB) -> None:
     with service_a(stand_in.url_for("slow")) as client:
         started = time.monotonic()
         response = client.get("/api/backend", headers={"X-Request-ID": "too-slow"})
