@@ -64,5 +64,6 @@ def main() -> int:
         print(f"sandbox: error: {error}", file=sys.stderr)
         return 2
     entry = children[-1].url
-    ready = f"ready: try {entry}/api/backend (API docs at {entry}/docs); Ctrl-C stops everything"
+    docs = f" (API docs at {entry}/docs)" if children[-1].env["DOCS_ENABLED"] == "true" else ""
+    ready = f"ready: try {entry}/api/backend{docs}; Ctrl-C stops everything"
     return Supervisor(children).run(on_ready=ready)

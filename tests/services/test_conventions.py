@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 import service_a.app
@@ -16,7 +19,8 @@ import service_b.app
 import service_b.settings
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from svc_support import SERVICES, RunningService, free_port, http_get
+from service_b.work import MAX_ROUNDS
+from svc_support import SERVICES, RunningService, free_port, http_get, start_service
 
 AppFactory = Callable[[dict[str, str]], FastAPI]
 
@@ -151,6 +155,26 @@ def test_everything_the_service_prints_is_json(service_b: RunningService) -> Non
     assert output, "service-b printed nothing"
     assert len(service_b.log_lines()) == len(output)
     assert any(line.get("logger", "").startswith("uvicorn") for line in service_b.log_lines())
+
+
+# --- graceful shutdown ----------------------------------------------------------------------------
+
+
+def test_sigterm_lets_a_request_in_flight_finish(tmp_path: Path) -> None:
+    service = start_service("service_b", tmp_path / "stdout.log")
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            in_flight = pool.submit(http_get, service.port, f"/process?work={MAX_ROUNDS}")
+            time.sleep(0.05)  # the request is being served
+            service.process.send_signal(signal.SIGTERM)
+            status, body = in_flight.result(timeout=15)
+        service.process.wait(timeout=15)
+    finally:
+        service.stop()
+
+    assert (status, body["work"]) == (200, MAX_ROUNDS)
+    messages = [line["message"] for line in service.log_lines()]
+    assert any(message.startswith("Finished server process") for message in messages)
 
 
 # --- container health check -----------------------------------------------------------------------
