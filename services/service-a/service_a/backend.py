@@ -83,14 +83,12 @@ class ServiceB:
         if not isinstance(payload, dict):
             log.warning("service-b answered something other than a JSON object")
             raise BackendError(
-                502, "service_b_bad_response", "service-b answered with something that is not JSON."
+                502, "service_b_bad_response", "service-b answered with something other than a JSON object."
             )
         return payload
 
     @staticmethod
     def _failed(error: httpx.HTTPError, status_code: int, code: str, message: str) -> BackendError:
         # The exception's text stays in the log (with the request id), never in the response.
-        log.warning(
-            "call to service-b failed", extra={"error": repr(error), "error_type": type(error).__name__}
-        )
+        log.warning("call to service-b failed", extra={"error": repr(error), "error_type": type(error).__name__})
         return BackendError(status_code, code, message)

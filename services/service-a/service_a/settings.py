@@ -33,8 +33,7 @@ class Settings:
         url = urlsplit(self.service_b_url)
         if url.scheme not in {"http", "https"} or not url.hostname:
             raise ConfigError(
-                f"SERVICE_B_URL must be an http(s) URL such as http://service-b.local:8001, "
-                f"got {self.service_b_url!r}"
+                f"SERVICE_B_URL must be an http(s) URL such as http://service-b.local:8001, got {self.service_b_url!r}"
             )
 
     @classmethod
@@ -46,8 +45,6 @@ class Settings:
             service_b_connect_timeout=env_float(
                 "SERVICE_B_CONNECT_TIMEOUT", defaults.service_b_connect_timeout, environ
             ),
-            service_b_read_timeout=env_float(
-                "SERVICE_B_READ_TIMEOUT", defaults.service_b_read_timeout, environ
-            ),
+            service_b_read_timeout=env_float("SERVICE_B_READ_TIMEOUT", defaults.service_b_read_timeout, environ),
             docs_enabled=env_bool("DOCS_ENABLED", defaults.docs_enabled, environ),
         )

@@ -72,9 +72,7 @@ def env_float(name: str, default: float, environ: Mapping[str, str] = os.environ
     return value
 
 
-def env_int(
-    name: str, default: int, *, minimum: int, maximum: int, environ: Mapping[str, str] = os.environ
-) -> int:
+def env_int(name: str, default: int, *, minimum: int, maximum: int, environ: Mapping[str, str] = os.environ) -> int:
     raw = environ.get(name, "").strip()
     if not raw:
         return default
