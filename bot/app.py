@@ -1,0 +1,130 @@
+"""The Bolt app, wired in one place: each slash command and button is an ack (fast, no AWS) plus a lazy
+listener (the work). Parsing happens in the ack, so a wrong call gets its usage line at once and
+never reaches AWS.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from slack_bolt import Ack, App, BoltRequest, Respond
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.lazy_listener import LazyListenerRunner
+from slack_bolt.lazy_listener.internals import build_runnable_function
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+
+from bot import render
+from bot.commands import SLASH_COMMANDS
+from bot.core import ChatOps
+from bot.errors import UsageError
+from bot.plans import Requester
+
+log = logging.getLogger(__name__)
+BUTTON_ACTIONS = (render.CONFIRM_ACTION, render.CANCEL_ACTION, render.ROLLBACK_ACTION)
+
+
+def slack_client(api_url: str, token: str) -> WebClient:
+    """The bot's Web API client: honours Retry-After on 429, retries 5xx and connection errors a little."""
+    return WebClient(
+        token=token,
+        base_url=api_url,
+        timeout=10,
+        retry_handlers=[
+            ConnectionErrorRetryHandler(max_retry_count=2),
+            RateLimitErrorRetryHandler(max_retry_count=2),
+            ServerErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+def _ephemeral(respond: Respond) -> Callable[[render.Message], None]:
+    def send(message: render.Message) -> None:
+        respond(**message, response_type="ephemeral", replace_original=False)
+
+    return send
+
+
+def build_app(chatops: ChatOps, signing_secret: str, token: str) -> App:
+    """A Bolt app for Lambda (process_before_response) that never calls Slack while it is built."""
+
+    def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
+        # A single workspace: no auth.test round trip on the ack path.
+        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, bot_token=token)
+
+    app = App(
+        signing_secret=signing_secret,
+        client=chatops.slack_client,
+        authorize=authorize,
+        process_before_response=True,
+        token_verification_enabled=False,
+        raise_error_for_unhandled_request=False,
+    )
+
+    def ack_command(ack: Ack, command: dict[str, Any]) -> None:
+        try:
+            chatops.parser.parse(command["command"], command.get("text", ""))
+        except UsageError as error:
+            ack(**render.error(error), response_type="ephemeral")
+            return
+        ack()
+
+    def run_command(command: dict[str, Any], respond: Respond) -> None:
+        text = f"{command['command']} {command.get('text', '')}".strip()
+        try:
+            parsed = chatops.parser.parse(command["command"], command.get("text", ""))
+        except UsageError:
+            return  # already answered by the ack
+        who = Requester(command["user_id"], command["channel_id"], f"cmd:{command['trigger_id']}")
+        chatops.run(parsed, who, text, _ephemeral(respond))
+
+    for name in SLASH_COMMANDS:
+        app.command(name)(ack=ack_command, lazy=[run_command])
+
+    def ack_button(ack: Ack) -> None:
+        ack()
+
+    def run_button(body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+        container = body.get("container") or {}
+        message_ts = container.get("message_ts") or (body.get("message") or {}).get("ts") or action.get("action_ts", "")
+        channel = (body.get("channel") or {}).get("id") or container.get("channel_id", "")
+        key = f"{message_ts}:{action['action_id']}:{action.get('value', '')}"
+        who = Requester(body["user"]["id"], channel, key)
+        chatops.click(action["action_id"], str(action.get("value", "")), who, _ephemeral(respond))
+
+    for action_id in BUTTON_ACTIONS:
+        app.action(action_id)(ack=ack_button, lazy=[run_button])
+    return app
+
+
+class LocalLazyRunner(LazyListenerRunner):
+    """Runs lazy listeners in threads of this process (tests, local sandbox) instead of Lambda invokes."""
+
+    def __init__(self, logger: logging.Logger, workers: int = 8) -> None:
+        self.logger = logger
+        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lazy")
+        self._futures: list[Future[Any]] = []
+        self._lock = threading.Lock()
+
+    def start(self, function: Callable[..., None], request: BoltRequest) -> None:
+        future = self.executor.submit(build_runnable_function(func=function, logger=self.logger, request=request))
+        with self._lock:
+            self._futures.append(future)
+
+    def drain(self, timeout: float = 30.0) -> None:
+        """Wait until every lazy listener started so far has finished."""
+        while True:
+            with self._lock:
+                pending, self._futures = self._futures, []
+            if not pending:
+                return
+            for future in pending:
+                future.result(timeout=timeout)

@@ -1,0 +1,137 @@
+"""Every boto3 client the bot uses comes from this factory.
+
+It honours one endpoint URL (moto locally), assumes an environment's role when the config names one,
+uses botocore's adaptive retry mode against throttling, and checks each call against the IAM table in
+bot.permissions: in strict mode (OPSBOT_STRICT_ACTIONS=1, set by the tests) an undeclared call raises
+before it is sent, so the template's policies cannot drift from what the code does.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import boto3
+from botocore.config import Config as BotocoreConfig
+
+from bot.permissions import ALL_ACTIONS
+
+CallObserver = Callable[[str, dict[str, Any]], None]
+_observers: list[CallObserver] = []
+_observers_lock = threading.Lock()
+
+
+class UndeclaredActionError(RuntimeError):
+    """The code called an AWS action that bot/permissions.py (and so template.yaml) does not grant."""
+
+
+def _strict() -> bool:
+    return os.environ.get("OPSBOT_STRICT_ACTIONS") == "1"
+
+
+def _before_call(service: str) -> Callable[..., None]:
+    def check(model: Any, params: dict[str, Any], **_: Any) -> None:
+        action = f"{service}:{model.name}"
+        if _strict() and action not in ALL_ACTIONS:
+            raise UndeclaredActionError(f"{action} is not declared in bot/permissions.py")
+        with _observers_lock:
+            observers = list(_observers)
+        for observe in observers:
+            observe(action, params)
+
+    return check
+
+
+@contextmanager
+def recorded_calls() -> Iterator[list[str]]:
+    """Collect every AWS action ("ecs:UpdateService", ...) made by factory clients in the block."""
+    calls: list[str] = []
+
+    def record(action: str, _params: dict[str, Any]) -> None:
+        calls.append(action)
+
+    with _observers_lock:
+        _observers.append(record)
+    try:
+        yield calls
+    finally:
+        with _observers_lock:
+            _observers.remove(record)
+
+
+MUTATING_PREFIXES = ("Register", "Deregister", "Update", "Create", "Delete", "Put", "Set", "Start", "Stop")
+
+
+def is_platform_mutation(action: str) -> bool:
+    """A call that changes the platform (not the bot's own state table)."""
+    service, _, operation = action.partition(":")
+    return service not in {"dynamodb", "sts", "secretsmanager", "lambda"} and operation.startswith(MUTATING_PREFIXES)
+
+
+class ClientFactory:
+    """Creates and caches boto3 clients per (service, region, role)."""
+
+    ROLE_SESSION_NAME = "fargate-chatops"
+    REFRESH_MARGIN_SECONDS = 300
+
+    def __init__(self, endpoint_url: str | None = None, max_attempts: int = 5) -> None:
+        self.endpoint_url = endpoint_url
+        self._botocore_config = BotocoreConfig(
+            retries={"mode": "adaptive", "max_attempts": max_attempts},
+            connect_timeout=3,
+            read_timeout=10,
+        )
+        self._lock = threading.Lock()
+        self._session: boto3.session.Session | None = None
+        self._clients: dict[tuple[str, str, str | None], Any] = {}
+        self._role_sessions: dict[tuple[str, str], tuple[boto3.session.Session, float]] = {}
+
+    def client(self, service: str, region: str, role_arn: str | None = None) -> Any:
+        key = (service, region, role_arn)
+        with self._lock:
+            cached = self._clients.get(key)
+            if cached is not None and (role_arn is None or self._role_fresh(role_arn, region)):
+                return cached
+        session = self._session_for(region, role_arn)
+        client = session.client(
+            service, region_name=region, endpoint_url=self.endpoint_url, config=self._botocore_config
+        )
+        client.meta.events.register(
+            f"before-call.{client.meta.service_model.service_id.hyphenize()}.*", _before_call(service)
+        )
+        with self._lock:
+            self._clients[key] = client
+        return client
+
+    def _base_session(self) -> boto3.session.Session:
+        with self._lock:
+            if self._session is None:
+                self._session = boto3.session.Session()
+            return self._session
+
+    def _role_fresh(self, role_arn: str, region: str) -> bool:
+        entry = self._role_sessions.get((role_arn, region))
+        return entry is not None and entry[1] - time.time() > self.REFRESH_MARGIN_SECONDS
+
+    def _session_for(self, region: str, role_arn: str | None) -> boto3.session.Session:
+        if role_arn is None:
+            return self._base_session()
+        with self._lock:
+            if self._role_fresh(role_arn, region):
+                return self._role_sessions[(role_arn, region)][0]
+        sts = self.client("sts", region)
+        credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName=self.ROLE_SESSION_NAME)["Credentials"]
+        session = boto3.session.Session(
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+            region_name=region,
+        )
+        expires = credentials["Expiration"].timestamp()
+        with self._lock:
+            self._role_sessions[(role_arn, region)] = (session, expires)
+        return session

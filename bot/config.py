@@ -1,0 +1,333 @@
+"""The bot's configuration: one pydantic model, from an optional YAML file and environment variables.
+
+Environment variables (all optional when the YAML file says it):
+    OPSBOT_CONFIG_FILE    path of a YAML file shaped like config/example.yaml
+    OPSBOT_PROJECT        project name (overrides the file)
+    OPSBOT_ENVIRONMENT    the default environment; created from the variables below if the file lacks it
+    OPSBOT_CLUSTER        ECS cluster of that environment (overrides the naming convention)
+    OPSBOT_SERVICES       comma-separated short service names (keeps the file's settings for those it has)
+    OPSBOT_STATE_TABLE    the bot's DynamoDB table
+    AWS_REGION            region of an environment created from the variables
+    AWS_ENDPOINT_URL      one endpoint for every AWS client (moto locally)
+    SLACK_API_URL         base URL of the Slack Web API (a stand-in locally)
+
+An invalid configuration raises ConfigError at start-up with one line per problem, each naming the field.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import IntEnum
+from pathlib import Path
+from typing import Annotated, Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+NAME_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
+SLACK_ID_PATTERN = re.compile(r"^(\*|[UWS][A-Z0-9]{2,})$")
+CHANNEL_ID_PATTERN = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+PLACEHOLDERS = frozenset({"project", "env", "name"})
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names every offending field."""
+
+
+class Role(IntEnum):
+    """What a person may do in an environment; each role includes the ones below it."""
+
+    VIEWER = 1
+    OPERATOR = 2
+    DEPLOYER = 3
+    ADMIN = 4
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Naming(_Strict):
+    """Templates of the physical names infra/ gives each resource."""
+
+    cluster: str = "{project}-{env}-cluster"
+    ecs_service: str = "{project}-{env}-{name}"
+    task_family: str = "{project}-{env}-{name}"
+    container: str = "{name}"
+    ecr_repository: str = "{project}-{env}-{name}"
+    log_group: str = "/ecs/{project}-{env}-{name}"
+    alarm_prefix: str = "{project}-{env}-{name}-"
+
+    @field_validator("*")
+    @classmethod
+    def _known_placeholders(cls, template: str) -> str:
+        used = set(re.findall(r"{(\w*)}", template))
+        unknown = used - PLACEHOLDERS
+        if unknown:
+            raise ValueError(f"unknown placeholder {{{sorted(unknown)[0]}}}; use {{project}}, {{env}} or {{name}}")
+        return template
+
+
+class Roles(_Strict):
+    """Slack user IDs (U..., W...) and user-group IDs (S...) per role; "*" means everyone."""
+
+    admin: list[str] = Field(default_factory=list)
+    deployer: list[str] = Field(default_factory=list)
+    operator: list[str] = Field(default_factory=list)
+    viewer: list[str] = Field(default_factory=list)
+
+    @field_validator("*")
+    @classmethod
+    def _slack_ids(cls, members: list[str]) -> list[str]:
+        for member in members:
+            if not SLACK_ID_PATTERN.match(member):
+                raise ValueError(f"{member!r} is not a Slack user ID (U..., W...), user-group ID (S...) or '*'")
+        return members
+
+    def grants(self) -> list[tuple[Role, list[str]]]:
+        return [
+            (Role.ADMIN, self.admin),
+            (Role.DEPLOYER, self.deployer),
+            (Role.OPERATOR, self.operator),
+            (Role.VIEWER, self.viewer),
+        ]
+
+
+class EnvironmentConfig(_Strict):
+    name: Annotated[str, Field(pattern=NAME_PATTERN)]
+    region: Annotated[str, Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")]
+    cluster: str | None = None
+    role_arn: Annotated[str | None, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")] = None
+    protected: bool = False
+    require_confirmation: bool | None = None
+    four_eyes: bool = False
+    plan_ttl_minutes: Annotated[int, Field(ge=1, le=1440)] = 15
+    lock_ttl_minutes: Annotated[int, Field(ge=5, le=1440)] = 60
+    channels: list[str] = Field(default_factory=list)
+    roles: Roles = Field(default_factory=Roles)
+
+    @field_validator("channels")
+    @classmethod
+    def _channel_ids(cls, channels: list[str]) -> list[str]:
+        for channel in channels:
+            if not CHANNEL_ID_PATTERN.match(channel):
+                raise ValueError(f"{channel!r} is not a Slack channel ID (C..., G... or D...)")
+        return channels
+
+    @property
+    def confirmation_required(self) -> bool:
+        """Plans need a Confirm click; by default only in protected environments."""
+        return self.protected if self.require_confirmation is None else self.require_confirmation
+
+
+class ServiceConfig(_Strict):
+    name: Annotated[str, Field(pattern=NAME_PATTERN)]
+    ecs_service: str | None = None
+    task_family: str | None = None
+    container: str | None = None
+    ecr_repository: str | None = None
+    log_group: str | None = None
+    min_tasks: Annotated[int, Field(ge=0, le=1000)] = 0
+    max_tasks: Annotated[int, Field(ge=1, le=1000)] = 10
+    scale_step: Annotated[int, Field(ge=1, le=100)] = 1
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Self:
+        if self.min_tasks > self.max_tasks:
+            raise ValueError(f"min_tasks ({self.min_tasks}) is greater than max_tasks ({self.max_tasks})")
+        return self
+
+
+class SlackSettings(_Strict):
+    api_url: str = "https://slack.com/api/"
+    signing_secret_name: str | None = None
+    bot_token_secret_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A service in an environment, with every physical name resolved."""
+
+    service: ServiceConfig
+    environment: EnvironmentConfig
+    cluster: str
+    ecs_service: str
+    task_family: str
+    container: str
+    ecr_repository: str
+    log_group: str
+    alarm_prefix: str
+
+    @property
+    def name(self) -> str:
+        return self.service.name
+
+    @property
+    def env(self) -> str:
+        return self.environment.name
+
+    @property
+    def region(self) -> str:
+        return self.environment.region
+
+
+class Config(_Strict):
+    project: Annotated[str, Field(pattern=NAME_PATTERN)]
+    naming: Naming = Field(default_factory=Naming)
+    default_environment: str | None = None
+    environments: Annotated[list[EnvironmentConfig], Field(min_length=1)]
+    services: Annotated[list[ServiceConfig], Field(min_length=1, max_length=200)]
+    state_table: str = "fargate-chatops-state"
+    aws_endpoint_url: str | None = None
+    slack: SlackSettings = Field(default_factory=SlackSettings)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        for kind, names in (
+            ("environments", [e.name for e in self.environments]),
+            ("services", [s.name for s in self.services]),
+        ):
+            duplicates = sorted({n for n in names if names.count(n) > 1})
+            if duplicates:
+                raise ValueError(f"{kind}: {duplicates[0]!r} is defined more than once")
+        overlap = {e.name for e in self.environments} & {s.name for s in self.services}
+        if overlap:
+            raise ValueError(f"{sorted(overlap)[0]!r} is both a service and an environment name")
+        if self.default_environment is not None and self.default_environment not in self.environment_names:
+            raise ValueError(
+                f"default_environment {self.default_environment!r} is not one of the environments "
+                f"({', '.join(self.environment_names)})"
+            )
+        return self
+
+    @property
+    def environment_names(self) -> list[str]:
+        return [e.name for e in self.environments]
+
+    @property
+    def service_names(self) -> list[str]:
+        return [s.name for s in self.services]
+
+    def environment(self, name: str | None = None) -> EnvironmentConfig:
+        wanted = name or self.default_environment or self.environments[0].name
+        for env in self.environments:
+            if env.name == wanted:
+                return env
+        raise KeyError(wanted)
+
+    def service(self, name: str) -> ServiceConfig:
+        for service in self.services:
+            if service.name == name:
+                return service
+        raise KeyError(name)
+
+    def target(self, service: str, env: str | None = None) -> Target:
+        svc = self.service(service)
+        environment = self.environment(env)
+        values = {"project": self.project, "env": environment.name, "name": svc.name}
+
+        def name(override: str | None, template: str) -> str:
+            return override or template.format(**values)
+
+        return Target(
+            service=svc,
+            environment=environment,
+            cluster=name(environment.cluster, self.naming.cluster),
+            ecs_service=name(svc.ecs_service, self.naming.ecs_service),
+            task_family=name(svc.task_family, self.naming.task_family),
+            container=name(svc.container, self.naming.container),
+            ecr_repository=name(svc.ecr_repository, self.naming.ecr_repository),
+            log_group=name(svc.log_group, self.naming.log_group),
+            alarm_prefix=self.naming.alarm_prefix.format(**values),
+        )
+
+    def targets(self, env: str | None = None) -> list[Target]:
+        return [self.target(s.name, env) for s in self.services]
+
+    def cluster(self, env: str | None = None) -> str:
+        environment = self.environment(env)
+        return environment.cluster or self.naming.cluster.format(project=self.project, env=environment.name, name="")
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for problem in error.errors():
+        where = ".".join(str(part) for part in problem["loc"]) or "config"
+        message = problem["msg"].removeprefix("Value error, ")
+        lines.append(f"  {where}: {message}")
+    return "invalid configuration:\n" + "\n".join(lines)
+
+
+def parse_config(data: Mapping[str, Any]) -> Config:
+    """Validate a mapping into a Config, or raise ConfigError naming each bad field."""
+    try:
+        return Config.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(_describe(error)) from None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    import yaml  # only at start-up
+
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigError(f"cannot read OPSBOT_CONFIG_FILE {str(path)!r}: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {error}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of settings")
+    return loaded
+
+
+def _overlay_environment(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """Apply the OPSBOT_* variables on top of what the file says."""
+    if project := environ.get("OPSBOT_PROJECT"):
+        data["project"] = project
+    if table := environ.get("OPSBOT_STATE_TABLE"):
+        data["state_table"] = table
+    if endpoint := environ.get("AWS_ENDPOINT_URL"):
+        data["aws_endpoint_url"] = endpoint
+    slack = dict(data.get("slack") or {})
+    for variable, field in (
+        ("SLACK_API_URL", "api_url"),
+        ("SLACK_SIGNING_SECRET_NAME", "signing_secret_name"),
+        ("SLACK_BOT_TOKEN_SECRET_NAME", "bot_token_secret_name"),
+    ):
+        if value := environ.get(variable):
+            slack[field] = value
+    if slack:
+        data["slack"] = slack
+
+    environments = [dict(e) for e in data.get("environments") or [] if isinstance(e, Mapping)]
+    if env_name := environ.get("OPSBOT_ENVIRONMENT"):
+        data["default_environment"] = env_name
+        existing = next((e for e in environments if e.get("name") == env_name), None)
+        if existing is None:
+            existing = {"name": env_name, "region": environ.get("AWS_REGION", "")}
+            environments.append(existing)
+        if cluster := environ.get("OPSBOT_CLUSTER"):
+            existing["cluster"] = cluster
+        data["environments"] = environments
+
+    if services := environ.get("OPSBOT_SERVICES"):
+        known = {s.get("name"): s for s in data.get("services") or [] if isinstance(s, Mapping)}
+        names = [n.strip() for n in services.split(",") if n.strip()]
+        data["services"] = [dict(known.get(n) or {"name": n}) for n in names]
+    return data
+
+
+def load_config(environ: Mapping[str, str] | None = None) -> Config:
+    """Read the configuration the way the Lambda functions and the local sandbox do."""
+    environ = os.environ if environ is None else environ
+    path = environ.get("OPSBOT_CONFIG_FILE")
+    data = _read_yaml(Path(path)) if path else {}
+    return parse_config(_overlay_environment(data, environ))

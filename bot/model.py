@@ -1,0 +1,176 @@
+"""Domain objects: what a service looks like, and a change to it as data (old -> new)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def revision_of(task_definition_arn: str) -> int:
+    """`arn:...:task-definition/family:42` -> 42 (0 when the ARN has no revision)."""
+    _, _, number = task_definition_arn.rpartition(":")
+    return int(number) if number.isdigit() else 0
+
+
+def family_of(task_definition_arn: str) -> str:
+    name = task_definition_arn.rpartition("/")[2]
+    return name.rpartition(":")[0] or name
+
+
+def tag_of(image: str) -> str:
+    """Tag of an image reference; the digest when pinned by digest; "" when it has neither."""
+    if "@" in image:
+        return image.rpartition("@")[2]
+    last = image.rpartition("/")[2]
+    return last.rpartition(":")[2] if ":" in last else ""
+
+
+def with_tag(image: str, tag: str) -> str:
+    """The same repository, another tag (drops a digest or an old tag)."""
+    base = image.partition("@")[0]
+    head, slash, last = base.rpartition("/")
+    repository = last.partition(":")[0]
+    return f"{head}{slash}{repository}:{tag}"
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceState:
+    """One ECS service as DescribeServices reports it."""
+
+    name: str
+    env: str
+    exists: bool
+    status: str = "MISSING"
+    desired: int = 0
+    running: int = 0
+    pending: int = 0
+    task_definition: str = ""
+    rollout_state: str | None = None
+    rollout_reason: str | None = None
+    deployment_id: str | None = None
+    updated_at: datetime | None = None
+    arn: str = ""
+
+    @property
+    def revision(self) -> int:
+        return revision_of(self.task_definition)
+
+
+@dataclass(frozen=True, slots=True)
+class ScalingBounds:
+    min_capacity: int
+    max_capacity: int
+
+
+@dataclass(frozen=True, slots=True)
+class Alarm:
+    name: str
+    state: str
+    reason: str
+    updated_at: datetime | None
+    service: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    timestamp: datetime
+    message: str
+    stream: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImageTag:
+    tag: str
+    pushed_at: datetime
+
+
+class Action(StrEnum):
+    DEPLOY = "deploy"
+    SCALE = "scale"
+    ROLLBACK = "rollback"
+
+    @property
+    def verb(self) -> str:
+        return {"deploy": "Deploy", "scale": "Scale", "rollback": "Roll back"}[self.value]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One field that a plan changes: rendered as `label: old -> new`."""
+
+    label: str
+    old: str
+    new: str
+
+
+class PlanStatus(StrEnum):
+    PENDING = "pending"
+    EXECUTING = "executing"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+@dataclass(slots=True)
+class Plan:
+    """What a mutating action will do, stored until it is confirmed, cancelled or expires."""
+
+    id: str
+    action: Action
+    env: str
+    service: str
+    requested_by: str
+    channel: str
+    created_at: float
+    expires_at: float
+    changes: list[Change]
+    # The state the plan was made against; confirming after it moved is refused (superseded).
+    from_task_definition: str
+    from_desired: int
+    # What execution does.
+    to_task_definition: str | None = None
+    image: str | None = None
+    desired_count: int | None = None
+    scaling: ScalingBounds | None = None
+    from_scaling: ScalingBounds | None = None
+    # Context shown on the card.
+    alarms: list[str] = field(default_factory=list)
+    lock_holder: str | None = None
+    note: str | None = None
+    status: PlanStatus = PlanStatus.PENDING
+    message_ts: str | None = None
+    confirmed_by: str | None = None
+
+    def expired(self, now: float) -> bool:
+        return now >= self.expires_at
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, raw: str) -> Plan:
+        data: dict[str, Any] = json.loads(raw)
+        data["action"] = Action(data["action"])
+        data["status"] = PlanStatus(data["status"])
+        data["changes"] = [Change(**c) for c in data["changes"]]
+        for key in ("scaling", "from_scaling"):
+            if data.get(key) is not None:
+                data[key] = ScalingBounds(**data[key])
+        return cls(**data)
+
+    @property
+    def summary(self) -> str:
+        """One line: `/deploy service-a v1.4.2 (production)`-like, for audit and buttons."""
+        detail = {
+            Action.DEPLOY: tag_of(self.image or ""),
+            Action.ROLLBACK: f"revision {revision_of(self.to_task_definition or '')}",
+            Action.SCALE: "auto" if self.desired_count is None else str(self.desired_count),
+        }[self.action]
+        return f"{self.action.value} {self.service} {detail} ({self.env})"

@@ -1,0 +1,276 @@
+"""Block Kit rendering, in one place. Every message fits Slack's limits by construction.
+
+slack_sdk's block classes validate lengths and counts when `.to_dict()` runs; the helpers here
+truncate (with a visible note) before that, so a long log line or many services never make Slack
+reject a message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
+
+from bot.commands import SPECS
+from bot.errors import BotError
+from bot.model import Alarm, Change, LogLine, Plan, ServiceState, tag_of
+
+Message = dict[str, Any]
+SECTION_LIMIT = 3000
+MAX_BLOCKS = 50
+CONFIRM_ACTION = "plan_confirm"
+CANCEL_ACTION = "plan_cancel"
+ROLLBACK_ACTION = "rollback_request"
+
+
+def escape(text: str) -> str:
+    """Text from AWS or a person, safe inside mrkdwn (no accidental mentions or links)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def clip(text: str, limit: int, note: str = "…") -> str:
+    return text if len(text) <= limit else text[: limit - len(note)] + note
+
+
+def section(text: str) -> SectionBlock:
+    return SectionBlock(text=MarkdownTextObject(text=clip(text, SECTION_LIMIT)))
+
+
+def context(*parts: str) -> ContextBlock:
+    return ContextBlock(elements=[MarkdownTextObject(text=clip(p, 2000)) for p in parts[:10]])
+
+
+def header(text: str) -> HeaderBlock:
+    return HeaderBlock(text=clip(text, 150))
+
+
+def message(text: str, blocks: Sequence[Block] = ()) -> Message:
+    """A message dict for chat.postMessage / respond(); at most 50 blocks, fallback text included."""
+    kept = list(blocks)
+    if len(kept) > MAX_BLOCKS:
+        kept = [
+            *kept[: MAX_BLOCKS - 1],
+            context(f"{len(blocks) - MAX_BLOCKS + 1} more blocks were left out."),
+        ]
+    return {"text": clip(text, 3000), "blocks": [b.to_dict() for b in kept]}
+
+
+def when(moment: datetime | float | None) -> str:
+    if moment is None:
+        return "unknown"
+    if isinstance(moment, int | float):
+        moment = datetime.fromtimestamp(moment, UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def short_time(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).strftime("%H:%M")
+
+
+# --- plain replies -------------------------------------------------------------------------------
+
+
+def error(err: BotError) -> Message:
+    text = f":warning: {err.message}"
+    if err.hint:
+        text += f"\n{err.hint}"
+    return message(text, [section(text)])
+
+
+def info(text: str) -> Message:
+    return message(text, [section(text)])
+
+
+def help_message(topic: str | None) -> Message:
+    if topic is not None:
+        spec = SPECS[topic]
+        text = f"`{spec.usage}`\n{spec.summary}"
+        return message(text, [section(text)])
+    lines = [f"`{spec.usage}`  {spec.summary}" for spec in SPECS.values()]
+    text = "*Commands* (each also works as `/ops <command> ...`)\n" + "\n".join(lines)
+    return message(text, [section(text)])
+
+
+# --- status, alarms, logs, audit ----------------------------------------------------------------
+
+
+def status(
+    env: str,
+    states: Sequence[ServiceState],
+    tags: dict[str, str],
+    alarms: Sequence[Alarm],
+    changes: dict[str, str],
+) -> Message:
+    blocks: list[Block] = [header(f"Status: {env}")]
+    for state in states:
+        if not state.exists:
+            blocks.append(section(f"*{state.name}*  :grey_question: not found in the cluster"))
+            continue
+        firing = [a.name for a in alarms if a.service == state.name and a.state == "ALARM"]
+        rollout = state.rollout_state or "unknown"
+        icon = (
+            ":red_circle:"
+            if firing
+            else (":large_green_circle:" if rollout == "COMPLETED" else ":large_yellow_circle:")
+        )
+        tag = tags.get(state.name, "")
+        lines = [
+            f"{icon} *{state.name}*  revision {state.revision}" + (f", image `{escape(tag)}`" if tag else ""),
+            f"tasks: {state.running} running / {state.desired} desired / {state.pending} pending;"
+            f" rollout: {rollout.lower().replace('_', ' ')}",
+        ]
+        if firing:
+            lines.append("alarms: " + ", ".join(f"`{escape(n)}`" for n in firing))
+        if state.name in changes:
+            lines.append(f"last change: {changes[state.name]}")
+        blocks.append(section("\n".join(lines)))
+    other = [a for a in alarms if a.service is None and a.state == "ALARM"]
+    if other:
+        blocks.append(context("Other alarms in ALARM: " + ", ".join(f"`{escape(a.name)}`" for a in other)))
+    summary = ", ".join(f"{s.name} {s.running}/{s.desired}" for s in states if s.exists)
+    return message(f"Status of {env}: {summary}", blocks)
+
+
+def alarms_message(env: str, alarms: Sequence[Alarm]) -> Message:
+    if not alarms:
+        text = f":white_check_mark: All alarms in {env} are OK."
+        return message(text, [section(text)])
+    blocks: list[Block] = [header(f"Alarms not OK: {env} ({len(alarms)})")]
+    for alarm in alarms[:45]:
+        icon = ":rotating_light:" if alarm.state == "ALARM" else ":grey_question:"
+        owner = alarm.service or "no known service"
+        blocks.append(
+            section(
+                f"{icon} *{escape(alarm.name)}* — {alarm.state} since {when(alarm.updated_at)}\n"
+                f"service: {owner}\n_{escape(clip(alarm.reason, 300))}_"
+            )
+        )
+    if len(alarms) > 45:
+        blocks.append(context(f"{len(alarms) - 45} more not shown; see the CloudWatch console."))
+    return message(f"{len(alarms)} alarms not OK in {env}", blocks)
+
+
+def logs_message(
+    service: str,
+    env: str,
+    lines: Sequence[LogLine],
+    window: str,
+    pattern: str | None,
+    console_url: str,
+    limit: int,
+) -> Message:
+    title = f"Logs: {service} ({env}), last {window}" + (f", filter `{escape(pattern)}`" if pattern else "")
+    blocks: list[Block] = [section(f"*{title}*")]
+    if not lines:
+        blocks.append(section("No log lines in that window."))
+    else:
+        # Pack lines into code-block sections under Slack's 3,000-character limit, newest kept.
+        body_limit = SECTION_LIMIT - 8
+        chunks: list[str] = []
+        current = ""
+        for line in lines:
+            text = f"{line.timestamp.astimezone(UTC).strftime('%H:%M:%S')} {clip(line.message, 500)}"
+            text = text.replace("```", "'''")
+            if current and len(current) + len(text) + 1 > body_limit:
+                chunks.append(current)
+                current = ""
+            current = f"{current}\n{text}" if current else text
+        chunks.append(current)
+        shown = chunks[-8:]
+        blocks.extend(section(f"```{chunk}```") for chunk in shown)
+        notes = [f"{len(lines)} lines (at most {limit})"]
+        if len(shown) < len(chunks):
+            notes.append("older lines left out to fit Slack")
+        blocks.append(context("; ".join(notes) + f" · <{console_url}|Open in CloudWatch>"))
+    return message(title, blocks)
+
+
+# --- plans and results ----------------------------------------------------------------------------
+
+
+def _changes(changes: Sequence[Change]) -> str:
+    return "\n".join(f"• {c.label}: `{escape(c.old)}` → `{escape(c.new)}`" for c in changes)
+
+
+def plan_card(plan: Plan, needs_confirmation: bool, four_eyes: bool) -> Message:
+    blocks: list[Block] = [
+        header(f"Plan: {plan.action.verb} {plan.service} ({plan.env})"),
+        section(_changes(plan.changes) or "No change."),
+    ]
+    facts = [f"requested by <@{plan.requested_by}>"]
+    facts.append("alarms: " + ", ".join(f"`{escape(a)}`" for a in plan.alarms) if plan.alarms else "no alarms firing")
+    facts.append(f"lock: <@{plan.lock_holder}>" if plan.lock_holder else "not locked")
+    if plan.note:
+        facts.append(escape(plan.note))
+    blocks.append(context(*facts))
+    if needs_confirmation:
+        confirm_note = "someone else with the role must confirm" if four_eyes else "confirm to run it"
+        blocks.append(
+            ActionsBlock(
+                block_id=f"plan:{plan.id}",
+                elements=[
+                    ButtonElement(text="Confirm", action_id=CONFIRM_ACTION, value=plan.id, style="primary"),
+                    ButtonElement(text="Cancel", action_id=CANCEL_ACTION, value=plan.id),
+                ],
+            )
+        )
+        blocks.append(context(f"Expires at {short_time(plan.expires_at)} UTC; {confirm_note}."))
+    return message(f"Plan: {plan.summary}", blocks)
+
+
+def plan_closed(plan: Plan, outcome: str, by: str, at: float) -> Message:
+    """The plan card once used: its buttons replaced by who did what, so it cannot be pressed again."""
+    blocks: list[Block] = [
+        header(f"{plan.action.verb} {plan.service} ({plan.env})"),
+        section(_changes(plan.changes) or "No change."),
+        context(f"{outcome} by <@{by}> at {short_time(at)} UTC · requested by <@{plan.requested_by}>"),
+    ]
+    return message(f"{plan.summary}: {outcome}", blocks)
+
+
+def result_card(plan: Plan, by: str, at: float, outcome: str, detail: str = "", rollout: str | None = None) -> Message:
+    blocks: list[Block] = [
+        header(f"{plan.action.verb} {plan.service} ({plan.env})"),
+        section(_changes(plan.changes)),
+    ]
+    if rollout is not None:
+        icon = {"COMPLETED": ":white_check_mark:", "FAILED": ":x:"}.get(rollout, ":hourglass_flowing_sand:")
+        blocks.append(
+            section(f"{icon} Rollout: *{rollout.replace('_', ' ').lower()}*" + (f"\n{detail}" if detail else ""))
+        )
+    elif detail:
+        blocks.append(section(detail))
+    blocks.append(context(f"{outcome} by <@{by}> at {short_time(at)} UTC · requested by <@{plan.requested_by}>"))
+    return message(f"{plan.summary}: {outcome}" + (f" ({rollout})" if rollout else ""), blocks)
+
+
+def rollback_button(service: str, env: str) -> ActionsBlock:
+    return ActionsBlock(
+        elements=[ButtonElement(text="Roll back", action_id=ROLLBACK_ACTION, value=f"{env}:{service}", style="danger")]
+    )
+
+
+def audit_message(env: str, service: str | None, entries: Sequence[Any]) -> Message:
+    scope = f"{service} ({env})" if service else env
+    if not entries:
+        return info(f"No audit entries for {scope}.")
+    lines = [
+        f"`{when(e.at)}` <@{e.actor}> {escape(e.request)} — *{e.decision}*"
+        + (f": {escape(clip(e.outcome, 200))}" if e.outcome else "")
+        for e in entries
+    ]
+    return message(f"Audit for {scope}", [header(f"Audit: {scope}"), section("\n".join(lines))])
+
+
+def image_label(image: str) -> str:
+    return tag_of(image) or image

@@ -1,0 +1,368 @@
+"""The bot's own state in one DynamoDB table (pk, sk, TTL attribute expires_at).
+
+What lives here:
+    plan#<id>                      plan                   a plan until it is confirmed, cancelled or expires
+    lock#<env>#<service>           lock                   deploy lock (conditional writes)
+    audit#<env>#<service|*>        <iso time>#<id>        audit trail, per service and per environment
+    change#<env>#<service>         last                   who made the last change, and what
+    ran#<env>#<service>            <iso time>             task-definition revisions that reached steady state
+    card#<service arn>             deploy                 the Slack message that shows a deployment
+    image#<task definition arn>    image                  image of a revision (immutable, so cached forever)
+    idempotency#<function>         <hash>                 Powertools idempotency records
+
+DynamoDB's TTL deletes expired items only eventually (moto never does), so reads treat an item whose
+expires_at has passed as absent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.aws import ClientFactory
+from bot.errors import BotError, aws_operation
+from bot.model import Plan, PlanStatus
+
+AUDIT_LOG = logging.getLogger("fargate_chatops.audit")
+AUDIT_RETENTION_SECONDS = 400 * 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class Lock:
+    env: str
+    service: str
+    holder: str
+    since: float
+    reason: str
+    expires_at: float
+
+    @property
+    def since_text(self) -> str:
+        return datetime.fromtimestamp(self.since, UTC).strftime("%H:%M UTC")
+
+
+class LockedError(BotError):
+    def __init__(self, lock: Lock) -> None:
+        reason = f": {lock.reason}" if lock.reason else ""
+        super().__init__(
+            f"{lock.service} ({lock.env}) is locked by <@{lock.holder}> since {lock.since_text}{reason}.",
+            "Ask them to finish or `/ops unlock` it, or wait until the lock expires.",
+        )
+        self.lock = lock
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    env: str
+    service: str
+    actor: str
+    request: str
+    decision: str
+    outcome: str = ""
+    plan_id: str = ""
+    at: float = 0.0
+    id: str = ""
+
+    @property
+    def when(self) -> datetime:
+        return datetime.fromtimestamp(self.at, UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class LastChange:
+    actor: str
+    summary: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class DeployCard:
+    """Where a deployment is shown in Slack, and what it is."""
+
+    channel: str
+    ts: str
+    plan_id: str
+    env: str
+    service: str
+    actor: str
+    summary: str
+    started_at: float
+    task_definition: str
+    from_task_definition: str
+    deployment_id: str | None = None
+    release_lock: bool = True
+    requested_by: str = ""
+
+
+class StateStore:
+    def __init__(self, clients: ClientFactory, table: str, region: str) -> None:
+        self.clients = clients
+        self.table = table
+        self.region = region
+
+    @property
+    def ddb(self) -> Any:
+        return self.clients.client("dynamodb", self.region)
+
+    # --- generic items ---------------------------------------------------------------------------
+
+    def put(self, pk: str, sk: str, data: dict[str, Any], expires_at: float | None = None) -> None:
+        item: dict[str, Any] = {"pk": {"S": pk}, "sk": {"S": sk}, "data": {"S": json.dumps(data)}}
+        if expires_at is not None:
+            item["expires_at"] = {"N": str(int(expires_at))}
+        with aws_operation("Save bot state"):
+            self.ddb.put_item(TableName=self.table, Item=item)
+
+    def get(self, pk: str, sk: str, now: float | None = None) -> dict[str, Any] | None:
+        with aws_operation("Read bot state"):
+            item = self.ddb.get_item(TableName=self.table, Key=_key(pk, sk), ConsistentRead=True).get("Item")
+        return _data(item, now)
+
+    def delete(self, pk: str, sk: str) -> None:
+        with aws_operation("Save bot state"):
+            self.ddb.delete_item(TableName=self.table, Key=_key(pk, sk))
+
+    def get_many(self, keys: list[tuple[str, str]], now: float | None = None) -> dict[tuple[str, str], dict[str, Any]]:
+        """Up to 100 items in one BatchGetItem round trip (retrying unprocessed keys)."""
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        pending = [_key(pk, sk) for pk, sk in dict.fromkeys(keys)]
+        attempts = 0
+        while pending and attempts < 5:
+            attempts += 1
+            batch, pending = pending[:100], pending[100:]
+            with aws_operation("Read bot state"):
+                response = self.ddb.batch_get_item(RequestItems={self.table: {"Keys": batch}})
+            for item in response.get("Responses", {}).get(self.table, []):
+                data = _data(item, now)
+                if data is not None:
+                    found[(item["pk"]["S"], item["sk"]["S"])] = data
+            pending += response.get("UnprocessedKeys", {}).get(self.table, {}).get("Keys", [])
+        return found
+
+    def query(
+        self,
+        pk: str,
+        *,
+        newest_first: bool = True,
+        limit: int = 10,
+        sk_between: tuple[str, str] | None = None,
+    ) -> list[dict[str, Any]]:
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": pk}},
+            "ScanIndexForward": not newest_first,
+            "Limit": limit,
+        }
+        if sk_between is not None:
+            kwargs["KeyConditionExpression"] += " AND sk BETWEEN :lo AND :hi"
+            kwargs["ExpressionAttributeValues"].update({":lo": {"S": sk_between[0]}, ":hi": {"S": sk_between[1]}})
+        with aws_operation("Read bot state"):
+            items = self.ddb.query(**kwargs).get("Items", [])
+        return [d for d in (_data(item) for item in items) if d is not None]
+
+    # --- plans ------------------------------------------------------------------------------------
+
+    def save_plan(self, plan: Plan) -> None:
+        # Kept a day past its expiry so that a late Confirm is told "expired", not "unknown".
+        self.put(f"plan#{plan.id}", "plan", {"plan": plan.to_json()}, plan.expires_at + 86400)
+
+    def load_plan(self, plan_id: str) -> Plan | None:
+        data = self.get(f"plan#{plan_id}", "plan")
+        return Plan.from_json(data["plan"]) if data else None
+
+    def move_plan(self, plan: Plan, expected: PlanStatus) -> bool:
+        """Store `plan` only if the stored one is still in `expected` status (compare-and-set)."""
+        item = {
+            "pk": {"S": f"plan#{plan.id}"},
+            "sk": {"S": "plan"},
+            "data": {"S": json.dumps({"plan": plan.to_json()})},
+            "status": {"S": plan.status.value},
+            "expires_at": {"N": str(int(plan.expires_at + 86400))},
+        }
+        from botocore.exceptions import ClientError
+
+        try:
+            with aws_operation("Save plan"):
+                self.ddb.put_item(
+                    TableName=self.table,
+                    Item=item,
+                    ConditionExpression="attribute_not_exists(#s) OR #s = :expected",
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues={":expected": {"S": expected.value}},
+                )
+        except BotError as error:
+            if isinstance(error.__cause__, ClientError) and "ConditionalCheckFailed" in str(error.__cause__):
+                return False
+            raise
+        return True
+
+    # --- locks ------------------------------------------------------------------------------------
+
+    def acquire_lock(self, env: str, service: str, holder: str, reason: str, ttl_seconds: int) -> Lock:
+        """Take the lock, or extend it if `holder` has it; raise LockedError if someone else does."""
+        now = time.time()
+        lock = Lock(env, service, holder, now, reason, now + ttl_seconds)
+        from botocore.exceptions import ClientError
+
+        item = {
+            **_key(f"lock#{env}#{service}", "lock"),
+            "holder": {"S": holder},
+            "data": {"S": json.dumps(asdict(lock))},
+            "expires_at": {"N": str(int(lock.expires_at))},
+        }
+        try:
+            self.ddb.put_item(
+                TableName=self.table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(pk) OR expires_at < :now OR holder = :holder",
+                ExpressionAttributeValues={":now": {"N": str(int(now))}, ":holder": {"S": holder}},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                with aws_operation("Take deploy lock"):
+                    raise
+            old = error.response.get("Item")
+            current = self.lock(env, service) if old is None else Lock(**json.loads(old["data"]["S"]))
+            if current is None:  # released in between: try once more
+                return self.acquire_lock(env, service, holder, reason, ttl_seconds)
+            raise LockedError(current) from None
+        return lock
+
+    def lock(self, env: str, service: str) -> Lock | None:
+        data = self.get(f"lock#{env}#{service}", "lock")
+        return Lock(**data) if data else None
+
+    def release_lock(self, env: str, service: str, holder: str | None = None) -> bool:
+        """Release the lock (only `holder`'s, when given). Returns whether a lock was removed."""
+        from botocore.exceptions import ClientError
+
+        kwargs: dict[str, Any] = {"TableName": self.table, "Key": _key(f"lock#{env}#{service}", "lock")}
+        if holder is not None:
+            kwargs["ConditionExpression"] = "holder = :holder"
+            kwargs["ExpressionAttributeValues"] = {":holder": {"S": holder}}
+        else:
+            kwargs["ConditionExpression"] = "attribute_exists(pk)"
+        try:
+            self.ddb.delete_item(**kwargs)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            with aws_operation("Release deploy lock"):
+                raise
+        return True
+
+    # --- audit --------------------------------------------------------------------------------------
+
+    def audit(self, entry: AuditEntry) -> AuditEntry:
+        """Record one request, decision or outcome: two items (per service, per environment) and a log line."""
+        at = entry.at or time.time()
+        stored = AuditEntry(**{**asdict(entry), "at": at, "id": entry.id or uuid.uuid4().hex[:12]})
+        AUDIT_LOG.info(json.dumps({"audit": asdict(stored)}, sort_keys=True))
+        sk = f"{datetime.fromtimestamp(at, UTC).isoformat()}#{stored.id}"
+        for scope in (stored.service or "-", "*"):
+            self.put(f"audit#{stored.env}#{scope}", sk, asdict(stored), at + AUDIT_RETENTION_SECONDS)
+        return stored
+
+    def audit_safe(
+        self,
+        env: str,
+        service: str,
+        actor: str,
+        request: str,
+        decision: str,
+        outcome: str = "",
+        plan_id: str = "",
+    ) -> None:
+        """Audit without letting a failed write hide the result from the person (the log line stays)."""
+        try:
+            self.audit(AuditEntry(env, service, actor, request, decision, outcome, plan_id))
+        except BotError:
+            logging.getLogger(__name__).exception("audit write failed")
+
+    def audit_trail(
+        self,
+        env: str,
+        service: str | None = None,
+        limit: int = 10,
+        between: tuple[datetime, datetime] | None = None,
+    ) -> list[AuditEntry]:
+        bounds = None
+        if between is not None:
+            bounds = (between[0].astimezone(UTC).isoformat(), between[1].astimezone(UTC).isoformat() + "~")
+        items = self.query(f"audit#{env}#{service or '*'}", limit=limit, sk_between=bounds)
+        return [AuditEntry(**item) for item in items]
+
+    # --- last change, revisions that ran, image cache ---------------------------------------------
+
+    def set_last_change(self, env: str, service: str, change: LastChange) -> None:
+        self.put(f"change#{env}#{service}", "last", asdict(change))
+
+    def record_ran(self, env: str, service: str, task_definition: str, at: float | None = None) -> None:
+        at = at or time.time()
+        sk = datetime.fromtimestamp(at, UTC).isoformat()
+        self.put(f"ran#{env}#{service}", sk, {"task_definition": task_definition, "at": at})
+
+    def ran_revisions(self, env: str, service: str, limit: int = 20) -> list[str]:
+        """Task definitions that reached steady state, newest first, without repeats."""
+        items = self.query(f"ran#{env}#{service}", limit=limit)
+        return list(dict.fromkeys(str(item["task_definition"]) for item in items))
+
+    @staticmethod
+    def image_key(task_definition: str) -> tuple[str, str]:
+        return (f"image#{task_definition}", "image")
+
+    @staticmethod
+    def change_key(env: str, service: str) -> tuple[str, str]:
+        return (f"change#{env}#{service}", "last")
+
+    def cache_image(self, task_definition: str, image: str) -> None:
+        self.put(*self.image_key(task_definition), {"image": image})
+
+    # --- deploy cards -----------------------------------------------------------------------------
+
+    def save_deploy_card(self, service_arn: str, card: DeployCard, ttl_seconds: int = 7 * 86400) -> None:
+        self.put(f"card#{service_arn}", "deploy", asdict(card), time.time() + ttl_seconds)
+
+    def deploy_card(self, service_arn: str) -> DeployCard | None:
+        data = self.get(f"card#{service_arn}", "deploy")
+        return DeployCard(**data) if data else None
+
+    def take_deploy_card(self, service_arn: str) -> DeployCard | None:
+        """Remove the card and return it, to exactly one caller: the one that ends the deployment."""
+        from botocore.exceptions import ClientError
+
+        try:
+            with aws_operation("Save bot state"):
+                old = self.ddb.delete_item(
+                    TableName=self.table,
+                    Key=_key(f"card#{service_arn}", "deploy"),
+                    ConditionExpression="attribute_exists(pk)",
+                    ReturnValues="ALL_OLD",
+                ).get("Attributes")
+        except BotError as error:
+            if isinstance(error.__cause__, ClientError) and "ConditionalCheckFailed" in str(error.__cause__):
+                return None
+            raise
+        data = _data(old)
+        return DeployCard(**data) if data else None
+
+
+def _key(pk: str, sk: str) -> dict[str, Any]:
+    return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+def _data(item: dict[str, Any] | None, now: float | None = None) -> dict[str, Any] | None:
+    if not item:
+        return None
+    expires = item.get("expires_at", {}).get("N")
+    if expires is not None and float(expires) <= (now if now is not None else time.time()):
+        return None
+    loaded: dict[str, Any] = json.loads(item["data"]["S"])
+    return loaded

@@ -1,0 +1,83 @@
+"""Slack -> API Gateway HTTP API (payload v2) -> this function -> the Bolt app (bot.app).
+
+The first request of a container builds the app (secrets from env or Secrets Manager, no Slack call);
+acks parse only. Lazy work runs in a second, asynchronous invocation of this same function, or in
+threads of this process when OPSBOT_LAZY=thread (tests and the local sandbox).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging import correlation_paths
+from slack_bolt.adapter.aws_lambda import SlackRequestHandler
+
+from bot.config import ConfigError
+
+logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "fargate-chatops"))
+_lock = threading.Lock()
+_request_handler: SlackRequestHandler | None = None
+
+
+def secret(value_variable: str, name_variable: str, environ: Mapping[str, str]) -> str:
+    """A Slack secret: given directly (local use) or by its Secrets Manager name (cached 5 minutes)."""
+    if value := environ.get(value_variable):
+        return value
+    name = environ.get(name_variable)
+    if not name:
+        raise ConfigError(f"set {name_variable} (the Secrets Manager secret's name) or {value_variable}")
+    from aws_lambda_powertools.utilities import parameters
+
+    return str(parameters.get_secret(name, max_age=300))
+
+
+def build_handler(environ: Mapping[str, str] | None = None) -> SlackRequestHandler:
+    from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+
+    from bot.app import LocalLazyRunner, build_app, slack_client
+    from bot.aws import ClientFactory
+    from bot.config import load_config
+    from bot.core import ChatOps
+
+    environ = os.environ if environ is None else environ
+    config = load_config(environ)
+    token = secret("SLACK_BOT_TOKEN", "SLACK_BOT_TOKEN_SECRET_NAME", environ)
+    signing_secret = secret("SLACK_SIGNING_SECRET", "SLACK_SIGNING_SECRET_NAME", environ)
+    clients = ClientFactory(endpoint_url=config.aws_endpoint_url)
+    chatops = ChatOps(config, clients, slack_client(config.slack.api_url, token))
+    app = build_app(chatops, signing_secret, token)
+    request_handler = SlackRequestHandler(app)
+    runner = app.listener_runner
+    if environ.get("OPSBOT_LAZY") == "thread":
+        runner.lazy_listener_runner = LocalLazyRunner(app.logger)
+    elif environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+        # Bolt would create its Lambda client at the first lazy invoke, inside Slack's 3 seconds.
+        lazy = runner.lazy_listener_runner
+        lazy.lambda_client = clients.client("lambda", environ.get("AWS_REGION", config.environment().region))  # type: ignore[attr-defined]
+    copy_config_to_registered_loggers(source_logger=logger, include={"bot", "slack_bolt"})
+    return request_handler
+
+
+def get_handler() -> SlackRequestHandler:
+    global _request_handler
+    with _lock:
+        if _request_handler is None:
+            _request_handler = build_handler()
+        return _request_handler
+
+
+def reset() -> None:
+    """Forget the built app (tests that change the environment)."""
+    global _request_handler
+    with _lock:
+        _request_handler = None
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    response: dict[str, Any] = get_handler().handle(event, context)  # type: ignore[no-untyped-call]
+    return response
