@@ -114,9 +114,7 @@ def policy_statements(template: Mapping[str, Any]) -> tuple[list[Statement], lis
                     )
                 )
                 if raw.get("Effect") != "Allow" or {"NotAction", "NotResource"} & set(raw):
-                    problems.append(
-                        f"{function}/{raw.get('Sid')}: only Allow with Action and Resource is checked"
-                    )
+                    problems.append(f"{function}/{raw.get('Sid')}: only Allow with Action and Resource is checked")
     return statements, problems
 
 
@@ -125,18 +123,12 @@ def iam_problems(template: Mapping[str, Any], grants: Iterable[Grant] = GRANTS) 
     grants = tuple(grants)
     statements, problems = policy_statements(template)
     iam_resources = [rid for rid, r in template["Resources"].items() if r["Type"].startswith("AWS::IAM::")]
-    problems += [
-        f"{rid}: IAM resources outside the functions' Policies are not checked" for rid in iam_resources
-    ]
+    problems += [f"{rid}: IAM resources outside the functions' Policies are not checked" for rid in iam_resources]
 
     declared = {f.value for f in Function}
     present = set(functions(template))
-    problems += [
-        f"{f}: in bot/permissions.py's Function but not in the template" for f in sorted(declared - present)
-    ]
-    problems += [
-        f"{f}: a function the table does not know (add it to Function)" for f in sorted(present - declared)
-    ]
+    problems += [f"{f}: in bot/permissions.py's Function but not in the template" for f in sorted(declared - present)]
+    problems += [f"{f}: a function the table does not know (add it to Function)" for f in sorted(present - declared)]
 
     scope_of_action = {g.action: g.scope for g in grants}
     why_of_action = {g.action: g.why for g in grants}
@@ -146,9 +138,7 @@ def iam_problems(template: Mapping[str, Any], grants: Iterable[Grant] = GRANTS) 
         for st in (s for s in statements if s.function == function):
             scope = SCOPE_OF_SID.get(st.sid)
             if scope is None:
-                problems.append(
-                    f"{function}/{st.sid}: Sid names no Scope (expected one of {sorted(SCOPE_OF_SID)})"
-                )
+                problems.append(f"{function}/{st.sid}: Sid names no Scope (expected one of {sorted(SCOPE_OF_SID)})")
                 continue
             problems += _resource_problems(st, scope)
             for action in st.actions:
@@ -159,9 +149,7 @@ def iam_problems(template: Mapping[str, Any], grants: Iterable[Grant] = GRANTS) 
                         f"{SID_OF_SCOPE[scope_of_action[action]]} ({scope_of_action[action].value})"
                     )
         for action in sorted(needed - set(granted)):
-            problems.append(
-                f"{function}: needs {action} ({why_of_action[action]}) but the template does not grant it"
-            )
+            problems.append(f"{function}: needs {action} ({why_of_action[action]}) but the template does not grant it")
         for action in sorted(set(granted) - needed):
             problems.append(
                 f"{function}: the template grants {action} ({granted[action]}) but bot/permissions.py "
@@ -286,13 +274,9 @@ def uncalled_actions(grants: Iterable[Grant], sources: Mapping[str, str]) -> lis
             continue
         library = LIBRARY_CALLS.get(grant.action)
         if library is None:
-            problems.append(
-                f"{grant.action}: no `.{method}(` in bot/ or handlers/; remove the grant or the row"
-            )
+            problems.append(f"{grant.action}: no `.{method}(` in bot/ or handlers/; remove the grant or the row")
         elif not any(library.our_code_uses in text for text in texts):
-            problems.append(
-                f"{grant.action}: granted for {library.module}, which bot/ and handlers/ do not use"
-            )
+            problems.append(f"{grant.action}: granted for {library.module}, which bot/ and handlers/ do not use")
         elif not calls(library.method, [_library_source(library.module)]):
             problems.append(f"{grant.action}: {library.module} no longer calls {library.method}")
     return problems
@@ -311,22 +295,14 @@ def manifest_problems(manifest_text: str, handled: Iterable[str]) -> list[str]:
     commands = manifest.get("features", {}).get("slash_commands", [])
     declared = [c.get("command") for c in commands]
     handled = set(handled)
-    problems = [
-        f"{c}: handled by the app but missing from manifest.yaml" for c in sorted(handled - set(declared))
-    ]
-    problems += [
-        f"{c}: in manifest.yaml but the app does not handle it" for c in sorted(set(declared) - handled)
-    ]
+    problems = [f"{c}: handled by the app but missing from manifest.yaml" for c in sorted(handled - set(declared))]
+    problems += [f"{c}: in manifest.yaml but the app does not handle it" for c in sorted(set(declared) - handled)]
     problems += [f"{c}: declared twice" for c in sorted({c for c in declared if declared.count(c) > 1})]
     for command in commands:
         name = command.get("command")
-        problems += [
-            f"{name}: needs a {field}" for field in ("description", "usage_hint") if not command.get(field)
-        ]
+        problems += [f"{name}: needs a {field}" for field in ("description", "usage_hint") if not command.get(field)]
         if command.get("url") != PLACEHOLDER_URL:
-            problems.append(
-                f"{name}: url must be the placeholder {PLACEHOLDER_URL} (docs/deploy.md replaces it)"
-            )
+            problems.append(f"{name}: url must be the placeholder {PLACEHOLDER_URL} (docs/deploy.md replaces it)")
     interactivity = manifest.get("settings", {}).get("interactivity", {})
     if not interactivity.get("is_enabled") or interactivity.get("request_url") != PLACEHOLDER_URL:
         problems.append(f"interactivity must be enabled with request_url {PLACEHOLDER_URL}")

@@ -90,13 +90,10 @@ def test_a_permission_the_table_lacks_is_reported(template_text: str) -> None:
 
 def test_a_permission_for_the_wrong_function_is_reported(template: dict[str, Any]) -> None:
     deployments = template["Resources"]["DeploymentsFunction"]["Properties"]["Policies"][0]["Statement"]
-    deployments.append(
-        {"Sid": "Self", "Effect": "Allow", "Action": ["lambda:InvokeFunction"], "Resource": "x"}
-    )
+    deployments.append({"Sid": "Self", "Effect": "Allow", "Action": ["lambda:InvokeFunction"], "Resource": "x"})
     try:
         assert any(
-            "DeploymentsFunction: the template grants lambda:InvokeFunction" in p
-            for p in iam_problems(template)
+            "DeploymentsFunction: the template grants lambda:InvokeFunction" in p for p in iam_problems(template)
         )
     finally:
         deployments.pop()

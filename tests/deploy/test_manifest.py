@@ -24,16 +24,12 @@ def _without_command(manifest_text: str, command: str) -> str:
 @pytest.mark.parametrize("command", ["/deploy", "/ops"])
 def test_a_command_missing_from_the_manifest_is_reported(manifest_text: str, command: str) -> None:
     broken = _without_command(manifest_text, command)
-    assert f"{command}: handled by the app but missing from manifest.yaml" in manifest_problems(
-        broken, SLASH_COMMANDS
-    )
+    assert f"{command}: handled by the app but missing from manifest.yaml" in manifest_problems(broken, SLASH_COMMANDS)
 
 
 def test_a_command_the_app_does_not_handle_is_reported(manifest_text: str) -> None:
     handled = [c for c in SLASH_COMMANDS if c != "/cost"]
-    assert "/cost: in manifest.yaml but the app does not handle it" in manifest_problems(
-        manifest_text, handled
-    )
+    assert "/cost: in manifest.yaml but the app does not handle it" in manifest_problems(manifest_text, handled)
 
 
 def test_an_extra_scope_is_reported(manifest_text: str) -> None:

@@ -12,9 +12,7 @@ from cfnlint.api import ManualArgs, lint
 
 from .checks import REPO, TEMPLATE
 
-CHECKOV_HINT = (
-    "run `make checkov-venv` (checkov lives in its own virtualenv) or set CHECKOV=<path to checkov>"
-)
+CHECKOV_HINT = "run `make checkov-venv` (checkov lives in its own virtualenv) or set CHECKOV=<path to checkov>"
 MIN_SKIP_REASON = 40  # characters: a reason, not a shrug
 
 
@@ -48,9 +46,7 @@ def test_checkov_finds_no_failure_and_every_skip_is_justified() -> None:
         timeout=120,
         check=False,
     )
-    assert result.stdout.strip(), (
-        f"checkov printed nothing (exit {result.returncode}):\n{result.stderr[-3000:]}"
-    )
+    assert result.stdout.strip(), f"checkov printed nothing (exit {result.returncode}):\n{result.stderr[-3000:]}"
     report = json.loads(result.stdout)
     summary, results = report["summary"], report["results"]
     print(f"checkov: {summary['passed']} passed, {summary['failed']} failed, {summary['skipped']} skipped")
@@ -64,6 +60,4 @@ def test_checkov_finds_no_failure_and_every_skip_is_justified() -> None:
         for c in results["skipped_checks"]
         if len((c.get("check_result") or {}).get("suppress_comment") or "") < MIN_SKIP_REASON
     ]
-    assert not unjustified, "checkov skips need a reason in the template's Metadata:\n" + "\n".join(
-        unjustified
-    )
+    assert not unjustified, "checkov skips need a reason in the template's Metadata:\n" + "\n".join(unjustified)
