@@ -23,6 +23,7 @@ from service_b.work import MAX_ROUNDS
 from svc_support import SERVICES, RunningService, free_port, http_get, start_service
 
 AppFactory = Callable[[dict[str, str]], FastAPI]
+ClientFor = Callable[[AppFactory, dict[str, str]], TestClient]
 
 
 def make_service_a(environ: dict[str, str]) -> FastAPI:
@@ -39,7 +40,7 @@ SERVICES_UNDER_TEST = pytest.mark.parametrize(
 
 
 @pytest.fixture
-def client_for() -> Iterator[Callable[[AppFactory, dict[str, str]], TestClient]]:
+def client_for() -> Iterator[ClientFor]:
     clients: list[TestClient] = []
 
     def open_client(make_app: AppFactory, environ: dict[str, str]) -> TestClient:
@@ -56,7 +57,7 @@ def client_for() -> Iterator[Callable[[AppFactory, dict[str, str]], TestClient]]
 
 
 @SERVICES_UNDER_TEST
-def test_a_valid_request_id_is_echoed(make_app: AppFactory, client_for: Callable[..., TestClient]) -> None:
+def test_a_valid_request_id_is_echoed(make_app: AppFactory, client_for: ClientFor) -> None:
     client = client_for(make_app, {})
 
     response = client.get("/health", headers={"X-Request-ID": "abc-123.DEF:9_x"})
@@ -65,9 +66,7 @@ def test_a_valid_request_id_is_echoed(make_app: AppFactory, client_for: Callable
 
 
 @SERVICES_UNDER_TEST
-def test_a_missing_request_id_is_generated_fresh_each_time(
-    make_app: AppFactory, client_for: Callable[..., TestClient]
-) -> None:
+def test_a_missing_request_id_is_generated_afresh(make_app: AppFactory, client_for: ClientFor) -> None:
     client = client_for(make_app, {})
 
     first = client.get("/health").headers["X-Request-ID"]
@@ -79,9 +78,7 @@ def test_a_missing_request_id_is_generated_fresh_each_time(
 
 @SERVICES_UNDER_TEST
 @pytest.mark.parametrize("unsafe", ["has spaces", "x" * 129, '{"level": "forged"}'])
-def test_an_unsafe_request_id_is_replaced(
-    make_app: AppFactory, client_for: Callable[..., TestClient], unsafe: str
-) -> None:
+def test_an_unsafe_request_id_is_replaced(make_app: AppFactory, client_for: ClientFor, unsafe: str) -> None:
     client = client_for(make_app, {})
 
     echoed = client.get("/health", headers={"X-Request-ID": unsafe}).headers["X-Request-ID"]
@@ -90,7 +87,7 @@ def test_an_unsafe_request_id_is_replaced(
 
 
 @SERVICES_UNDER_TEST
-def test_errors_carry_the_request_id_too(make_app: AppFactory, client_for: Callable[..., TestClient]) -> None:
+def test_errors_carry_the_request_id_too(make_app: AppFactory, client_for: ClientFor) -> None:
     client = client_for(make_app, {})
 
     response = client.get("/no/such/page", headers={"X-Request-ID": "lost-1"})
@@ -104,16 +101,12 @@ def test_errors_carry_the_request_id_too(make_app: AppFactory, client_for: Calla
 
 @SERVICES_UNDER_TEST
 @pytest.mark.parametrize("path", ["/docs", "/redoc", "/openapi.json"])
-def test_api_docs_are_off_by_default(
-    make_app: AppFactory, client_for: Callable[..., TestClient], path: str
-) -> None:
+def test_api_docs_are_off_by_default(make_app: AppFactory, client_for: ClientFor, path: str) -> None:
     assert client_for(make_app, {}).get(path).status_code == 404
 
 
 @SERVICES_UNDER_TEST
-def test_api_docs_are_served_with_docs_enabled(
-    make_app: AppFactory, client_for: Callable[..., TestClient]
-) -> None:
+def test_api_docs_are_served_with_docs_enabled(make_app: AppFactory, client_for: ClientFor) -> None:
     client = client_for(make_app, {"DOCS_ENABLED": "true"})
 
     assert client.get("/docs").status_code == 200

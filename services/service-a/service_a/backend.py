@@ -90,5 +90,6 @@ class ServiceB:
     @staticmethod
     def _failed(error: httpx.HTTPError, status_code: int, code: str, message: str) -> BackendError:
         # The exception's text stays in the log (with the request id), never in the response.
-        log.warning("call to service-b failed", extra={"error": repr(error), "error_type": type(error).__name__})
+        details = {"error": repr(error), "error_type": type(error).__name__}
+        log.warning("call to service-b failed", extra=details)
         return BackendError(status_code, code, message)

@@ -31,6 +31,8 @@ _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
 
+Environ = Mapping[str, str]
+
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 
@@ -41,12 +43,12 @@ class ConfigError(ValueError):
 # --- settings from the environment ----------------------------------------------------------------
 
 
-def env_str(name: str, default: str, environ: Mapping[str, str] = os.environ) -> str:
+def env_str(name: str, default: str, environ: Environ = os.environ) -> str:
     value = environ.get(name, "").strip()
     return value or default
 
 
-def env_bool(name: str, default: bool, environ: Mapping[str, str] = os.environ) -> bool:
+def env_bool(name: str, default: bool, environ: Environ = os.environ) -> bool:
     raw = environ.get(name)
     if raw is None:
         return default
@@ -58,7 +60,7 @@ def env_bool(name: str, default: bool, environ: Mapping[str, str] = os.environ) 
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
-def env_float(name: str, default: float, environ: Mapping[str, str] = os.environ) -> float:
+def env_float(name: str, default: float, environ: Environ = os.environ) -> float:
     """A positive number of seconds (or similar), `default` when the variable is unset or empty."""
     raw = environ.get(name, "").strip()
     if not raw:
@@ -72,7 +74,7 @@ def env_float(name: str, default: float, environ: Mapping[str, str] = os.environ
     return value
 
 
-def env_int(name: str, default: int, *, minimum: int, maximum: int, environ: Mapping[str, str] = os.environ) -> int:
+def env_int(name: str, default: int, *, minimum: int, maximum: int, environ: Environ = os.environ) -> int:
     raw = environ.get(name, "").strip()
     if not raw:
         return default

@@ -30,21 +30,23 @@ class Settings:
     """DOCS_ENABLED: serve /docs, /redoc and /openapi.json."""
 
     def __post_init__(self) -> None:
-        url = urlsplit(self.service_b_url)
+        value = self.service_b_url
+        url = urlsplit(value)
         if url.scheme not in {"http", "https"} or not url.hostname:
-            raise ConfigError(
-                f"SERVICE_B_URL must be an http(s) URL such as http://service-b.local:8001, got {self.service_b_url!r}"
-            )
+            example = "http://service-b.local:8001"
+            raise ConfigError(f"SERVICE_B_URL must be an http(s) URL like {example}, got {value!r}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
         defaults = cls()
         return cls(
-            version=env_str("APP_VERSION", defaults.version, environ),
-            service_b_url=env_str("SERVICE_B_URL", defaults.service_b_url, environ),
+            version=env_str("APP_VERSION", defaults.version, environ=environ),
+            service_b_url=env_str("SERVICE_B_URL", defaults.service_b_url, environ=environ),
             service_b_connect_timeout=env_float(
-                "SERVICE_B_CONNECT_TIMEOUT", defaults.service_b_connect_timeout, environ
+                "SERVICE_B_CONNECT_TIMEOUT", defaults.service_b_connect_timeout, environ=environ
             ),
-            service_b_read_timeout=env_float("SERVICE_B_READ_TIMEOUT", defaults.service_b_read_timeout, environ),
-            docs_enabled=env_bool("DOCS_ENABLED", defaults.docs_enabled, environ),
+            service_b_read_timeout=env_float(
+                "SERVICE_B_READ_TIMEOUT", defaults.service_b_read_timeout, environ=environ
+            ),
+            docs_enabled=env_bool("DOCS_ENABLED", defaults.docs_enabled, environ=environ),
         )

@@ -25,6 +25,6 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
         defaults = cls()
         return cls(
-            version=env_str("APP_VERSION", defaults.version, environ),
-            docs_enabled=env_bool("DOCS_ENABLED", defaults.docs_enabled, environ),
+            version=env_str("APP_VERSION", defaults.version, environ=environ),
+            docs_enabled=env_bool("DOCS_ENABLED", defaults.docs_enabled, environ=environ),
         )
