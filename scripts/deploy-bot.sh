@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Build and deploy the Slack bot (template.yaml) with its parameters read from infra/'s Terraform outputs.
+#
+#   scripts/deploy-bot.sh              # what `make deploy-bot` runs
+#   scripts/deploy-bot.sh --guided     # any further options go to `sam deploy`
+#
+# Optional environment:
+#   STACK_NAME                    default <project>-<environment>-opsbot
+#   SLACK_SIGNING_SECRET_NAME     Secrets Manager names (the template's defaults otherwise)
+#   SLACK_BOT_TOKEN_SECRET_NAME
+#   CONFIG_FILE                   the bot's YAML config inside the bundle (default config/example.yaml)
+#   LOG_LEVEL                     DEBUG, INFO, WARNING or ERROR
+#   ENVIRONMENT_ROLE_ARNS         comma-separated roles for environments in other accounts
+#   INFRA_DIR                     default infra
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+fail() { echo "deploy-bot: $*" >&2; exit 1; }
+require() { command -v "$1" >/dev/null 2>&1 || fail "'$1' is not installed. $2"; }
+
+require terraform "Install Terraform >= 1.5 (docs/deploy.md)."
+require sam "Install the AWS SAM CLI (docs/deploy.md); sam build also needs Python 3.11."
+require python3 "Install Python 3.11."
+
+infra="${INFRA_DIR:-infra}"
+outputs="$(terraform -chdir="$infra" output -json)" \
+  || fail "cannot read the Terraform outputs of $infra/: run 'make plan apply' there first."
+
+# One line each: region, default stack name, then one Key=Value per template parameter.
+# The template scopes ECS services, log groups and alarms by the naming convention of
+# config/example.yaml; stop here if Terraform named anything otherwise.
+lines="$(python3 - "$outputs" <<'PY'
+import json
+import os
+import sys
+
+raw = json.loads(sys.argv[1])
+needed = [
+    "project_name", "environment", "aws_region", "cluster_name", "ecs_service_names",
+    "task_definition_families", "log_group_names", "ecr_repository_arns", "task_role_arns",
+    "execution_role_arn", "alarm_topic_arn",
+]
+missing = [name for name in needed if name not in raw]
+if missing:
+    sys.exit(f"deploy-bot: infra/ has no Terraform output {', '.join(missing)}; apply the current infra/ first.")
+out = {name: raw[name]["value"] for name in needed}
+project, env = out["project_name"], out["environment"]
+services = sorted(out["ecs_service_names"])
+
+expected = {
+    "cluster_name": {"": f"{project}-{env}-cluster"},
+    "ecs_service_names": {s: f"{project}-{env}-{s}" for s in services},
+    "task_definition_families": {s: f"{project}-{env}-{s}" for s in services},
+    "log_group_names": {s: f"/ecs/{project}-{env}-{s}" for s in services},
+}
+wrong = []
+for output, names in expected.items():
+    actual = out[output] if isinstance(out[output], dict) else {"": out[output]}
+    for key, name in names.items():
+        if actual.get(key) != name:
+            label = f"{output}[{key!r}]" if key else output
+            wrong.append(f"  {label} is {actual.get(key)!r}, expected {name!r}")
+if wrong:
+    sys.exit(
+        "deploy-bot: Terraform's names break the naming convention that the bot and template.yaml's\n"
+        "IAM policies rely on (config/example.yaml, naming):\n" + "\n".join(wrong)
+    )
+
+parameters = {
+    "ProjectName": project,
+    "EnvironmentName": env,
+    "ClusterName": out["cluster_name"],
+    "ServiceNames": ",".join(services),
+    "EcrRepositoryArns": ",".join(out["ecr_repository_arns"][s] for s in sorted(out["ecr_repository_arns"])),
+    "TaskRoleArns": ",".join(out["task_role_arns"][s] for s in sorted(out["task_role_arns"])),
+    "ExecutionRoleArn": out["execution_role_arn"],
+    "AlarmTopicArn": out["alarm_topic_arn"],
+}
+optional = {
+    "SlackSigningSecretName": "SLACK_SIGNING_SECRET_NAME",
+    "SlackBotTokenSecretName": "SLACK_BOT_TOKEN_SECRET_NAME",
+    "ConfigFile": "CONFIG_FILE",
+    "LogLevel": "LOG_LEVEL",
+    "EnvironmentRoleArns": "ENVIRONMENT_ROLE_ARNS",
+}
+parameters |= {name: os.environ[var] for name, var in optional.items() if os.environ.get(var)}
+for name, value in parameters.items():
+    if not value or any(c.isspace() or c in "\"'" for c in value):
+        sys.exit(f"deploy-bot: parameter {name} would be {value!r}; check the Terraform output it comes from.")
+
+print(out["aws_region"])
+print(f"{project}-{env}-opsbot")
+for name, value in parameters.items():
+    print(f"{name}={value}")
+PY
+)"
+region="$(sed -n 1p <<<"$lines")"
+stack="${STACK_NAME:-$(sed -n 2p <<<"$lines")}"
+mapfile -t parameters < <(sed -n '3,$p' <<<"$lines")
+
+echo "deploy-bot: stack $stack in $region with:"
+printf '  %s\n' "${parameters[@]}"
+
+# --build-in-source: lambda/Makefile reads the repository in place instead of a copy of it (and its venvs).
+sam build --build-in-source
+sam deploy \
+  --stack-name "$stack" \
+  --region "$region" \
+  --resolve-s3 \
+  --capabilities CAPABILITY_IAM \
+  --no-fail-on-empty-changeset \
+  --parameter-overrides "${parameters[@]}" \
+  "$@"
+
+url="$(sam list stack-outputs --stack-name "$stack" --region "$region" --output json \
+  | python3 -c 'import json, sys; print(next(o["OutputValue"] for o in json.load(sys.stdin) if o["OutputKey"] == "SlackRequestUrl"))')"
+echo "deploy-bot: done. Slack request URL (use it for every command and for interactivity in manifest.yaml):"
+echo "  $url"

@@ -1,0 +1,117 @@
+"""scripts/deploy-bot.sh turns infra/'s Terraform outputs into exactly the template's parameters."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .checks import REPO
+
+SCRIPT = REPO / "scripts" / "deploy-bot.sh"
+ACCOUNT = "123456789012"
+SERVICES = ("service-a", "service-b")
+
+
+def terraform_outputs(project: str = "ecs-microservices", env: str = "production") -> dict[str, Any]:
+    """What `terraform output -json` prints for infra/ (names follow config/example.yaml)."""
+    prefix = f"{project}-{env}"
+    values: dict[str, Any] = {
+        "project_name": project,
+        "environment": env,
+        "aws_region": "eu-west-1",
+        "cluster_name": f"{prefix}-cluster",
+        "ecs_service_names": {s: f"{prefix}-{s}" for s in SERVICES},
+        "task_definition_families": {s: f"{prefix}-{s}" for s in SERVICES},
+        "log_group_names": {s: f"/ecs/{prefix}-{s}" for s in SERVICES},
+        "ecr_repository_urls": {s: f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com/{prefix}-{s}" for s in SERVICES},
+        "ecr_repository_arns": {s: f"arn:aws:ecr:eu-west-1:{ACCOUNT}:repository/{prefix}-{s}" for s in SERVICES},
+        "task_role_arns": {s: f"arn:aws:iam::{ACCOUNT}:role/{prefix}-{s}-task" for s in SERVICES},
+        "execution_role_arn": f"arn:aws:iam::{ACCOUNT}:role/{prefix}-execution",
+        "alarm_topic_arn": f"arn:aws:sns:eu-west-1:{ACCOUNT}:{prefix}-alarms",
+    }
+    return {name: {"sensitive": False, "value": value} for name, value in values.items()}
+
+
+def _stub(directory: Path, name: str, body: str) -> None:
+    path = directory / name
+    path.write_text(f"#!/usr/bin/env bash\n{body}\n")
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+
+
+def run_script(tmp_path: Path, outputs: dict[str, Any], *, tools: tuple[str, ...] = ("terraform", "sam")):
+    """Run the script with stand-ins for terraform and sam; sam records its arguments, one call a line."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (tmp_path / "outputs.json").write_text(json.dumps(outputs))
+    calls = tmp_path / "sam-calls.jsonl"
+    if "terraform" in tools:
+        _stub(bin_dir, "terraform", f'cat "{tmp_path / "outputs.json"}"')
+    if "sam" in tools:
+        record = f"""{sys.executable} -c 'import json, sys; print(json.dumps(sys.argv[1:]))' "$@" >> "{calls}" """
+        outputs_json = '[{"OutputKey": "SlackRequestUrl", "OutputValue": "https://abc.example/slack/events"}]'
+        _stub(bin_dir, "sam", f"{record}\n[[ $1 == list ]] && echo '{outputs_json}'\nexit 0")
+    python_dir = Path(sys.executable).parent  # has python3
+    environment = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "STACK_", "LOG_LEVEL", "CONFIG_"))},
+        "PATH": f"{bin_dir}:{python_dir}:/usr/bin:/bin",
+    }
+    result = subprocess.run(
+        ["bash", str(SCRIPT)], env=environment, capture_output=True, text=True, timeout=60, check=False
+    )
+    sam_calls = [json.loads(line) for line in calls.read_text().splitlines()] if calls.exists() else []
+    return result, sam_calls
+
+
+def _overrides(deploy: list[str]) -> dict[str, str]:
+    start = deploy.index("--parameter-overrides") + 1
+    end = next((i for i in range(start, len(deploy)) if deploy[i].startswith("--")), len(deploy))
+    return dict(item.split("=", 1) for item in deploy[start:end])
+
+
+def test_outputs_become_the_template_parameters(tmp_path: Path, template: dict[str, Any]) -> None:
+    result, sam_calls = run_script(tmp_path, terraform_outputs())
+    assert result.returncode == 0, result.stderr
+    assert [call[0] for call in sam_calls] == ["build", "deploy", "list"]
+    deploy = sam_calls[1]
+    assert deploy[deploy.index("--region") + 1] == "eu-west-1"
+    assert deploy[deploy.index("--stack-name") + 1] == "ecs-microservices-production-opsbot"
+    overrides = _overrides(deploy)
+    parameters = template["Parameters"]
+    required = {name for name, p in parameters.items() if "Default" not in p}
+    assert required <= set(overrides), f"not filled in: {sorted(required - set(overrides))}"
+    assert set(overrides) <= set(parameters), f"not template parameters: {sorted(set(overrides) - set(parameters))}"
+    assert overrides["ServiceNames"] == "service-a,service-b"
+    assert overrides["TaskRoleArns"].count("arn:aws:iam::") == 2
+    assert "https://abc.example/slack/events" in result.stdout
+
+
+def test_names_that_break_the_convention_stop_the_deploy(tmp_path: Path) -> None:
+    outputs = terraform_outputs()
+    outputs["log_group_names"]["value"]["service-b"] = "/aws/ecs/service-b"
+    result, sam_calls = run_script(tmp_path, outputs)
+    assert result.returncode != 0
+    assert "log_group_names['service-b'] is '/aws/ecs/service-b'" in result.stderr
+    assert sam_calls == []
+
+
+def test_a_missing_output_is_named(tmp_path: Path) -> None:
+    outputs = terraform_outputs()
+    del outputs["alarm_topic_arn"]
+    result, _ = run_script(tmp_path, outputs)
+    assert result.returncode != 0
+    assert "no Terraform output alarm_topic_arn" in result.stderr
+
+
+@pytest.mark.parametrize("missing", ["sam", "terraform"])
+def test_a_missing_tool_is_named(tmp_path: Path, missing: str) -> None:
+    present = tuple(t for t in ("terraform", "sam") if t != missing)
+    result, _ = run_script(tmp_path, terraform_outputs(), tools=present)
+    assert result.returncode != 0
+    assert f"'{missing}' is not installed" in result.stderr
