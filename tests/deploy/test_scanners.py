@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cfnlint.api import ManualArgs, lint
@@ -36,18 +37,18 @@ def _checkov() -> Path:
     return path
 
 
-def test_checkov_finds_no_failure_and_every_skip_is_justified() -> None:
+def run_checkov(template: Path) -> dict[str, Any]:
+    """checkov's JSON report on one CloudFormation/SAM template (SAM resources are in that framework)."""
     # --skip-download: no call home for guidelines; the checks and their results are the same offline.
-    command = [str(_checkov()), "--file", str(TEMPLATE), "--framework", "cloudformation", "--output", "json"]
-    result = subprocess.run(
-        [*command, "--skip-download"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    command = [str(_checkov()), "--file", str(template), "--framework", "cloudformation", "--output", "json"]
+    result = subprocess.run([*command, "--skip-download"], capture_output=True, text=True, timeout=120, check=False)
     assert result.stdout.strip(), f"checkov printed nothing (exit {result.returncode}):\n{result.stderr[-3000:]}"
-    report = json.loads(result.stdout)
+    report: dict[str, Any] = json.loads(result.stdout)
+    return report
+
+
+def test_checkov_finds_no_failure_and_every_skip_is_justified() -> None:
+    report = run_checkov(TEMPLATE)
     summary, results = report["summary"], report["results"]
     print(f"checkov: {summary['passed']} passed, {summary['failed']} failed, {summary['skipped']} skipped")
     failed = [f"{c['check_id']} {c['resource']}: {c['check_name']}" for c in results["failed_checks"]]
@@ -61,3 +62,10 @@ def test_checkov_finds_no_failure_and_every_skip_is_justified() -> None:
         if len((c.get("check_result") or {}).get("suppress_comment") or "") < MIN_SKIP_REASON
     ]
     assert not unjustified, "checkov skips need a reason in the template's Metadata:\n" + "\n".join(unjustified)
+
+
+def test_checkov_would_catch_a_table_without_point_in_time_recovery(template_text: str, tmp_path: Path) -> None:
+    broken = tmp_path / "template.yaml"
+    broken.write_text(template_text.replace("PointInTimeRecoveryEnabled: true", "PointInTimeRecoveryEnabled: false"))
+    failed = {c["check_id"] for c in run_checkov(broken)["results"]["failed_checks"]}
+    assert "CKV_AWS_28" in failed
