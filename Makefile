@@ -75,11 +75,12 @@ endef
 init: ## terraform init in infra/ (BUCKET=<state bucket> required)
 	$(call require,terraform,Install Terraform >= 1.5: see docs/deploy.md.)
 	@test -n "$(BUCKET)" || { echo "make init: set BUCKET=<state bucket> (scripts/setup-backend.sh creates it)" >&2; exit 1; }
-	terraform -chdir=$(INFRA) init -backend-config="bucket=$(BUCKET)" -backend-config="region=$(AWS_REGION)"
+	terraform -chdir=$(INFRA) init -backend-config="bucket=$(BUCKET)" -backend-config="region=$(AWS_REGION)" \
+		-backend-config="key=$(PROJECT)/$(ENV_NAME)/terraform.tfstate"
 
-plan: ## terraform plan in infra/ (writes infra/tfplan)
+plan: ## terraform plan in infra/ deploying image tag TAG (writes infra/tfplan)
 	$(call require,terraform,Install Terraform >= 1.5: see docs/deploy.md.)
-	terraform -chdir=$(INFRA) plan -out=tfplan
+	terraform -chdir=$(INFRA) plan -var="image_tag=$(TAG)" -out=tfplan
 
 apply: ## terraform apply of the saved plan in infra/
 	$(call require,terraform,Install Terraform >= 1.5: see docs/deploy.md.)
