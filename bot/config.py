@@ -10,6 +10,7 @@ Environment variables (all optional when the YAML file says it):
     AWS_REGION            region of an environment created from the variables
     AWS_ENDPOINT_URL      one endpoint for every AWS client (moto locally)
     SLACK_API_URL         base URL of the Slack Web API (a stand-in locally)
+    OPSBOT_COST_CHANNEL   channel ID of the weekly cost post (cost.weekly_channel)
 
 An invalid configuration raises ConfigError at start-up with one line per problem, each naming the field.
 """
@@ -150,6 +151,39 @@ class SlackSettings(_Strict):
     bot_token_secret_name: str | None = None
 
 
+TAG_KEY_PATTERN = r"^[\w .:/=+@-]{1,128}$"
+SCHEDULE_PATTERN = r"^(cron|rate)\([^()]+\)$"
+
+
+class CostSettings(_Strict):
+    """/cost and the weekly cost post (bot/cost.py, handlers/costs.py)."""
+
+    # The cost allocation tag that names the platform service of a resource (activate it in Billing).
+    tag_key: Annotated[str, Field(pattern=TAG_KEY_PATTERN)] = "Service"
+    # When environments share an account: the activated tag whose value is the environment's name.
+    # Unset, /cost shows the whole account of the environment.
+    environment_tag_key: Annotated[str | None, Field(pattern=TAG_KEY_PATTERN)] = None
+    # Cost Explorer charges $0.01 per request and refreshes its data a few times a day.
+    cache_hours: Annotated[float, Field(gt=0, le=48)] = 6
+    weekly_channel: str | None = None
+    # The EventBridge schedule of the weekly post; template.yaml's CostReportSchedule must say the same.
+    weekly_schedule: Annotated[str, Field(pattern=SCHEDULE_PATTERN)] = "cron(0 9 ? * MON *)"
+
+    @field_validator("tag_key", "environment_tag_key")
+    @classmethod
+    def _user_tag(cls, key: str | None) -> str | None:
+        if key is not None and key.lower().startswith("aws:"):
+            raise ValueError(f"{key!r} is an AWS-generated tag; name a user-defined cost allocation tag")
+        return key
+
+    @field_validator("weekly_channel")
+    @classmethod
+    def _channel_id(cls, channel: str | None) -> str | None:
+        if channel is not None and not CHANNEL_ID_PATTERN.match(channel):
+            raise ValueError(f"{channel!r} is not a Slack channel ID (C..., G... or D...)")
+        return channel
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     """A service in an environment, with every physical name resolved."""
@@ -186,6 +220,7 @@ class Config(_Strict):
     state_table: str = "fargate-chatops-state"
     aws_endpoint_url: str | None = None
     slack: SlackSettings = Field(default_factory=SlackSettings)
+    cost: CostSettings = Field(default_factory=CostSettings)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -306,6 +341,8 @@ def _overlay_environment(data: dict[str, Any], environ: Mapping[str, str]) -> di
             slack[field] = value
     if slack:
         data["slack"] = slack
+    if channel := environ.get("OPSBOT_COST_CHANNEL"):
+        data["cost"] = {**dict(data.get("cost") or {}), "weekly_channel": channel}
 
     environments = [dict(e) for e in data.get("environments") or [] if isinstance(e, Mapping)]
     if env_name := environ.get("OPSBOT_ENVIRONMENT"):
