@@ -89,7 +89,7 @@ apply: ## terraform apply of the saved plan in infra/
 
 destroy: ## terraform destroy in infra/ (asks for confirmation)
 	$(call require,terraform,Install Terraform >= 1.5: see docs/deploy.md.)
-	terraform -chdir=$(INFRA) destroy
+	terraform -chdir=$(INFRA) destroy -var="image_tag=$(TAG)"
 
 logs-a: ## Tail service-a's CloudWatch logs
 	$(call require,aws,Install the AWS CLI v2.)
