@@ -24,7 +24,7 @@ from bot.commands import Deploy, Rollback, Scale
 from bot.config import Config, Role, Target
 from bot.errors import BotError, NotAllowedError
 from bot.idempotency import Once
-from bot.model import Action, Plan, PlanStatus, ServiceState
+from bot.model import Action, Change, Plan, PlanStatus, ServiceState, family_of
 from bot.plans import Planner, Requester
 from bot.platform import Platform
 from bot.state import DeployCard, LastChange, LockedError, StateStore
@@ -302,6 +302,12 @@ class Operations:
             raise
         assert plan.image is not None
         self.state.cache_image(updated.task_definition, plan.image)
+        plan.changes = [
+            Change(c.label, c.old, f"{family_of(updated.task_definition)}:{updated.revision}")
+            if c.label == "task definition"
+            else c
+            for c in plan.changes
+        ]
         text = f"Rolling out revision {updated.revision}."
         return Outcome(True, text, rollout="IN_PROGRESS"), updated, took_lock
 

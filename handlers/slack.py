@@ -21,6 +21,7 @@ from bot.config import ConfigError
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "fargate-chatops"))
 _lock = threading.Lock()
 _request_handler: SlackRequestHandler | None = None
+_chatops: Any = None
 
 
 def secret(value_variable: str, name_variable: str, environ: Mapping[str, str]) -> str:
@@ -49,6 +50,8 @@ def build_handler(environ: Mapping[str, str] | None = None) -> SlackRequestHandl
     signing_secret = secret("SLACK_SIGNING_SECRET", "SLACK_SIGNING_SECRET_NAME", environ)
     clients = ClientFactory(endpoint_url=config.aws_endpoint_url)
     chatops = ChatOps(config, clients, slack_client(config.slack.api_url, token))
+    global _chatops
+    _chatops = chatops
     app = build_app(chatops, signing_secret, token)
     request_handler = SlackRequestHandler(app)
     runner = app.listener_runner
@@ -79,5 +82,10 @@ def reset() -> None:
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    response: dict[str, Any] = get_handler().handle(event, context)  # type: ignore[no-untyped-call]
+    request_handler = get_handler()
+    headers = event.get("headers") or {}
+    if headers.get("x-slack-bolt-lazy-only") or os.environ.get("OPSBOT_LAZY") == "thread":
+        # The work runs in this invocation: let idempotency records expire if it times out.
+        _chatops.once.register_lambda_context(context)
+    response: dict[str, Any] = request_handler.handle(event, context)  # type: ignore[no-untyped-call]
     return response

@@ -1,0 +1,112 @@
+"""Live deploy cards: ECS "Deployment State Change" events move the card the bot posted for a deploy.
+
+IN_PROGRESS -> COMPLETED or FAILED. The terminal event is handled exactly once (the card's record is
+taken with a conditional delete), releases the deploy lock, records the revision as one that ran (for
+/rollback), and replies in the card's thread with the duration. Events for deployments the bot did
+not start are ignored and logged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bot import render
+from bot.operations import SlackOut
+from bot.state import DeployCard, StateStore
+
+log = logging.getLogger(__name__)
+EVENT_STATES = {
+    "SERVICE_DEPLOYMENT_IN_PROGRESS": "IN_PROGRESS",
+    "SERVICE_DEPLOYMENT_COMPLETED": "COMPLETED",
+    "SERVICE_DEPLOYMENT_FAILED": "FAILED",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentEvent:
+    service_arn: str
+    state: str  # IN_PROGRESS, COMPLETED, FAILED
+    deployment_id: str | None
+    reason: str
+    at: float
+
+    @classmethod
+    def parse(cls, event: dict[str, Any]) -> DeploymentEvent | None:
+        """The EventBridge event, or None when it is not an ECS deployment state change."""
+        if event.get("source") != "aws.ecs" or event.get("detail-type") != "ECS Deployment State Change":
+            return None
+        detail = event.get("detail") or {}
+        state = EVENT_STATES.get(str(detail.get("eventName", "")))
+        resources = event.get("resources") or []
+        if state is None or not resources:
+            return None
+        at = time.time()
+        if stamp := detail.get("updatedAt") or event.get("time"):
+            with contextlib.suppress(ValueError):
+                at = datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
+        return cls(str(resources[0]), state, detail.get("deploymentId"), str(detail.get("reason", "")), at)
+
+
+def duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    minutes, rest = divmod(seconds, 60)
+    return f"{minutes}m {rest:02d}s" if minutes else f"{rest}s"
+
+
+class DeploymentTracker:
+    def __init__(self, state: StateStore, slack: SlackOut, clock: Callable[[], float] = time.time) -> None:
+        self.state = state
+        self.slack = slack
+        self.clock = clock
+
+    def on_event(self, event: DeploymentEvent) -> str:
+        """Apply one event; returns what was done (for logs and tests)."""
+        card = self.state.deploy_card(event.service_arn)
+        if card is None:
+            log.info("deployment event for %s: not started by the bot, ignored", event.service_arn)
+            return "ignored"
+        if card.deployment_id and event.deployment_id and card.deployment_id != event.deployment_id:
+            log.info("deployment %s is not the bot's (%s), ignored", event.deployment_id, card.deployment_id)
+            return "ignored"
+        if event.state == "IN_PROGRESS":
+            self._show(card, "IN_PROGRESS", "")
+            return "in_progress"
+        taken = self.state.take_deploy_card(event.service_arn)
+        if taken is None:
+            return "duplicate"
+        took = duration(event.at - taken.started_at)
+        if taken.release_lock:
+            self.state.release_lock(taken.env, taken.service)
+        if event.state == "COMPLETED":
+            self.state.record_ran(taken.env, taken.service, taken.task_definition, event.at)
+            detail = f"Completed in {took}."
+        else:
+            detail = f"Failed after {took}: {render.escape(event.reason) or 'no reason given'}."
+            if "rolled back" not in event.reason.lower() and "rollback" not in event.reason.lower():
+                detail += " The circuit breaker may already be rolling back; check /status."
+        self.state.audit_safe(taken.env, taken.service, taken.actor, taken.summary, event.state.lower(), detail)
+        self._show(taken, event.state, detail)
+        try:
+            self.slack.post(taken.channel, render.info(f"{taken.summary}: {detail}"), thread_ts=taken.ts)
+        except Exception:
+            log.exception("could not reply in the deploy card's thread")
+        return event.state.lower()
+
+    def _show(self, card: DeployCard, rollout: str, detail: str) -> None:
+        plan = self.state.load_plan(card.plan_id)
+        if plan is not None:
+            message = render.result_card(plan, card.actor, card.started_at, "Confirmed", detail, rollout)
+        else:
+            message = render.info(f"{card.summary}: rollout {rollout.lower()}. {detail}")
+        if rollout == "FAILED":
+            message["blocks"].append(render.rollback_button(card.service, card.env).to_dict())
+        try:
+            self.slack.update(card.channel, card.ts, message)
+        except Exception:
+            log.exception("could not update the deploy card")

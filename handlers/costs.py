@@ -1,0 +1,70 @@
+"""EventBridge schedule (cost.weekly_schedule, Monday 09:00 UTC by default) -> the week's cost in Slack.
+
+Posts the /cost week summary of the default environment to cost.weekly_channel (OPSBOT_COST_CHANNEL),
+once per scheduled event: the run is keyed on the event's id, so a retried delivery of the same event
+finds the first run's record and posts nothing. A report that cannot be made (Cost Explorer not enabled,
+access denied) is posted as that explanation, so the channel learns why there is no summary.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging import correlation_paths
+
+from bot.config import Config, load_config
+
+logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "fargate-chatops"))
+WEEK_DAYS = 7
+clock: Callable[[], float] = time.time  # the report's "now" (tests pin it)
+
+
+def post_weekly(config: Config, event: Mapping[str, Any], environ: Mapping[str, str], context: Any = None) -> dict[str, Any]:
+    """Make the week's report and post it once for this event; returns what happened, for the logs."""
+    from bot import render
+    from bot.app import slack_client
+    from bot.aws import ClientFactory
+    from bot.cost import CostReporter
+    from bot.errors import BotError
+    from bot.idempotency import Once
+    from bot.operations import SlackOut
+    from bot.state import StateStore
+    from handlers.slack import secret
+
+    channel = config.cost.weekly_channel
+    if channel is None:
+        logger.error("no weekly cost post: set cost.weekly_channel in the config or OPSBOT_COST_CHANNEL")
+        return {"posted": False, "reason": "no channel configured"}
+    env = config.environment()
+    clients = ClientFactory(endpoint_url=config.aws_endpoint_url)
+    state = StateStore(clients, config.state_table, env.region)
+    once = Once(clients.client("dynamodb", env.region), config.state_table, scope="weekly-cost")
+    once.register_lambda_context(context)
+    # A retried delivery repeats the event id; an event without one (a manual test) is keyed on its week.
+    key = str(event.get("id") or f"{env.name}:{time.strftime('%G-W%V', time.gmtime(clock()))}")
+
+    def report_and_post() -> dict[str, Any]:
+        try:
+            message = CostReporter(config, clients, state, clock).summary(WEEK_DAYS, "week", env.name)
+        except BotError as error:
+            logger.warning("weekly cost report not made: %s", error)
+            message = render.error(error)
+        token = secret("SLACK_BOT_TOKEN", "SLACK_BOT_TOKEN_SECRET_NAME", environ)
+        ts = SlackOut(slack_client(config.slack.api_url, token)).post(channel, message)
+        return {"channel": channel, "ts": ts}
+
+    result = once.run(key, report_and_post)
+    if not result.ran_here:
+        logger.info("weekly cost post already made for this event", extra={"event_id": key})
+        return {"posted": False, "reason": "already posted for this event", **result.result}
+    logger.info("weekly cost posted", extra={"channel": channel, "ts": result.result.get("ts")})
+    return {"posted": True, "channel": channel, "ts": result.result.get("ts")}
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return post_weekly(load_config(), event, os.environ, context)

@@ -1,0 +1,231 @@
+"""Seed an AWS stand-in (moto, in-process or server) as if infra/ had been applied.
+
+The names come from the bot's own config (config/example.yaml through bot.config), the same source
+the deployed bot uses, so the sandbox and the tests cannot drift from the real naming.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+
+from bot.config import Config, Target
+
+ACCOUNT = "123456789012"
+DEFAULT_TAGS = ("v1.0.0", "v1.1.0", "v1.2.0", "v1.3.0")
+MANIFEST_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
+
+
+@dataclass
+class SeedPlan:
+    """What to create; the defaults make a platform with history worth operating."""
+
+    tags: tuple[str, ...] = DEFAULT_TAGS
+    revisions: tuple[str, ...] = ("v1.0.0", "v1.1.0", "v1.2.0")  # one task-definition revision per tag
+    ran: tuple[int, ...] = (1, 2, 3)  # revisions that reached steady state, oldest first
+    desired: int = 2
+    autoscaling: tuple[int, int] | None = (1, 10)
+    log_lines: tuple[str, ...] = (
+        '{"level":"INFO","message":"request","method":"GET","path":"/health","status":200}',
+        '{"level":"ERROR","message":"upstream timeout","path":"/api/backend","status":504}',
+    )
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Seeded:
+    topic_arn: str
+    alarm_names: list[str]
+    task_definitions: dict[str, list[str]]
+
+
+def _client(service: str, region: str, endpoint_url: str | None) -> Any:
+    return boto3.client(service, region_name=region, endpoint_url=endpoint_url)
+
+
+def manifest(repository: str, tag: str) -> str:
+    digest = hashlib.sha256(f"{repository}:{tag}".encode()).hexdigest()
+    return json.dumps(
+        {"schemaVersion": 2, "mediaType": MANIFEST_TYPE, "config": {"digest": f"sha256:{digest}"}, "layers": []}
+    )
+
+
+def alarm_names(config: Config, env: str | None = None) -> dict[str, list[str]]:
+    """The platform's alarms per service short name ("" for the load balancer's)."""
+    environment = config.environment(env)
+    names: dict[str, list[str]] = {"": [f"{config.project}-{environment.name}-alb-5xx"]}
+    for target in config.targets(environment.name):
+        names[target.name] = [
+            f"{target.alarm_prefix}{suffix}"
+            for suffix in ("cpu-high", "memory-high", "unhealthy-hosts", "running-tasks-low")
+        ]
+    return names
+
+
+def create_state_table(config: Config, endpoint_url: str | None = None) -> None:
+    ddb = _client("dynamodb", config.environment().region, endpoint_url)
+    ddb.create_table(
+        TableName=config.state_table,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
+def seed(config: Config, endpoint_url: str | None = None, plan: SeedPlan | None = None) -> Seeded:
+    plan = plan or SeedPlan()
+    environment = config.environment()
+    region = environment.region
+    ecs = _client("ecs", region, endpoint_url)
+    ecr = _client("ecr", region, endpoint_url)
+    aas = _client("application-autoscaling", region, endpoint_url)
+    cloudwatch = _client("cloudwatch", region, endpoint_url)
+    logs = _client("logs", region, endpoint_url)
+    sns = _client("sns", region, endpoint_url)
+
+    create_state_table(config, endpoint_url)
+    ecs.create_cluster(clusterName=config.cluster(), settings=[{"name": "containerInsights", "value": "enabled"}])
+    topic_arn = sns.create_topic(Name=f"{config.project}-{environment.name}-alarms")["TopicArn"]
+    names = alarm_names(config)
+    ddb = _client("dynamodb", region, endpoint_url)
+    task_definitions: dict[str, list[str]] = {}
+
+    for index, target in enumerate(config.targets()):
+        repository_uri = ecr.create_repository(repositoryName=target.ecr_repository, imageTagMutability="IMMUTABLE")[
+            "repository"
+        ]["repositoryUri"]
+        for tag in plan.tags:
+            ecr.put_image(
+                repositoryName=target.ecr_repository, imageManifest=manifest(target.ecr_repository, tag), imageTag=tag
+            )
+        logs.create_log_group(logGroupName=target.log_group)
+        arns = [
+            ecs.register_task_definition(**_task_definition(target, f"{repository_uri}:{tag}", region, 8000 + index))[
+                "taskDefinition"
+            ]["taskDefinitionArn"]
+            for tag in plan.revisions
+        ]
+        task_definitions[target.name] = arns
+        ecs.create_service(
+            cluster=target.cluster,
+            serviceName=target.ecs_service,
+            taskDefinition=arns[-1],
+            desiredCount=plan.desired,
+            launchType="FARGATE",
+        )
+        if plan.autoscaling is not None:
+            resource_id = f"service/{target.cluster}/{target.ecs_service}"
+            aas.register_scalable_target(
+                ServiceNamespace="ecs",
+                ResourceId=resource_id,
+                ScalableDimension="ecs:service:DesiredCount",
+                MinCapacity=plan.autoscaling[0],
+                MaxCapacity=plan.autoscaling[1],
+            )
+        for name in names[target.name]:
+            _alarm(cloudwatch, name, target, topic_arn)
+        stream = "ecs/seed/0"
+        logs.create_log_stream(logGroupName=target.log_group, logStreamName=stream)
+        now_ms = int(time.time() * 1000)
+        logs.put_log_events(
+            logGroupName=target.log_group,
+            logStreamName=stream,
+            logEvents=[
+                {"timestamp": now_ms - 60_000 + i, "message": line.replace("{service}", target.name)}
+                for i, line in enumerate(plan.log_lines)
+            ],
+        )
+        # The deploy history the bot would have recorded: which revisions reached steady state.
+        for order, revision in enumerate(plan.ran):
+            at = time.time() - 86400 * (len(plan.ran) - order)
+            stamp = datetime.fromtimestamp(at, UTC).isoformat()
+            ddb.put_item(
+                TableName=config.state_table,
+                Item={
+                    "pk": {"S": f"ran#{target.env}#{target.name}"},
+                    "sk": {"S": stamp},
+                    "data": {"S": json.dumps({"task_definition": arns[revision - 1], "at": at})},
+                },
+            )
+    for name in names[""]:
+        cloudwatch.put_metric_alarm(
+            AlarmName=name,
+            AlarmDescription="The load balancer answers 5xx",
+            Namespace="AWS/ApplicationELB",
+            MetricName="HTTPCode_ELB_5XX_Count",
+            Statistic="Sum",
+            Period=300,
+            EvaluationPeriods=1,
+            Threshold=10,
+            ComparisonOperator="GreaterThanThreshold",
+            AlarmActions=[topic_arn],
+            OKActions=[topic_arn],
+        )
+    return Seeded(topic_arn, [n for group in names.values() for n in group], task_definitions)
+
+
+def _task_definition(target: Target, image: str, region: str, port: int) -> dict[str, Any]:
+    tag = image.rpartition(":")[2]
+    return {
+        "family": target.task_family,
+        "requiresCompatibilities": ["FARGATE"],
+        "networkMode": "awsvpc",
+        "cpu": "256",
+        "memory": "512",
+        "executionRoleArn": f"arn:aws:iam::{ACCOUNT}:role/{target.task_family}-execution",
+        "taskRoleArn": f"arn:aws:iam::{ACCOUNT}:role/{target.task_family}-task",
+        "containerDefinitions": [
+            {
+                "name": target.container,
+                "image": image,
+                "memory": 512,
+                "essential": True,
+                "portMappings": [{"containerPort": port, "protocol": "tcp"}],
+                "environment": [{"name": "APP_VERSION", "value": tag}],
+                "readonlyRootFilesystem": True,
+                "logConfiguration": {
+                    "logDriver": "awslogs",
+                    "options": {
+                        "awslogs-group": target.log_group,
+                        "awslogs-region": region,
+                        "awslogs-stream-prefix": "ecs",
+                    },
+                },
+            }
+        ],
+    }
+
+
+def _alarm(cloudwatch: Any, name: str, target: Target, topic_arn: str) -> None:
+    metric = {
+        "cpu-high": ("AWS/ECS", "CPUUtilization", 80.0, "GreaterThanThreshold"),
+        "memory-high": ("AWS/ECS", "MemoryUtilization", 80.0, "GreaterThanThreshold"),
+        "unhealthy-hosts": ("AWS/ApplicationELB", "UnHealthyHostCount", 0.0, "GreaterThanThreshold"),
+        "running-tasks-low": ("ECS/ContainerInsights", "RunningTaskCount", 1.0, "LessThanThreshold"),
+    }[name.removeprefix(target.alarm_prefix)]
+    cloudwatch.put_metric_alarm(
+        AlarmName=name,
+        AlarmDescription=f"{target.name}: {metric[1]}",
+        Namespace=metric[0],
+        MetricName=metric[1],
+        Dimensions=[
+            {"Name": "ClusterName", "Value": target.cluster},
+            {"Name": "ServiceName", "Value": target.ecs_service},
+        ],
+        Statistic="Average",
+        Period=60,
+        EvaluationPeriods=3,
+        Threshold=metric[2],
+        ComparisonOperator=metric[3],
+        AlarmActions=[topic_arn],
+        OKActions=[topic_arn],
+    )
