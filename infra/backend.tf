@@ -7,7 +7,7 @@
 # scripts/setup-backend.sh creates the bucket (versioned, encrypted, private) and the lock table.
 terraform {
   backend "s3" {
-    key            = "ecs-microservices/terraform.tfstate"
+    key            = "ecs-microservices/production/terraform.tfstate"
     encrypt        = true
     dynamodb_table = "terraform-state-lock"
   }

@@ -9,6 +9,10 @@ locals {
   nat_gateway_per_az      = coalesce(var.nat_gateway_per_az, var.environment == "production")
   alb_deletion_protection = coalesce(var.alb_deletion_protection, var.environment == "production")
 
+  # CI passes optional settings as TF_VAR_x="" when unset; treat that as "not given".
+  certificate_arn = var.certificate_arn != "" ? var.certificate_arn : null
+  alarm_email     = var.alarm_email != "" ? var.alarm_email : null
+
   routed_services = { for name, s in var.services : name => s if length(s.public_path_patterns) > 0 }
 
   # A caller finds each service it may call through "<NAME>_URL", e.g. service-a gets
@@ -105,7 +109,7 @@ module "alb" {
     }
   }
   service_security_group_ids = { for name in keys(local.routed_services) : name => module.ecs.security_group_ids[name] }
-  certificate_arn            = var.certificate_arn
+  certificate_arn            = local.certificate_arn
   ssl_policy                 = var.ssl_policy
 
   access_logs_bucket_name    = module.naming.singletons.alb_logs_bucket
@@ -162,7 +166,7 @@ module "monitoring" {
 
   alarm_topic_name = module.naming.singletons.alarm_topic
   kms_key_arn      = aws_kms_key.platform.arn
-  alarm_email      = var.alarm_email
+  alarm_email      = local.alarm_email
 
   cluster_name = module.ecs.cluster_name
   services = {

@@ -17,8 +17,8 @@ from slack_sdk.signature import SignatureVerifier
 
 from sandbox.slack_api import SlackStandIn
 
-SIGNING_SECRET = "test-signing-secret"  # noqa: S105 - a test value
-BOT_TOKEN = "xoxb-test-token"  # noqa: S105 - a test value
+SIGNING_SECRET = "test-signing-secret"
+BOT_TOKEN = "xoxb-test-token"
 CHANNEL = "C0OPS"
 ADMIN, DEPLOYER, DEPLOYER2, OPERATOR, VIEWER = "U0ADMIN", "U0DEPLOYER", "U0DEPLOYER2", "U0OPERATOR", "U0VIEWER"
 

@@ -76,7 +76,8 @@ def test_bad_input_gets_a_clear_reply_and_changes_nothing(bot: Bot, text: str) -
         reply = bot.command(text, user=DEPLOYER)
     assert reply.status == 200
     assert reply.text.strip(), f"no reply to {text!r}"
-    assert "Traceback" not in reply.text and "Exception" not in reply.text
+    assert "Traceback" not in reply.text
+    assert "Exception" not in reply.text
     assert "went wrong on the bot's side" not in reply.text, reply.text
     assert not [c for c in calls if is_platform_mutation(c)], calls
     assert [m for m in bot.slack.channel(CHANNEL) if any(b.get("type") == "actions" for b in m.blocks)] == []

@@ -33,7 +33,8 @@ def test_deploy_plans_first_and_changes_nothing_until_confirmed(bot: Bot) -> Non
     text = bot.card_text(card)
     assert "`v1.2.0` → `v1.3.0`" in text
     assert "ecs-microservices-production-service-a:3" in text
-    assert "Confirm" in text and "Cancel" in text
+    assert "Confirm" in text
+    assert "Cancel" in text
     assert ecs_service("service-a")["taskDefinition"].endswith(":3")
 
 
