@@ -100,13 +100,15 @@ class Line:
         return (self.current - self.previous) / self.previous * 100
 
     def change(self, unit: str | None) -> str:
-        """`+$12.30 (+4.2%)`, `+$5.00 (new)`, or '' when there is nothing to compare with."""
+        """`+$12.30 (+4.2%)`, `+$5.00 (new)`, `no change`, or '' when there is nothing to compare with."""
         if self.delta is None:
             return ""
+        if abs(self.delta) < 0.005:
+            return "no change"
         if self.percent is not None:
             return f"{money(self.delta, unit, signed=True)} ({format_percent(self.percent)})"
         if self.previous == 0 and self.current != 0:
-            return f"{money(self.delta, unit, signed=True)} (new)"
+            return f"{money(self.delta, unit, signed=True)} ({'new' if self.current > 0 else 'new credit'})"
         return money(self.delta, unit, signed=True)
 
 
@@ -491,7 +493,7 @@ class Report:
             render.section(self._total_text()),
         ]
         if self.compare:
-            blocks.append(render.section(self._list("Top movers", self.movers, limit=TOP_MOVERS)))
+            blocks.append(render.section(self._movers_text()))
         blocks.append(render.section(self._list("By AWS service", self.by_service, limit=MAX_SERVICE_LINES)))
         blocks.append(render.section(self._platform_text()))
         blocks.append(render.section(self._chart_text()))
@@ -532,7 +534,15 @@ class Report:
         if line.current < 0:
             amount += " credit/refund"
         change = line.change(self.unit)
-        return f"{amount} ({change})" if change else amount
+        return f"{amount}, {change}" if change else amount
+
+    def _movers_text(self) -> str:
+        rows = [
+            f"• {line.change(self.unit)} {render.escape(line.name)}:"
+            f" {money(line.previous or 0, self.unit)} → {money(line.current, self.unit)}"
+            for line in self.movers
+        ]
+        return _fit("*Top movers*", rows or ["Nothing moved."])
 
     def _list(self, title: str, lines: Sequence[Line], limit: int) -> str:
         if not lines:
@@ -600,7 +610,7 @@ class Report:
         else:
             title = f"*Daily cost* ({self.unit or 'no currency'})"
             rows = [(f"{d:%a %d %b}", a) for d, a in zip(days, amounts, strict=True)]
-        return f"{title}\n```{chart(rows, self.unit)}```"
+        return f"{title}\n```\n{chart(rows, self.unit)}\n```"
 
     def _notes(self) -> list[str]:
         notes = [f"{METRIC} from Cost Explorer, UTC days up to yesterday"]

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from bot.aws import ClientFactory
+from bot.config import Config, parse_config
+from bot.cost import CostReporter
+from bot.state import StateStore
+
+from .support import CHANNEL, TABLE, Clock
+
+
+def config_data(**cost: Any) -> dict[str, Any]:
+    return {
+        "project": "ecs-microservices",
+        "default_environment": "production",
+        "environments": [{"name": "production", "region": "us-east-1"}],
+        "services": [{"name": "service-a"}, {"name": "service-b"}],
+        "state_table": TABLE,
+        "cost": {"weekly_channel": CHANNEL, **cost},
+    }
+
+
+@pytest.fixture(autouse=True)
+def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "OPSBOT_STRICT_ACTIONS": "1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    with mock_aws():
+        boto3.client("dynamodb", region_name="us-east-1").create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield
+
+
+@pytest.fixture
+def config() -> Config:
+    return parse_config(config_data())
+
+
+@pytest.fixture
+def clients(aws: None) -> ClientFactory:
+    return ClientFactory()
+
+
+@pytest.fixture
+def state(clients: ClientFactory) -> StateStore:
+    return StateStore(clients, TABLE, "us-east-1")
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def reporter(config: Config, clients: ClientFactory, state: StateStore, clock: Clock) -> CostReporter:
+    return CostReporter(config, clients, state, clock)
