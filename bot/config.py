@@ -293,9 +293,10 @@ class Config(_Strict):
 def _describe(error: ValidationError) -> str:
     lines = []
     for problem in error.errors():
-        where = ".".join(str(part) for part in problem["loc"]) or "config"
+        where = ".".join(str(part) for part in problem["loc"])
         message = problem["msg"].removeprefix("Value error, ")
-        lines.append(f"  {where}: {message}")
+        # Checks across fields have no location of their own; their message starts with the field's name.
+        lines.append(f"  {where}: {message}" if where else f"  {message}")
     return "invalid configuration:\n" + "\n".join(lines)
 
 

@@ -1,0 +1,146 @@
+"""The live deploy card: ECS deployment state change events (EventBridge shape) through handlers.deployments."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from harness import CHANNEL, DEPLOYER, DEPLOYER2, Bot, ecs_service, lambda_context
+
+from bot.aws import ClientFactory
+from bot.state import StateStore
+
+
+def deployment_event(
+    service_arn: str, name: str, deployment_id: str, reason: str = "", minutes: float = 0
+) -> dict[str, Any]:
+    at = (datetime.now(UTC) + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "ECS Deployment State Change",
+        "source": "aws.ecs",
+        "account": "123456789012",
+        "time": at,
+        "region": "us-east-1",
+        "resources": [service_arn],
+        "detail": {
+            "eventType": "ERROR" if name.endswith("FAILED") else "INFO",
+            "eventName": name,
+            "deploymentId": deployment_id,
+            "updatedAt": at,
+            "reason": reason,
+        },
+    }
+
+
+@pytest.fixture
+def deployments(bot: Bot) -> Iterator[Any]:
+    import handlers.deployments
+
+    handlers.deployments.reset()
+    yield handlers.deployments
+    handlers.deployments.reset()
+
+
+def deploy(bot: Bot) -> tuple[str, str, str]:
+    bot.command("/deploy service-a v1.3.0")
+    card = bot.last_card()
+    bot.click("plan_confirm", bot.button(card, "plan_confirm")["value"], card.ts)
+    service = ecs_service("service-a")
+    return card.ts, service["serviceArn"], service["deployments"][0]["id"]
+
+
+def card(bot: Bot, ts: str) -> Any:
+    return next(m for m in bot.slack.channel(CHANNEL) if m.ts == ts)
+
+
+def thread(bot: Bot, ts: str) -> list[str]:
+    return [m.text for m in bot.slack.channel(CHANNEL) if m.thread_ts == ts]
+
+
+def test_completed_updates_the_card_replies_with_duration_and_releases_the_lock(bot: Bot, deployments: Any) -> None:
+    ts, arn, deployment_id = deploy(bot)
+    handle = deployments.handler
+    assert (
+        handle(deployment_event(arn, "SERVICE_DEPLOYMENT_IN_PROGRESS", deployment_id), lambda_context())["result"]
+        == "in_progress"
+    )
+    assert "Rollout: *in progress*" in bot.card_text(card(bot, ts))
+    result = handle(deployment_event(arn, "SERVICE_DEPLOYMENT_COMPLETED", deployment_id, minutes=3), lambda_context())
+    assert result["result"] == "completed"
+    assert "Rollout: *completed*" in bot.card_text(card(bot, ts))
+    replies = thread(bot, ts)
+    assert len(replies) == 1
+    assert "Completed in 3m" in replies[0]
+    state = StateStore(ClientFactory(), "fargate-chatops-state", "us-east-1")
+    assert state.lock("production", "service-a") is None
+    assert state.ran_revisions("production", "service-a")[0].endswith(":4")
+    # The same COMPLETED delivered again does nothing more.
+    again = handle(deployment_event(arn, "SERVICE_DEPLOYMENT_COMPLETED", deployment_id), lambda_context())
+    assert again["result"] == "ignored"
+    assert len(thread(bot, ts)) == 1
+    # Someone else may deploy now.
+    assert bot.command("/deploy service-a v1.1.0", user=DEPLOYER2).text == ""
+
+
+def test_failed_shows_the_circuit_breaker_reason_and_a_roll_back_button(bot: Bot, deployments: Any) -> None:
+    ts, arn, deployment_id = deploy(bot)
+    reason = "ECS deployment circuit breaker: tasks failed to start. Rolling back to the previous deployment."
+    result = deployments.handler(
+        deployment_event(arn, "SERVICE_DEPLOYMENT_FAILED", deployment_id, reason, minutes=1), lambda_context()
+    )
+    assert result["result"] == "failed"
+    shown = card(bot, ts)
+    text = bot.card_text(shown)
+    assert "Rollout: *failed*" in text
+    assert "circuit breaker: tasks failed to start" in text
+    button = bot.button(shown, "rollback_request")
+    assert button["value"] == "production:service-a"
+    assert "Failed after 1m" in thread(bot, ts)[0]
+    state = StateStore(ClientFactory(), "fargate-chatops-state", "us-east-1")
+    assert state.lock("production", "service-a") is None
+    # The button plans a rollback to the revision that ran before (3), through the same safety path.
+    bot.click("rollback_request", button["value"], ts, user=DEPLOYER)
+    plan_card = bot.last_card()
+    assert "service-a:4` → `ecs-microservices-production-service-a:3" in bot.card_text(plan_card)
+
+
+def test_events_for_deployments_the_bot_did_not_start_are_ignored(bot: Bot, deployments: Any) -> None:
+    ts, arn, _ = deploy(bot)
+    before = bot.card_text(card(bot, ts))
+    other = deployments.handler(deployment_event(arn, "SERVICE_DEPLOYMENT_COMPLETED", "ecs-svc/999"), lambda_context())
+    unknown = deployments.handler(
+        deployment_event(arn.replace("service-a", "service-b"), "SERVICE_DEPLOYMENT_FAILED", "ecs-svc/1"),
+        lambda_context(),
+    )
+    assert other["result"] == "ignored"
+    assert unknown["result"] == "ignored"
+    assert bot.card_text(card(bot, ts)) == before
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {},
+        {"source": "aws.ecs", "detail-type": "ECS Task State Change", "detail": {}},
+        {
+            "source": "aws.ecs",
+            "detail-type": "ECS Deployment State Change",
+            "detail": {"eventName": "X"},
+            "resources": ["a"],
+        },
+        {"source": "aws.ecs", "detail-type": "ECS Deployment State Change", "resources": []},
+    ],
+)
+def test_other_events_never_crash(bot: Bot, deployments: Any, event: dict[str, Any]) -> None:
+    assert deployments.handler(event, lambda_context())["result"] == "ignored"
+
+
+def test_the_deployer_is_named_on_the_card(bot: Bot, deployments: Any) -> None:
+    ts, arn, deployment_id = deploy(bot)
+    deployments.handler(deployment_event(arn, "SERVICE_DEPLOYMENT_COMPLETED", deployment_id), lambda_context())
+    assert f"<@{DEPLOYER}>" in bot.card_text(card(bot, ts))
