@@ -156,6 +156,7 @@ module "ecs" {
       allow_from          = s.allow_from
       discoverable        = s.discoverable
       task_role_arn       = module.iam.task_role_arns[name]
+      public              = contains(keys(local.routed_services), name)
       target_group_arn    = lookup(module.alb.target_group_arns, name, null)
     }
   }
@@ -173,6 +174,7 @@ module "monitoring" {
     for name in keys(var.services) : name => {
       ecs_service_name        = module.ecs.service_names[name]
       alarm_prefix            = module.naming.alarm_prefixes[name]
+      public                  = contains(keys(local.routed_services), name)
       target_group_arn_suffix = lookup(module.alb.target_group_arn_suffixes, name, null)
     }
   }

@@ -148,3 +148,14 @@ def test_tfvars_example_sets_only_declared_variables() -> None:
         "ecs-microservices",
         "production",
     }
+
+
+def test_for_each_filters_use_values_known_at_plan_time() -> None:
+    """Filtering a for_each map on an ARN or id (unknown until apply) breaks the first plan."""
+    offenders = []
+    for directory in module_dirs(INFRA):
+        for file, doc in parse_dir(directory).items():
+            for text in strings(doc):
+                if re.search(r"\bif\s+[^}]*(_arn|_arn_suffix|_id)\b[^}]*(!=|==)\s*null", text):
+                    offenders.append(f"{directory.name}/{file}: {text}")
+    assert offenders == []

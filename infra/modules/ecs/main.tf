@@ -13,7 +13,9 @@ locals {
     }
   ]...)
 
-  routed = { for name, s in var.services : name => s if s.target_group_arn != null }
+  # Filter on `public`, not on target_group_arn: the ARN is unknown until the group exists, and
+  # for_each keys must be known at plan time.
+  routed = { for name, s in var.services : name => s if s.public }
 }
 
 ################################################################################
@@ -235,7 +237,7 @@ resource "aws_ecs_service" "this" {
 
   deployment_minimum_healthy_percent = var.deployment_minimum_healthy_percent
   deployment_maximum_percent         = var.deployment_maximum_percent
-  health_check_grace_period_seconds  = each.value.target_group_arn != null ? var.health_check_grace_period_seconds : null
+  health_check_grace_period_seconds  = each.value.public ? var.health_check_grace_period_seconds : null
 
   deployment_circuit_breaker {
     enable   = true
@@ -259,7 +261,7 @@ resource "aws_ecs_service" "this" {
   }
 
   dynamic "load_balancer" {
-    for_each = each.value.target_group_arn != null ? [each.value.target_group_arn] : []
+    for_each = each.value.public ? [each.value.target_group_arn] : []
 
     content {
       target_group_arn = load_balancer.value

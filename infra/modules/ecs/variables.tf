@@ -69,7 +69,7 @@ variable "service_discovery_namespace" {
 ################################################################################
 
 variable "services" {
-  description = "Services keyed by short name, with every name already derived (see modules/naming) and the image to run."
+  description = "Services keyed by short name, with every name already derived (see modules/naming) and the image to run. `public` (known at plan time) says whether the service is behind the ALB; target_group_arn is then its target group."
   type = map(object({
     ecs_service_name    = string
     task_family         = string
@@ -88,6 +88,7 @@ variable "services" {
     allow_from          = list(string)
     discoverable        = bool
     task_role_arn       = string
+    public              = bool
     target_group_arn    = optional(string)
   }))
   nullable = false

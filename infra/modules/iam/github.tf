@@ -178,15 +178,19 @@ data "aws_iam_policy_document" "github_deploy_images" {
 }
 
 # terraform apply of infra/: create, change and delete the platform's own resources.
-data "aws_iam_policy_document" "github_deploy_terraform" {
-  #checkov:skip=CKV_AWS_356:EC2, ELB, WAF, Cloud Map and autoscaling create calls cannot be scoped to resources that do not exist yet; those statements are limited to the platform's region.
+data "aws_iam_policy_document" "github_refresh" {
   statement {
     sid = "RefreshPlatform"
     # wildcard: read-only Describe/List/Get calls, most without resource-level permissions.
     actions   = local.refresh_actions
     resources = ["*"]
   }
+}
 
+# A managed policy holds at most 6,144 characters: network writes, other writes and reads are
+# separate policies.
+data "aws_iam_policy_document" "github_deploy_network" {
+  #checkov:skip=CKV_AWS_356:EC2, ELB, WAF, Cloud Map and autoscaling create calls cannot be scoped to resources that do not exist yet; those statements are limited to the platform's region.
   statement {
     sid = "ManageNetworkLoadBalancerWaf"
     # wildcard: EC2, ELB, WAF, Cloud Map and Application Auto Scaling create calls have no
@@ -279,7 +283,9 @@ data "aws_iam_policy_document" "github_deploy_terraform" {
       values   = [local.region]
     }
   }
+}
 
+data "aws_iam_policy_document" "github_deploy_terraform" {
   statement {
     sid = "ManageEcs"
     actions = [
@@ -294,13 +300,13 @@ data "aws_iam_policy_document" "github_deploy_terraform" {
       "ecs:UpdateClusterSettings",
       "ecs:UpdateService",
     ]
-    resources = [local.arn.cluster, local.arn.services]
+    resources = [local.arn.cluster, local.arn.services, local.arn.task_defs]
   }
 
   statement {
     sid = "RegisterTaskDefinitions"
     # wildcard: task definition (de)registration has no resource-level permission.
-    actions   = ["ecs:DeregisterTaskDefinition", "ecs:RegisterTaskDefinition", "ecs:TagResource"]
+    actions   = ["ecs:DeregisterTaskDefinition", "ecs:RegisterTaskDefinition"]
     resources = ["*"]
   }
 
@@ -466,14 +472,32 @@ resource "aws_iam_policy" "github_deploy_terraform" {
   count = local.github_enabled ? 1 : 0
 
   name        = "${var.github_actions_role_name}-terraform"
-  description = "Apply infra/: manage the platform's own resources"
+  description = "Apply infra/: manage the platform's ECS, ECR, IAM roles, KMS key, logs, bucket, topic, alarms"
   policy      = data.aws_iam_policy_document.github_deploy_terraform.json
+}
+
+resource "aws_iam_policy" "github_deploy_network" {
+  count = local.github_enabled ? 1 : 0
+
+  name        = "${var.github_actions_role_name}-network"
+  description = "Apply infra/: manage the platform's network, load balancer, WAF, Cloud Map and autoscaling"
+  policy      = data.aws_iam_policy_document.github_deploy_network.json
+}
+
+resource "aws_iam_policy" "github_refresh" {
+  count = local.github_enabled ? 1 : 0
+
+  name        = "${var.github_actions_role_name}-refresh"
+  description = "Read the platform's resources for terraform plan (deploy and plan roles)"
+  policy      = data.aws_iam_policy_document.github_refresh.json
 }
 
 resource "aws_iam_role_policy_attachment" "github_deploy" {
   for_each = local.github_enabled ? {
     images    = aws_iam_policy.github_deploy_images[0].arn
     terraform = aws_iam_policy.github_deploy_terraform[0].arn
+    network   = aws_iam_policy.github_deploy_network[0].arn
+    refresh   = aws_iam_policy.github_refresh[0].arn
   } : {}
 
   role       = aws_iam_role.github_actions[0].name
@@ -518,14 +542,14 @@ resource "aws_iam_role" "github_plan" {
   max_session_duration = 3600
 }
 
-data "aws_iam_policy_document" "github_plan" {
-  statement {
-    sid = "RefreshPlatform"
-    # wildcard: read-only Describe/List/Get calls, most without resource-level permissions.
-    actions   = local.refresh_actions
-    resources = ["*"]
-  }
+resource "aws_iam_role_policy_attachment" "github_plan_refresh" {
+  count = local.github_enabled ? 1 : 0
 
+  role       = aws_iam_role.github_plan[0].name
+  policy_arn = aws_iam_policy.github_refresh[0].arn
+}
+
+data "aws_iam_policy_document" "github_plan" {
   statement {
     sid       = "ReadTerraformState"
     actions   = ["s3:GetObject"]
@@ -542,7 +566,7 @@ data "aws_iam_policy_document" "github_plan" {
 resource "aws_iam_role_policy" "github_plan" {
   count = local.github_enabled ? 1 : 0
 
-  name   = "terraform-plan-read-only"
+  name   = "read-terraform-state"
   role   = aws_iam_role.github_plan[0].id
   policy = data.aws_iam_policy_document.github_plan.json
 }

@@ -4,7 +4,7 @@ data "aws_caller_identity" "current" {}
 
 locals {
   region = data.aws_region.current.name
-  routed = { for name, s in var.services : name => s if s.target_group_arn_suffix != null }
+  routed = { for name, s in var.services : name => s if s.public } # known at plan time, unlike the ARN suffix
 
   ecs_dimensions = {
     for name, s in var.services : name => { ClusterName = var.cluster_name, ServiceName = s.ecs_service_name }

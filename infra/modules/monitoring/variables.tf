@@ -36,10 +36,11 @@ variable "cluster_name" {
 }
 
 variable "services" {
-  description = "Watched services keyed by short name: ECS service name, alarm name prefix (\"{project}-{env}-{name}-\") and, for services behind the ALB, the target group ARN suffix."
+  description = "Watched services keyed by short name: ECS service name, alarm name prefix (\"{project}-{env}-{name}-\") whether it is behind the ALB (known at plan time) and then its target group ARN suffix."
   type = map(object({
     ecs_service_name        = string
     alarm_prefix            = string
+    public                  = bool
     target_group_arn_suffix = optional(string)
   }))
   nullable = false
