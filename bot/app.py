@@ -6,6 +6,7 @@ never reaches AWS.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -24,7 +25,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 
 from bot import render
 from bot.commands import SLASH_COMMANDS
-from bot.core import ChatOps
+from bot.core import ALARM_ACTION_PREFIX, ChatOps
 from bot.errors import UsageError
 from bot.plans import Requester
 
@@ -102,6 +103,7 @@ def build_app(chatops: ChatOps, signing_secret: str, token: str) -> App:
 
     for action_id in BUTTON_ACTIONS:
         app.action(action_id)(ack=ack_button, lazy=[run_button])
+    app.action(re.compile(f"^{ALARM_ACTION_PREFIX}[a-z_]+$"))(ack=ack_button, lazy=[run_button])
     return app
 
 

@@ -26,6 +26,7 @@ from bot.state import StateStore
 
 log = logging.getLogger(__name__)
 LOG_LINES = 50
+ALARM_ACTION_PREFIX = "alarm_"  # buttons on alarm cards: bot.alarms.actions
 
 
 class ChatOps:
@@ -216,6 +217,10 @@ class ChatOps:
                 self.operations.request(
                     c.Rollback(service, None, env), who, f"/rollback {service} {env} (button)", respond
                 )
+            elif action_id.startswith(ALARM_ACTION_PREFIX):
+                from bot.alarms.actions import AlarmActions  # only when an alarm card's button is pressed
+
+                AlarmActions(self).click(action_id, value, who, respond)
             else:
                 raise BotError("This button is not known to the bot.", "Use the slash commands instead.")
         except BotError as error:
