@@ -23,7 +23,9 @@ WEEK_DAYS = 7
 clock: Callable[[], float] = time.time  # the report's "now" (tests pin it)
 
 
-def post_weekly(config: Config, event: Mapping[str, Any], environ: Mapping[str, str], context: Any = None) -> dict[str, Any]:
+def post_weekly(
+    config: Config, event: Mapping[str, Any], environ: Mapping[str, str], context: Any = None
+) -> dict[str, Any]:
     """Make the week's report and post it once for this event; returns what happened, for the logs."""
     from bot import render
     from bot.app import slack_client

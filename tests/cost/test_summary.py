@@ -31,10 +31,14 @@ def executed(state: StateStore, service: str, request: str, at: datetime, decisi
 @pytest.fixture
 def week(reporter: CostReporter, state: StateStore) -> str:
     queue_known_week()
-    executed(state, "service-b", "/scale confirm scale service-b 4 (production)", datetime(2025, 11, 18, 14, tzinfo=UTC))
+    executed(
+        state, "service-b", "/scale confirm scale service-b 4 (production)", datetime(2025, 11, 18, 14, tzinfo=UTC)
+    )
     # Not shown: only planned, and executed before the period.
     executed(state, "service-b", "/scale service-b 6", datetime(2025, 11, 19, 9, tzinfo=UTC), decision="planned")
-    executed(state, "service-a", "/deploy confirm deploy service-a v1 (production)", datetime(2025, 11, 16, 23, tzinfo=UTC))
+    executed(
+        state, "service-a", "/deploy confirm deploy service-a v1 (production)", datetime(2025, 11, 16, 23, tzinfo=UTC)
+    )
     return message_text(reporter.summary(7, "week", None))
 
 
