@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -20,15 +21,19 @@ class Decision:
 class AccessPolicy:
     """Evaluates the roles in the config; user-group membership is looked up through `group_members`."""
 
+    GROUP_CACHE_SECONDS = 300  # a warm Lambda sees membership changes within five minutes
+
     def __init__(self, config: Config, group_members: GroupMembers) -> None:
         self.config = config
         self._group_members = group_members
-        self._groups: dict[str, frozenset[str]] = {}
+        self._groups: dict[str, tuple[frozenset[str], float]] = {}
 
     def _members(self, group: str) -> frozenset[str]:
-        if group not in self._groups:
-            self._groups[group] = frozenset(self._group_members(group))
-        return self._groups[group]
+        cached = self._groups.get(group)
+        if cached is None or cached[1] < time.monotonic():
+            cached = (frozenset(self._group_members(group)), time.monotonic() + self.GROUP_CACHE_SECONDS)
+            self._groups[group] = cached
+        return cached[0]
 
     def role_of(self, user: str, env: str | None) -> Role | None:
         """The highest role `user` holds in the environment, if any."""

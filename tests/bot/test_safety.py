@@ -224,3 +224,17 @@ def test_audit_shows_requests_decisions_and_outcomes(bot: Bot) -> None:
         assert f"*{decision}*" in blob
     everything = str(bot.command("/ops audit", user=VIEWER).responses)
     assert "*denied*" in everything
+
+
+GROUP_CONFIG = config_data()
+GROUP_CONFIG["environments"][0]["roles"]["deployer"] = ["S0PLATFORM"]
+
+
+@pytest.mark.parametrize("config_dict", [GROUP_CONFIG])
+def test_roles_granted_to_a_user_group_apply_to_its_members(bot: Bot) -> None:
+    bot.slack.state.user_groups["S0PLATFORM"] = ["U0GROUPIE"]
+    assert bot.command("/deploy service-a v1.3.0", user="U0GROUPIE").text == ""
+    assert "`v1.2.0` → `v1.3.0`" in bot.card_text(bot.last_card())
+    assert "needs the *deployer* role" in bot.command("/deploy service-a v1.3.0", user="U0OUTSIDER").text
+    # Membership is read once and cached for a few minutes, not on every click.
+    assert [c.params["usergroup"] for c in bot.slack.calls("usergroups.users.list")] == ["S0PLATFORM"]

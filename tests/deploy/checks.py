@@ -285,8 +285,9 @@ def uncalled_actions(grants: Iterable[Grant], sources: Mapping[str, str]) -> lis
 # --- manifest <-> app ---------------------------------------------------------------------------
 
 PLACEHOLDER_URL = "https://EXAMPLE.execute-api.REGION.amazonaws.com/slack/events"
-ALLOWED_BOT_SCOPES = frozenset({"commands", "chat:write", "chat:write.public"})
-REQUIRED_BOT_SCOPES = frozenset({"commands", "chat:write"})
+ALLOWED_BOT_SCOPES = frozenset({"commands", "chat:write", "chat:write.public", "usergroups:read"})
+# usergroups:read: roles may be granted to user groups (S...), whose members the bot reads (bot/core.py).
+REQUIRED_BOT_SCOPES = frozenset({"commands", "chat:write", "usergroups:read"})
 
 
 def manifest_problems(manifest_text: str, handled: Iterable[str]) -> list[str]:
