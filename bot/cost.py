@@ -33,7 +33,7 @@ from slack_sdk.models.blocks import Block
 from bot import render
 from bot.aws import ClientFactory
 from bot.config import Config, EnvironmentConfig
-from bot.errors import BotError, describe_client_error
+from bot.errors import BotError, aws_operation, describe_client_error
 from bot.state import AuditEntry, StateStore
 
 log = logging.getLogger(__name__)
@@ -357,8 +357,9 @@ class CostReporter:
         }
         if cost_filter is not None:
             params["Filter"] = cost_filter
-        with _cost_explorer_errors(environment):
+        with aws_operation(f"Assuming the role of {environment.name}"):
             ce = self.clients.client("ce", COST_EXPLORER_REGION, environment.role_arn)
+        with _cost_explorer_errors(environment):
             while True:
                 response = ce.get_cost_and_usage(**params)
                 series.requests += 1

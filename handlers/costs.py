@@ -62,7 +62,8 @@ def post_weekly(
     result = once.run(key, report_and_post)
     if not result.ran_here:
         logger.info("weekly cost post already made for this event", extra={"event_id": key})
-        return {"posted": False, "reason": "already posted for this event", **result.result}
+        first = {k: v for k, v in result.result.items() if k in {"channel", "ts"}}
+        return {"posted": False, "reason": "already posted for this event", **first}
     logger.info("weekly cost posted", extra={"channel": channel, "ts": result.result.get("ts")})
     return {"posted": True, "channel": channel, "ts": result.result.get("ts")}
 
