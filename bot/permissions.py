@@ -17,6 +17,7 @@ class Function(StrEnum):
 
     SLACK = "SlackFunction"
     DEPLOYMENTS = "DeploymentsFunction"
+    COSTS = "CostsFunction"
 
 
 class Scope(StrEnum):
@@ -48,7 +49,7 @@ def _grant(action: str, scope: Scope, *functions: Function, why: str) -> Grant:
     return Grant(action, scope, frozenset(functions), why)
 
 
-S, D = Function.SLACK, Function.DEPLOYMENTS
+S, D, C = Function.SLACK, Function.DEPLOYMENTS, Function.COSTS
 
 GRANTS: tuple[Grant, ...] = (
     # ECS: read
@@ -104,18 +105,20 @@ GRANTS: tuple[Grant, ...] = (
         why="/alarms, /status, plan cards",
     ),
     # Cost Explorer
-    _grant("ce:GetCostAndUsage", Scope.ANY, S, why="/cost and the weekly post; no resource-level permission"),
+    _grant("ce:GetCostAndUsage", Scope.ANY, S, C, why="/cost and the weekly post; no resource-level permission"),
     # The bot's own state
-    _grant("dynamodb:GetItem", Scope.STATE_TABLE, S, D, why="locks, plans, cards, idempotency"),
-    _grant("dynamodb:PutItem", Scope.STATE_TABLE, S, D, why="locks, plans, cards, audit, idempotency"),
-    _grant("dynamodb:UpdateItem", Scope.STATE_TABLE, S, D, why="idempotency, card state"),
-    _grant("dynamodb:DeleteItem", Scope.STATE_TABLE, S, D, why="lock release, idempotency"),
-    _grant("dynamodb:Query", Scope.STATE_TABLE, S, why="audit by service and time, deploy history"),
+    _grant("dynamodb:GetItem", Scope.STATE_TABLE, S, D, C, why="locks, plans, cards, idempotency"),
+    _grant("dynamodb:PutItem", Scope.STATE_TABLE, S, D, C, why="locks, plans, cards, audit, idempotency"),
+    _grant("dynamodb:UpdateItem", Scope.STATE_TABLE, S, D, C, why="idempotency, card state"),
+    _grant("dynamodb:DeleteItem", Scope.STATE_TABLE, S, D, C, why="lock release, idempotency"),
+    _grant(
+        "dynamodb:Query", Scope.STATE_TABLE, S, C, why="audit by service and time, deploy history, /cost's bot changes"
+    ),
     _grant("dynamodb:BatchGetItem", Scope.STATE_TABLE, S, why="/status in one round trip"),
     # Secrets and self
-    _grant("secretsmanager:GetSecretValue", Scope.SLACK_SECRETS, S, D, why="Slack signing secret, bot token"),
+    _grant("secretsmanager:GetSecretValue", Scope.SLACK_SECRETS, S, D, C, why="Slack signing secret, bot token"),
     _grant("lambda:InvokeFunction", Scope.SELF, S, why="Bolt runs lazy listeners by invoking the function"),
-    _grant("sts:AssumeRole", Scope.ENVIRONMENT_ROLES, S, why="environments in other accounts"),
+    _grant("sts:AssumeRole", Scope.ENVIRONMENT_ROLES, S, C, why="environments in other accounts"),
 )
 
 

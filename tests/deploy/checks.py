@@ -39,11 +39,20 @@ def load_template(text: str) -> dict[str, Any]:
 def functions(template: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     """Logical id -> properties of every AWS::Serverless::Function, with Globals.Function merged in."""
     defaults = template.get("Globals", {}).get("Function", {})
-    return {
-        logical_id: {**defaults, **resource.get("Properties", {})}
-        for logical_id, resource in template["Resources"].items()
-        if resource["Type"] == SERVERLESS_FUNCTION
-    }
+    merged = {}
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] != SERVERLESS_FUNCTION:
+            continue
+        properties = {**defaults, **resource.get("Properties", {})}
+        # SAM merges maps from Globals: a function's own variables add to the global ones.
+        variables = {
+            **defaults.get("Environment", {}).get("Variables", {}),
+            **resource.get("Properties", {}).get("Environment", {}).get("Variables", {}),
+        }
+        if variables:
+            properties["Environment"] = {"Variables": variables}
+        merged[logical_id] = properties
+    return merged
 
 
 # --- IAM: template <-> bot/permissions.py ---------------------------------------------------------

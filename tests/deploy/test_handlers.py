@@ -23,6 +23,7 @@ SAMPLE_PARAMETERS = {
     "SlackSigningSecretName": "fargate-chatops/slack-signing-secret",
     "SlackBotTokenSecretName": "fargate-chatops/slack-bot-token",
     "LogLevel": "INFO",
+    "CostReportChannel": "C0COSTS",
 }
 SAMPLE_RESOURCES = {"StateTable": "opsbot-state"}
 
