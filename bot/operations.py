@@ -120,7 +120,7 @@ class Operations:
             return
         self._audit(env.name, command.service, who.user, text, "planned", plan.summary, plan.id)
         if env.confirmation_required:
-            if not self.state.move_plan(plan, PlanStatus.PENDING):
+            if not self.state.create_plan(plan):
                 return  # the same Slack request was planned already (a retry): one card is enough
             ts = self.slack.post(who.channel, render.plan_card(plan, True, env.four_eyes))
             plan.message_ts = ts
@@ -193,7 +193,8 @@ class Operations:
         target = self.config.target(plan.service, plan.env)
         try:
             outcome, updated, took_lock = self._execute(plan, target)
-        except BotError as error:
+        except Exception as unexpected:
+            error = unexpected if isinstance(unexpected, BotError) else self._unexpected(unexpected)
             plan.status = PlanStatus.FAILED
             self.state.move_plan(plan, PlanStatus.EXECUTING)
             decision_text = "superseded" if isinstance(error, Superseded) else "failed"
@@ -225,6 +226,14 @@ class Operations:
                 ),
             )
         return {"by": who.user}
+
+    @staticmethod
+    def _unexpected(error: Exception) -> BotError:
+        log.error("unexpected failure while executing a plan", exc_info=error)
+        return BotError(
+            "The change failed on the bot's side.",
+            "Check /status to see where the service is; the details are in the bot's logs.",
+        )
 
     def _show_result(self, plan: Plan, by: str, outcome: Outcome, post_to: str | None) -> str | None:
         message = render.result_card(
@@ -296,7 +305,7 @@ class Operations:
             else:
                 assert plan.to_task_definition is not None
                 updated = self.platform.update_service(target, task_definition=plan.to_task_definition)
-        except BotError:
+        except Exception:
             if took_lock:
                 self.state.release_lock(target.env, target.name, plan.requested_by)
             raise

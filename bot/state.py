@@ -8,6 +8,9 @@ What lives here:
     ran#<env>#<service>            <iso time>             task-definition revisions that reached steady state
     card#<service arn>             deploy                 the Slack message that shows a deployment
     image#<task definition arn>    image                  image of a revision (immutable, so cached forever)
+    alarm#<account>#<alarm name>   card / ack / mute      an alarm's card, who acknowledged it, its mute (TTL)
+    alarmstorm#<channel>           window                 alarms that opened lately, and the current digest
+    alarmdigest#<channel>          <message ts>           one digest card of an alarm storm
     idempotency#<function>         <hash>                 Powertools idempotency records
 
 DynamoDB's TTL deletes expired items only eventually (moto never does), so reads treat an item whose
@@ -99,6 +102,78 @@ class DeployCard:
     requested_by: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class RecentDeploy:
+    """The change of a service's revision that an alarm followed (deploy correlation)."""
+
+    actor: str
+    at: float
+    summary: str
+    from_revision: int
+    to_revision: int
+    from_tag: str = ""
+    to_tag: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmCard:
+    """Where an alarm's current incident is shown in Slack, and what its card says."""
+
+    key: str
+    name: str
+    channel: str
+    ts: str  # the card; the digest's when in_digest; "" when muted before it was ever shown
+    incident: str  # the incident's id: the alarm key and the time it first fired
+    state: str
+    changed_at: float  # StateChangeTime of the newest notification applied: older ones are stale
+    opened_at: float
+    resolved_at: float | None = None
+    fired: int = 1  # how often it fired in this incident (a flapping alarm keeps its card)
+    in_digest: bool = False
+    env: str = ""
+    service: str | None = None
+    region: str = ""
+    reason: str = ""
+    description: str = ""
+    condition: str = ""
+    deploy: RecentDeploy | None = None
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> AlarmCard:
+        deploy = data.get("deploy")
+        return cls(**{**data, "deploy": RecentDeploy(**deploy) if deploy else None})
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmAck:
+    by: str
+    at: float
+    incident: str
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmMute:
+    by: str
+    at: float
+    until: float
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmRecord:
+    """Everything stored about one alarm; ack counts only for the incident it was given in."""
+
+    card: AlarmCard | None = None
+    ack: AlarmAck | None = None
+    mute: AlarmMute | None = None
+
+    @property
+    def current_ack(self) -> AlarmAck | None:
+        return self.ack if self.ack and self.card and self.ack.incident == self.card.incident else None
+
+
+ALARM_CARD_TTL_SECONDS = 30 * 86400
+
+
 class StateStore:
     def __init__(self, clients: ClientFactory, table: str, region: str) -> None:
         self.clients = clients
@@ -171,6 +246,25 @@ class StateStore:
     def save_plan(self, plan: Plan) -> None:
         # Kept a day past its expiry so that a late Confirm is told "expired", not "unknown".
         self.put(f"plan#{plan.id}", "plan", {"plan": plan.to_json()}, plan.expires_at + 86400)
+
+    def create_plan(self, plan: Plan) -> bool:
+        """Store a new plan; False if a plan with this id exists (the same Slack request, retried)."""
+        from botocore.exceptions import ClientError
+
+        item = {
+            **_key(f"plan#{plan.id}", "plan"),
+            "data": {"S": json.dumps({"plan": plan.to_json()})},
+            "status": {"S": plan.status.value},
+            "expires_at": {"N": str(int(plan.expires_at + 86400))},
+        }
+        try:
+            self.ddb.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            with aws_operation("Save plan"):
+                raise
+        return True
 
     def load_plan(self, plan_id: str) -> Plan | None:
         data = self.get(f"plan#{plan_id}", "plan")
@@ -324,6 +418,46 @@ class StateStore:
 
     def cache_image(self, task_definition: str, image: str) -> None:
         self.put(*self.image_key(task_definition), {"image": image})
+
+    def last_change(self, env: str, service: str) -> LastChange | None:
+        data = self.get(*self.change_key(env, service))
+        return LastChange(**data) if data else None
+
+    # --- alarm cards ------------------------------------------------------------------------------
+
+    @staticmethod
+    def alarm_key(alarm_key: str, kind: str) -> tuple[str, str]:
+        """(pk, sk) of an alarm's `card`, `ack` or `mute`."""
+        return (f"alarm#{alarm_key}", kind)
+
+    def alarm_records(self, alarm_keys: list[str], now: float | None = None) -> dict[str, AlarmRecord]:
+        """Card, acknowledgement and mute of each alarm, in BatchGetItem round trips of 100 items."""
+        found = self.get_many([self.alarm_key(k, kind) for k in alarm_keys for kind in ("card", "ack", "mute")], now)
+        records = {}
+        for key in alarm_keys:
+            card = found.get(self.alarm_key(key, "card"))
+            ack = found.get(self.alarm_key(key, "ack"))
+            mute = found.get(self.alarm_key(key, "mute"))
+            records[key] = AlarmRecord(
+                AlarmCard.from_data(card) if card else None,
+                AlarmAck(**ack) if ack else None,
+                AlarmMute(**mute) if mute else None,
+            )
+        return records
+
+    def alarm_record(self, alarm_key: str, now: float | None = None) -> AlarmRecord:
+        return self.alarm_records([alarm_key], now)[alarm_key]
+
+    def save_alarm_card(self, card: AlarmCard, now: float | None = None) -> None:
+        expires = (now or time.time()) + ALARM_CARD_TTL_SECONDS
+        self.put(*self.alarm_key(card.key, "card"), asdict(card), expires)
+
+    def acknowledge_alarm(self, alarm_key: str, ack: AlarmAck) -> None:
+        self.put(*self.alarm_key(alarm_key, "ack"), asdict(ack), ack.at + ALARM_CARD_TTL_SECONDS)
+
+    def mute_alarm(self, alarm_key: str, mute: AlarmMute) -> None:
+        """Stored with the mute's end as its expiry: once it passes, reads find no mute."""
+        self.put(*self.alarm_key(alarm_key, "mute"), asdict(mute), mute.until)
 
     # --- deploy cards -----------------------------------------------------------------------------
 

@@ -238,3 +238,34 @@ def test_roles_granted_to_a_user_group_apply_to_its_members(bot: Bot) -> None:
     assert "needs the *deployer* role" in bot.command("/deploy service-a v1.3.0", user="U0OUTSIDER").text
     # Membership is read once and cached for a few minutes, not on every click.
     assert [c.params["usergroup"] for c in bot.slack.calls("usergroups.users.list")] == ["S0PLATFORM"]
+
+
+def test_a_retried_slash_command_makes_one_plan_card(bot: Bot) -> None:
+    body = (
+        "command=%2Fdeploy&text=service-a+v1.3.0&user_id=U0DEPLOYER&channel_id=C0OPS&team_id=T0TEST"
+        f"&trigger_id=same-trigger&response_url={bot.slack.response_url('retry')}"
+    )
+    for _ in range(3):
+        assert bot.send(body)[0] == 200
+        bot.drain()
+    cards = [m for m in bot.slack.channel(CHANNEL) if any(b["type"] == "actions" for b in m.blocks)]
+    assert len(cards) == 1
+
+
+def test_an_unexpected_failure_during_a_change_is_reported_without_a_traceback(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.platform import Platform
+
+    def broken(*_: object, **__: object) -> None:
+        raise KeyError("deployments")
+
+    monkeypatch.setattr(Platform, "update_service", broken)
+    card, plan_id = plan(bot, "/rollback service-a")
+    reply = bot.click("plan_confirm", plan_id, card.ts)
+    assert "The change failed on the bot's side" in reply.text
+    assert "Traceback" not in card_now(bot, card.ts)
+    assert ":x:" in card_now(bot, card.ts)
+    assert store().audit_trail("production", "service-a")[0].decision == "failed"
+    # The lock the rollback took is released again.
+    assert store().lock("production", "service-a") is None
