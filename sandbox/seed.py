@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import time
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+import urllib.request
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -36,6 +38,24 @@ class SeedPlan:
         '{"level":"ERROR","message":"upstream timeout","path":"/api/backend","status":504}',
     )
     extra: dict[str, Any] = field(default_factory=dict)
+    pushed_days_ago: tuple[float, ...] | None = None
+    """Age of each tag's push, in days (one per tag); None leaves moto's "now". Needs moto in this process."""
+    bad_tags: tuple[str, ...] = ()
+    """Tags whose deploy fails (the sandbox's rollout simulator reports FAILED for them)."""
+    cost_weeks: int = 0
+    """Weeks of daily Cost Explorer results to queue in moto (server mode only); 0 queues none."""
+
+
+# What `make run` seeds: the default platform, plus a newer tag that fails to roll out, tags pushed over
+# the last weeks, and three months of cost data.
+SANDBOX_PLAN = replace(
+    SeedPlan(),
+    tags=(*DEFAULT_TAGS, "v1.4.0-rc1"),
+    pushed_days_ago=(40, 26, 12, 2, 0.1),
+    bad_tags=("v1.4.0-rc1",),
+    cost_weeks=13,
+)
+COST_REQUESTS_QUEUED = 40  # /cost reports answered with data: 2 requests each, then 6 h from the cache
 
 
 @dataclass
@@ -107,6 +127,8 @@ def seed(config: Config, endpoint_url: str | None = None, plan: SeedPlan | None 
             ecr.put_image(
                 repositoryName=target.ecr_repository, imageManifest=manifest(target.ecr_repository, tag), imageTag=tag
             )
+        if plan.pushed_days_ago is not None:
+            _backdate_pushes(target.ecr_repository, region, dict(zip(plan.tags, plan.pushed_days_ago, strict=True)))
         logs.create_log_group(logGroupName=target.log_group)
         arns = [
             ecs.register_task_definition(**_task_definition(target, f"{repository_uri}:{tag}", region, 8000 + index))[
@@ -171,6 +193,96 @@ def seed(config: Config, endpoint_url: str | None = None, plan: SeedPlan | None 
             OKActions=[topic_arn],
         )
     return Seeded(topic_arn, [n for group in names.values() for n in group], task_definitions)
+
+
+def _backdate_pushes(repository: str, region: str, days_ago: dict[str, float]) -> None:
+    """Give each tag a push time in the past; the ECR API cannot, so this sets moto's own record."""
+    from moto.ecr.models import ecr_backends
+
+    now = time.time()
+    for image in ecr_backends[ACCOUNT][region].repositories[repository].images:
+        if image.image_tag in days_ago:
+            image.image_pushed_at = int(now - days_ago[image.image_tag] * 86400)
+
+
+def alarm_queue(config: Config, endpoint_url: str | None, topic_arn: str) -> str:
+    """The alarm relay's SQS queue, subscribed to the alarm topic (SNS envelope, not raw delivery)."""
+    environment = config.environment()
+    sqs = _client("sqs", environment.region, endpoint_url)
+    sns = _client("sns", environment.region, endpoint_url)
+    name = f"{config.project}-{environment.name}-alarm-relay"
+    queue_url: str = sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "30"})["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+    return queue_url
+
+
+# Daily UnblendedCost per AWS service, in USD: a platform of two small Fargate services.
+COST_BY_SERVICE = {
+    "Amazon Elastic Container Service": 11.20,
+    "Amazon Elastic Load Balancing": 4.10,
+    "Amazon Virtual Private Cloud": 3.30,
+    "AmazonCloudWatch": 1.45,
+    "Amazon EC2 Container Registry (ECR)": 0.35,
+    "Amazon DynamoDB": 0.12,
+    "AWS Lambda": 0.04,
+}
+COST_BY_TAG = {"service-a": 0.55, "service-b": 0.30, "": 0.15}  # share of the day's cost per Service tag
+
+
+def cost_results(config: Config, weeks: int, today: date | None = None, seed_value: int = 9) -> list[dict[str, Any]]:
+    """Two GetCostAndUsage answers (by SERVICE, by the cost tag) covering `weeks` weeks up to today.
+
+    Each covers every day a report could ask about; the bot keeps only the days of its window.
+    Costs drift upwards a little week over week, with a step on service-a when it was scaled up.
+    """
+    today = today or datetime.now(UTC).date()
+    rng = random.Random(seed_value)  # noqa: S311 - made-up numbers, the same on every run
+    by_service, by_tag = [], []
+    days = weeks * 7
+    for back in range(days, 0, -1):
+        day = today - timedelta(days=back)
+        growth = 1 + 0.004 * (days - back) + (0.18 if back < 9 else 0.0)
+        amounts = {name: base * growth * rng.uniform(0.9, 1.1) for name, base in COST_BY_SERVICE.items()}
+        total = sum(amounts.values())
+        period = {"Start": day.isoformat(), "End": (day + timedelta(days=1)).isoformat()}
+        estimated = back <= 2
+        by_service.append(_cost_day(period, estimated, amounts))
+        tags = {f"{config.cost.tag_key}${value}": total * share for value, share in COST_BY_TAG.items()}
+        by_tag.append(_cost_day(period, estimated, tags))
+    return [{"ResultsByTime": by_service}, {"ResultsByTime": by_tag}]
+
+
+def _cost_day(period: dict[str, str], estimated: bool, amounts: dict[str, float]) -> dict[str, Any]:
+    return {
+        "TimePeriod": period,
+        "Total": {},
+        "Groups": [
+            {"Keys": [key], "Metrics": {"UnblendedCost": {"Amount": f"{amount:.10f}", "Unit": "USD"}}}
+            for key, amount in amounts.items()
+        ],
+        "Estimated": estimated,
+    }
+
+
+def seed_cost_explorer(config: Config, endpoint_url: str, plan: SeedPlan) -> None:
+    """Queue cost data through moto's injection endpoint (moto answers each new request with the next one).
+
+    A /cost report asks by SERVICE, then by tag: the queue alternates the two answers, so every report
+    gets data of the right kind.
+    """
+    if plan.cost_weeks <= 0:
+        return
+    pair = cost_results(config, plan.cost_weeks)
+    body = json.dumps({"results": pair * (COST_REQUESTS_QUEUED // 2)}).encode()
+    request = urllib.request.Request(  # noqa: S310 - moto on loopback
+        f"{endpoint_url}/moto-api/static/ce/cost-and-usage-results",
+        data=body,
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        response.read()
 
 
 def _task_definition(target: Target, image: str, region: str, port: int) -> dict[str, Any]:

@@ -2,9 +2,12 @@
 
 It answers auth.test, chat.postMessage, chat.update, chat.postEphemeral, usergroups.users.list and
 response_url posts; it keeps the channel history (messages, edits, threads) and every call, and it
-rejects what Slack rejects (too many blocks, too long texts, an unknown message to update, a missing
-token), so the bot cannot pass here and fail in Slack. Faults (429 with Retry-After, 5xx) can be
-injected per method for reliability tests.
+rejects what Slack rejects (Block Kit limits, too long texts, an unknown message to update, a missing
+token, a response_url used more than five times, and, when `rate_limit` is given, more messages per
+channel than Slack allows), so the bot cannot pass here and fail in Slack. Faults (429 with
+Retry-After, 5xx) can be injected per method for reliability tests.
+
+Subclasses serve more than the API on the same port by overriding `handle_other` (sandbox.workspace).
 """
 
 from __future__ import annotations
@@ -22,6 +25,18 @@ MAX_BLOCKS = 50
 MAX_TEXT = 40_000
 MAX_SECTION_TEXT = 3_000
 MAX_BLOCKS_CHARS = 13_000
+MAX_HEADER_TEXT = 150
+MAX_FIELDS = 10
+MAX_FIELD_TEXT = 2_000
+MAX_CONTEXT_ELEMENTS = 10
+MAX_ACTIONS_ELEMENTS = 25
+MAX_BUTTON_TEXT = 75
+MAX_BUTTON_VALUE = 2_000
+MAX_ID = 255
+MAX_RESPONSES = 5  # per response_url
+KNOWN_BLOCKS = frozenset(
+    {"section", "header", "context", "divider", "actions", "image", "rich_text", "input", "file", "video", "markdown"}
+)
 
 
 @dataclass
@@ -52,12 +67,90 @@ class Fault:
 
 
 @dataclass
+class RateLimit:
+    """chat.postMessage per channel: `burst` at once, then `per_second` (Slack: about 1 per second)."""
+
+    burst: float = 6
+    per_second: float = 1.0
+    _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def take(self, channel: str, now: float) -> float:
+        """0 if a message may go now (and count it), else the seconds to wait."""
+        tokens, at = self._buckets.get(channel, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - at) * self.per_second)
+        if tokens < 1:
+            self._buckets[channel] = (tokens, now)
+            return (1 - tokens) / self.per_second
+        self._buckets[channel] = (tokens - 1, now)
+        return 0.0
+
+
+@dataclass
 class SlackState:
     messages: list[Message] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
     responses: list[dict[str, Any]] = field(default_factory=list)
     faults: dict[str, list[Fault]] = field(default_factory=dict)
     user_groups: dict[str, list[str]] = field(default_factory=dict)
+    response_uses: dict[str, int] = field(default_factory=dict)
+
+
+def _text_problem(text: Any, limit: int, kinds: frozenset[str] = frozenset({"plain_text", "mrkdwn"})) -> bool:
+    """True when `text` is not a text object of one of `kinds` with 1..limit characters."""
+    if not isinstance(text, dict) or text.get("type") not in kinds:
+        return True
+    value = text.get("text")
+    return not isinstance(value, str) or not 0 < len(value) <= limit
+
+
+def _element_problem(element: Any) -> bool:
+    """True for an interactive element Slack would refuse; only buttons are checked in detail."""
+    if not isinstance(element, dict) or "type" not in element:
+        return True
+    if element["type"] != "button":
+        return False
+    if _text_problem(element.get("text"), MAX_BUTTON_TEXT, frozenset({"plain_text"})):
+        return True
+    if len(str(element.get("value", ""))) > MAX_BUTTON_VALUE or len(str(element.get("action_id", ""))) > MAX_ID:
+        return True
+    return element.get("style") not in {None, "primary", "danger"}
+
+
+def _block_problem(block: Any) -> bool:
+    """True when Slack would refuse this one block (the subset of Block Kit's rules the bot can hit)."""
+    if not isinstance(block, dict) or block.get("type") not in KNOWN_BLOCKS:
+        return True
+    if len(str(block.get("block_id", ""))) > MAX_ID:
+        return True
+    kind = block["type"]
+    if kind == "header":
+        return _text_problem(block.get("text"), MAX_HEADER_TEXT, frozenset({"plain_text"}))
+    if kind == "section":
+        text, fields = block.get("text"), block.get("fields")
+        if text is None and not fields:
+            return True
+        if text is not None and _text_problem(text, MAX_SECTION_TEXT):
+            return True
+        if fields is not None and (
+            not isinstance(fields, list)
+            or not 0 < len(fields) <= MAX_FIELDS
+            or any(_text_problem(f, MAX_FIELD_TEXT) for f in fields)
+        ):
+            return True
+        accessory = block.get("accessory")
+        return accessory is not None and _element_problem(accessory)
+    if kind == "context":
+        elements = block.get("elements")
+        if not isinstance(elements, list) or not 0 < len(elements) <= MAX_CONTEXT_ELEMENTS:
+            return True
+        texts = [e for e in elements if not (isinstance(e, dict) and e.get("type") == "image")]
+        return any(_text_problem(e, MAX_SECTION_TEXT) for e in texts)
+    if kind == "actions":
+        elements = block.get("elements")
+        if not isinstance(elements, list) or not 0 < len(elements) <= MAX_ACTIONS_ELEMENTS:
+            return True
+        return any(_element_problem(e) for e in elements)
+    return False
 
 
 def block_problems(blocks: Any) -> str | None:
@@ -68,21 +161,22 @@ def block_problems(blocks: Any) -> str | None:
         return "invalid_blocks"
     if len(json.dumps(blocks)) > MAX_BLOCKS_CHARS:
         return "msg_blocks_too_long"
-    for block in blocks:
-        if not isinstance(block, dict) or "type" not in block:
-            return "invalid_blocks"
-        text = block.get("text")
-        if isinstance(text, dict) and len(str(text.get("text", ""))) > MAX_SECTION_TEXT:
-            return "invalid_blocks"
-        if block["type"] == "actions" and len(block.get("elements", [])) > 25:
-            return "invalid_blocks"
+    if any(_block_problem(block) for block in blocks):
+        return "invalid_blocks"
     return None
 
 
 class SlackStandIn:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, token_prefix: str = "xoxb-") -> None:  # noqa: S107 - a prefix, not a secret
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token_prefix: str = "xoxb-",  # noqa: S107 - a prefix, not a secret
+        rate_limit: RateLimit | None = None,
+    ) -> None:
         self.state = SlackState()
         self.token_prefix = token_prefix
+        self.rate_limit = rate_limit
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
         self._changed = threading.Condition(self._lock)
@@ -95,12 +189,20 @@ class SlackStandIn:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
-                status, body, headers = stand_in.handle(
-                    self.path, raw, self.headers.get("Content-Type", ""), self.headers.get("Authorization", "")
+                self._answer(
+                    *stand_in.handle(
+                        self.path, raw, self.headers.get("Content-Type", ""), self.headers.get("Authorization", "")
+                    )
                 )
+
+            def do_GET(self) -> None:
+                self._answer(*stand_in.handle_other("GET", self.path, b"", ""))
+
+            def _answer(self, status: int, body: Any, headers: dict[str, str]) -> None:
                 payload = json.dumps(body).encode() if not isinstance(body, bytes) else body
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
+                if "Content-Type" not in headers:
+                    self.send_header("Content-Type", "application/json; charset=utf-8")
                 for name, value in headers.items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(payload)))
@@ -171,11 +273,15 @@ class SlackStandIn:
 
     # --- the API ----------------------------------------------------------------------------------------
 
+    def handle_other(self, method: str, path: str, raw: bytes, content_type: str) -> tuple[int, Any, dict[str, str]]:
+        """Anything that is neither the Web API nor a response_url; subclasses serve more here."""
+        return 404, {"ok": False, "error": "unknown_method"}, {}
+
     def handle(self, path: str, raw: bytes, content_type: str, authorization: str) -> tuple[int, Any, dict[str, str]]:
         if path.startswith("/respond/"):
-            return self._respond(raw)
+            return self._respond(urllib.parse.unquote(path.removeprefix("/respond/")), raw)
         if not path.startswith("/api/"):
-            return 404, {"ok": False, "error": "unknown_method"}, {}
+            return self.handle_other("POST", path, raw, content_type)
         method = path.removeprefix("/api/").split("?")[0]
         try:
             params = _params(raw, content_type)
@@ -197,6 +303,11 @@ class SlackStandIn:
             token = authorization.removeprefix("Bearer ").strip() or str(params.get("token", ""))
             if method != "api.test" and not token.startswith(self.token_prefix):
                 return 200, {"ok": False, "error": "not_authed"}, {}
+            if self.rate_limit is not None and method == "chat.postMessage":
+                wait = self.rate_limit.take(str(params.get("channel", "")), time.monotonic())
+                if wait > 0:
+                    call.status = 429
+                    return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(max(1, round(wait)))}
             result = self._method(method, params)
             self._changed.notify_all()
         return 200, result, {}
@@ -211,12 +322,21 @@ class SlackStandIn:
             if problem:
                 return {"ok": False, "error": problem}
             channel = str(params["channel"])
+            if method == "chat.postEphemeral" and not params.get("user"):
+                return {"ok": False, "error": "user_not_in_channel"}
             if method == "chat.update":
                 found = next(
-                    (m for m in self.state.messages if m.channel == channel and m.ts == params.get("ts")), None
+                    (
+                        m
+                        for m in self.state.messages
+                        if m.channel == channel and m.ts == params.get("ts") and m.ephemeral_to is None
+                    ),
+                    None,
                 )
                 if found is None:
                     return {"ok": False, "error": "message_not_found"}
+                if found.user != "UBOT":
+                    return {"ok": False, "error": "cant_update_message"}
                 found.text, found.blocks = str(params.get("text", "")), list(params.get("blocks") or [])
                 found.edits += 1
                 return {"ok": True, "channel": channel, "ts": found.ts}
@@ -229,6 +349,10 @@ class SlackStandIn:
                 thread_ts=params.get("thread_ts"),
                 ephemeral_to=str(params["user"]) if method == "chat.postEphemeral" else None,
             )
+            if message.thread_ts is not None and not any(
+                m.ts == message.thread_ts and m.channel == channel for m in self.state.messages
+            ):
+                return {"ok": False, "error": "thread_not_found"}
             self.state.messages.append(message)
             if method == "chat.postEphemeral":
                 return {"ok": True, "message_ts": ts}
@@ -248,20 +372,29 @@ class SlackStandIn:
             return block_problems(blocks)
         return None
 
-    def _respond(self, raw: bytes) -> tuple[int, Any, dict[str, str]]:
+    def _respond(self, name: str, raw: bytes) -> tuple[int, Any, dict[str, str]]:
         try:
             body = json.loads(raw or b"{}")
         except ValueError:
             return 400, b"invalid_payload", {}
         if not isinstance(body, dict):
             return 400, b"invalid_payload", {}
-        problem = self._message_problem({"channel": "response_url", **body})
-        if problem:
-            return 400, problem.encode(), {}
+        if not body.get("delete_original"):
+            problem = self._message_problem({"channel": "response_url", **body})
+            if problem:
+                return 400, problem.encode(), {}
         with self._changed:
+            uses = self.state.response_uses.get(name, 0) + 1
+            if uses > MAX_RESPONSES:
+                return 404, b"used_url", {}
+            self.state.response_uses[name] = uses
             self.state.responses.append(body)
+            self.on_response(name, body)
             self._changed.notify_all()
         return 200, b"ok", {}
+
+    def on_response(self, name: str, body: dict[str, Any]) -> None:
+        """A valid response_url post, under the state lock; subclasses show it (sandbox.workspace)."""
 
 
 def _params(raw: bytes, content_type: str) -> dict[str, Any]:

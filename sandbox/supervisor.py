@@ -1,7 +1,10 @@
 """A small process supervisor: start children in order, wait until each is healthy, stop them all together.
 
-The supervisor knows nothing about what it runs; each child is described by a `Child`. It stops every
-child when it is asked to (SIGINT, SIGTERM, SIGHUP) and when any child dies, so nothing is left behind.
+The supervisor knows nothing about what it runs; each child process is described by a `Child`, and each
+part that runs inside this process (a server thread, a poller) by a `Component`. Components in `before`
+start ahead of the children, those in `after` once every child is healthy. Everything is stopped in
+reverse order when the supervisor is asked to (SIGINT, SIGTERM, SIGHUP) and when any child dies, so
+nothing is left behind.
 """
 
 from __future__ import annotations
@@ -14,11 +17,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import TextIO
+from typing import IO, Protocol, TextIO
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -37,10 +40,29 @@ class Child:
     """Added to the supervisor's own environment."""
     health_path: str = "/health"
     host: str = "127.0.0.1"
+    output: Callable[[str], None] | None = None
+    """Also given each line the child writes to stdout (the sandbox ships them to CloudWatch Logs)."""
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+
+class Component(Protocol):
+    """A part of the system that runs in the supervisor's own process (threads), started and stopped by it."""
+
+    name: str
+    port: int
+    """The loopback port it listens on, checked before anything starts; 0 when it listens on none."""
+    port_variable: str
+
+    def start(self) -> str:
+        """Start, returning when ready; the return value is shown next to the name (e.g. its URL)."""
+        ...
+
+    def stop(self) -> None:
+        """Stop and release every thread and socket; safe to call when start() failed half-way."""
+        ...
 
 
 class SupervisorError(Exception):
@@ -74,15 +96,21 @@ class Supervisor:
         self,
         children: Sequence[Child],
         *,
+        before: Sequence[Component] = (),
+        after: Sequence[Component] = (),
         startup_timeout: float = 30.0,
         stop_timeout: float = 15.0,
         out: TextIO = sys.stdout,
     ) -> None:
         self.children = list(children)
+        self.before = list(before)
+        self.after = list(after)
         self.startup_timeout = startup_timeout
         self.stop_timeout = stop_timeout
         self.out = out
         self._running: list[tuple[Child, subprocess.Popen[bytes]]] = []
+        self._started: list[Component] = []
+        self._readers: list[threading.Thread] = []
         self._stop_requested = threading.Event()
 
     def say(self, message: str) -> None:
@@ -93,10 +121,16 @@ class Supervisor:
         previous = {signum: signal.signal(signum, self._request_stop) for signum in STOP_SIGNALS}
         try:
             self._check_ports()
+            for component in self.before:
+                if not self._start_component(component):
+                    return 0
             for child in self.children:
                 self._start(child)
                 if not self._wait_until_healthy(child):
                     return 0  # stopped while starting, as asked
+            for component in self.after:
+                if not self._start_component(component):
+                    return 0
             if on_ready:
                 self.say(on_ready)
             return self._watch()
@@ -112,12 +146,28 @@ class Supervisor:
         self._stop_requested.set()
 
     def _check_ports(self) -> None:
-        for child in self.children:
-            if not port_is_free(child.host, child.port):
+        wanted = [(c.name, c.host, c.port, c.port_variable) for c in self.children]
+        wanted += [(c.name, "127.0.0.1", c.port, c.port_variable) for c in self.before + self.after if c.port]
+        for name, host, port, variable in wanted:
+            if not port_is_free(host, port):
                 raise SupervisorError(
-                    f"port {child.port} for {child.name} is already in use; stop what holds it "
-                    f"(e.g. an earlier `make run`) or set {child.port_variable} to a free port"
+                    f"port {port} for {name} is already in use; stop what holds it "
+                    f"(e.g. an earlier `make run`) or set {variable} to a free port"
                 )
+
+    def _start_component(self, component: Component) -> bool:
+        """True once the component is ready; False if a stop was requested before it started."""
+        if self._stop_requested.is_set():
+            return False
+        self._started.append(component)
+        try:
+            shown = component.start()
+        except SupervisorError:
+            raise
+        except Exception as error:
+            raise SupervisorError(f"{component.name} could not start: {error}") from error
+        self.say(f"{component.name:<10} {shown}")
+        return True
 
     def _start(self, child: Child) -> None:
         # argv is built by the sandbox's own code (sandbox/main.py), never from outside input.
@@ -125,11 +175,30 @@ class Supervisor:
             list(child.argv),
             cwd=child.cwd,
             env={**os.environ, **child.env},
+            stdout=subprocess.PIPE if child.output is not None else None,
             # Its own process group: a Ctrl-C in the terminal reaches only the supervisor, which then
             # stops the children in reverse order instead of every process racing to exit at once.
             process_group=0,
         )
         self._running.append((child, process))
+        if child.output is not None and process.stdout is not None:
+            reader = threading.Thread(
+                target=self._relay, args=(process.stdout, child.output), name=f"{child.name}-stdout", daemon=True
+            )
+            reader.start()
+            self._readers.append(reader)
+
+    def _relay(self, stream: IO[bytes], output: Callable[[str], None]) -> None:
+        """Echo a child's stdout as before and hand each line to its `output`, until the child exits."""
+        for raw in stream:
+            line = raw.decode(errors="replace")
+            self.out.write(line)
+            self.out.flush()
+            try:
+                output(line.rstrip("\n"))
+            except Exception as error:  # a broken consumer must not block the child on a full pipe
+                self.say(f"could not pass on a line of output: {error}")
+        stream.close()
 
     def _wait_until_healthy(self, child: Child) -> bool:
         """True once the child answers; False if a stop was requested meanwhile."""
@@ -164,9 +233,26 @@ class Supervisor:
         return next(process for running, process in self._running if running is child)
 
     def _stop_all(self) -> None:
-        """Stop the children in reverse start order: SIGTERM, then SIGKILL after `stop_timeout`."""
-        if self._running:
+        """Stop everything in reverse start order; children get SIGTERM, then SIGKILL after `stop_timeout`."""
+        if self._running or self._started:
             self.say("stopping")
+        started_after = [c for c in self._started if c in self.after]
+        self._stop_components(started_after)
+        self._stop_children()
+        for reader in self._readers:
+            reader.join(timeout=self.stop_timeout)
+        self._readers.clear()
+        self._stop_components([c for c in self._started if c not in started_after])
+        self._started.clear()
+
+    def _stop_components(self, components: list[Component]) -> None:
+        for component in reversed(components):
+            try:
+                component.stop()
+            except Exception as error:
+                self.say(f"{component.name} did not stop cleanly: {error}")
+
+    def _stop_children(self) -> None:
         while self._running:
             child, process = self._running.pop()
             if process.poll() is not None:
