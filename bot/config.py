@@ -11,6 +11,7 @@ Environment variables (all optional when the YAML file says it):
     AWS_ENDPOINT_URL      one endpoint for every AWS client (moto locally)
     SLACK_API_URL         base URL of the Slack Web API (a stand-in locally)
     OPSBOT_COST_CHANNEL   channel ID of the weekly cost post (cost.weekly_channel)
+    OPSBOT_ALARM_CHANNEL  channel ID of the alarm cards (alarms.channel)
 
 An invalid configuration raises ConfigError at start-up with one line per problem, each naming the field.
 """
@@ -151,7 +152,10 @@ class SlackSettings(_Strict):
     bot_token_secret_name: str | None = None
 
 
-TAG_KEY_PATTERN = r"^[\w .:/=+@-]{1,128}$"
+# Tag keys: 1-128 letters (any script), digits, spaces and + - = . _ : / @. The length is bounded apart:
+# `{1,128}` over Unicode \w makes pydantic-core compile a huge automaton, ~30 ms a field at every cold start.
+TAG_KEY_PATTERN = r"^[\w .:/=+@-]+$"
+TAG_KEY_MAX = 128
 SCHEDULE_PATTERN = r"^(cron|rate)\([^()]+\)$"
 
 
@@ -159,10 +163,10 @@ class CostSettings(_Strict):
     """/cost and the weekly cost post (bot/cost.py, handlers/costs.py)."""
 
     # The cost allocation tag that names the platform service of a resource (activate it in Billing).
-    tag_key: Annotated[str, Field(pattern=TAG_KEY_PATTERN)] = "Service"
+    tag_key: Annotated[str, Field(pattern=TAG_KEY_PATTERN, max_length=TAG_KEY_MAX)] = "Service"
     # When environments share an account: the activated tag whose value is the environment's name.
     # Unset, /cost shows the whole account of the environment.
-    environment_tag_key: Annotated[str | None, Field(pattern=TAG_KEY_PATTERN)] = None
+    environment_tag_key: Annotated[str | None, Field(pattern=TAG_KEY_PATTERN, max_length=TAG_KEY_MAX)] = None
     # Cost Explorer charges $0.01 per request and refreshes its data a few times a day.
     cache_hours: Annotated[float, Field(gt=0, le=48)] = 6
     weekly_channel: str | None = None
@@ -177,6 +181,79 @@ class CostSettings(_Strict):
         return key
 
     @field_validator("weekly_channel")
+    @classmethod
+    def _channel_id(cls, channel: str | None) -> str | None:
+        if channel is not None and not CHANNEL_ID_PATTERN.match(channel):
+            raise ValueError(f"{channel!r} is not a Slack channel ID (C..., G... or D...)")
+        return channel
+
+
+class AlarmServiceRule(_Strict):
+    """Maps alarms to a service where dimensions and the naming convention do not; first match wins.
+
+    Exactly one of: `name_prefix` (the alarm name starts with it), `name_pattern` (a regular expression
+    searched in the alarm name) or `dimensions` (metric dimension name -> regular expression its value
+    must match, e.g. {"LoadBalancer": "^app/shop-alb/"}).
+    """
+
+    service: Annotated[str, Field(pattern=NAME_PATTERN)]
+    name_prefix: Annotated[str | None, Field(min_length=1, max_length=255)] = None
+    name_pattern: str | None = None
+    dimensions: dict[str, str] | None = None
+
+    @field_validator("name_pattern")
+    @classmethod
+    def _regex(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                raise ValueError(f"{pattern!r} is not a regular expression: {error}") from None
+        return pattern
+
+    @field_validator("dimensions")
+    @classmethod
+    def _dimension_regexes(cls, dimensions: dict[str, str] | None) -> dict[str, str] | None:
+        if dimensions is not None:
+            if not dimensions:
+                raise ValueError("name at least one dimension")
+            for name, pattern in dimensions.items():
+                try:
+                    re.compile(pattern)
+                except re.error as error:
+                    raise ValueError(f"dimension {name}: {pattern!r} is not a regular expression: {error}") from None
+        return dimensions
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Self:
+        kinds = [k for k in ("name_prefix", "name_pattern", "dimensions") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError("a service rule needs exactly one of name_prefix, name_pattern or dimensions")
+        return self
+
+
+class AlarmSettings(_Strict):
+    """The alarm relay (bot/alarms, handlers/alarms.py): CloudWatch alarms as cards in Slack."""
+
+    # Where the cards go. Unset, the relay refuses to run (its records are retried, then reach the DLQ).
+    channel: str | None = None
+    # An alarm this soon after a deploy of its service offers "Roll back" to the revision that ran before.
+    deploy_window_minutes: Annotated[int, Field(ge=1, le=1440)] = 30
+    # More distinct alarms than this firing within digest_window_seconds: one digest card instead.
+    digest_threshold: Annotated[int, Field(ge=1, le=1000)] = 10
+    digest_window_seconds: Annotated[int, Field(ge=10, le=86400)] = 300
+    # An alarm that fires again this soon after it resolved reopens its card (flapping).
+    flap_window_minutes: Annotated[int, Field(ge=0, le=1440)] = 15
+    mute_minutes: Annotated[int, Field(ge=1, le=10080)] = 60
+    # Show logs: lines this many minutes either side of the alarm's state change.
+    log_window_minutes: Annotated[int, Field(ge=1, le=120)] = 5
+    # Slack's sustained limit for posting to one channel.
+    writes_per_second: Annotated[float, Field(gt=0, le=10)] = 1.0
+    # The alarm tag whose value names the service (read with ListTagsForResource when nothing else maps).
+    service_tag_key: Annotated[str | None, Field(pattern=TAG_KEY_PATTERN, max_length=TAG_KEY_MAX)] = None
+    service_rules: list[AlarmServiceRule] = Field(default_factory=list)
+
+    @field_validator("channel")
     @classmethod
     def _channel_id(cls, channel: str | None) -> str | None:
         if channel is not None and not CHANNEL_ID_PATTERN.match(channel):
@@ -221,6 +298,7 @@ class Config(_Strict):
     aws_endpoint_url: str | None = None
     slack: SlackSettings = Field(default_factory=SlackSettings)
     cost: CostSettings = Field(default_factory=CostSettings)
+    alarms: AlarmSettings = Field(default_factory=AlarmSettings)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -239,6 +317,16 @@ class Config(_Strict):
                 f"default_environment {self.default_environment!r} is not one of the environments "
                 f"({', '.join(self.environment_names)})"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _alarm_rules_name_services(self) -> Self:
+        for index, rule in enumerate(self.alarms.service_rules):
+            if rule.service not in self.service_names:
+                raise ValueError(
+                    f"alarms.service_rules.{index}.service: {rule.service!r} is not one of the services "
+                    f"({', '.join(self.service_names)})"
+                )
         return self
 
     @property
@@ -344,6 +432,8 @@ def _overlay_environment(data: dict[str, Any], environ: Mapping[str, str]) -> di
         data["slack"] = slack
     if channel := environ.get("OPSBOT_COST_CHANNEL"):
         data["cost"] = {**dict(data.get("cost") or {}), "weekly_channel": channel}
+    if channel := environ.get("OPSBOT_ALARM_CHANNEL"):
+        data["alarms"] = {**dict(data.get("alarms") or {}), "channel": channel}
 
     environments = [dict(e) for e in data.get("environments") or [] if isinstance(e, Mapping)]
     if env_name := environ.get("OPSBOT_ENVIRONMENT"):

@@ -1,0 +1,207 @@
+"""The buttons of an alarm card, each through the same safety path as the slash commands.
+
+Roll back   -> Operations.request(Rollback to the revision that ran before the deploy): role, plan card,
+               Confirm, exactly once, audit
+Scale up    -> Operations.request(Scale to desired + the service's scale_step, at most max_tasks): the same
+Show logs   -> viewer; the service's log lines around the alarm's time, in the card's thread (once per click)
+Acknowledge -> operator; records who (once per click, audited) and shows it on the card
+Mute        -> operator; the relay stops notifying for alarms.mute_minutes (stored with that expiry), audited
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from bot import render
+from bot.alarms import cards
+from bot.commands import Rollback, Scale
+from bot.config import Role
+from bot.errors import BotError, NotAllowedError
+from bot.operations import Respond
+from bot.plans import Requester
+from bot.state import AlarmAck, AlarmCard, AlarmMute, AlarmRecord
+
+if TYPE_CHECKING:
+    from bot.core import ChatOps
+
+log = logging.getLogger(__name__)
+LOG_LINES = 50
+
+
+def alarm_name(alarm_key: str) -> str:
+    """`<account>#<region>#<name>` -> name (names may hold '#')."""
+    parts = alarm_key.split("#", 2)
+    return parts[2] if len(parts) == 3 else alarm_key
+
+
+class AlarmActions:
+    def __init__(self, chatops: ChatOps) -> None:
+        self.chatops = chatops
+        self.config = chatops.config
+
+    def click(self, action_id: str, value: str, who: Requester, respond: Respond) -> None:
+        try:
+            button = cards.ButtonValue.decode(value)
+        except ValueError:
+            raise BotError("This alarm button's value is not one the bot made.", "Use the slash commands.") from None
+        if button.env not in self.config.environment_names or (
+            button.service is not None and button.service not in self.config.service_names
+        ):
+            raise BotError("This button no longer matches a configured service.", "Use the slash commands.")
+        handlers: dict[str, Callable[[cards.ButtonValue, Requester, Respond], None]] = {
+            cards.ROLLBACK: self.rollback,
+            cards.SCALE_UP: self.scale_up,
+            cards.LOGS: self.logs,
+            cards.ACK: self.acknowledge,
+            cards.MUTE: self.mute,
+        }
+        handler = handlers.get(action_id)
+        if handler is None:
+            raise BotError("This alarm button is not known to the bot.", "Use the slash commands.")
+        handler(button, who, respond)
+
+    # --- changes: the operations path -------------------------------------------------------------------
+
+    def rollback(self, button: cards.ButtonValue, who: Requester, respond: Respond) -> None:
+        if button.service is None or button.revision is None:
+            raise BotError("This alarm has no deploy to roll back.", "Use `/rollback <service> <revision>`.")
+        text = f"/rollback {button.service} {button.revision} {button.env} (alarm {alarm_name(button.alarm)})"
+        self.chatops.operations.request(Rollback(button.service, button.revision, button.env), who, text, respond)
+
+    def scale_up(self, button: cards.ButtonValue, who: Requester, respond: Respond) -> None:
+        if button.service is None:
+            raise BotError("This alarm belongs to no known service.", "Use `/scale <service> <count>`.")
+        target = self.config.target(button.service, button.env)
+        request = f"scale up {button.service} {button.env} (alarm {alarm_name(button.alarm)})"
+        if not self._allowed(who, button, Role.OPERATOR, request, respond):
+            return
+        current = self.chatops.platform.service(target)
+        ceiling = target.service.max_tasks
+        if current.desired >= ceiling:
+            raise BotError(
+                f"{target.name} ({target.env}) already wants {current.desired} tasks, its configured maximum.",
+                "Raise max_tasks in the bot's config, or use `/scale` with another count.",
+            )
+        count = min(current.desired + target.service.scale_step, ceiling)
+        text = (
+            f"/scale {target.name} {count} {target.env} (alarm {alarm_name(button.alarm)}: +{count - current.desired})"
+        )
+        self.chatops.operations.request(Scale(target.name, count, target.env), who, text, respond)
+
+    # --- logs, acknowledge, mute ------------------------------------------------------------------------------
+
+    def logs(self, button: cards.ButtonValue, who: Requester, respond: Respond) -> None:
+        if button.service is None:
+            raise BotError("This alarm belongs to no known service, so there are no logs to show.", "Use `/logs`.")
+        request = f"show logs of {button.service} (alarm {alarm_name(button.alarm)})"
+        if not self._allowed(who, button, Role.VIEWER, request, respond):
+            return
+        card = self._card(button).card
+        assert card is not None
+        target = self.config.target(button.service, button.env)
+        window = self.config.alarms.log_window_minutes
+        at = card.changed_at if card.state != "OK" else card.opened_at
+        until = datetime.fromtimestamp(at, UTC) + timedelta(minutes=window)
+        message = cards.logs_reply(
+            target,
+            self.chatops.platform.log_lines(target, timedelta(minutes=2 * window), None, LOG_LINES, until=until),
+            at,
+            window,
+            LOG_LINES,
+        )
+
+        def post() -> dict[str, Any]:
+            if card.ts and not card.in_digest:
+                return {"ts": self.chatops.slack.post(card.channel, message, thread_ts=card.ts)}
+            respond(message)
+            return {}
+
+        if not self.chatops.once.run(f"click:{who.key}", post).ran_here:
+            respond(render.info("These logs were posted already for this click."))
+
+    def acknowledge(self, button: cards.ButtonValue, who: Requester, respond: Respond) -> None:
+        request = f"acknowledge alarm {alarm_name(button.alarm)}"
+        if not self._allowed(who, button, Role.OPERATOR, request, respond):
+            return
+
+        def work() -> dict[str, Any]:
+            record = self._card(button)
+            assert record.card is not None
+            if record.current_ack is not None:
+                by = record.current_ack.by
+                return {"reply": f"Already acknowledged by <@{by}> at {render.short_time(record.current_ack.at)} UTC."}
+            ack = AlarmAck(who.user, self.chatops.clock(), record.card.incident)
+            self.chatops.state.acknowledge_alarm(button.alarm, ack)
+            self._audit(button, record.card, who, request, "acknowledged", record.card.incident)
+            self._redraw(replace(record, ack=ack), respond, "Acknowledged.")
+            return {}
+
+        self._once(who, work, respond)
+
+    def mute(self, button: cards.ButtonValue, who: Requester, respond: Respond) -> None:
+        request = f"mute alarm {alarm_name(button.alarm)}"
+        if not self._allowed(who, button, Role.OPERATOR, request, respond):
+            return
+
+        def work() -> dict[str, Any]:
+            record = self._card(button)
+            assert record.card is not None
+            now = self.chatops.clock()
+            mute = AlarmMute(who.user, now, now + 60 * self.config.alarms.mute_minutes)
+            self.chatops.state.mute_alarm(button.alarm, mute)
+            until = f"until {render.short_time(mute.until)} UTC"
+            self._audit(button, record.card, who, request, "muted", until)
+            self._redraw(replace(record, mute=mute), respond, f"Muted {until}.")
+            return {}
+
+        self._once(who, work, respond)
+
+    # --- helpers ----------------------------------------------------------------------------------------------
+
+    def _allowed(self, who: Requester, button: cards.ButtonValue, role: Role, request: str, respond: Respond) -> bool:
+        decision = self.chatops.access.check(who.user, who.channel, button.env, role)
+        if not decision.allowed:
+            self.chatops.state.audit_safe(
+                button.env, button.service or "", who.user, request, "denied", decision.reason
+            )
+            respond(render.error(NotAllowedError(decision.reason)))
+        return decision.allowed
+
+    def _card(self, button: cards.ButtonValue) -> AlarmRecord:
+        record = self.chatops.state.alarm_record(button.alarm, now=self.chatops.clock())
+        if record.card is None:
+            raise BotError("The bot has no record of this alarm's card any more.", "Use `/alarms` to see alarms now.")
+        return record
+
+    def _audit(
+        self, button: cards.ButtonValue, card: AlarmCard, who: Requester, request: str, decision: str, outcome: str
+    ) -> None:
+        self.chatops.state.audit_safe(card.env or button.env, card.service or "", who.user, request, decision, outcome)
+
+    def _once(self, who: Requester, work: Callable[[], dict[str, Any]], respond: Respond) -> None:
+        result = self.chatops.once.run(f"click:{who.key}", work)
+        if result.ran_here:
+            if result.result.get("reply"):
+                respond(render.info(str(result.result["reply"])))
+        elif result.in_progress:
+            respond(render.info("Already being done for this click."))
+        else:
+            respond(render.info("Already done for this click."))
+
+    def _redraw(self, record: AlarmRecord, respond: Respond, note: str) -> None:
+        """Show the new ack or mute on the card; from a digest (no card of its own), tell the person instead."""
+        card = record.card
+        assert card is not None
+        if not card.ts or card.in_digest:
+            respond(render.info(note))
+            return
+        message = cards.alarm_card(card, record, self.config.alarms, self.chatops.clock())
+        try:
+            self.chatops.slack.update(card.channel, card.ts, message)
+        except Exception:
+            log.exception("could not redraw the alarm card")
+            respond(render.info(f"{note} (The card could not be updated; it shows this at its next change.)"))

@@ -1,0 +1,273 @@
+"""What an alarm looks like in Slack: its card, the storm digest, and the replies in a card's thread.
+
+Built with bot.render's helpers, so every message fits Slack's limits by construction. Cards are
+rendered from stored state only (bot.state.AlarmCard and its ack and mute), so the relay and the
+buttons always draw the same card.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement
+
+from bot import render
+from bot.alarms.model import AlarmState
+from bot.config import AlarmSettings, Target
+from bot.model import LogLine
+from bot.state import AlarmCard, AlarmRecord, RecentDeploy
+
+ROLLBACK = "alarm_rollback"
+SCALE_UP = "alarm_scale_up"
+LOGS = "alarm_logs"
+ACK = "alarm_ack"
+MUTE = "alarm_mute"
+ACTIONS = (ROLLBACK, SCALE_UP, LOGS, ACK, MUTE)
+DIGEST_LINES = 60  # keeps the digest far below Slack's ~13k characters of blocks
+
+ICONS = {
+    AlarmState.ALARM: ":rotating_light:",
+    AlarmState.OK: ":white_check_mark:",
+    AlarmState.INSUFFICIENT_DATA: ":grey_question:",
+}
+LABELS = {AlarmState.ALARM: "ALARM", AlarmState.OK: "RESOLVED", AlarmState.INSUFFICIENT_DATA: "INSUFFICIENT DATA"}
+
+
+def span(seconds: float) -> str:
+    """45 s, 12 min, 2 h 5 min, 3 d 4 h."""
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
+
+
+def console_url(name: str, region: str) -> str:
+    return (
+        f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
+        f"#alarmsV2:alarm/{urllib.parse.quote(name, safe='')}"
+    )
+
+
+# --- button values --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ButtonValue:
+    """What a button on an alarm card carries back: which alarm, and for Roll back, to which revision."""
+
+    alarm: str
+    env: str
+    service: str | None = None
+    revision: int | None = None
+
+    def encode(self) -> str:
+        data = {"a": self.alarm, "e": self.env, "s": self.service, "r": self.revision}
+        return json.dumps({k: v for k, v in data.items() if v is not None}, separators=(",", ":"))
+
+    @classmethod
+    def decode(cls, raw: str) -> ButtonValue:
+        """Raises ValueError when the value was not made by encode()."""
+        data = json.loads(raw)
+        if not isinstance(data, dict) or not isinstance(data.get("a"), str) or not isinstance(data.get("e"), str):
+            raise ValueError("not an alarm button value")
+        service, revision = data.get("s"), data.get("r")
+        if service is not None and not isinstance(service, str):
+            raise ValueError("service is not a string")
+        if revision is not None and (not isinstance(revision, int) or isinstance(revision, bool)):
+            raise ValueError("revision is not a number")
+        return cls(data["a"], data["e"], service, revision)
+
+
+def mute_label(minutes: int) -> str:
+    return f"Mute {minutes // 60}h" if minutes % 60 == 0 else f"Mute {minutes} min"
+
+
+# --- the card ---------------------------------------------------------------------------------------
+
+
+def deploy_line(deploy: RecentDeploy, fired_at: float) -> str:
+    verb = "rolled back" if deploy.summary.startswith("rollback") else "deployed"
+    if deploy.from_tag and deploy.to_tag:
+        change = (
+            f"`{render.escape(deploy.from_tag)}` → `{render.escape(deploy.to_tag)}` "
+            f"(revision {deploy.from_revision} → {deploy.to_revision})"
+        )
+    else:
+        change = f"revision {deploy.from_revision} → {deploy.to_revision}"
+    return f":package: {verb} {change} by <@{deploy.actor}> {span(fired_at - deploy.at)} before it fired"
+
+
+def alarm_card(card: AlarmCard, record: AlarmRecord, settings: AlarmSettings, now: float) -> render.Message:
+    state = AlarmState(card.state)
+    subject = card.service or "no known service"
+    title = f"{ICONS[state]} {LABELS[state]}: {card.name}"
+    blocks: list[Block] = [render.header(title)]
+    lines = [f"*{subject}* ({card.env})" if card.env else f"*{subject}*"]
+    if card.description:
+        lines.append(render.escape(render.clip(card.description, 500)))
+    if card.reason:
+        lines.append(f"_{render.escape(render.clip(card.reason, 600))}_")
+    blocks.append(render.section("\n".join(lines)))
+    if card.condition:
+        blocks.append(render.context(f"`{render.escape(render.clip(card.condition, 400))}`"))
+    history = [f"fired {render.when(card.opened_at)}"]
+    if state is AlarmState.OK and card.resolved_at is not None:
+        history.append(f"resolved after {span(card.resolved_at - card.opened_at)}")
+    elif state is AlarmState.INSUFFICIENT_DATA:
+        history.append(f"no data since {render.short_time(card.changed_at)} UTC")
+    if card.fired > 1:
+        history.append(f"fired {card.fired} times in this incident (flapping)")
+    blocks.append(render.context(" · ".join(history)))
+    if card.deploy is not None:
+        blocks.append(render.section(deploy_line(card.deploy, card.opened_at)))
+    status = []
+    ack = record.current_ack
+    if ack is not None:
+        status.append(f":eyes: Acknowledged by <@{ack.by}> at {render.short_time(ack.at)} UTC")
+    mute = record.mute if record.mute and record.mute.until > now else None
+    if mute is not None:
+        status.append(f":mute: Muted by <@{mute.by}> until {render.short_time(mute.until)} UTC")
+    if status:
+        blocks.append(render.context(*status))
+    if state.firing:
+        buttons = _buttons(card, ack is not None, mute is not None, settings)
+        blocks.append(ActionsBlock(block_id=f"alarm:{card.incident}"[:255], elements=buttons))
+    links = f"<{console_url(card.name, card.region)}|Open in CloudWatch>" if card.region else ""
+    if links:
+        blocks.append(render.context(links))
+    fallback = f"{LABELS[state]}: {card.name} ({subject})"
+    return render.message(fallback, blocks)
+
+
+def _buttons(card: AlarmCard, acked: bool, muted: bool, settings: AlarmSettings) -> list[ButtonElement]:
+    value = ButtonValue(card.key, card.env, card.service)
+    buttons = []
+    if card.service is not None:
+        if card.deploy is not None:
+            rollback = ButtonValue(card.key, card.env, card.service, card.deploy.from_revision)
+            buttons.append(
+                ButtonElement(
+                    text=f"Roll back to revision {card.deploy.from_revision}",
+                    action_id=ROLLBACK,
+                    value=rollback.encode(),
+                    style="danger",
+                )
+            )
+        buttons.append(ButtonElement(text="Scale up", action_id=SCALE_UP, value=value.encode()))
+        buttons.append(ButtonElement(text="Show logs", action_id=LOGS, value=value.encode()))
+    if not acked:
+        buttons.append(ButtonElement(text="Acknowledge", action_id=ACK, value=value.encode(), style="primary"))
+    if not muted:
+        buttons.append(ButtonElement(text=mute_label(settings.mute_minutes), action_id=MUTE, value=value.encode()))
+    return buttons
+
+
+def resolved_reply(card: AlarmCard) -> render.Message:
+    took = span((card.resolved_at or card.changed_at) - card.opened_at)
+    return render.info(f":white_check_mark: Resolved after {took} ({render.when(card.resolved_at)}).")
+
+
+def firing_reply(card: AlarmCard) -> render.Message:
+    again = f" again (fired {card.fired} times in this incident)" if card.fired > 1 else ""
+    reason = f"\n_{render.escape(render.clip(card.reason, 600))}_" if card.reason else ""
+    return render.info(f":rotating_light: In ALARM{again} since {render.short_time(card.changed_at)} UTC.{reason}")
+
+
+# --- the storm digest ----------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class DigestEntry:
+    name: str
+    state: str
+    since: float
+    service: str | None = None
+
+
+@dataclass(slots=True)
+class Digest:
+    """One card for every alarm that opened during a storm, updated in place."""
+
+    channel: str
+    ts: str
+    opened_at: float
+    entries: dict[str, DigestEntry] = field(default_factory=dict)
+
+    def to_data(self) -> dict[str, Any]:
+        return {
+            "channel": self.channel,
+            "ts": self.ts,
+            "opened_at": self.opened_at,
+            "entries": {
+                k: {"name": e.name, "state": e.state, "since": e.since, "service": e.service}
+                for k, e in self.entries.items()
+            },
+        }
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> Digest:
+        entries = {k: DigestEntry(**v) for k, v in dict(data.get("entries") or {}).items()}
+        return cls(str(data["channel"]), str(data["ts"]), float(data["opened_at"]), entries)
+
+
+def digest_card(digest: Digest, settings: AlarmSettings) -> render.Message:
+    entries = sorted(digest.entries.values(), key=lambda e: (not AlarmState(e.state).firing, e.name))
+    firing = sum(1 for e in entries if AlarmState(e.state).firing)
+    title = f":rotating_light: Alarm storm: {firing} of {len(entries)} alarms firing"
+    blocks: list[Block] = [render.header(title)]
+    lines = [
+        f"{ICONS[AlarmState(e.state)]} `{render.escape(render.clip(e.name, 120))}` · "
+        f"{e.service or 'no known service'} · {LABELS[AlarmState(e.state)].lower()} since "
+        f"{render.short_time(e.since)} UTC"
+        for e in entries[:DIGEST_LINES]
+    ]
+    blocks.extend(render.section(chunk) for chunk in _chunks(lines, render.SECTION_LIMIT - 100))
+    notes = [
+        f"More than {settings.digest_threshold} alarms fired within {span(settings.digest_window_seconds)}: "
+        "one card for all of them, kept up to date here. `/alarms` lists them with their reasons."
+    ]
+    if len(entries) > DIGEST_LINES:
+        notes.append(f"{len(entries) - DIGEST_LINES} more not shown.")
+    blocks.append(render.context(*notes))
+    return render.message(f"Alarm storm: {firing} of {len(entries)} alarms firing", blocks)
+
+
+def _chunks(lines: Sequence[str], limit: int) -> list[str]:
+    chunks: list[str] = []
+    current = ""
+    for line in lines:
+        if current and len(current) + len(line) + 1 > limit:
+            chunks.append(current)
+            current = ""
+        current = f"{current}\n{line}" if current else line
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+# --- Show logs ------------------------------------------------------------------------------------------
+
+
+def logs_reply(target: Target, lines: Sequence[LogLine], at: float, window_minutes: int, limit: int) -> render.Message:
+    """The log lines around an alarm's time, for the card's thread."""
+    group = urllib.parse.quote(urllib.parse.quote(target.log_group, safe=""), safe="").replace("%", "$")
+    console = (
+        f"https://{target.region}.console.aws.amazon.com/cloudwatch/home?region={target.region}"
+        f"#logsV2:log-groups/log-group/{group}"
+    )
+    message = render.logs_message(target.name, target.env, lines, f"{2 * window_minutes}m", None, console, limit)
+    title = f"Logs: {target.name} ({target.env}), {window_minutes} min either side of {render.short_time(at)} UTC"
+    message["text"] = title
+    message["blocks"][0] = render.section(f"*{title}*").to_dict()
+    return message

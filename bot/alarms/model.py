@@ -1,0 +1,403 @@
+"""CloudWatch alarm notifications as typed data, and which environment and service an alarm belongs to.
+
+CloudWatch publishes a JSON document to SNS on each state change of an alarm whose actions name the
+topic; SNS wraps it in its envelope (Type Notification, MessageId, Message as a JSON string, ...) and
+delivers that to SQS, or the bare document when the subscription has RawMessageDelivery. Four shapes:
+
+    single metric     Trigger{Namespace, MetricName, Statistic, Dimensions[{value, name}], Threshold, ...}
+    metric math       Trigger{Metrics[{Id, Expression | MetricStat, ReturnData}], Threshold, ...}
+    anomaly detection Trigger{Metrics[... ANOMALY_DETECTION_BAND(...)], ThresholdMetricId}, no Threshold
+    composite         AlarmRule, no Trigger
+
+Anything else raises NotAnAlarm: the relay logs it and drops the record (it can never succeed later).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from bot.config import Config, EnvironmentConfig, Target
+
+MAX_NAME = 255
+MAX_BODY = 256 * 1024  # SQS's own limit; anything longer is not from SNS
+
+
+class NotAnAlarm(ValueError):
+    """The record is not a CloudWatch alarm notification; the message says why (for the logs)."""
+
+
+class AlarmState(StrEnum):
+    ALARM = "ALARM"
+    OK = "OK"
+    INSUFFICIENT_DATA = "INSUFFICIENT_DATA"
+
+    @property
+    def firing(self) -> bool:
+        return self is not AlarmState.OK
+
+
+class AlarmKind(StrEnum):
+    METRIC = "metric"
+    METRIC_MATH = "metric math"
+    ANOMALY = "anomaly detection"
+    COMPOSITE = "composite"
+
+
+@dataclass(frozen=True, slots=True)
+class Dimension:
+    name: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class MetricQuery:
+    """One entry of Trigger.Metrics: an expression, or a metric with its statistic."""
+
+    id: str
+    expression: str | None = None
+    namespace: str | None = None
+    metric_name: str | None = None
+    dimensions: tuple[Dimension, ...] = ()
+    stat: str | None = None
+    label: str | None = None
+    return_data: bool = True
+
+
+_COMPARISONS = {
+    "GreaterThanThreshold": ">",
+    "GreaterThanOrEqualToThreshold": "≥",
+    "LessThanThreshold": "<",
+    "LessThanOrEqualToThreshold": "≤",
+    "LessThanLowerOrGreaterThanUpperThreshold": "outside the band",
+    "GreaterThanUpperThreshold": "above the band",
+    "LessThanLowerThreshold": "below the band",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmNotification:
+    """One state change of one alarm."""
+
+    name: str
+    state: AlarmState
+    old_state: AlarmState | None
+    reason: str
+    changed_at: float  # StateChangeTime, epoch seconds
+    kind: AlarmKind
+    account: str = ""
+    region: str = ""  # region code from the alarm's ARN ("" when the ARN is absent)
+    arn: str = ""
+    description: str = ""
+    message_id: str = ""
+    namespace: str | None = None
+    metric_name: str | None = None
+    statistic: str | None = None
+    dimensions: tuple[Dimension, ...] = ()
+    period: int | None = None
+    evaluation_periods: int | None = None
+    comparison: str | None = None
+    threshold: float | None = None
+    metrics: tuple[MetricQuery, ...] = ()
+    threshold_metric_id: str | None = None
+    alarm_rule: str | None = None
+    triggering_children: tuple[str, ...] = field(default=())
+
+    @property
+    def key(self) -> str:
+        """Alarm names are unique per account and region."""
+        return f"{self.account or '-'}#{self.region or '-'}#{self.name}"
+
+    @property
+    def all_dimensions(self) -> tuple[Dimension, ...]:
+        return self.dimensions + tuple(d for m in self.metrics for d in m.dimensions)
+
+    def condition(self) -> str:
+        """What the alarm watches, in one line."""
+        op = _COMPARISONS.get(self.comparison or "", self.comparison or "")
+        periods = f" for {self.evaluation_periods} x {self.period}s" if self.evaluation_periods and self.period else ""
+        if self.kind is AlarmKind.COMPOSITE:
+            return f"rule: {self.alarm_rule}"
+        if self.kind is AlarmKind.METRIC:
+            stat = (self.statistic or "").capitalize()
+            return f"{self.namespace} {self.metric_name} {stat} {op} {_number(self.threshold)}{periods}".strip()
+        if self.kind is AlarmKind.ANOMALY:
+            band = next((m for m in self.metrics if m.id == self.threshold_metric_id), None)
+            watched = next((m for m in self.metrics if m.metric_name and m.id != self.threshold_metric_id), None)
+            what = f"{watched.namespace} {watched.metric_name} {watched.stat or ''}".strip() if watched else "metric"
+            expression = band.expression if band and band.expression else self.threshold_metric_id
+            return f"{what} {op} {expression}{periods}"
+        shown = [m for m in self.metrics if m.return_data] or list(self.metrics[:1])
+        parts = [f"{m.label or m.id} = {m.expression or _metric_text(m)}" for m in shown]
+        inputs = [f"{m.id}: {_metric_text(m)}" for m in self.metrics if m.metric_name and not m.return_data]
+        text = f"{'; '.join(parts)} {op} {_number(self.threshold)}{periods}"
+        return text + (f" ({', '.join(inputs)})" if inputs else "")
+
+
+def _metric_text(metric: MetricQuery) -> str:
+    return f"{metric.namespace} {metric.metric_name} {metric.stat or ''}".strip()
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return "?"
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+# --- parsing ---------------------------------------------------------------------------------------
+
+
+def parse_body(body: str, record_id: str = "") -> AlarmNotification:
+    """An SQS record body: the SNS envelope, or the bare notification (raw message delivery)."""
+    if len(body) > MAX_BODY:
+        raise NotAnAlarm(f"body of {len(body)} characters is longer than SQS allows")
+    document = _json_object(body, "the record body")
+    message_id = record_id
+    if "Type" in document:
+        kind = document.get("Type")
+        if kind != "Notification":
+            raise NotAnAlarm(f"SNS {kind} message, not a notification")
+        message = document.get("Message")
+        if not isinstance(message, str):
+            raise NotAnAlarm("SNS notification without a Message string")
+        message_id = str(document.get("MessageId") or record_id)
+        document = _json_object(message, "the SNS Message")
+    return parse_message(document, message_id)
+
+
+def _json_object(text: str, what: str) -> dict[str, Any]:
+    try:
+        loaded = json.loads(text)
+    except (ValueError, RecursionError):
+        raise NotAnAlarm(f"{what} is not JSON") from None
+    if not isinstance(loaded, dict):
+        raise NotAnAlarm(f"{what} is JSON but not an object")
+    return loaded
+
+
+def parse_message(message: Mapping[str, Any], message_id: str = "") -> AlarmNotification:
+    """The CloudWatch alarm notification document."""
+    name = message.get("AlarmName")
+    if not isinstance(name, str) or not name.strip():
+        raise NotAnAlarm("no AlarmName: not a CloudWatch alarm notification")
+    if len(name) > MAX_NAME:
+        raise NotAnAlarm(f"AlarmName of {len(name)} characters (CloudWatch allows {MAX_NAME})")
+    state = _state(message.get("NewStateValue"), "NewStateValue")
+    if state is None:
+        raise NotAnAlarm(f"{name}: no NewStateValue")
+    old_state = _state(message.get("OldStateValue"), "OldStateValue")
+    changed_at = _timestamp(message.get("StateChangeTime"), name)
+    arn = _text(message.get("AlarmArn"))
+    common: dict[str, Any] = {
+        "name": name,
+        "state": state,
+        "old_state": old_state,
+        "reason": _text(message.get("NewStateReason")),
+        "changed_at": changed_at,
+        "account": _text(message.get("AWSAccountId")) or _arn_part(arn, 4),
+        "region": _arn_part(arn, 3),
+        "arn": arn,
+        "description": _text(message.get("AlarmDescription")),
+        "message_id": message_id,
+    }
+    trigger = message.get("Trigger")
+    rule = message.get("AlarmRule")
+    if trigger is None:
+        if not isinstance(rule, str) or not rule:
+            raise NotAnAlarm(f"{name}: neither a Trigger (metric alarm) nor an AlarmRule (composite alarm)")
+        children = tuple(
+            _text(child.get("Arn")) for child in message.get("TriggeringChildren") or [] if isinstance(child, dict)
+        )
+        return AlarmNotification(
+            **common, kind=AlarmKind.COMPOSITE, alarm_rule=rule, triggering_children=tuple(c for c in children if c)
+        )
+    if not isinstance(trigger, dict):
+        raise NotAnAlarm(f"{name}: Trigger is not an object")
+    metrics = tuple(_metric_query(m, name) for m in _list(trigger.get("Metrics"), name, "Trigger.Metrics"))
+    threshold_metric_id = _text(trigger.get("ThresholdMetricId")) or None
+    if threshold_metric_id is not None:
+        kind = AlarmKind.ANOMALY
+    elif metrics:
+        kind = AlarmKind.METRIC_MATH
+    elif trigger.get("MetricName"):
+        kind = AlarmKind.METRIC
+    else:
+        raise NotAnAlarm(f"{name}: Trigger has neither MetricName nor Metrics")
+    return AlarmNotification(
+        **common,
+        kind=kind,
+        namespace=_text(trigger.get("Namespace")) or None,
+        metric_name=_text(trigger.get("MetricName")) or None,
+        statistic=_text(trigger.get("Statistic") or trigger.get("ExtendedStatistic")) or None,
+        dimensions=_dimensions(trigger.get("Dimensions"), name),
+        period=_int(trigger.get("Period")),
+        evaluation_periods=_int(trigger.get("EvaluationPeriods")),
+        comparison=_text(trigger.get("ComparisonOperator")) or None,
+        threshold=_float(trigger.get("Threshold")),
+        metrics=metrics,
+        threshold_metric_id=threshold_metric_id,
+    )
+
+
+def _state(value: Any, field_name: str) -> AlarmState | None:
+    if value is None or value == "":
+        return None
+    try:
+        return AlarmState(str(value))
+    except ValueError:
+        raise NotAnAlarm(f"{field_name} {str(value)[:40]!r} is not ALARM, OK or INSUFFICIENT_DATA") from None
+
+
+def _timestamp(value: Any, name: str) -> float:
+    """CloudWatch writes `2024-03-01T12:00:00.000+0000`."""
+    if not isinstance(value, str):
+        raise NotAnAlarm(f"{name}: no StateChangeTime")
+    for fmt in ("%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S%z"):
+        try:
+            return datetime.strptime(value, fmt).timestamp()
+        except ValueError:
+            continue
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise NotAnAlarm(f"{name}: StateChangeTime {value[:40]!r} is not a timestamp") from None
+    if moment.tzinfo is None:
+        raise NotAnAlarm(f"{name}: StateChangeTime {value[:40]!r} has no time zone")
+    return moment.timestamp()
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _int(value: Any) -> int | None:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _float(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _arn_part(arn: str, index: int) -> str:
+    parts = arn.split(":")
+    return parts[index] if len(parts) > index and arn.startswith("arn:") else ""
+
+
+def _list(value: Any, name: str, what: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise NotAnAlarm(f"{name}: {what} is not a list")
+    return value
+
+
+def _dimensions(value: Any, name: str) -> tuple[Dimension, ...]:
+    """CloudWatch's notification writes dimensions as [{"value": ..., "name": ...}] (lower case)."""
+    found = []
+    for item in _list(value, name, "Dimensions"):
+        if not isinstance(item, dict):
+            raise NotAnAlarm(f"{name}: a dimension is not an object")
+        dim_name = item.get("name", item.get("Name"))
+        dim_value = item.get("value", item.get("Value"))
+        if isinstance(dim_name, str) and isinstance(dim_value, str):
+            found.append(Dimension(dim_name, dim_value))
+    return tuple(found)
+
+
+def _metric_query(item: Any, name: str) -> MetricQuery:
+    if not isinstance(item, dict) or not isinstance(item.get("Id"), str):
+        raise NotAnAlarm(f"{name}: an entry of Trigger.Metrics has no Id")
+    raw_stat = item.get("MetricStat")
+    stat: dict[str, Any] = raw_stat if isinstance(raw_stat, dict) else {}
+    raw_metric = stat.get("Metric")
+    metric: dict[str, Any] = raw_metric if isinstance(raw_metric, dict) else {}
+    return MetricQuery(
+        id=item["Id"],
+        expression=_text(item.get("Expression")) or None,
+        namespace=_text(metric.get("Namespace")) or None,
+        metric_name=_text(metric.get("MetricName")) or None,
+        dimensions=_dimensions(metric.get("Dimensions"), name),
+        stat=_text(stat.get("Stat")) or None,
+        label=_text(item.get("Label")) or None,
+        return_data=item.get("ReturnData") is not False,
+    )
+
+
+# --- which environment and service -------------------------------------------------------------------
+
+TagLookup = Callable[[EnvironmentConfig, str], Mapping[str, str]]
+
+
+class ServiceMap:
+    """Maps an alarm to its environment and service.
+
+    Environment: the platform's naming (`{project}-{env}-` starts the alarm's name), else the only
+    environment in the alarm's region, else the default one. Service, first that answers:
+    the config's alarms.service_rules; a ServiceName dimension (the ECS service); a TargetGroup dimension
+    (infra/'s target-group names); the service's alarm prefix; the alarm's tag alarms.service_tag_key.
+    """
+
+    def __init__(self, config: Config, tags: TagLookup | None = None) -> None:
+        self.config = config
+        self.tags = tags
+
+    def environment(self, alarm: AlarmNotification) -> EnvironmentConfig:
+        by_prefix = sorted(self.config.environments, key=lambda e: len(e.name), reverse=True)
+        for env in by_prefix:
+            if alarm.name.startswith(f"{self.config.project}-{env.name}-"):
+                return env
+        in_region = [e for e in self.config.environments if e.region == alarm.region]
+        return in_region[0] if len(in_region) == 1 else self.config.environment()
+
+    def service(self, alarm: AlarmNotification, env: EnvironmentConfig) -> str | None:
+        for rule in self.config.alarms.service_rules:
+            if _rule_matches(rule.name_prefix, rule.name_pattern, rule.dimensions, alarm):
+                return rule.service
+        targets = self.config.targets(env.name)
+        dimensions = alarm.all_dimensions
+        for dimension in dimensions:
+            if dimension.name == "ServiceName":
+                for target in targets:
+                    if dimension.value == target.ecs_service:
+                        return target.name
+        for dimension in dimensions:
+            if dimension.name == "TargetGroup":
+                for target in targets:
+                    if _target_group_matches(dimension.value, target):
+                        return target.name
+        for target in sorted(targets, key=lambda t: len(t.alarm_prefix), reverse=True):
+            if alarm.name.startswith(target.alarm_prefix):
+                return target.name
+        tag_key = self.config.alarms.service_tag_key
+        if tag_key and self.tags is not None and alarm.arn:
+            value = self.tags(env, alarm.arn).get(tag_key)
+            if value in self.config.service_names:
+                return value
+        return None
+
+
+def _rule_matches(
+    prefix: str | None, pattern: str | None, dimensions: Mapping[str, str] | None, alarm: AlarmNotification
+) -> bool:
+    if prefix is not None:
+        return alarm.name.startswith(prefix)
+    if pattern is not None:
+        return re.search(pattern, alarm.name) is not None
+    if dimensions:
+        values = {d.name: d.value for d in alarm.all_dimensions}
+        return all(n in values and re.search(p, values[n]) is not None for n, p in dimensions.items())
+    return False
+
+
+def _target_group_matches(dimension_value: str, target: Target) -> bool:
+    """`targetgroup/<name>/<id>`; infra/ names groups "{env}-{service}" (cut to 25) + "-" + 6 hex."""
+    parts = dimension_value.split("/")
+    if len(parts) < 2 or parts[0] != "targetgroup":
+        return False
+    stem = f"{target.env}-{target.name}"[:25].rstrip("-")
+    return re.fullmatch(re.escape(stem) + r"-[0-9a-f]{6}", parts[1]) is not None

@@ -1,0 +1,409 @@
+"""The alarm relay: a batch of SQS records -> one living Slack card per alarm incident.
+
+For each batch:
+  1. parse every record (bot.alarms.model); what is not an alarm notification is logged and dropped;
+  2. coalesce per alarm: the newest StateChangeTime wins; older notifications than the card shows are stale;
+  3. per alarm, oldest change first: open a card (or join the storm digest), update it in place, reply in
+     its thread on resolve and on firing again, or do nothing for a repeat of the state it shows;
+  4. write the digest once for the whole batch.
+
+Slack writes go through PacedSlack (one per second per channel). State is saved only after the writes of
+a change succeeded, so a failed write leaves the alarm as it was and fails exactly the records of that
+alarm: SQS delivers them again, and after the queue's maxReceiveCount they wait in the DLQ (alarmed).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from bot.alarms import cards
+from bot.alarms.model import AlarmNotification, AlarmState, NotAnAlarm, ServiceMap, parse_body
+from bot.alarms.pacing import OutOfTime, PacedSlack, Pacer
+from bot.config import AlarmSettings, Config, ConfigError, EnvironmentConfig
+from bot.errors import BotError
+from bot.model import family_of, revision_of, tag_of
+from bot.platform import Platform
+from bot.state import ALARM_CARD_TTL_SECONDS, AlarmCard, AlarmRecord, RecentDeploy, StateStore
+
+log = logging.getLogger(__name__)
+
+
+def alarm_channel(config: Config, alarm: AlarmNotification, service: str | None) -> str:
+    """The channel of an alarm's card. One channel for now; routing per service or severity goes here."""
+    channel = config.alarms.channel
+    if channel is None:
+        raise ConfigError("no channel for alarm cards: set alarms.channel in the config or OPSBOT_ALARM_CHANNEL")
+    return channel
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """One SQS record."""
+
+    record_id: str
+    body: str
+
+
+@dataclass
+class BatchResult:
+    failed: dict[str, str] = field(default_factory=dict)  # record id -> why (these are retried)
+    dropped: dict[str, str] = field(default_factory=dict)  # record id -> why (never retried)
+    shown_at: dict[str, float] = field(default_factory=dict)  # record id -> when Slack showed its alarm's state
+    writes: int = 0
+
+
+@dataclass
+class _Group:
+    """The records of one alarm in this batch."""
+
+    key: str
+    notes: list[tuple[str, AlarmNotification]]
+
+    @property
+    def record_ids(self) -> list[str]:
+        return [record_id for record_id, _ in self.notes]
+
+    @property
+    def latest(self) -> AlarmNotification:
+        return max(enumerate(self.notes), key=lambda item: (item[1][1].changed_at, item[0]))[1][1]
+
+
+@dataclass
+class _Storm:
+    """Alarms that opened lately in one channel, and the digest card they share while it storms."""
+
+    opened: dict[str, float] = field(default_factory=dict)
+    digest_ts: str | None = None
+    digest_joined_at: float = 0.0
+    changed: bool = False
+
+
+@dataclass
+class _DigestWork:
+    digest: cards.Digest
+    members: list[tuple[AlarmCard, _Group]] = field(default_factory=list)
+
+
+class AlarmRelay:
+    def __init__(
+        self,
+        config: Config,
+        state: StateStore,
+        platform: Platform,
+        slack: Any,  # bot.operations.SlackOut
+        pacer: Pacer,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.settings: AlarmSettings = config.alarms
+        self.state = state
+        self.platform = platform
+        self.slack = slack
+        self.pacer = pacer
+        self.clock = clock
+        self.services = ServiceMap(config, self._alarm_tags)
+        self._tags: dict[str, dict[str, str]] = {}
+
+    # --- the batch ------------------------------------------------------------------------------------
+
+    def process(self, records: Sequence[Received], remaining: Callable[[], float] | None = None) -> BatchResult:
+        result = BatchResult()
+        groups: dict[str, _Group] = {}
+        for record in records:
+            try:
+                alarm = parse_body(record.body, record.record_id)
+            except NotAnAlarm as reason:
+                log.warning("record %s dropped: %s", record.record_id, reason)
+                result.dropped[record.record_id] = str(reason)
+                continue
+            except Exception as error:  # a bug, not the message: retry, and let the DLQ keep it
+                log.exception("record %s could not be parsed", record.record_id)
+                result.failed[record.record_id] = f"parse failed: {error!r}"
+                continue
+            groups.setdefault(alarm.key, _Group(alarm.key, [])).notes.append((record.record_id, alarm))
+        if not groups:
+            return result
+        slack = PacedSlack(self.slack, self.pacer, remaining)
+        try:
+            stored = self.state.alarm_records(list(groups), now=self.clock())
+            storms: dict[str, _Storm] = {}
+        except Exception as error:
+            log.exception("could not read the alarms' state; the batch is retried")
+            for group in groups.values():
+                self._fail(result, group, error)
+            return result
+        digests: dict[str, _DigestWork] = {}
+        for group in sorted(groups.values(), key=lambda g: g.latest.changed_at):
+            try:
+                self._apply(group, stored[group.key], storms, digests, slack, result)
+            except Exception as error:
+                self._fail(result, group, error)
+        for work in digests.values():
+            self._write_digest(work, storms, slack, result)
+        for channel, storm in storms.items():
+            if storm.changed:
+                self._save_storm(channel, storm)
+        result.writes = slack.writes
+        return result
+
+    def _fail(self, result: BatchResult, group: _Group, error: Exception) -> None:
+        if isinstance(error, OutOfTime):
+            log.warning("alarm %s left for the next delivery: %s", group.latest.name, error)
+        else:
+            log.error("alarm %s not shown; its records are retried: %r", group.latest.name, error, exc_info=error)
+        for record_id in group.record_ids:
+            result.failed[record_id] = repr(error)
+            result.shown_at.pop(record_id, None)
+
+    def _shown(self, result: BatchResult, group: _Group) -> None:
+        now = self.clock()
+        for record_id in group.record_ids:
+            result.shown_at[record_id] = now
+
+    # --- one alarm --------------------------------------------------------------------------------------
+
+    def _apply(
+        self,
+        group: _Group,
+        record: AlarmRecord,
+        storms: dict[str, _Storm],
+        digests: dict[str, _DigestWork],
+        slack: PacedSlack,
+        result: BatchResult,
+    ) -> None:
+        alarm = group.latest
+        card = record.card
+        newer = [n for _, n in group.notes if card is None or n.changed_at > card.changed_at]
+        if not newer:
+            log.info("alarm %s: stale or repeated notification, nothing to show", alarm.name)
+            self._shown(result, group)
+            return
+        now = self.clock()
+        muted = record.mute is not None and record.mute.until > now
+        if card is not None and self._open(card, alarm):
+            self._update(card, alarm, record, muted, digests, slack, result, group)
+            return
+        fired = [n for n in newer if n.state is AlarmState.ALARM]
+        if not alarm.state.firing and not fired:
+            log.info("alarm %s: %s with no open card, nothing to show", alarm.name, alarm.state)
+            self._shown(result, group)
+            return
+        # A new incident; when it fired and resolved within this batch, its card opens resolved.
+        opened_at = min(n.changed_at for n in fired) if fired else alarm.changed_at
+        new = self._new_card(alarm, opened_at)
+        if muted:
+            self.state.save_alarm_card(replace(new, ts=""), now)
+            log.info("alarm %s is muted until %s: not shown", alarm.name, record.mute.until if record.mute else "")
+            self._shown(result, group)
+            return
+        storm = self._storm(storms, new.channel)
+        if self._storming(storm, new.key, opened_at):
+            self._join_digest(storm, new, group, digests)
+            return
+        ts = slack.post(new.channel, cards.alarm_card(new, AlarmRecord(new), self.settings, now))
+        self.state.save_alarm_card(replace(new, ts=ts), now)
+        self._shown(result, group)
+
+    def _open(self, card: AlarmCard, alarm: AlarmNotification) -> bool:
+        """The card's incident is still open for this notification: firing, or resolved within the flap window."""
+        if card.state != AlarmState.OK:
+            return True
+        resolved = card.resolved_at if card.resolved_at is not None else card.changed_at
+        return alarm.changed_at - resolved <= 60 * self.settings.flap_window_minutes
+
+    def _update(
+        self,
+        card: AlarmCard,
+        alarm: AlarmNotification,
+        record: AlarmRecord,
+        muted: bool,
+        digests: dict[str, _DigestWork],
+        slack: PacedSlack,
+        result: BatchResult,
+        group: _Group,
+    ) -> None:
+        now = self.clock()
+        if alarm.state.value == card.state:
+            log.info("alarm %s: still %s, nothing new to show", alarm.name, alarm.state)
+            self._shown(result, group)
+            return
+        reopened = card.state == AlarmState.OK and alarm.state.firing
+        updated = replace(
+            card,
+            state=alarm.state.value,
+            changed_at=alarm.changed_at,
+            reason=alarm.reason or card.reason,
+            resolved_at=alarm.changed_at if alarm.state is AlarmState.OK else None,
+            fired=card.fired + (1 if reopened else 0),
+        )
+        if updated.in_digest:
+            work = self._digest_work(updated.channel, updated.ts, digests)
+            work.members.append((updated, group))
+            return
+        if not updated.ts:  # muted when it opened, so never shown
+            if alarm.state.firing and not muted:
+                ts = slack.post(updated.channel, cards.alarm_card(updated, record, self.settings, now))
+                updated = replace(updated, ts=ts)
+            self.state.save_alarm_card(updated, now)
+            self._shown(result, group)
+            return
+        message = cards.alarm_card(updated, replace(record, card=updated), self.settings, now)
+        slack.update(updated.channel, updated.ts, message)
+        if not muted and alarm.state is AlarmState.OK:
+            slack.post(updated.channel, cards.resolved_reply(updated), thread_ts=updated.ts)
+        elif not muted and alarm.state is AlarmState.ALARM:
+            slack.post(updated.channel, cards.firing_reply(updated), thread_ts=updated.ts)
+        self.state.save_alarm_card(updated, now)
+        self._shown(result, group)
+
+    def _new_card(self, alarm: AlarmNotification, opened_at: float) -> AlarmCard:
+        env = self.services.environment(alarm)
+        service = self.services.service(alarm, env)
+        resolved = not alarm.state.firing
+        return AlarmCard(
+            key=alarm.key,
+            name=alarm.name,
+            channel=alarm_channel(self.config, alarm, service),
+            ts="",
+            incident=f"{alarm.key}@{opened_at:.3f}",
+            state=alarm.state.value,
+            changed_at=alarm.changed_at,
+            opened_at=opened_at,
+            resolved_at=alarm.changed_at if resolved else None,
+            env=env.name,
+            service=service,
+            region=alarm.region or env.region,
+            reason=alarm.reason,
+            description=alarm.description,
+            condition=alarm.condition(),
+            deploy=self._recent_deploy(env, service, opened_at) if service else None,
+        )
+
+    # --- deploy correlation ------------------------------------------------------------------------------
+
+    def _recent_deploy(self, env: EnvironmentConfig, service: str, fired_at: float) -> RecentDeploy | None:
+        """The deploy or rollback of `service` shortly before the alarm, and the revision that ran before it."""
+        try:
+            change = self.state.last_change(env.name, service)
+            if change is None or not change.summary.startswith(("deploy ", "rollback ")):
+                return None
+            if not 0 <= fired_at - change.at <= 60 * self.settings.deploy_window_minutes:
+                return None
+            target = self.config.target(service, env.name)
+            current = self.platform.service(target).task_definition
+            before = next(
+                (
+                    arn
+                    for arn in self.state.ran_revisions(env.name, service)
+                    if arn != current and family_of(arn) == family_of(current)
+                ),
+                None,
+            )
+            if before is None:
+                return None
+            images = self.state.get_many([self.state.image_key(before), self.state.image_key(current)])
+            from_image = str(images.get(self.state.image_key(before), {}).get("image", ""))
+            to_image = str(images.get(self.state.image_key(current), {}).get("image", ""))
+            return RecentDeploy(
+                actor=change.actor,
+                at=change.at,
+                summary=change.summary,
+                from_revision=revision_of(before),
+                to_revision=revision_of(current),
+                from_tag=tag_of(from_image),
+                to_tag=tag_of(to_image),
+            )
+        except BotError:
+            log.warning("no deploy correlation for %s (%s)", service, env.name, exc_info=True)
+            return None
+
+    def _alarm_tags(self, env: EnvironmentConfig, arn: str) -> dict[str, str]:
+        """An alarm's tags (alarms.service_tag_key), cached for the life of the container."""
+        if arn not in self._tags:
+            try:
+                cloudwatch = self.platform.clients.client("cloudwatch", env.region, env.role_arn)
+                tags = cloudwatch.list_tags_for_resource(ResourceARN=arn).get("Tags", [])
+                self._tags[arn] = {str(t["Key"]): str(t["Value"]) for t in tags}
+            except Exception:
+                log.warning("could not read the tags of %s", arn, exc_info=True)
+                return {}
+        return self._tags[arn]
+
+    # --- storm control --------------------------------------------------------------------------------------
+
+    def _storm(self, storms: dict[str, _Storm], channel: str) -> _Storm:
+        if channel not in storms:
+            data = self.state.get(f"alarmstorm#{channel}", "window") or {}
+            storms[channel] = _Storm(
+                opened={str(k): float(v) for k, v in dict(data.get("opened") or {}).items()},
+                digest_ts=data.get("digest_ts"),
+                digest_joined_at=float(data.get("digest_joined_at") or 0.0),
+            )
+        return storms[channel]
+
+    def _storming(self, storm: _Storm, key: str, at: float) -> bool:
+        """Count this alarm as opened at `at`; True when more than digest_threshold opened in the window."""
+        window = self.settings.digest_window_seconds
+        storm.opened[key] = max(at, storm.opened.get(key, at))
+        newest = max(storm.opened.values())
+        storm.opened = {k: t for k, t in storm.opened.items() if t > newest - window}
+        storm.changed = True
+        recent = [t for t in storm.opened.values() if at - window < t <= at + window]
+        return len(recent) > self.settings.digest_threshold
+
+    def _join_digest(self, storm: _Storm, card: AlarmCard, group: _Group, digests: dict[str, _DigestWork]) -> None:
+        window = self.settings.digest_window_seconds
+        joins_current = storm.digest_ts is not None and card.opened_at - storm.digest_joined_at <= window
+        ts = storm.digest_ts if joins_current and storm.digest_ts else ""
+        work = self._digest_work(card.channel, ts, digests, opened_at=card.opened_at)
+        storm.digest_joined_at = max(storm.digest_joined_at, card.opened_at)
+        work.members.append((replace(card, in_digest=True, ts=ts), group))
+
+    def _digest_work(
+        self, channel: str, ts: str, digests: dict[str, _DigestWork], opened_at: float | None = None
+    ) -> _DigestWork:
+        slot = f"{channel}#{ts}"
+        if slot not in digests:
+            data = self.state.get(f"alarmdigest#{channel}", ts) if ts else None
+            digest = (
+                cards.Digest.from_data(data)
+                if data
+                else cards.Digest(channel, ts, opened_at if opened_at is not None else self.clock())
+            )
+            digests[slot] = _DigestWork(digest)
+        return digests[slot]
+
+    def _write_digest(
+        self, work: _DigestWork, storms: dict[str, _Storm], slack: PacedSlack, result: BatchResult
+    ) -> None:
+        digest = work.digest
+        for card, _ in work.members:
+            digest.entries[card.key] = cards.DigestEntry(card.name, card.state, card.changed_at, card.service)
+        now = self.clock()
+        try:
+            message = cards.digest_card(digest, self.settings)
+            if digest.ts:
+                slack.update(digest.channel, digest.ts, message)
+            else:
+                digest.ts = slack.post(digest.channel, message)
+                storm = self._storm(storms, digest.channel)
+                storm.digest_ts, storm.changed = digest.ts, True
+            self.state.put(f"alarmdigest#{digest.channel}", digest.ts, digest.to_data(), now + ALARM_CARD_TTL_SECONDS)
+            for card, group in work.members:
+                self.state.save_alarm_card(replace(card, ts=digest.ts), now)
+                self._shown(result, group)
+        except Exception as error:
+            for _, group in work.members:
+                self._fail(result, group, error)
+
+    def _save_storm(self, channel: str, storm: _Storm) -> None:
+        data = {"opened": storm.opened, "digest_ts": storm.digest_ts, "digest_joined_at": storm.digest_joined_at}
+        expires = self.clock() + 2 * self.settings.digest_window_seconds + 86400
+        try:
+            self.state.put(f"alarmstorm#{channel}", "window", data, expires)
+        except BotError:
+            log.exception("could not save the storm window of %s", channel)
