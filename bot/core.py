@@ -10,19 +10,22 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot import commands as c
 from bot import render
-from bot.access import AccessPolicy
-from bot.aws import ClientFactory
 from bot.config import Config, Role
 from bot.errors import BotError, NotAllowedError
-from bot.idempotency import Once
-from bot.operations import Operations, Respond, SlackOut
-from bot.plans import Requester
-from bot.platform import Platform
-from bot.state import StateStore
+
+# The cold start builds ChatOps only to ack; the modules that do the work are imported on first use.
+if TYPE_CHECKING:
+    from bot.access import AccessPolicy
+    from bot.aws import ClientFactory
+    from bot.idempotency import Once
+    from bot.operations import Operations, Respond, SlackOut
+    from bot.plans import Requester
+    from bot.platform import Platform
+    from bot.state import StateStore
 
 log = logging.getLogger(__name__)
 LOG_LINES = 50
@@ -51,26 +54,38 @@ class ChatOps:
 
     @cached_property
     def platform(self) -> Platform:
+        from bot.platform import Platform
+
         return Platform(self.config, self.clients)
 
     @cached_property
     def state(self) -> StateStore:
+        from bot.state import StateStore
+
         return StateStore(self.clients, self.config.state_table, self.home_region)
 
     @cached_property
     def access(self) -> AccessPolicy:
+        from bot.access import AccessPolicy
+
         return AccessPolicy(self.config, self._group_members)
 
     @cached_property
     def slack(self) -> SlackOut:
+        from bot.operations import SlackOut
+
         return SlackOut(self.slack_client)
 
     @cached_property
     def once(self) -> Once:
+        from bot.idempotency import Once
+
         return Once(self.clients.client("dynamodb", self.home_region), self.config.state_table)
 
     @cached_property
     def operations(self) -> Operations:
+        from bot.operations import Operations
+
         return Operations(self.config, self.platform, self.state, self.access, self.slack, self.once, self.clock)
 
     def _group_members(self, group: str) -> list[str]:

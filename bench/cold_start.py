@@ -1,0 +1,151 @@
+"""Cold start: a fresh Python process imports handlers.slack and acks its first slash command.
+
+Each run is one subprocess, timed from spawn to exit in this process, configured as template.yaml
+configures the function (OPSBOT_CONFIG_FILE, AWS_LAMBDA_FUNCTION_NAME, so the Lambda client for lazy
+invokes is created as in Lambda) except that the secrets come from the environment and the lazy
+invoke itself is dropped (it is a network call to Lambda, not part of the ack). The signed event is
+made here and read from stdin. Floor, measured in the same run the same way:
+`python -c "import boto3, slack_bolt"`. Median of RUNS runs each, after one untimed run of each
+(so byte-code caches exist).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.parse
+from typing import Any
+
+from bench.support import AWS_TEST_ENVIRONMENT, ROOT, median, ms, table
+
+RUNS = 10
+TARGET_RATIO = 1.3
+
+FLOOR = "import boto3, slack_bolt"
+# The child: everything from `import handlers.slack` to the ack is what a cold Lambda container does.
+CHILD = """
+import json, sys
+from types import SimpleNamespace
+import handlers.slack
+class DropLazy:
+    def start(self, function, request):
+        pass
+handlers.slack.get_handler().app.listener_runner.lazy_listener_runner = DropLazy()
+context = SimpleNamespace(function_name="SlackFunction", function_version="$LATEST", memory_limit_in_mb=512,
+    invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:SlackFunction",
+    aws_request_id="cold", log_group_name="/aws/lambda/SlackFunction", log_stream_name="cold")
+response = handlers.slack.handler(json.load(sys.stdin), context)
+if response["statusCode"] != 200:
+    sys.exit(f"not acked: {response}")
+"""
+
+
+def child_environment(with_lambda_client: bool) -> dict[str, str]:
+    from harness import BOT_TOKEN, SIGNING_SECRET
+
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OPSBOT_", "SLACK_", "AWS_", "POWERTOOLS_")) and k != "PYTHONDONTWRITEBYTECODE"
+    }
+    environ.update(AWS_TEST_ENVIRONMENT)
+    environ.update(
+        {
+            "OPSBOT_CONFIG_FILE": str(ROOT / "config" / "example.yaml"),
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_API_URL": "http://127.0.0.1:9/api/",
+            "POWERTOOLS_SERVICE_NAME": "fargate-chatops",
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+            "PYTHONPATH": str(ROOT),
+        }
+    )
+    if with_lambda_client:
+        environ["AWS_LAMBDA_FUNCTION_NAME"] = "SlackFunction"
+    return environ
+
+
+def signed_event() -> str:
+    from harness import api_gateway_event, signed_headers
+
+    body = urllib.parse.urlencode(
+        {
+            "command": "/status",
+            "text": "",
+            "user_id": "U0ADMIN",
+            "channel_id": "C0OPS",
+            "team_id": "T0TEST",
+            "trigger_id": "cold-start",
+            "response_url": "http://127.0.0.1:9/respond/cold",
+        }
+    )
+    return json.dumps(api_gateway_event(body, signed_headers(body)))
+
+
+def run_once(code: str, environ: dict[str, str], stdin: str = "") -> float:
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-c", code], input=stdin, env=environ, cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0:
+        raise RuntimeError(f"cold-start child failed ({result.returncode}): {result.stderr.strip()[-2000:]}")
+    return elapsed
+
+
+def measure(runs: int) -> dict[str, list[float]]:
+    """Interleaved, so that a burst of load from elsewhere hits every variant alike."""
+    variants = {
+        "floor": (FLOOR, child_environment(False), ""),
+        "handler": (CHILD, child_environment(True), signed_event()),
+        "handler without Lambda client": (CHILD, child_environment(False), signed_event()),
+    }
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for code, environ, stdin in variants.values():
+        run_once(code, environ, stdin)  # untimed: byte-code caches, file system caches
+    for _ in range(runs):
+        for name, (code, environ, stdin) in variants.items():
+            if name != "floor":
+                stdin = signed_event()  # a fresh timestamp for each run
+            times[name].append(run_once(code, environ, stdin))
+    return times
+
+
+def main(runs: int = RUNS) -> dict[str, Any]:
+    times = measure(runs)
+    floor = median(times["floor"])
+    handler = median(times["handler"])
+    plain = median(times["handler without Lambda client"])
+    ratio = handler / floor
+    rows = [
+        ['floor: `python -c "import boto3, slack_bolt"`', ms(floor), "1.00"],
+        ["import handlers.slack + first /status ack (as deployed)", ms(handler), f"{ratio:.2f}"],
+        ["the same without creating the Lambda client for lazy invokes", ms(plain), f"{plain / floor:.2f}"],
+    ]
+    met = ratio <= TARGET_RATIO
+    markdown = "\n\n".join(
+        [
+            f"Median of {runs} fresh processes each, spawn to exit, interleaved. The handler runs configured "
+            "as template.yaml configures it (config/example.yaml, Lambda client created at start-up), secrets "
+            "from the environment; the lazy invoke itself is dropped (a network call, not part of the ack).",
+            table(["process", "median ms", "ratio to floor"], rows),
+            f"Target: ratio <= {TARGET_RATIO}. Measured {ratio:.2f} -> " + ("**met**." if met else "**missed**."),
+        ]
+    )
+    print(markdown)
+    return {
+        "title": "Cold start",
+        "markdown": markdown,
+        "floor_ms": floor * 1000,
+        "handler_ms": handler * 1000,
+        "handler_without_lambda_client_ms": plain * 1000,
+        "ratio": ratio,
+        "target_met": met,
+    }
+
+
+if __name__ == "__main__":
+    main()
