@@ -95,4 +95,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         if why is not None:
             raise AlarmNotShown(why)
 
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    response = process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
+    return dict(response)
