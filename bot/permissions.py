@@ -18,6 +18,7 @@ class Function(StrEnum):
     SLACK = "SlackFunction"
     DEPLOYMENTS = "DeploymentsFunction"
     COSTS = "CostsFunction"
+    ALARMS = "AlarmsFunction"
 
 
 class Scope(StrEnum):
@@ -50,10 +51,11 @@ def _grant(action: str, scope: Scope, *functions: Function, why: str) -> Grant:
 
 
 S, D, C = Function.SLACK, Function.DEPLOYMENTS, Function.COSTS
+A = Function.ALARMS
 
 GRANTS: tuple[Grant, ...] = (
     # ECS: read
-    _grant("ecs:DescribeServices", Scope.CLUSTER_SERVICES, S, why="/status, plans"),
+    _grant("ecs:DescribeServices", Scope.CLUSTER_SERVICES, S, A, why="/status, plans, alarm deploy correlation"),
     _grant(
         "ecs:DescribeTaskDefinition",
         Scope.ANY,
@@ -104,21 +106,32 @@ GRANTS: tuple[Grant, ...] = (
         S,
         why="/alarms, /status, plan cards",
     ),
+    _grant(
+        "cloudwatch:ListTagsForResource",
+        Scope.PLATFORM_ALARMS,
+        A,
+        why="an alarm's service from its tag (alarms.service_tag_key)",
+    ),
     # Cost Explorer
     _grant("ce:GetCostAndUsage", Scope.ANY, S, C, why="/cost and the weekly post; no resource-level permission"),
     # The bot's own state
-    _grant("dynamodb:GetItem", Scope.STATE_TABLE, S, D, C, why="locks, plans, cards, idempotency"),
-    _grant("dynamodb:PutItem", Scope.STATE_TABLE, S, D, C, why="locks, plans, cards, audit, idempotency"),
+    _grant("dynamodb:GetItem", Scope.STATE_TABLE, S, D, C, A, why="locks, plans, cards, idempotency"),
+    _grant("dynamodb:PutItem", Scope.STATE_TABLE, S, D, C, A, why="locks, plans, cards, audit, idempotency"),
     _grant("dynamodb:UpdateItem", Scope.STATE_TABLE, S, D, C, why="idempotency, card state"),
     _grant("dynamodb:DeleteItem", Scope.STATE_TABLE, S, D, C, why="lock release, idempotency"),
     _grant(
-        "dynamodb:Query", Scope.STATE_TABLE, S, C, why="audit by service and time, deploy history, /cost's bot changes"
+        "dynamodb:Query",
+        Scope.STATE_TABLE,
+        S,
+        C,
+        A,
+        why="audit by service and time, deploy history, /cost's bot changes",
     ),
-    _grant("dynamodb:BatchGetItem", Scope.STATE_TABLE, S, why="/status in one round trip"),
+    _grant("dynamodb:BatchGetItem", Scope.STATE_TABLE, S, A, why="/status in one round trip, alarm cards"),
     # Secrets and self
-    _grant("secretsmanager:GetSecretValue", Scope.SLACK_SECRETS, S, D, C, why="Slack signing secret, bot token"),
+    _grant("secretsmanager:GetSecretValue", Scope.SLACK_SECRETS, S, D, C, A, why="Slack signing secret, bot token"),
     _grant("lambda:InvokeFunction", Scope.SELF, S, why="Bolt runs lazy listeners by invoking the function"),
-    _grant("sts:AssumeRole", Scope.ENVIRONMENT_ROLES, S, C, why="environments in other accounts"),
+    _grant("sts:AssumeRole", Scope.ENVIRONMENT_ROLES, S, C, A, why="environments in other accounts"),
 )
 
 

@@ -24,6 +24,7 @@ SAMPLE_PARAMETERS = {
     "SlackBotTokenSecretName": "fargate-chatops/slack-bot-token",
     "LogLevel": "INFO",
     "CostReportChannel": "C0COSTS",
+    "AlarmChannel": "C0ALARMS",
 }
 SAMPLE_RESOURCES = {"StateTable": "opsbot-state"}
 
