@@ -7,6 +7,7 @@ alarm control) reaches it over HTTP through `AWS_ENDPOINT_URL`, exactly as it wo
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import time
@@ -74,6 +75,8 @@ class EmbeddedAWS:
     def start(self) -> str:
         from moto.server import ThreadedMotoServer
 
+        # One line per AWS call would bury everything else the terminal shows.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self.environ.update(aws_environment(self.endpoint_url, self.region))
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()

@@ -1,16 +1,39 @@
-"""What the sandbox runs, and the entry point that runs it."""
+"""What the sandbox runs, and the entry point that runs it (`make run`).
+
+One process tree on 127.0.0.1, started in this order and stopped in reverse:
+
+    aws       moto in server mode (:5000), seeded from the bot's config as if infra/ had been applied
+    logs      one shipper per service: its stdout (JSON request logs) -> its CloudWatch log group
+    service-b, service-a   child processes on uvicorn (:8001, :8000)
+    bot       the real Lambda handlers behind a local API Gateway / EventBridge / SQS adapter (:3001)
+    rollouts  ECS deployment state change events after a deploy, which moto does not emit
+    slack     the Slack stand-in and the page to drive it (:3000); the page answering means ready
+
+Every port can be moved with its variable (SANDBOX_PAGE_PORT, SANDBOX_BOT_PORT, SANDBOX_AWS_PORT,
+SERVICE_A_PORT, SERVICE_B_PORT).
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import sys
-from collections.abc import Mapping
+import urllib.request
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
+from typing import Any
 
 from sandbox.supervisor import Child, Supervisor
 
-SERVICES_DIR = Path(__file__).resolve().parent.parent / "services"
+REPO = Path(__file__).resolve().parent.parent
+SERVICES_DIR = REPO / "services"
 HOST = "127.0.0.1"
+DEFAULT_CONFIG = REPO / "config" / "example.yaml"
+# Fixed local values: the page signs with the secret the bot verifies, the bot posts with the token.
+SIGNING_SECRET = "sandbox-signing-secret"  # noqa: S105 - not a secret: both ends are this process
+BOT_TOKEN = "xoxb-sandbox"  # noqa: S105
+OPS_CHANNEL = "C0OPS"
 
 
 class UsageError(Exception):
@@ -57,13 +80,96 @@ def platform_services(environ: Mapping[str, str] = os.environ) -> list[Child]:
     return [service_b, service_a]
 
 
+@dataclasses.dataclass(frozen=True)
+class Ports:
+    page: int
+    bot: int
+    aws: int
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Ports:
+        return cls(
+            page=port_from_env("SANDBOX_PAGE_PORT", 3000, environ),
+            bot=port_from_env("SANDBOX_BOT_PORT", 3001, environ),
+            aws=port_from_env("SANDBOX_AWS_PORT", 5000, environ),
+        )
+
+
+def bot_environment(ports: Ports, environ: Mapping[str, str]) -> dict[str, str]:
+    """What the bot's handlers read, set as in the Lambda functions, but pointing at the stand-ins."""
+    return {
+        "OPSBOT_CONFIG_FILE": environ.get("OPSBOT_CONFIG_FILE") or str(DEFAULT_CONFIG),
+        "SLACK_API_URL": f"http://{HOST}:{ports.page}/api/",
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "OPSBOT_LAZY": "thread",  # lazy listeners in threads here, not lambda.invoke
+        "OPSBOT_COST_CHANNEL": environ.get("OPSBOT_COST_CHANNEL") or OPS_CHANNEL,
+        "OPSBOT_ALARM_CHANNEL": environ.get("OPSBOT_ALARM_CHANNEL") or OPS_CHANNEL,
+        "POWERTOOLS_LOG_LEVEL": environ.get("POWERTOOLS_LOG_LEVEL") or "WARNING",
+        "POWERTOOLS_METRICS_NAMESPACE": "fargate-chatops-sandbox",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
+
+
+def post_json(url: str, body: dict[str, Any], timeout: float = 30) -> None:
+    request = urllib.request.Request(  # noqa: S310 - loopback only
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        response.read()
+
+
+def build(environ: MutableMapping[str, str]) -> tuple[Supervisor, str]:
+    """Everything `make run` starts, wired together; and the line that says it is ready."""
+    ports = Ports.from_env(environ)
+    children = platform_services(environ)
+    environ.pop("AWS_PROFILE", None)
+    environ.update(bot_environment(ports, environ))
+
+    from bot.config import ConfigError, load_config
+    from sandbox.adapter import BotAdapter
+    from sandbox.alarms import AlarmTrigger
+    from sandbox.aws import EmbeddedAWS, LogShipper
+    from sandbox.rollout import RolloutSimulator
+    from sandbox.seed import SANDBOX_PLAN
+    from sandbox.workspace import SlackPage, SlackWorkspace
+
+    try:
+        config = load_config(environ)
+    except ConfigError as error:
+        raise UsageError(f"{environ['OPSBOT_CONFIG_FILE']}: {error}") from None
+    environment = config.environment()
+    aws = EmbeddedAWS(config, ports.aws, environ, SANDBOX_PLAN)
+    targets = {t.name: t for t in config.targets()}
+    shippers = {c.name: LogShipper(targets[c.name], lambda: aws.client("logs")) for c in children if c.name in targets}
+    children = [dataclasses.replace(c, output=shippers.get(c.name)) for c in children]
+    adapter = BotAdapter(ports.bot, lambda: aws.queue_url, lambda: aws.client("sqs"), environment.region)
+    rollouts = RolloutSimulator(
+        config.targets(),
+        lambda: aws.client("ecs"),
+        lambda event: post_json(f"{adapter.url}/events", event),
+        SANDBOX_PLAN.bad_tags,
+    )
+    channel = environment.channels[0] if environment.channels else OPS_CHANNEL
+
+    def workspace(port: int) -> SlackWorkspace:
+        alarms = AlarmTrigger(aws.client("cloudwatch"), aws.client("sns"), f"{config.project}-{environment.name}-")
+        return SlackWorkspace(config, adapter.url, SIGNING_SECRET, alarms, channel_id=channel, port=port)
+
+    page = SlackPage(ports.page, workspace)
+    supervisor = Supervisor(children, before=[aws, *shippers.values()], after=[adapter, rollouts, page])
+    service_a = children[-1].url
+    ready = (
+        f"open http://{HOST}:{ports.page} (Slack #ops: type /deploy service-a v1.3.0); "
+        f"service-a at {service_a}/api/backend; Ctrl-C stops everything"
+    )
+    return supervisor, ready
+
+
 def main() -> int:
     try:
-        children = platform_services()
+        supervisor, ready = build(os.environ)
     except UsageError as error:
         print(f"sandbox: error: {error}", file=sys.stderr)
         return 2
-    entry = children[-1].url
-    docs = f" (API docs at {entry}/docs)" if children[-1].env["DOCS_ENABLED"] == "true" else ""
-    ready = f"ready: try {entry}/api/backend{docs}; Ctrl-C stops everything"
-    return Supervisor(children).run(on_ready=ready)
+    return supervisor.run(on_ready=ready)

@@ -119,6 +119,7 @@ class Supervisor:
     def run(self, on_ready: str = "") -> int:
         """Start everything, wait until asked to stop or until a child dies; 0 only for a requested stop."""
         previous = {signum: signal.signal(signum, self._request_stop) for signum in STOP_SIGNALS}
+        started = time.monotonic()
         try:
             self._check_ports()
             for component in self.before:
@@ -131,8 +132,7 @@ class Supervisor:
             for component in self.after:
                 if not self._start_component(component):
                     return 0
-            if on_ready:
-                self.say(on_ready)
+            self.say(f"ready in {time.monotonic() - started:.1f} s" + (f": {on_ready}" if on_ready else ""))
             return self._watch()
         except SupervisorError as error:
             self.say(f"error: {error}")

@@ -1,0 +1,429 @@
+"""A Slack workspace on one page: the Web API stand-in, #ops rendered live, a composer and the controls.
+
+Served on one loopback port (3000 by default):
+
+    /api/<method>, /respond/<id>    the Web API and response_url the bot calls (sandbox.slack_api)
+    GET  /                          the page (static/index.html): #ops, threads, composer, controls
+    GET  /page/state?user=&since=   the channel as the chosen user sees it (long poll on a version number)
+    GET  /page/alarms               the seeded alarms and their state in moto
+    POST /page/command              {"user", "text"}: a slash command, form-encoded and signed as Slack does
+    POST /page/action               {"user", "ts", "action_id"}: a button click, a signed block_actions payload
+    POST /page/alarm                {"name", "state"}: set the alarm in moto and notify its SNS topic
+    POST /page/cost                 the weekly cost schedule fires now
+
+Requests to the bot go over HTTP to the bot adapter (sandbox.adapter), with Slack's 3-second limit:
+a slow or failed ack is shown to the person as Slack shows it (operation_timeout, dispatch_failed).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from slack_sdk.signature import SignatureVerifier
+
+from bot.config import Config, Role
+from sandbox.alarms import AlarmTrigger, UnknownAlarmError
+from sandbox.slack_api import Message, RateLimit, SlackStandIn
+
+PAGE = Path(__file__).resolve().parent / "static" / "index.html"
+TEAM_ID = "T0SANDBOX"
+APP_ID = "A0SANDBOX"
+ACK_TIMEOUT = 3.0  # Slack's limit for the HTTP answer to a command or a click
+LONG_POLL = 15.0
+BOT_USER = "UBOT"
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    name: str
+    role: str
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a response_url came from: who asked, in which channel, about which message."""
+
+    user: str
+    channel: str
+    message_ts: str | None = None
+
+
+def users_from_roles(config: Config) -> list[User]:
+    """One person per user ID the default environment's roles name, with their highest role.
+
+    A "*" grant adds a person who is in no list (everyone has that role); user groups are skipped.
+    """
+    seen: dict[str, User] = {}
+    everyone: Role | None = None
+    for role, members in config.environment().roles.grants():
+        for member in members:
+            if member == "*":
+                everyone = everyone or role
+            elif member.startswith(("U", "W")) and member not in seen:
+                name = member[2:].lower() if member[1:2] == "0" else member.lower()
+                seen[member] = User(member, name, role.label)
+    users = list(seen.values())
+    if everyone is not None:
+        users.append(User("U0SOMEONE", "someone", f"{everyone.label} (everyone)"))
+    return users
+
+
+def sign(body: str, secret: str, timestamp: int | None = None) -> dict[str, str]:
+    """The headers Slack sends with a request: its timestamp and the v0 HMAC-SHA256 signature."""
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    signature = SignatureVerifier(secret).generate_signature(timestamp=stamp, body=body)
+    return {"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": str(signature)}
+
+
+class SlackWorkspace(SlackStandIn):
+    def __init__(
+        self,
+        config: Config,
+        bot_url: str,
+        signing_secret: str,
+        alarms: AlarmTrigger | None,
+        *,
+        channel_id: str = "C0OPS",
+        channel_name: str = "ops",
+        port: int = 0,
+        rate_limit: RateLimit | None = None,
+    ) -> None:
+        super().__init__(port=port, rate_limit=rate_limit or RateLimit())
+        self.config = config
+        self.bot_url = bot_url.rstrip("/")
+        self.signing_secret = signing_secret
+        self.alarm_trigger = alarms
+        self.channel_id = channel_id
+        self.channel_name = channel_name
+        self.users = users_from_roles(config)
+        self.version = 0
+        self._origins: dict[str, Origin] = {}
+        self._page = PAGE.read_bytes()
+
+    # --- state the page reads ---------------------------------------------------------------------------
+
+    def handle(self, path: str, raw: bytes, content_type: str, authorization: str) -> tuple[int, Any, dict[str, str]]:
+        answer = super().handle(path, raw, content_type, authorization)
+        if path.startswith("/api/"):
+            self._bump()
+        return answer
+
+    def _bump(self) -> None:
+        with self._changed:
+            self.version += 1
+            self._changed.notify_all()
+
+    def visible(self, user: str) -> list[dict[str, Any]]:
+        """#ops as `user` sees it: everyone's messages and the ephemeral ones meant for them."""
+        names = {u.id: u.name for u in self.users} | {BOT_USER: "fargate-chatops"}
+        with self._lock:
+            shown = [m for m in self.state.messages if m.channel == self.channel_id and m.ephemeral_to in (None, user)]
+            return [
+                {**asdict(m), "user_name": names.get(m.user, m.user), "ephemeral": m.ephemeral_to is not None}
+                for m in shown
+            ]
+
+    def page_state(self, user: str, since: int) -> dict[str, Any]:
+        deadline = time.monotonic() + LONG_POLL
+        with self._changed:
+            while self.version <= since and time.monotonic() < deadline:
+                self._changed.wait(deadline - time.monotonic())
+            version = self.version
+        return {
+            "version": version,
+            "channel": {"id": self.channel_id, "name": self.channel_name},
+            "messages": self.visible(user),
+        }
+
+    # --- what Slack does when a person acts -----------------------------------------------------------
+
+    def _next_ts(self) -> str:
+        return f"{int(time.time())}.{next(self._ts):06d}"
+
+    def _add(self, message: Message) -> None:
+        with self._changed:
+            self.state.messages.append(message)
+            self.version += 1
+            self._changed.notify_all()
+
+    def _ephemeral(self, user: str, text: str, sender: str = BOT_USER) -> None:
+        self._add(Message(self.channel_id, self._next_ts(), text, [], user=sender, ephemeral_to=user))
+
+    def _response_url(self, origin: Origin) -> str:
+        name = secrets.token_hex(12)
+        with self._lock:
+            self._origins[name] = origin
+        return self.response_url(name)
+
+    def command(self, user: str, line: str) -> dict[str, Any]:
+        """Type `line` (e.g. "/deploy service-a v1.3.0") as `user` and send it the way Slack does."""
+        command, _, text = line.strip().partition(" ")
+        if not command.startswith("/") or len(command) < 2:
+            return {"ok": False, "error": "a slash command starts with / (try /ops help)"}
+        self._ephemeral(user, line.strip(), sender=user)
+        trigger = f"{int(time.time())}.{uuid.uuid4().int % 10**12}.{secrets.token_hex(16)}"
+        body = urllib.parse.urlencode(
+            {
+                "token": "sandbox-verification-token",
+                "team_id": TEAM_ID,
+                "team_domain": "sandbox",
+                "channel_id": self.channel_id,
+                "channel_name": self.channel_name,
+                "user_id": user,
+                "user_name": self._name(user),
+                "command": command,
+                "text": text.strip(),
+                "api_app_id": APP_ID,
+                "is_enterprise_install": "false",
+                "response_url": self._response_url(Origin(user, self.channel_id)),
+                "trigger_id": trigger,
+            }
+        )
+        return self._send(user, body, command)
+
+    def click(self, user: str, ts: str, action_id: str) -> dict[str, Any]:
+        """Click the button `action_id` on message `ts`: a signed block_actions payload, as Slack sends."""
+        with self._lock:
+            message = next((m for m in self.state.messages if m.ts == ts and m.channel == self.channel_id), None)
+        if message is None or message.ephemeral_to not in (None, user):
+            return {"ok": False, "error": "no such message"}
+        found = [
+            (block, element)
+            for block in message.blocks
+            for element in (block.get("elements") or ([block["accessory"]] if "accessory" in block else []))
+            if isinstance(element, dict) and element.get("action_id") == action_id
+        ]
+        if not found:
+            return {"ok": False, "error": "no such button on that message"}
+        block, button = found[0]
+        ephemeral = message.ephemeral_to is not None
+        payload: dict[str, Any] = {
+            "type": "block_actions",
+            "user": {"id": user, "username": self._name(user), "name": self._name(user), "team_id": TEAM_ID},
+            "api_app_id": APP_ID,
+            "token": "sandbox-verification-token",
+            "container": {
+                "type": "message",
+                "message_ts": message.ts,
+                "channel_id": self.channel_id,
+                "is_ephemeral": ephemeral,
+            },
+            "trigger_id": f"{int(time.time())}.{uuid.uuid4().int % 10**12}.{secrets.token_hex(16)}",
+            "team": {"id": TEAM_ID, "domain": "sandbox"},
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "channel": {"id": self.channel_id, "name": self.channel_name},
+            "state": {"values": {}},
+            "response_url": self._response_url(Origin(user, self.channel_id, message.ts)),
+            "actions": [
+                {
+                    "action_id": action_id,
+                    "block_id": block.get("block_id") or secrets.token_hex(3),
+                    "text": button.get("text"),
+                    "value": button.get("value", ""),
+                    "style": button.get("style"),
+                    "type": button.get("type", "button"),
+                    "action_ts": f"{time.time():.6f}",
+                }
+            ],
+        }
+        if not ephemeral:  # Slack leaves the message out of clicks on ephemeral messages
+            payload["message"] = {
+                "type": "message",
+                "subtype": "bot_message",
+                "user": message.user,
+                "bot_id": "BBOT",
+                "ts": message.ts,
+                "text": message.text,
+                "blocks": message.blocks,
+                **({"thread_ts": message.thread_ts} if message.thread_ts else {}),
+            }
+        body = urllib.parse.urlencode({"payload": json.dumps(payload)})
+        return self._send(user, body, "the button")
+
+    def _send(self, user: str, body: str, what: str) -> dict[str, Any]:
+        """POST the signed request to the app; show the ack's message or Slack's error to `user`."""
+        headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(body, self.signing_secret)}
+        request = urllib.request.Request(  # noqa: S310 - the bot adapter on loopback
+            f"{self.bot_url}/slack/events", data=body.encode(), headers=headers, method="POST"
+        )
+        started = time.monotonic()
+        try:
+            with urllib.request.urlopen(request, timeout=ACK_TIMEOUT) as response:  # noqa: S310
+                status, raw = response.status, response.read()
+        except urllib.error.HTTPError as error:
+            status, raw = error.code, error.read()
+        except (TimeoutError, urllib.error.URLError) as error:
+            late = isinstance(error, TimeoutError) or "timed out" in str(error)
+            reason = "operation_timeout" if late else "dispatch_failed"
+            self._ephemeral(user, f'{what} failed with the error "{reason}"')
+            return {"ok": False, "error": reason}
+        took = time.monotonic() - started
+        if status != 200:
+            self._ephemeral(user, f'{what} failed with the error "dispatch_failed" (HTTP {status})')
+            return {"ok": False, "error": "dispatch_failed", "status": status}
+        if raw.strip():
+            try:
+                ack = json.loads(raw)
+            except ValueError:
+                ack = {"text": raw.decode(errors="replace")}
+            if isinstance(ack, dict) and (ack.get("text") or ack.get("blocks")):
+                self._add(
+                    Message(
+                        self.channel_id,
+                        self._next_ts(),
+                        str(ack.get("text", "")),
+                        list(ack.get("blocks") or []),
+                        ephemeral_to=user,
+                    )
+                )
+        return {"ok": True, "ack_seconds": round(took, 3)}
+
+    def on_response(self, name: str, body: dict[str, Any]) -> None:
+        """Show a response_url post where Slack would (called with the state lock held)."""
+        origin = self._origins.get(name)
+        if origin is None:
+            return
+        self.version += 1
+        original = next(
+            (m for m in self.state.messages if origin.message_ts and m.ts == origin.message_ts),
+            None,
+        )
+        if body.get("delete_original") and original is not None:
+            self.state.messages.remove(original)
+            return
+        text, blocks = str(body.get("text", "")), list(body.get("blocks") or [])
+        if body.get("replace_original") is True and original is not None:
+            original.text, original.blocks = text, blocks
+            original.edits += 1
+            return
+        in_channel = body.get("response_type") == "in_channel"
+        self.state.messages.append(
+            Message(
+                origin.channel,
+                self._next_ts(),
+                text,
+                blocks,
+                thread_ts=body.get("thread_ts"),
+                ephemeral_to=None if in_channel else origin.user,
+            )
+        )
+
+    def _name(self, user: str) -> str:
+        return next((u.name for u in self.users if u.id == user), user.lower())
+
+    # --- the controls ---------------------------------------------------------------------------------
+
+    def alarms(self) -> list[dict[str, Any]]:
+        return self.alarm_trigger.alarms() if self.alarm_trigger else []
+
+    def trigger_alarm(self, name: str, state: str) -> dict[str, Any]:
+        if self.alarm_trigger is None:
+            return {"ok": False, "error": "no AWS stand-in to trigger alarms in"}
+        try:
+            message = self.alarm_trigger.trigger(name, state)
+        except (UnknownAlarmError, ValueError) as error:
+            return {"ok": False, "error": str(error)}
+        self._bump()
+        return {"ok": True, "alarm": name, "state": state, "reason": message["NewStateReason"]}
+
+    def weekly_cost(self) -> dict[str, Any]:
+        """Fire the weekly cost schedule now: a Scheduled Event into the bot's EventBridge endpoint."""
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": "123456789012",
+            "time": now,
+            "region": self.config.environment().region,
+            "resources": [f"arn:aws:events:{self.config.environment().region}:123456789012:rule/weekly-cost"],
+            "detail": {},
+        }
+        request = urllib.request.Request(  # noqa: S310 - the bot adapter on loopback
+            f"{self.bot_url}/events",
+            data=json.dumps(event).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
+            result: dict[str, Any] = json.loads(response.read() or b"{}")
+        return {"ok": True, **result}
+
+    # --- HTTP -----------------------------------------------------------------------------------------
+
+    def handle_other(self, method: str, path: str, raw: bytes, content_type: str) -> tuple[int, Any, dict[str, str]]:
+        route, _, query = path.partition("?")
+        params = {k: v[-1] for k, v in urllib.parse.parse_qs(query).items()}
+        if method == "GET" and route in {"/", "/index.html"}:
+            return 200, self._page, {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"}
+        if method == "GET" and route == "/health":
+            return 200, {"ok": True}, {}
+        if method == "GET" and route == "/page/state":
+            since = int(params.get("since", "-1")) if params.get("since", "-1").lstrip("-").isdigit() else -1
+            return 200, self.page_state(params.get("user", ""), since), {}
+        if method == "GET" and route == "/page/users":
+            return 200, {"users": [asdict(u) for u in self.users], "channel": self.channel_name}, {}
+        if method == "GET" and route == "/page/alarms":
+            return 200, {"alarms": self.alarms()}, {}
+        if method == "POST" and route.startswith("/page/"):
+            try:
+                body = json.loads(raw or b"{}")
+            except ValueError:
+                return 400, {"ok": False, "error": "the body must be JSON"}, {}
+            if not isinstance(body, dict):
+                return 400, {"ok": False, "error": "the body must be a JSON object"}, {}
+            return self._page_post(route, body)
+        return 404, {"ok": False, "error": "not_found"}, {}
+
+    def _page_post(self, route: str, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
+        actions: dict[str, Callable[[], dict[str, Any]]] = {
+            "/page/command": lambda: self.command(str(body.get("user", "")), str(body.get("text", ""))),
+            "/page/action": lambda: self.click(
+                str(body.get("user", "")), str(body.get("ts", "")), str(body.get("action_id", ""))
+            ),
+            "/page/alarm": lambda: self.trigger_alarm(str(body.get("name", "")), str(body.get("state", ""))),
+            "/page/cost": self.weekly_cost,
+        }
+        action = actions.get(route)
+        if action is None:
+            return 404, {"ok": False, "error": "not_found"}, {}
+        if route in {"/page/command", "/page/action"} and body.get("user") not in {u.id for u in self.users}:
+            return 400, {"ok": False, "error": "pick a user of the workspace"}, {}
+        result = action()
+        return (200 if result.get("ok") else 400), result, {}
+
+
+class SlackPage:
+    """The workspace as a supervisor component: bound on start, so the port check comes first."""
+
+    name = "slack"
+    port_variable = "SANDBOX_PAGE_PORT"
+
+    def __init__(self, port: int, build: Callable[[int], SlackWorkspace]) -> None:
+        self.port = port
+        self._build = build
+        self.workspace: SlackWorkspace | None = None
+
+    def start(self) -> str:
+        self.workspace = self._build(self.port)
+        self.workspace.start()
+        return f"{self.workspace.base_url}  (Slack: Web API, #ops, composer, alarm and cost controls)"
+
+    def stop(self) -> None:
+        if self.workspace is not None:
+            self.workspace.stop()
+            self.workspace = None
