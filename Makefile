@@ -18,7 +18,7 @@ SERVICES     := service-a service-b
 TAG          ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo dev)
 
 .PHONY: help venv run test lint fmt typecheck bench init plan apply destroy logs-a logs-b build push \
-        deploy-bot clean checkov-venv
+        deploy-bot clean checkov-venv browser
 
 help: ## List every target with what it does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -42,10 +42,21 @@ $(CHECKOV_VENV)/.installed:
 
 checkov-venv: $(CHECKOV_VENV)/.installed ## Create the separate virtualenv that holds checkov
 
-run: venv ## Run the system locally (services on :8000 and :8001); Ctrl-C stops everything
+run: venv ## Run everything locally (Slack page on :3000, moto, bot, services); Ctrl-C stops everything
 	$(PY) -m sandbox
 
-test: venv checkov-venv lint typecheck ## Run every test: lint, types, unit, integration, infra and template checks
+# The browser test drives Debian's Chromium (never `playwright install`, which downloads a browser).
+browser: ## Install Debian's chromium for the browser test when it is missing (needs root; CI runs as root)
+	@test -x /usr/bin/chromium || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			apt-get update -qq && apt-get install -y -qq chromium; \
+		else \
+			echo "make browser: /usr/bin/chromium is missing; as root run: apt-get update && apt-get install -y chromium" >&2; \
+			echo "make browser: without it the browser test is skipped here, and fails in CI" >&2; \
+			if [ -n "$${CI:-}" ]; then exit 1; fi; \
+		fi; }
+
+test: venv checkov-venv browser lint typecheck ## Run every test: lint, types, unit, integration, browser, infra and template checks
 	CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov $(PY) -m pytest
 
 lint: venv ## ruff lint and format check
