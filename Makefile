@@ -74,8 +74,17 @@ typecheck: venv ## mypy over bot/, handlers/ and each service
 	$(VENV)/bin/mypy services/service-b
 	$(VENV)/bin/mypy sandbox
 
-bench: venv ## Run the benchmarks and write docs/BENCHMARKS.md
+.PHONY: bench-tools
+bench: venv bench-tools ## Run the benchmarks and write docs/BENCHMARKS.md
 	$(PY) -m bench
+
+bench-tools: ## Install wrk (Debian package, for the services benchmark) when it is missing
+	@command -v wrk >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			apt-get update -qq && apt-get install -y -qq wrk; \
+		else \
+			echo "make bench: wrk is not installed; as root run: apt-get update && apt-get install -y wrk" >&2; exit 1; \
+		fi; }
 
 # --- platform (Terraform, Docker, AWS CLI) -------------------------------------------------------
 

@@ -28,6 +28,8 @@ AWS_TEST_ENVIRONMENT = {
     "AWS_REGION": "us-east-1",
     "MOTO_ECS_SERVICE_RUNNING": "2",
 }
+# The bot's warnings at start-up are expected here; keep the figures readable.
+os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
 UNSET = ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_LAMBDA_FUNCTION_NAME", "OPSBOT_LAZY", "OPSBOT_CONFIG_FILE")
 
 

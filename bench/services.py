@@ -1,0 +1,179 @@
+"""The two services under wrk: requests/s and p99 for /api/hello and /api/backend.
+
+The services run as `make run` runs them: sandbox.main.platform_services() under the sandbox's
+Supervisor (each `python -m <package>` with uvicorn, as in its container), here on free loopback
+ports, in a child process that is stopped with SIGTERM afterwards. wrk runs 2 threads and CONNECTIONS
+connections for DURATION per endpoint, after a short warm-up. Baseline: /api/hello (one hop);
+/api/backend makes two (service-a -> service-b).
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from bench.support import ROOT, table
+
+CONNECTIONS = 50
+DURATION = "10s"
+TARGET_RATIO = 0.4
+HOST = "127.0.0.1"
+SUPERVISE = (
+    "from sandbox.main import platform_services\n"
+    "from sandbox.supervisor import Supervisor\n"
+    "raise SystemExit(Supervisor(platform_services()).run(on_ready='ready'))\n"
+)
+SERVICE_B = ROOT / "services" / "service-b"
+_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
+
+
+def healthy(port: int) -> bool:
+    connection = http.client.HTTPConnection(HOST, port, timeout=1)
+    try:
+        connection.request("GET", "/health")
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        connection.close()
+
+
+@contextmanager
+def running_services(timeout: float = 60.0) -> Iterator[tuple[int, int]]:
+    """service-b and service-a under the sandbox's supervisor; yields their ports (a, b)."""
+    port_a, port_b = free_port(), free_port()
+    env = {**os.environ, "SERVICE_A_PORT": str(port_a), "SERVICE_B_PORT": str(port_b), "DOCS_ENABLED": "false"}
+    supervisor = subprocess.Popen(
+        [sys.executable, "-c", SUPERVISE],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,  # one JSON log line per request: written, as in the container, then dropped
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        while not (healthy(port_b) and healthy(port_a)):
+            if supervisor.poll() is not None:
+                raise RuntimeError(f"the services did not start: {supervisor.stderr.read()[-2000:]}")  # type: ignore[union-attr]
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the services did not answer /health within {timeout:g} s")
+            time.sleep(0.2)
+        yield port_a, port_b
+    finally:
+        if supervisor.poll() is None:
+            supervisor.send_signal(signal.SIGTERM)  # the supervisor stops both children, then exits
+            try:
+                supervisor.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                supervisor.kill()
+                supervisor.wait()
+
+
+def parse_wrk(output: str) -> dict[str, float]:
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    p99 = re.search(r"^\s*99%\s+([\d.]+)(us|ms|s|m)\s*$", output, re.MULTILINE)
+    if rate is None or p99 is None:
+        raise RuntimeError(f"unexpected wrk output:\n{output}")
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    requests = re.search(r"(\d+) requests in", output)
+    return {
+        "rps": float(rate.group(1)),
+        "p99": float(p99.group(1)) * _UNITS[p99.group(2)],
+        "requests": float(requests.group(1)) if requests else 0.0,
+        "non_2xx": float(errors.group(1)) if errors else 0.0,
+        "socket_errors": float(sum(int(g) for g in socket_errors.groups())) if socket_errors else 0.0,
+    }
+
+
+def wrk(url: str, duration: str = DURATION, connections: int = CONNECTIONS) -> dict[str, float]:
+    result = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{duration}", "--latency", url],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    return parse_wrk(result.stdout)
+
+
+def process_cpu_seconds() -> float:
+    """What one service-b /process costs in CPU: its hashing, timed here as service-b times it."""
+    from bench.support import median
+
+    if str(SERVICE_B) not in sys.path:
+        sys.path.insert(0, str(SERVICE_B))
+    from service_b.work import DEFAULT_ROUNDS, hash_rounds
+
+    return median([hash_rounds(DEFAULT_ROUNDS, "request-id").seconds for _ in range(5)])
+
+
+def main() -> dict[str, Any]:
+    if shutil.which("wrk") is None:
+        raise RuntimeError("wrk is not installed: `make bench` installs it (apt-get install -y wrk, as root)")
+    results: dict[str, dict[str, float]] = {}
+    with running_services() as (port_a, port_b):
+        for name, url in (
+            ("/api/hello", f"http://{HOST}:{port_a}/api/hello"),
+            ("/api/backend", f"http://{HOST}:{port_a}/api/backend"),
+            ("service-b /process alone (the second hop)", f"http://{HOST}:{port_b}/process"),
+        ):
+            wrk(url, duration="2s", connections=10)  # warm-up: connection pools, first-request costs
+            results[name] = wrk(url)
+    hello, backend = results["/api/hello"], results["/api/backend"]
+    work = process_cpu_seconds()
+    ratio = backend["rps"] / hello["rps"]
+    rows = [
+        [
+            path,
+            f"{r['rps']:.0f}",
+            f"{r['p99'] * 1000:.1f}",
+            f"{r['rps'] / hello['rps']:.2f}",
+            f"{r['non_2xx']:.0f} / {r['socket_errors']:.0f}",
+        ]
+        for path, r in results.items()
+    ]
+    met = ratio >= TARGET_RATIO and backend["non_2xx"] == 0
+    markdown = "\n\n".join(
+        [
+            f"`wrk -t2 -c{CONNECTIONS} -d{DURATION} --latency` against service-a on loopback, the services "
+            "started as `make run` starts them (sandbox supervisor, uvicorn, one JSON log line per request); "
+            "wrk and both services share this machine's CPUs. Baseline: /api/hello.",
+            table(["endpoint", "requests/s", "p99 ms", "requests/s vs /api/hello", "non-2xx / socket errors"], rows),
+            f"Target: /api/backend >= {TARGET_RATIO:.0%} of /api/hello's requests/s. Measured {ratio:.0%} -> "
+            + ("**met**." if met else "**missed**.")
+            + f" Each /process does service-b's default work (PBKDF2-HMAC-SHA256), {work * 1000:.1f} ms of CPU "
+            f"here (median of 5, in-process), so {os.cpu_count() or 1} CPUs cap /api/backend near "
+            f"{(os.cpu_count() or 1) / work:.0f} requests/s before any HTTP overhead.",
+        ]
+    )
+    print(markdown)
+    return {
+        "title": "Services under load (wrk)",
+        "markdown": markdown,
+        "results": results,
+        "ratio": ratio,
+        "process_cpu_ms": work * 1000,
+        "target_met": met,
+    }
+
+
+if __name__ == "__main__":
+    main()
