@@ -1,7 +1,9 @@
-"""`make bench`: run each benchmark, print its figures, and update its section of docs/BENCHMARKS.md.
+"""`make bench` (`python -m bench`): run every benchmark in BENCHMARKS and write docs/BENCHMARKS.md.
 
-A benchmark is a module whose `main()` prints its figures and returns a dict with at least `title` and
-`markdown` (its section's text). Add a module to BENCHMARKS to run it here.
+A benchmark is a module whose `main()` prints its figures and returns a dict with `title` and `markdown`
+(its section's text). Add a module to BENCHMARKS to run it; one that is missing or fails gets a note in
+its section instead, and the others still run. `python -m bench bench.alarm_storm` runs only the named
+ones and replaces just their sections.
 """
 
 from __future__ import annotations
@@ -9,7 +11,9 @@ from __future__ import annotations
 import importlib
 import re
 import sys
+import time
 import traceback
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.support import machine
@@ -18,46 +22,59 @@ BENCHMARKS = [
     "bench.ack_latency",
     "bench.cold_start",
     "bench.aws_calls",
-    "bench.services",
     "bench.alarm_storm",
+    "bench.services",
 ]
 DOC = Path(__file__).resolve().parent.parent / "docs" / "BENCHMARKS.md"
-HEADER = (
-    "# Benchmarks\n\nWritten by `make bench` (`python -m bench`); each section is replaced when its benchmark runs.\n"
+INTRO = (
+    "Written by `make bench` (`python -m bench`); do not edit by hand. Absolute times depend on the machine "
+    "and on what else runs on it, so every timing stands next to a baseline measured in the same run."
 )
 
 
-def update_section(text: str, name: str, body: str) -> str:
-    """Replace the section between the benchmark's markers, or append it."""
-    start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
-    section = f"{start}\n{body.rstrip()}\n{end}"
-    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
-    if pattern.search(text):
-        return pattern.sub(lambda _: section, text)
-    return text.rstrip() + "\n\n" + section + "\n"
-
-
-def main(names: list[str]) -> int:
-    about = machine()
-    failed = []
-    for name in names:
-        print(f"--- {name}", flush=True)
+def run(name: str) -> str:
+    """One benchmark's section: its heading, its markdown and how long it took."""
+    started = time.perf_counter()
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as error:
+        if error.name != name:
+            raise
+        title, body = name, f"Not run: `{name}` does not exist yet."
+    else:
         try:
-            figures = importlib.import_module(name).main()
-        except Exception:
+            figures = module.main()
+            title, body = str(figures["title"]), str(figures["markdown"]).rstrip()
+        except Exception as error:
             traceback.print_exc()
-            failed.append(name)
-            continue
-        body = (
-            f"## {figures['title']}\n\n{figures['markdown'].rstrip()}\n\n"
-            f"Machine: {about['cpus']} CPUs, {about['implementation']} {about['python']} ({about['platform']}).\n"
-        )
-        text = DOC.read_text() if DOC.exists() else HEADER
-        DOC.write_text(update_section(text, name.rpartition(".")[2], body).rstrip() + "\n")
-    print(f"wrote {DOC}" + (f"; failed: {', '.join(failed)}" if failed else ""))
-    return 1 if failed else 0
+            title, body = name, f"Failed: {type(error).__name__}: {error}"
+    return f"## {title}\n\n{body}\n\n_`{name}`, {time.perf_counter() - started:.0f} s._\n"
+
+
+def _section_of(text: str, name: str) -> re.Match[str] | None:
+    """An existing section, found by its footer line naming the module."""
+    return re.search(r"^## [^\n]*\n(?:(?!^## ).)*?^_`" + re.escape(name) + r"`, \d+ s\._\n", text, re.M | re.S)
+
+
+def main(names: list[str]) -> None:
+    started = time.perf_counter()
+    sections = {name: run(name) for name in names}
+    about = machine()
+    header = (
+        f"# Benchmarks\n\n{INTRO}\n\n- Machine: {about['cpus']} CPUs, {about['implementation']} {about['python']}, "
+        f"{about['platform']}\n- Run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+        f"{time.perf_counter() - started:.0f} s in all\n"
+    )
+    if names == BENCHMARKS or not DOC.exists():
+        text = header + "".join(f"\n{sections[n]}" for n in names)
+    else:
+        text = DOC.read_text()
+        for name, section in sections.items():
+            found = _section_of(text, name)
+            text = text[: found.start()] + section + text[found.end() :] if found else f"{text.rstrip()}\n\n{section}"
+    DOC.write_text(text)
+    print(f"wrote {DOC}")
 
 
 if __name__ == "__main__":
-    # `python -m bench` runs them all; `python -m bench bench.alarm_storm` runs the ones named.
-    sys.exit(main(sys.argv[1:] or BENCHMARKS))
+    main(sys.argv[1:] or BENCHMARKS)
