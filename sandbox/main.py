@@ -10,7 +10,7 @@ One process tree on 127.0.0.1, started in this order and stopped in reverse:
     slack     the Slack stand-in and the page to drive it (:3000); the page answering means ready
 
 Every port can be moved with its variable (SANDBOX_PAGE_PORT, SANDBOX_BOT_PORT, SANDBOX_AWS_PORT,
-SERVICE_A_PORT, SERVICE_B_PORT).
+SERVICE_A_PORT, SERVICE_B_PORT); SANDBOX_ROLLOUT_SECONDS sets how long a simulated rollout takes (5).
 """
 
 from __future__ import annotations
@@ -47,6 +47,19 @@ def port_from_env(variable: str, default: int, environ: Mapping[str, str]) -> in
     if not raw.isdigit() or not 1 <= int(raw) <= 65535:
         raise UsageError(f"{variable} must be a port number from 1 to 65535, got {raw!r}")
     return int(raw)
+
+
+def seconds_from_env(variable: str, default: float, environ: Mapping[str, str]) -> float:
+    raw = environ.get(variable, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 600:
+        raise UsageError(f"{variable} must be a number of seconds from 0 to 600, got {raw!r}")
+    return value
 
 
 def platform_services(environ: Mapping[str, str] = os.environ) -> list[Child]:
@@ -149,6 +162,7 @@ def build(environ: MutableMapping[str, str]) -> tuple[Supervisor, str]:
         lambda: aws.client("ecs"),
         lambda event: post_json(f"{adapter.url}/events", event),
         SANDBOX_PLAN.bad_tags,
+        settle_after=seconds_from_env("SANDBOX_ROLLOUT_SECONDS", 5.0, environ),
     )
     channel = environment.channels[0] if environment.channels else OPS_CHANNEL
 

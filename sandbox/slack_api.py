@@ -237,7 +237,9 @@ class SlackStandIn:
         return f"{self.base_url}/respond/{urllib.parse.quote(name)}"
 
     def start(self) -> SlackStandIn:
-        self._thread = threading.Thread(target=self.server.serve_forever, name="slack-stand-in", daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, name="slack-stand-in", daemon=True
+        )
         self._thread.start()
         return self
 

@@ -1,0 +1,299 @@
+"""The Slack stand-in rejects what Slack rejects, and the page talks to the bot exactly as Slack does."""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from slack_sdk.signature import SignatureVerifier
+
+from bot.config import parse_config
+from sandbox.slack_api import RateLimit, SlackStandIn
+from sandbox.workspace import SlackWorkspace, users_from_roles
+
+TOKEN = "xoxb-test"
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackStandIn]:
+    stand_in = SlackStandIn().start()
+    yield stand_in
+    stand_in.stop()
+
+
+def call(
+    slack: SlackStandIn, method: str, params: Any, content_type: str = "application/json"
+) -> tuple[int, dict[str, Any], dict[str, str]]:
+    body = params if isinstance(params, bytes) else json.dumps(params).encode()
+    request = urllib.request.Request(
+        slack.api_url + method,
+        data=body,
+        headers={"Content-Type": content_type, "Authorization": f"Bearer {TOKEN}"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.loads(response.read()), dict(response.headers)
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read()), dict(error.headers)
+
+
+def section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def button(text: str = "Go", **extra: Any) -> dict[str, Any]:
+    return {"type": "button", "text": {"type": "plain_text", "text": text}, "action_id": "go", **extra}
+
+
+GOOD = [
+    {"type": "header", "text": {"type": "plain_text", "text": "Deploy"}},
+    section("*bold* `code`"),
+    {"type": "section", "fields": [{"type": "mrkdwn", "text": "a"}, {"type": "mrkdwn", "text": "b"}]},
+    {"type": "context", "elements": [{"type": "mrkdwn", "text": "small"}]},
+    {"type": "divider"},
+    {"type": "actions", "elements": [button(style="primary", value="1"), button("No", style="danger")]},
+]
+
+REFUSED = {
+    "51 blocks": ([section("x")] * 51, "invalid_blocks"),
+    "blocks over 13k characters": ([section("x" * 2900)] * 5, "msg_blocks_too_long"),
+    "section text over 3000": ([section("x" * 3001)], "invalid_blocks"),
+    "header over 150": ([{"type": "header", "text": {"type": "plain_text", "text": "h" * 151}}], "invalid_blocks"),
+    "header in mrkdwn": ([{"type": "header", "text": {"type": "mrkdwn", "text": "*h*"}}], "invalid_blocks"),
+    "11 fields": (
+        [{"type": "section", "fields": [{"type": "mrkdwn", "text": "f"}] * 11}],
+        "invalid_blocks",
+    ),
+    "empty section": ([{"type": "section"}], "invalid_blocks"),
+    "11 context elements": (
+        [{"type": "context", "elements": [{"type": "mrkdwn", "text": "c"}] * 11}],
+        "invalid_blocks",
+    ),
+    "26 buttons": ([{"type": "actions", "elements": [button()] * 26}], "invalid_blocks"),
+    "button text over 75": ([{"type": "actions", "elements": [button("b" * 76)]}], "invalid_blocks"),
+    "button value over 2000": ([{"type": "actions", "elements": [button(value="v" * 2001)]}], "invalid_blocks"),
+    "unknown button style": ([{"type": "actions", "elements": [button(style="green")]}], "invalid_blocks"),
+    "unknown block type": ([{"type": "banner", "text": "x"}], "invalid_blocks"),
+    "block without type": ([{"text": {"type": "mrkdwn", "text": "x"}}], "invalid_blocks"),
+    "blocks not a list": ({"type": "divider"}, "invalid_blocks_format"),
+}
+
+
+def test_well_formed_block_kit_is_accepted_and_kept(slack: SlackStandIn) -> None:
+    status, body, _ = call(slack, "chat.postMessage", {"channel": "C1", "text": "fallback", "blocks": GOOD})
+    assert (status, body["ok"]) == (200, True)
+    assert slack.channel("C1")[0].blocks == GOOD
+
+
+@pytest.mark.parametrize("case", REFUSED)
+def test_block_kit_that_slack_refuses_is_refused(slack: SlackStandIn, case: str) -> None:
+    blocks, error = REFUSED[case]
+    _, body, _ = call(slack, "chat.postMessage", {"channel": "C1", "text": "t", "blocks": blocks})
+    assert body == {"ok": False, "error": error}
+    assert slack.channel("C1") == []
+
+
+def test_too_long_text_and_missing_text_are_refused(slack: SlackStandIn) -> None:
+    assert call(slack, "chat.postMessage", {"channel": "C1", "text": "x" * 40_001})[1]["error"] == "msg_too_long"
+    assert call(slack, "chat.postMessage", {"channel": "C1"})[1]["error"] == "no_text"
+    assert call(slack, "chat.postMessage", {"text": "where?"})[1]["error"] == "channel_not_found"
+
+
+def test_malformed_payloads_are_refused(slack: SlackStandIn) -> None:
+    assert call(slack, "chat.postMessage", b"{not json")[1]["error"] == "invalid_json"
+    assert call(slack, "chat.postMessage", b"[1, 2]")[1]["error"] == "invalid_json"
+    form = urllib.parse.urlencode({"channel": "C1", "text": "t", "blocks": "[{"}).encode()
+    assert call(slack, "chat.postMessage", form, "application/x-www-form-urlencoded")[1]["error"] == "invalid_json"
+    assert slack.channel("C1") == []
+
+
+def test_updates_only_the_bots_own_existing_messages(slack: SlackStandIn) -> None:
+    assert call(slack, "chat.update", {"channel": "C1", "ts": "1.000001", "text": "x"})[1]["error"] == (
+        "message_not_found"
+    )
+    ephemeral = call(slack, "chat.postEphemeral", {"channel": "C1", "user": "U1", "text": "only you"})[1]
+    update = {"channel": "C1", "ts": ephemeral["message_ts"], "text": "x"}
+    assert call(slack, "chat.update", update)[1]["error"] == "message_not_found"
+    assert call(slack, "chat.postEphemeral", {"channel": "C1", "text": "to nobody"})[1]["error"] == (
+        "user_not_in_channel"
+    )
+
+
+def test_a_reply_to_a_thread_that_does_not_exist_is_refused(slack: SlackStandIn) -> None:
+    body = call(slack, "chat.postMessage", {"channel": "C1", "text": "r", "thread_ts": "9.000009"})[1]
+    assert body["error"] == "thread_not_found"
+
+
+def test_posting_faster_than_slack_allows_gets_429_with_retry_after() -> None:
+    slack = SlackStandIn(rate_limit=RateLimit(burst=3, per_second=1.0)).start()
+    try:
+        answers = [call(slack, "chat.postMessage", {"channel": "C1", "text": str(i)}) for i in range(5)]
+        other_channel = call(slack, "chat.postMessage", {"channel": "C2", "text": "elsewhere"})
+    finally:
+        slack.stop()
+    assert [status for status, _, _ in answers] == [200, 200, 200, 429, 429]
+    assert answers[3][1] == {"ok": False, "error": "ratelimited"}
+    assert int(answers[3][2]["Retry-After"]) >= 1
+    assert other_channel[0] == 200
+    assert len(slack.channel("C1")) == 3
+
+
+def respond(slack: SlackStandIn, name: str, body: Any) -> tuple[int, bytes]:
+    request = urllib.request.Request(
+        slack.response_url(name),
+        data=body if isinstance(body, bytes) else json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def test_response_url_refuses_malformed_bodies_and_a_sixth_use(slack: SlackStandIn) -> None:
+    assert respond(slack, "r1", b"{oops") == (400, b"invalid_payload")
+    assert respond(slack, "r1", [1]) == (400, b"invalid_payload")
+    assert respond(slack, "r1", {"blocks": [section("x" * 3001)]}) == (400, b"invalid_blocks")
+    assert [respond(slack, "r1", {"text": f"answer {i}"})[0] for i in range(6)] == [200] * 5 + [404]
+    assert respond(slack, "r2", {"text": "another url"})[0] == 200
+
+
+# --- the page's side: commands and clicks are sent as Slack sends them ------------------------------
+
+
+class FakeApp:
+    """Stands where the bot's API Gateway would: records each request and acks."""
+
+    def __init__(self, ack: bytes = b"") -> None:
+        self.requests: list[tuple[dict[str, str], str]] = []
+        app = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers["Content-Length"])).decode()
+                app.requests.append((dict(self.headers.items()), raw))
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(ack)))
+                self.end_headers()
+                self.wfile.write(ack)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+CONFIG = parse_config(
+    {
+        "project": "ecs-microservices",
+        "environments": [
+            {
+                "name": "production",
+                "region": "us-east-1",
+                "roles": {"admin": ["U0ADMIN"], "deployer": ["U0DEPLOYER", "S0GROUP"], "viewer": ["*"]},
+            }
+        ],
+        "services": [{"name": "service-a"}],
+    }
+)
+
+
+@pytest.fixture
+def app() -> Iterator[FakeApp]:
+    fake = FakeApp(ack=json.dumps({"text": "Usage: /deploy <service> <tag>"}).encode())
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def workspace(app: FakeApp) -> Iterator[SlackWorkspace]:
+    page = SlackWorkspace(CONFIG, app.url, "page-secret", None)
+    page.start()
+    yield page
+    page.stop()
+
+
+def test_the_composers_people_come_from_the_configs_roles() -> None:
+    users = {(u.id, u.role) for u in users_from_roles(CONFIG)}
+    assert users == {("U0ADMIN", "admin"), ("U0DEPLOYER", "deployer"), ("U0SOMEONE", "viewer (everyone)")}
+
+
+def test_a_slash_command_is_form_encoded_and_signed_as_slack_signs_it(workspace: SlackWorkspace, app: FakeApp) -> None:
+    assert workspace.command("U0DEPLOYER", "/deploy service-a v1.3.0")["ok"]
+    ((headers, body),) = app.requests
+    assert headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert SignatureVerifier("page-secret").is_valid(
+        body=body, timestamp=headers["X-Slack-Request-Timestamp"], signature=headers["X-Slack-Signature"]
+    )
+    assert not SignatureVerifier("another-secret").is_valid(
+        body=body, timestamp=headers["X-Slack-Request-Timestamp"], signature=headers["X-Slack-Signature"]
+    )
+    form = dict(urllib.parse.parse_qsl(body))
+    assert (form["command"], form["text"], form["user_id"], form["channel_id"]) == (
+        "/deploy",
+        "service-a v1.3.0",
+        "U0DEPLOYER",
+        "C0OPS",
+    )
+    assert form["response_url"].startswith(workspace.base_url + "/respond/")
+    assert form["trigger_id"]
+    # The ack's text is shown to that person only, as Slack shows it.
+    seen_by_them = [m["text"] for m in workspace.visible("U0DEPLOYER")]
+    assert "Usage: /deploy <service> <tag>" in seen_by_them
+    assert not [m for m in workspace.visible("U0ADMIN") if m["ephemeral"]]
+
+
+def test_a_click_sends_the_signed_block_actions_payload(workspace: SlackWorkspace, app: FakeApp) -> None:
+    _, posted, _ = call(workspace, "chat.postMessage", {"channel": "C0OPS", "text": "plan", "blocks": GOOD})
+    assert posted["ok"]
+    assert workspace.click("U0ADMIN", posted["ts"], "go")["ok"]
+    headers, body = app.requests[-1]
+    assert SignatureVerifier("page-secret").is_valid(
+        body=body, timestamp=headers["X-Slack-Request-Timestamp"], signature=headers["X-Slack-Signature"]
+    )
+    payload = json.loads(dict(urllib.parse.parse_qsl(body))["payload"])
+    assert payload["type"] == "block_actions"
+    assert payload["user"]["id"] == "U0ADMIN"
+    assert payload["container"] == {
+        "type": "message",
+        "message_ts": posted["ts"],
+        "channel_id": "C0OPS",
+        "is_ephemeral": False,
+    }
+    assert payload["actions"][0]["action_id"] == "go"
+    assert payload["actions"][0]["value"] == "1"
+    assert payload["message"]["blocks"] == GOOD
+    assert workspace.click("U0ADMIN", posted["ts"], "no-such-button") == {
+        "ok": False,
+        "error": "no such button on that message",
+    }
+
+
+def test_response_url_answers_reach_only_the_person_who_asked(workspace: SlackWorkspace, app: FakeApp) -> None:
+    workspace.command("U0DEPLOYER", "/status")
+    url = dict(urllib.parse.parse_qsl(app.requests[-1][1]))["response_url"]
+    name = urllib.parse.unquote(url.rpartition("/respond/")[2])
+    assert respond(workspace, name, {"text": "all good", "response_type": "ephemeral"})[0] == 200
+    assert "all good" in [m["text"] for m in workspace.visible("U0DEPLOYER")]
+    assert "all good" not in [m["text"] for m in workspace.visible("U0ADMIN")]
+    assert respond(workspace, name, {"text": "for everyone", "response_type": "in_channel"})[0] == 200
+    assert "for everyone" in [m["text"] for m in workspace.visible("U0ADMIN")]
