@@ -44,7 +44,9 @@ class Sandbox:
 
 def start_sandbox(tmp_path: Path, port_a: int, port_b: int) -> Sandbox:
     output = tmp_path / "sandbox.log"
-    env = {**os.environ, "SERVICE_A_PORT": str(port_a), "SERVICE_B_PORT": str(port_b)}
+    # The rest of the sandbox (page, bot, moto) on free ports too, so a `make run` left open does not matter.
+    others = {name: str(free_port()) for name in ("SANDBOX_PAGE_PORT", "SANDBOX_BOT_PORT", "SANDBOX_AWS_PORT")}
+    env = {**os.environ, **others, "SERVICE_A_PORT": str(port_a), "SERVICE_B_PORT": str(port_b)}
     with output.open("wb") as sink:
         process = subprocess.Popen(
             [sys.executable, "-m", "sandbox"], cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT
