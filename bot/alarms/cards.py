@@ -105,6 +105,8 @@ def deploy_line(deploy: RecentDeploy, fired_at: float) -> str:
         )
     else:
         change = f"revision {deploy.from_revision} → {deploy.to_revision}"
+        if deploy.to_tag:
+            change += f" (`{render.escape(deploy.to_tag)}`)"
     return f":package: {verb} {change} by <@{deploy.actor}> {span(fired_at - deploy.at)} before it fired"
 
 
