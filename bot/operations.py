@@ -298,6 +298,8 @@ class Operations:
             )
         if plan.action is Action.SCALE:
             return self._scale(plan, target), None, False
+        if plan.action is Action.ROLLBACK:
+            self._check_still_active(plan, target)
         took_lock = self._take_lock(plan, target)
         try:
             if plan.action is Action.DEPLOY:
@@ -319,6 +321,17 @@ class Operations:
         ]
         text = f"Rolling out revision {updated.revision}."
         return Outcome(True, text, rollout="IN_PROGRESS"), updated, took_lock
+
+    def _check_still_active(self, plan: Plan, target: Target) -> None:
+        """The revision a rollback goes back to may have been deregistered since the plan was made."""
+        assert plan.to_task_definition is not None
+        definition = self.platform.task_definition(target, plan.to_task_definition)
+        if definition.get("status") != "ACTIVE":
+            revision = f"{family_of(plan.to_task_definition)}:{definition.get('revision', '?')}"
+            raise Superseded(
+                f"{revision} was deregistered since this plan was made, so it cannot be rolled back to.",
+                "Plan again: `/rollback <service> [revision]` offers only ACTIVE revisions.",
+            )
 
     def _take_lock(self, plan: Plan, target: Target) -> bool:
         """The deploy holds the service's lock until it completes; True if this deploy took it."""

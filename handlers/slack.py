@@ -80,8 +80,27 @@ def reset() -> None:
         _request_handler = None
 
 
+MAX_BODY_CHARS = 1_000_000  # Slack's payloads are far smaller; refuse more before spending an HMAC on it
+
+
+def refusal(event: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The answer to a request Bolt should not see: a huge body, or a timestamp that is not a number
+    (Bolt's int() on it would fail the request with a 500 instead of refusing it)."""
+    if len(event.get("body") or "") > MAX_BODY_CHARS:
+        return {"statusCode": 413, "body": '{"error": "request body too large"}'}
+    headers = {str(k).lower(): v for k, v in (event.get("headers") or {}).items()}
+    timestamp = headers.get("x-slack-request-timestamp")
+    if timestamp is not None and not str(timestamp).isdecimal():
+        return {"statusCode": 401, "body": '{"error": "invalid request"}'}
+    return None
+
+
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    refused = refusal(event)
+    if refused is not None:
+        logger.warning("request refused before verification", extra={"status": refused["statusCode"]})
+        return refused
     request_handler = get_handler()
     headers = event.get("headers") or {}
     if headers.get("x-slack-bolt-lazy-only") or os.environ.get("OPSBOT_LAZY") == "thread":

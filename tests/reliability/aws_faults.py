@@ -1,0 +1,83 @@
+"""AWS errors injected where moto answers, below botocore's retry logic.
+
+moto answers in-process requests from a botocore `before-send` handler; the fixture puts the faults in
+front of it, so a chosen operation gets an error response instead of reaching moto (nothing happens
+there), and the error goes through botocore exactly as one from AWS would: parsed, classified, retried
+by the client's adaptive retry mode when it is retryable, then raised.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from botocore.awsrequest import AWSResponse
+
+
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self.body
+
+
+@dataclass
+class Fault:
+    operation: str  # "UpdateService"
+    code: str  # "ThrottlingException"
+    status: int = 400
+    times: int | None = None  # None: every attempt
+    sent: int = 0  # attempts answered with the error
+
+
+@dataclass
+class AwsFaults:
+    faults: list[Fault] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, operation: str, code: str, times: int | None = None, status: int = 400) -> Fault:
+        fault = Fault(operation, code, status, times)
+        with self.lock:
+            self.faults.append(fault)
+        return fault
+
+    def answer(self, request: Any) -> AWSResponse | None:
+        target = str(request.headers.get("X-Amz-Target", b""), "utf-8", "replace")  # JSON protocols
+        body = request.body if isinstance(request.body, bytes) else str(request.body or "").encode()
+        with self.lock:
+            for fault in self.faults:
+                named = target.endswith(f".{fault.operation}") or f"Action={fault.operation}".encode() in body
+                if named and (fault.times is None or fault.sent < fault.times):
+                    fault.sent += 1
+                    return _error(request.url, fault)
+        return None
+
+
+def _error(url: str, fault: Fault) -> AWSResponse:
+    payload = json.dumps({"__type": fault.code, "message": f"injected {fault.code}"}).encode()
+    headers = {"Content-Type": "application/x-amz-json-1.1", "x-amzn-RequestId": "injected"}
+    return AWSResponse(url, fault.status, headers, _Raw(payload))
+
+
+@pytest.fixture
+def aws_faults(monkeypatch: pytest.MonkeyPatch) -> AwsFaults:
+    """Faults answered instead of moto (for every client: add them just before the bot's action)."""
+    import botocore.retries.standard
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    faults = AwsFaults()
+    answer_from_moto = BotocoreStubber.__call__
+
+    def answer(self: BotocoreStubber, event_name: str, request: Any, **kwargs: Any) -> AWSResponse | None:
+        return faults.answer(request) or answer_from_moto(self, event_name, request, **kwargs)
+
+    monkeypatch.setattr(BotocoreStubber, "__call__", answer)
+    # Retry decisions, attempt counts and the adaptive rate limiter stay botocore's; only the
+    # exponential backoff's sleeps are shortened, so that five throttled attempts take 0.2 s, not 15.
+    monkeypatch.setattr(botocore.retries.standard.ExponentialBackoff, "delay_amount", lambda self, context: 0.05)
+    return faults

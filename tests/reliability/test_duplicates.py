@@ -1,0 +1,118 @@
+"""Duplicates, concurrent: Slack retries of a slash command and double clicks each run their action once."""
+
+from __future__ import annotations
+
+import threading
+import urllib.parse
+from collections.abc import Callable
+
+import pytest
+from harness import CHANNEL, DEPLOYER, OPERATOR, Bot, config_data, ecs_service
+
+from bot.aws import recorded_calls
+
+from .counts import count
+
+COPIES = 20
+
+
+def concurrently(send: Callable[[], None], copies: int = COPIES) -> None:
+    barrier = threading.Barrier(copies)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        barrier.wait()
+        try:
+            send()
+        except BaseException as error:  # reported below, in the test's thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=run) for _ in range(copies)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+
+
+def command_body(command: str, text: str, user: str, trigger: str) -> str:
+    return urllib.parse.urlencode(
+        {
+            "command": command,
+            "text": text,
+            "user_id": user,
+            "channel_id": CHANNEL,
+            "team_id": "T0TEST",
+            "trigger_id": trigger,
+            "response_url": f"http://127.0.0.1:9/respond/{trigger}",
+        }
+    )
+
+
+def test_a_slash_command_retried_concurrently_makes_one_plan_card(bot: Bot) -> None:
+    body = command_body("/deploy", "service-a v1.3.0", DEPLOYER, "t-retried")
+    statuses: list[int] = []
+    with recorded_calls() as calls:
+        concurrently(lambda: statuses.append(bot.send(body)[0]))
+        bot.drain()
+    count("duplicate commands", COPIES)
+    assert statuses == [200] * COPIES
+    cards = [m for m in bot.slack.channel(CHANNEL) if m.thread_ts is None]
+    assert len(cards) == 1, [m.text for m in cards]
+    assert "ecs:RegisterTaskDefinition" not in calls
+    assert "ecs:UpdateService" not in calls
+
+
+@pytest.mark.parametrize("config_dict", [config_data(protected=False)])
+def test_a_slash_command_that_runs_at_once_runs_once_when_retried_concurrently(bot: Bot) -> None:
+    body = command_body("/scale", "service-b 5", OPERATOR, "t-retried-scale")
+    with recorded_calls() as calls:
+        concurrently(lambda: bot.send(body))
+        bot.drain()
+    count("duplicate commands", COPIES)
+    assert calls.count("ecs:UpdateService") == 1
+    assert calls.count("application-autoscaling:RegisterScalableTarget") == 1
+    assert ecs_service("service-b")["desiredCount"] == 5
+    assert len([m for m in bot.slack.channel(CHANNEL) if "Run by" in bot.card_text(m)]) == 1
+
+
+def test_double_clicks_on_confirm_and_cancel_together_do_one_thing(bot: Bot) -> None:
+    """Confirm and Cancel clicked at once, many times each: the plan is either executed or cancelled."""
+    bot.command("/deploy service-a v1.3.0", user=DEPLOYER)
+    card = bot.last_card()
+    plan_id = bot.button(card, "plan_confirm")["value"]
+    bodies = [bot.click_body("plan_confirm", plan_id, card.ts, DEPLOYER) for _ in range(COPIES // 2)]
+    bodies += [bot.click_body("plan_cancel", plan_id, card.ts, DEPLOYER) for _ in range(COPIES // 2)]
+    queue = list(bodies)
+    lock = threading.Lock()
+
+    def click() -> None:
+        with lock:
+            body = queue.pop()
+        assert bot.send(body)[0] == 200
+
+    with recorded_calls() as calls:
+        concurrently(click, len(bodies))
+        bot.drain()
+    count("duplicate clicks", len(bodies))
+    executed = calls.count("ecs:UpdateService")
+    assert executed <= 1
+    assert calls.count("ecs:RegisterTaskDefinition") == executed
+    revision = ecs_service("service-a")["taskDefinition"].rpartition(":")[2]
+    assert revision == ("4" if executed else "3")
+    final = bot.card_text(next(m for m in bot.slack.channel(CHANNEL) if m.ts == card.ts))
+    assert ("Confirmed by" in final) == bool(executed)
+    assert ("Cancelled by" in final) == (not executed)
+
+
+def test_many_concurrent_confirms_of_a_scale_run_it_once(bot: Bot) -> None:
+    bot.command("/scale service-b 4", user=OPERATOR)
+    card = bot.last_card()
+    plan_id = bot.button(card, "plan_confirm")["value"]
+    body = bot.click_body("plan_confirm", plan_id, card.ts, OPERATOR)  # one click, delivered many times
+    with recorded_calls() as calls:
+        concurrently(lambda: bot.send(body))
+        bot.drain()
+    count("duplicate clicks", COPIES)
+    assert calls.count("ecs:UpdateService") == 1
+    assert ecs_service("service-b")["desiredCount"] == 4
