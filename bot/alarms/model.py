@@ -211,7 +211,9 @@ def parse_message(message: Mapping[str, Any], message_id: str = "") -> AlarmNoti
         if not isinstance(rule, str) or not rule:
             raise NotAnAlarm(f"{name}: neither a Trigger (metric alarm) nor an AlarmRule (composite alarm)")
         children = tuple(
-            _text(child.get("Arn")) for child in message.get("TriggeringChildren") or [] if isinstance(child, dict)
+            _text(child.get("Arn"))
+            for child in _list(message.get("TriggeringChildren"), name, "TriggeringChildren")
+            if isinstance(child, dict)
         )
         return AlarmNotification(
             **common, kind=AlarmKind.COMPOSITE, alarm_rule=rule, triggering_children=tuple(c for c in children if c)
