@@ -24,9 +24,8 @@ from typing import Any
 from bot.config import Target
 from sandbox.seed import ACCOUNT
 
-CIRCUIT_BREAKER_REASON = (
-    "ECS deployment circuit breaker: tasks failed to start. Rolling back to the previous deployment ({previous})."
-)
+# What ECS says when the circuit breaker stops a deployment and rolls it back (infra/: rollback = true).
+CIRCUIT_BREAKER_REASON = "ECS deployment circuit breaker: tasks failed to start; rolled back to {previous}"
 
 
 @dataclass
