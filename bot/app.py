@@ -17,11 +17,13 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.lazy_listener import LazyListenerRunner
 from slack_bolt.lazy_listener.internals import build_runnable_function
 from slack_sdk import WebClient
+from slack_sdk.http_retry import HttpRequest, HttpResponse, RetryHandler, RetryState
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
+from slack_sdk.webhook import WebhookClient
 
 from bot import render
 from bot.commands import SLASH_COMMANDS
@@ -32,23 +34,52 @@ log = logging.getLogger(__name__)
 BUTTON_ACTIONS = (render.CONFIRM_ACTION, render.CANCEL_ACTION, render.ROLLBACK_ACTION)
 
 
+class AnyServerErrorRetryHandler(ServerErrorRetryHandler):
+    """Retries every 5xx: slack_sdk's own handler retries only 500 and 503, not a 502 or 504 on the way."""
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        return response is not None and 500 <= response.status_code < 600
+
+
+def retry_handlers() -> list[RetryHandler]:
+    """Two retries: Retry-After honoured on 429, a short backoff on 5xx and on connection errors."""
+    return [
+        ConnectionErrorRetryHandler(max_retry_count=2),
+        RateLimitErrorRetryHandler(max_retry_count=2),
+        AnyServerErrorRetryHandler(max_retry_count=2),
+    ]
+
+
 def slack_client(api_url: str, token: str) -> WebClient:
-    """The bot's Web API client: honours Retry-After on 429, retries 5xx and connection errors a little."""
-    return WebClient(
-        token=token,
-        base_url=api_url,
-        timeout=10,
-        retry_handlers=[
-            ConnectionErrorRetryHandler(max_retry_count=2),
-            RateLimitErrorRetryHandler(max_retry_count=2),
-            ServerErrorRetryHandler(max_retry_count=2),
-        ],
-    )
+    """The bot's Web API client, retrying as retry_handlers() says."""
+    return WebClient(token=token, base_url=api_url, timeout=10, retry_handlers=retry_handlers())
 
 
 def _ephemeral(respond: Respond) -> Callable[[render.Message], None]:
+    """Replies through the request's response_url, retried like Web API calls (Bolt's respond() does not
+    retry and does not fail on a 429 or 5xx, so a reply would vanish); one that cannot be delivered is logged."""
+    url = respond.response_url
+    webhook = WebhookClient(url, timeout=10, retry_handlers=retry_handlers()) if url else None
+
     def send(message: render.Message) -> None:
-        respond(**message, response_type="ephemeral", replace_original=False)
+        if webhook is None:  # no response_url: Bolt's respond() says so
+            respond(**message, response_type="ephemeral", replace_original=False)
+            return
+        response = webhook.send_dict({**message, "response_type": "ephemeral", "replace_original": False})
+        if response.status_code != 200:
+            log.error(
+                "could not reply through response_url (HTTP %s, %s): %s",
+                response.status_code,
+                response.body[:100],
+                str(message.get("text", ""))[:300],
+            )
 
     return send
 

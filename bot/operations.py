@@ -225,6 +225,10 @@ class Operations:
                     requested_by=plan.requested_by,
                 ),
             )
+        if ts is None and (post_to is not None or plan.message_ts):
+            # Slack refused the card even after retries: the person learns the outcome here instead.
+            reply = f"{plan.summary}: {outcome.text} (The card could not be updated in Slack.)"
+            return {"by": who.user, "reply": reply}
         return {"by": who.user}
 
     @staticmethod
