@@ -111,10 +111,17 @@ class Supervisor:
         self._running: list[tuple[Child, subprocess.Popen[bytes]]] = []
         self._started: list[Component] = []
         self._readers: list[threading.Thread] = []
+        self._out_lock = threading.Lock()
         self._stop_requested = threading.Event()
 
     def say(self, message: str) -> None:
-        print(f"sandbox: {message}", file=self.out, flush=True)
+        self._write(f"sandbox: {message}\n")
+
+    def _write(self, text: str) -> None:
+        # Children's output is relayed from other threads: whole lines only, never interleaved.
+        with self._out_lock:
+            self.out.write(text)
+            self.out.flush()
 
     def run(self, on_ready: str = "") -> int:
         """Start everything, wait until asked to stop or until a child dies; 0 only for a requested stop."""
@@ -192,8 +199,7 @@ class Supervisor:
         """Echo a child's stdout as before and hand each line to its `output`, until the child exits."""
         for raw in stream:
             line = raw.decode(errors="replace")
-            self.out.write(line)
-            self.out.flush()
+            self._write(line if line.endswith("\n") else line + "\n")
             try:
                 output(line.rstrip("\n"))
             except Exception as error:  # a broken consumer must not block the child on a full pipe

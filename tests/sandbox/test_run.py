@@ -33,7 +33,7 @@ def test_ready_within_budget_and_ctrl_c_leaves_nothing_behind(sandbox: Sandbox) 
     while any(process_exists(pid) for pid in pids.values()) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not [name for name, pid in pids.items() if process_exists(pid)]
-    assert "Traceback" not in sandbox.text()
+    assert "Traceback" not in sandbox.text(), sandbox.text()[-4000:]
 
 
 def test_a_taken_port_is_named_with_its_variable_and_nothing_starts(sandbox: Sandbox) -> None:
