@@ -37,6 +37,7 @@ from sandbox.alarms import AlarmTrigger, UnknownAlarmError
 from sandbox.slack_api import Message, RateLimit, SlackStandIn
 
 PAGE = Path(__file__).resolve().parent / "static" / "index.html"
+MANIFEST = Path(__file__).resolve().parent.parent / "manifest.yaml"
 TEAM_ID = "T0SANDBOX"
 APP_ID = "A0SANDBOX"
 ACK_TIMEOUT = 3.0  # Slack's limit for the HTTP answer to a command or a click
@@ -80,6 +81,14 @@ def users_from_roles(config: Config) -> list[User]:
     return users
 
 
+def manifest_commands(path: Path = MANIFEST) -> frozenset[str]:
+    """The slash commands the Slack app declares: Slack sends only these to the app."""
+    import yaml
+
+    manifest = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return frozenset(str(c["command"]) for c in manifest.get("features", {}).get("slash_commands", []))
+
+
 def sign(body: str, secret: str, timestamp: int | None = None) -> dict[str, str]:
     """The headers Slack sends with a request: its timestamp and the v0 HMAC-SHA256 signature."""
     stamp = str(int(time.time()) if timestamp is None else timestamp)
@@ -108,6 +117,7 @@ class SlackWorkspace(SlackStandIn):
         self.channel_id = channel_id
         self.channel_name = channel_name
         self.users = users_from_roles(config)
+        self.commands = manifest_commands() if MANIFEST.exists() else frozenset()
         self.version = 0
         self._origins: dict[str, Origin] = {}
         self._page = PAGE.read_bytes()
@@ -127,7 +137,7 @@ class SlackWorkspace(SlackStandIn):
 
     def visible(self, user: str) -> list[dict[str, Any]]:
         """#ops as `user` sees it: everyone's messages and the ephemeral ones meant for them."""
-        names = {u.id: u.name for u in self.users} | {BOT_USER: "fargate-chatops"}
+        names = {u.id: u.name for u in self.users} | {BOT_USER: "fargate-chatops", "USLACKBOT": "Slackbot"}
         with self._lock:
             shown = [m for m in self.state.messages if m.channel == self.channel_id and m.ephemeral_to in (None, user)]
             return [
@@ -173,6 +183,10 @@ class SlackWorkspace(SlackStandIn):
         if not command.startswith("/") or len(command) < 2:
             return {"ok": False, "error": "a slash command starts with / (try /ops help)"}
         self._ephemeral(user, line.strip(), sender=user)
+        if self.commands and command not in self.commands:
+            known = ", ".join(sorted(self.commands))
+            self._ephemeral(user, f"{command} is not a valid command. This app's commands: {known}.", "USLACKBOT")
+            return {"ok": False, "error": "unknown command"}
         trigger = f"{int(time.time())}.{uuid.uuid4().int % 10**12}.{secrets.token_hex(16)}"
         body = urllib.parse.urlencode(
             {

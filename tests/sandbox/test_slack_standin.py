@@ -297,3 +297,9 @@ def test_response_url_answers_reach_only_the_person_who_asked(workspace: SlackWo
     assert "all good" not in [m["text"] for m in workspace.visible("U0ADMIN")]
     assert respond(workspace, name, {"text": "for everyone", "response_type": "in_channel"})[0] == 200
     assert "for everyone" in [m["text"] for m in workspace.visible("U0ADMIN")]
+
+
+def test_a_command_the_app_does_not_declare_never_reaches_it(workspace: SlackWorkspace, app: FakeApp) -> None:
+    assert workspace.command("U0DEPLOYER", "/deploi service-a v1")["error"] == "unknown command"
+    assert app.requests == []
+    assert "/deploi is not a valid command" in workspace.visible("U0DEPLOYER")[-1]["text"]
