@@ -96,12 +96,20 @@ class Sandbox:
             pytest.fail(f"the sandbox was still running {timeout} s after Ctrl-C:\n{self.text()[-4000:]}")
 
     def kill_leftovers(self) -> None:
+        """After a failed test only: the sandbox and any process it started (found by its ports)."""
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
-        for pid in self.child_pids().values():
-            if process_exists(pid):
-                os.kill(pid, signal.SIGKILL)
+        marker = f"SANDBOX_PAGE_PORT={self.ports['SANDBOX_PAGE_PORT']}".encode()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                started_by_us = marker in (entry / "environ").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if started_by_us and int(entry.name) != os.getpid():
+                os.kill(int(entry.name), signal.SIGKILL)
 
 
 def start_sandbox(tmp_path: Path, **extra_env: str) -> Sandbox:
