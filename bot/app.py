@@ -72,13 +72,18 @@ def _ephemeral(respond: Respond) -> Callable[[render.Message], None]:
         if webhook is None:  # no response_url: Bolt's respond() says so
             respond(**message, response_type="ephemeral", replace_original=False)
             return
-        response = webhook.send_dict({**message, "response_type": "ephemeral", "replace_original": False})
+        text = str(message.get("text", ""))[:300]
+        try:
+            response = webhook.send_dict({**message, "response_type": "ephemeral", "replace_original": False})
+        except Exception:
+            log.exception("could not reply through response_url (not reachable): %s", text)
+            return
         if response.status_code != 200:
             log.error(
                 "could not reply through response_url (HTTP %s, %s): %s",
                 response.status_code,
                 response.body[:100],
-                str(message.get("text", ""))[:300],
+                text,
             )
 
     return send

@@ -17,6 +17,7 @@ LABELS = {
     "aws faults": "AWS faults injected (throttling, AccessDenied, deleted service, deregistered revision)",
     "command fuzz examples": "command parser fuzz examples (hypothesis)",
     "command fuzz end-to-end": "fuzzed mutating commands run end to end (hypothesis)",
+    "command fuzz planned": "  of which got past the parser into planning",
     "alarm fuzz examples": "alarm parser fuzz examples (hypothesis)",
     "config fields": "invalid config fields tried (each named in its error)",
 }

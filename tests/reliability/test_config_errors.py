@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import typing
 from collections.abc import Iterator
 from typing import Any
@@ -16,13 +17,15 @@ from bot.config import Config, ConfigError, parse_config
 
 from .counts import count
 
-LISTS_OF_MODELS = {"environments", "services", "service_rules"}  # checked through their first item
-
 
 def base() -> dict[str, Any]:
     data = config_data()
     data["alarms"] = {"channel": "C0ALARMS", "service_rules": [{"service": "service-a", "name_prefix": "x-"}]}
     return data
+
+
+def _is_list(annotation: Any) -> bool:
+    return typing.get_origin(annotation) is list or any(_is_list(a) for a in typing.get_args(annotation))
 
 
 def _model_of(annotation: Any) -> type[BaseModel] | None:
@@ -63,7 +66,7 @@ def cases(model: type[BaseModel] = Config, path: tuple[str | int, ...] = ()) -> 
         nested = _model_of(field.annotation)
         if nested is not None:
             yield ".".join(map(str, where)), "not a mapping"
-            inner = (*where, 0) if name in LISTS_OF_MODELS else where
+            inner = (*where, 0) if _is_list(field.annotation) else where  # a list: through its first item
             yield from cases(nested, inner)
             continue
         for value in _invalid_values(field):
@@ -71,11 +74,23 @@ def cases(model: type[BaseModel] = Config, path: tuple[str | int, ...] = ()) -> 
 
 
 def with_value(data: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
+    """A copy of `data` with `value` at `dotted` (a list's missing first item is created empty)."""
     changed = copy.deepcopy(data)
     keys: list[str | int] = [int(k) if k.isdigit() else k for k in dotted.split(".")]
     node: Any = changed
-    for key in keys[:-1]:
-        node = node[key] if isinstance(key, int) else node.setdefault(key, {})
+    for key, following in itertools.pairwise(keys):
+        empty: Any = [] if isinstance(following, int) else {}
+        if isinstance(key, int):
+            while len(node) <= key:
+                node.append(empty)
+            node = node[key]
+        else:
+            if not isinstance(node.get(key), list | dict):
+                node[key] = empty
+            node = node[key]
+    if isinstance(keys[-1], int):
+        while len(node) <= keys[-1]:
+            node.append(None)
     node[keys[-1]] = value
     return changed
 

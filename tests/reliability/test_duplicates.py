@@ -35,7 +35,7 @@ def concurrently(send: Callable[[], None], copies: int = COPIES) -> None:
     assert errors == []
 
 
-def command_body(command: str, text: str, user: str, trigger: str) -> str:
+def command_body(bot: Bot, command: str, text: str, user: str, trigger: str) -> str:
     return urllib.parse.urlencode(
         {
             "command": command,
@@ -44,13 +44,13 @@ def command_body(command: str, text: str, user: str, trigger: str) -> str:
             "channel_id": CHANNEL,
             "team_id": "T0TEST",
             "trigger_id": trigger,
-            "response_url": f"http://127.0.0.1:9/respond/{trigger}",
+            "response_url": bot.slack.response_url(trigger),
         }
     )
 
 
 def test_a_slash_command_retried_concurrently_makes_one_plan_card(bot: Bot) -> None:
-    body = command_body("/deploy", "service-a v1.3.0", DEPLOYER, "t-retried")
+    body = command_body(bot, "/deploy", "service-a v1.3.0", DEPLOYER, "t-retried")
     statuses: list[int] = []
     with recorded_calls() as calls:
         concurrently(lambda: statuses.append(bot.send(body)[0]))
@@ -65,7 +65,7 @@ def test_a_slash_command_retried_concurrently_makes_one_plan_card(bot: Bot) -> N
 
 @pytest.mark.parametrize("config_dict", [config_data(protected=False)])
 def test_a_slash_command_that_runs_at_once_runs_once_when_retried_concurrently(bot: Bot) -> None:
-    body = command_body("/scale", "service-b 5", OPERATOR, "t-retried-scale")
+    body = command_body(bot, "/scale", "service-b 5", OPERATOR, "t-retried-scale")
     with recorded_calls() as calls:
         concurrently(lambda: bot.send(body))
         bot.drain()

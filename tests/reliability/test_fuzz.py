@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from harness import ADMIN, Bot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot import commands as c
 from bot.alarms.model import AlarmNotification, NotAnAlarm, parse_body
-from bot.aws import recorded_calls
+from bot.aws import is_platform_mutation, recorded_calls
 from bot.config import parse_config
 from bot.errors import UsageError
 
@@ -138,3 +139,38 @@ def test_the_alarm_parser_returns_an_alarm_or_refuses_it_and_calls_nothing(body:
         assert str(refusal)  # the reason, for the logs
     else:
         assert isinstance(alarm, AlarmNotification)
+
+
+# --- mutating commands, end to end ---------------------------------------------------------------------
+
+END_TO_END_EXAMPLES = 100  # each runs the ack and the lazy work against moto (about 50 ms)
+
+
+@settings(
+    max_examples=END_TO_END_EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    command=st.sampled_from(["/deploy", "/scale", "/rollback", "/ops deploy", "/ops scale"]),
+    text=st.one_of(
+        st.lists(token, max_size=5).map(" ".join),
+        # Mostly a real service first, so that most examples get past the parser into planning.
+        st.tuples(st.sampled_from(["service-a", "service-b"]), st.lists(token, max_size=4)).map(
+            lambda parts: " ".join([parts[0], *parts[1]])
+        ),
+        st.tuples(st.sampled_from(["service-a", "service-b"]), st.sampled_from(MEANINGFUL)).map(" ".join),
+    ),
+)
+def test_a_fuzzed_mutating_command_never_changes_the_platform_without_a_confirm(
+    bot: Bot, command: str, text: str
+) -> None:
+    count("command fuzz end-to-end")
+    name, _, rest = command.partition(" ")
+    with recorded_calls() as calls:
+        reply = bot.command(f"{rest} {text}".strip(), user=ADMIN, command=name)
+    assert reply.status == 200
+    assert [call for call in calls if is_platform_mutation(call)] == []
+    assert "Something went wrong" not in reply.text, reply.text
+    if not reply.ack:  # past the parser: the work ran and answered
+        count("command fuzz planned")
