@@ -29,6 +29,7 @@ SLASH_COMMANDS: tuple[str, ...] = (
 
 MAX_TEXT = 500
 MAX_FILTER = 200
+MAX_ALARM_NAME = 255  # CloudWatch's limit
 MAX_LOG_WINDOW = timedelta(days=7)
 DEFAULT_LOG_WINDOW = timedelta(minutes=15)
 TAG_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
@@ -103,11 +104,19 @@ class Audit:
 
 
 @dataclass(frozen=True, slots=True)
+class Routes:
+    """`/ops routes`: the rules; with a test target (a service or an alarm name), where its messages go."""
+
+    test_target: str | None = None
+    env: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Help:
     topic: str | None = None
 
 
-Command = Deploy | Scale | Rollback | Status | Logs | Alarms | Cost | Lock | Unlock | Audit | Help
+Command = Deploy | Scale | Rollback | Status | Logs | Alarms | Cost | Lock | Unlock | Audit | Routes | Help
 MUTATING = (Deploy, Scale, Rollback)
 
 
@@ -140,6 +149,10 @@ SPECS: dict[str, Spec] = {
     "lock": Spec("/ops lock <service> [env] [reason]", "Stop others from deploying a service until you unlock it."),
     "unlock": Spec("/ops unlock <service> [env]", "Release a deploy lock."),
     "audit": Spec("/ops audit [service] [env]", "The last 10 audit entries."),
+    "routes": Spec(
+        "/ops routes [test <alarm-name|service> [env]]",
+        "The routing rules; with `test`, the channels a service's or an alarm's messages go to (nothing is sent).",
+    ),
     "help": Spec("/ops help [command]", "What each command does."),
 }
 
@@ -194,6 +207,7 @@ class Parser:
             "lock": self._lock,
             "unlock": self._unlock,
             "audit": self._audit,
+            "routes": self._routes,
             "help": self._help,
         }
 
@@ -386,6 +400,20 @@ class Parser:
         service = self._service("audit", rest[0]) if rest else None
         self._no_more("audit", rest[1:])
         return Audit(service, env)
+
+    def _routes(self, tokens: list[str]) -> Routes:
+        if not tokens:
+            return Routes()
+        if tokens[0].lower() != "test":
+            raise _fail("routes", f"Unexpected argument `{_show(tokens[0])}`: use `test <alarm-name|service> [env]`.")
+        rest, env = self._split_env(tokens[1:])
+        if not rest:
+            raise _fail("routes", "Name the service or the alarm to test.")
+        self._no_more("routes", rest[1:])
+        target = rest[0]
+        if len(target) > MAX_ALARM_NAME:
+            raise _fail("routes", f"An alarm name has at most {MAX_ALARM_NAME} characters.")
+        return Routes(target, env)
 
     def _help(self, tokens: list[str]) -> Help:
         topic = tokens[0].lower().removeprefix("/") if tokens else None

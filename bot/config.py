@@ -13,6 +13,9 @@ Environment variables (all optional when the YAML file says it):
     OPSBOT_COST_CHANNEL   channel ID of the weekly cost post (cost.weekly_channel)
     OPSBOT_ALARM_CHANNEL  channel ID of the alarm cards (alarms.channel)
 
+Channels are chosen by routing (routing.rules, then alarms.channel / cost.weekly_channel, then
+routing.default_channel): bot/routing.py, docs/routing.md.
+
 An invalid configuration raises ConfigError at start-up with one line per problem, each naming the field.
 """
 
@@ -261,6 +264,90 @@ class AlarmSettings(_Strict):
         return channel
 
 
+MESSAGE_KINDS = ("alarm", "deploy", "cost")  # what routing rules can match: alarm cards, deploy cards, cost posts
+SEVERITIES = ("critical", "warning", "info")  # from the alarm's tag (routing.severity_tag_key) or its name's suffix
+MENTION_PATTERN = re.compile(r"^(@here|@channel|S[A-Z0-9]{2,}|[UW][A-Z0-9]{2,})$")
+
+
+class EscalationLevel(_Strict):
+    """A mention in an unacknowledged ALARM card's thread, this long after the card opened."""
+
+    after_minutes: Annotated[int, Field(ge=1, le=1440)] = 5
+    # "@here", "@channel", a user group (S...) or a user (U..., W...).
+    mention: str = "@here"
+
+    @field_validator("mention")
+    @classmethod
+    def _mention(cls, mention: str) -> str:
+        if not MENTION_PATTERN.match(mention):
+            raise ValueError(f"{mention!r} is not @here, @channel, a user-group ID (S...) or a user ID (U..., W...)")
+        return mention
+
+    @property
+    def slack_mention(self) -> str:
+        if self.mention.startswith("@"):
+            return f"<!{self.mention[1:]}>"
+        if self.mention.startswith("S"):
+            return f"<!subteam^{self.mention}>"
+        return f"<@{self.mention}>"
+
+
+def _default_levels() -> list[EscalationLevel]:
+    return [EscalationLevel(after_minutes=5, mention="@here"), EscalationLevel(after_minutes=15, mention="@channel")]
+
+
+class EscalationSettings(_Strict):
+    """Unacknowledged ALARM cards: mentions in the card's thread, driven by handlers/escalation.py's schedule."""
+
+    # Counted from when the card opened, each level once; [] turns escalation off.
+    levels: Annotated[list[EscalationLevel], Field(max_length=5)] = Field(default_factory=_default_levels)
+
+    @model_validator(mode="after")
+    def _increasing(self) -> Self:
+        delays = [level.after_minutes for level in self.levels]
+        if delays != sorted(set(delays)):
+            raise ValueError(f"levels: after_minutes must increase from one level to the next (got {delays})")
+        return self
+
+
+class RouteRule(_Strict):
+    """Where messages go. Every criterion given must match; one left out matches anything. A criterion the
+    message has no value for (the service of a cost post, the alarm name of a deploy card) does not match.
+
+    Checked across the config when it loads (Config._routing_rules): names of services and environments,
+    regular expression, severities, kinds, channel IDs; each problem names the rule.
+    """
+
+    name: str = ""
+    kinds: list[str] = Field(default_factory=list)  # alarm, deploy, cost
+    environments: list[str] = Field(default_factory=list)
+    services: list[str] = Field(default_factory=list)
+    alarm_pattern: str | None = None  # a regular expression searched in the alarm's name
+    severities: list[str] = Field(default_factory=list)  # critical, warning, info
+    channels: list[str] = Field(default_factory=list)  # at least one; the message goes to each
+    # Escalation of this rule's alarm cards: unset uses routing.escalation.levels, [] turns it off.
+    escalation: list[EscalationLevel] | None = None
+
+
+class RoutingSettings(_Strict):
+    """Which channels alarm cards, deploy cards and cost posts go to (bot/routing.py); docs/routing.md."""
+
+    # Evaluated in order; the first rule that matches decides.
+    rules: Annotated[list[RouteRule], Field(max_length=100)] = Field(default_factory=list)
+    # When no rule matches, after alarms.channel (alarm cards) and cost.weekly_channel (the weekly post).
+    default_channel: str | None = None
+    # The alarm tag that gives its severity; without it, a name ending in -critical, -warning or -info does.
+    severity_tag_key: Annotated[str | None, Field(pattern=TAG_KEY_PATTERN, max_length=TAG_KEY_MAX)] = None
+    escalation: EscalationSettings = Field(default_factory=EscalationSettings)
+
+    @field_validator("default_channel")
+    @classmethod
+    def _channel_id(cls, channel: str | None) -> str | None:
+        if channel is not None and not CHANNEL_ID_PATTERN.match(channel):
+            raise ValueError(f"{channel!r} is not a Slack channel ID (C..., G... or D...)")
+        return channel
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     """A service in an environment, with every physical name resolved."""
@@ -299,6 +386,7 @@ class Config(_Strict):
     slack: SlackSettings = Field(default_factory=SlackSettings)
     cost: CostSettings = Field(default_factory=CostSettings)
     alarms: AlarmSettings = Field(default_factory=AlarmSettings)
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -328,6 +416,41 @@ class Config(_Strict):
                     f"({', '.join(self.service_names)})"
                 )
         return self
+
+    @model_validator(mode="after")
+    def _routing_rules(self) -> Self:
+        problems = []
+        for index, rule in enumerate(self.routing.rules):
+            problems += [f"routing.rules[{index}] {rule.name!r}: {p}" for p in self._rule_problems(rule)]
+        if problems:
+            raise ValueError("\n  ".join(problems))
+        return self
+
+    def _rule_problems(self, rule: RouteRule) -> list[str]:
+        problems = []
+        for kind in rule.kinds:
+            if kind not in MESSAGE_KINDS:
+                problems.append(f"unknown kind {kind!r} (use {', '.join(MESSAGE_KINDS)})")
+        for env in rule.environments:
+            if env not in self.environment_names:
+                problems.append(f"unknown environment {env!r} (known: {', '.join(self.environment_names)})")
+        for service in rule.services:
+            if service not in self.service_names:
+                problems.append(f"unknown service {service!r} (known: {', '.join(self.service_names)})")
+        for severity in rule.severities:
+            if severity not in SEVERITIES:
+                problems.append(f"unknown severity {severity!r} (use {', '.join(SEVERITIES)})")
+        if rule.alarm_pattern is not None:
+            try:
+                re.compile(rule.alarm_pattern)
+            except re.error as error:
+                problems.append(f"alarm_pattern {rule.alarm_pattern!r} is not a regular expression: {error}")
+        if not rule.channels:
+            problems.append("no channel: name at least one channel ID in channels")
+        for channel in rule.channels:
+            if not CHANNEL_ID_PATTERN.match(channel):
+                problems.append(f"{channel!r} is not a Slack channel ID (C..., G... or D...)")
+        return problems
 
     @property
     def environment_names(self) -> list[str]:

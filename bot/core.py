@@ -145,6 +145,12 @@ class ChatOps:
             return render.audit_message(env.name, command.service, self.state.audit_trail(env.name, command.service))
         if isinstance(command, c.Lock | c.Unlock):
             return self.lock(command, who, text)
+        if isinstance(command, c.Routes):
+            from bot import routing
+
+            if command.test_target is None:
+                return render.routes_message(self.config)
+            return render.route_test_message(routing.explain(self.config, command.test_target, command.env))
         if isinstance(command, c.Cost):
             from bot.cost import CostReporter  # only when asked for
 

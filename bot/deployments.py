@@ -2,7 +2,8 @@
 
 IN_PROGRESS -> COMPLETED or FAILED. The terminal event is handled exactly once (the card's record is
 taken with a conditional delete), releases the deploy lock, records the revision as one that ran (for
-/rollback), and replies in the card's thread with the duration. Events for deployments the bot did
+/rollback), and replies in the card's thread with the duration. The card's copies in the routed channels
+(bot.routing) are updated and replied to the same way. Events for deployments the bot did
 not start are ignored and logged.
 """
 
@@ -92,10 +93,12 @@ class DeploymentTracker:
                 detail += " The circuit breaker may already be rolling back; check /status."
         self.state.audit_safe(taken.env, taken.service, taken.actor, taken.summary, event.state.lower(), detail)
         self._show(taken, event.state, detail)
-        try:
-            self.slack.post(taken.channel, render.info(f"{taken.summary}: {detail}"), thread_ts=taken.ts)
-        except Exception:
-            log.exception("could not reply in the deploy card's thread")
+        reply = render.info(f"{taken.summary}: {detail}")
+        for channel, ts in ((taken.channel, taken.ts), *taken.copies):
+            try:
+                self.slack.post(channel, reply, thread_ts=ts)
+            except Exception:
+                log.exception("could not reply in the deploy card's thread in %s", channel)
         return event.state.lower()
 
     def _show(self, card: DeployCard, rollout: str, detail: str) -> None:
@@ -110,3 +113,8 @@ class DeploymentTracker:
             self.slack.update(card.channel, card.ts, message)
         except Exception:
             log.exception("could not update the deploy card")
+        for channel, ts in card.copies:  # its copies in the routed channels (bot.routing)
+            try:
+                self.slack.update(channel, ts, render.copy_of(message, card.channel))
+            except Exception:
+                log.exception("could not update the deploy card's copy in %s", channel)

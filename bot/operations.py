@@ -207,6 +207,7 @@ class Operations:
         self._audit(plan.env, plan.service, who.user, request, "executed", outcome.text, plan.id)
         ts = self._show_result(plan, who.user, outcome, post_to)
         if outcome.rollout is not None and updated is not None and ts is not None:
+            copies = self._post_copies(plan, post_to or plan.channel, who.user, outcome, post_to)
             self.state.save_deploy_card(
                 updated.arn,
                 DeployCard(
@@ -223,6 +224,7 @@ class Operations:
                     deployment_id=updated.deployment_id,
                     release_lock=took_lock,
                     requested_by=plan.requested_by,
+                    copies=copies,
                 ),
             )
         if ts is None and (post_to is not None or plan.message_ts):
@@ -252,6 +254,30 @@ class Operations:
         except Exception:  # Slack being down must not undo or hide a change that happened
             log.exception("could not show the result in Slack")
         return None
+
+    def _post_copies(
+        self, plan: Plan, home: str, by: str, outcome: Outcome, post_to: str | None
+    ) -> tuple[tuple[str, str], ...]:
+        """A copy of the deploy card in each routed channel other than the one it was asked in (bot.routing);
+        the deployment tracker updates every copy with the card. A copy Slack refuses is logged and left out."""
+        from bot.routing import Kind, Router
+
+        channels = [c for c in Router(self.config).route(Kind.DEPLOY, plan.env, plan.service) if c != home]
+        if not channels:
+            return ()
+        message = render.copy_of(
+            render.result_card(
+                plan, by, self.clock(), "Confirmed" if post_to is None else "Run", outcome.text, outcome.rollout
+            ),
+            home,
+        )
+        copies = []
+        for channel in channels:
+            try:
+                copies.append((channel, self.slack.post(channel, message)))
+            except Exception:
+                log.exception("could not post the copy of the deploy card in %s", channel)
+        return tuple(copies)
 
     def _close_card(self, plan: Plan, outcome: str, by: str, at: float) -> None:
         if plan.message_ts:

@@ -19,6 +19,7 @@ class Function(StrEnum):
     DEPLOYMENTS = "DeploymentsFunction"
     COSTS = "CostsFunction"
     ALARMS = "AlarmsFunction"
+    ESCALATION = "EscalationFunction"
 
 
 class Scope(StrEnum):
@@ -51,7 +52,7 @@ def _grant(action: str, scope: Scope, *functions: Function, why: str) -> Grant:
 
 
 S, D, C = Function.SLACK, Function.DEPLOYMENTS, Function.COSTS
-A = Function.ALARMS
+A, E = Function.ALARMS, Function.ESCALATION
 
 GRANTS: tuple[Grant, ...] = (
     # ECS: read
@@ -116,20 +117,34 @@ GRANTS: tuple[Grant, ...] = (
     _grant("ce:GetCostAndUsage", Scope.ANY, S, C, why="/cost and the weekly post; no resource-level permission"),
     # The bot's own state
     _grant("dynamodb:GetItem", Scope.STATE_TABLE, S, D, C, A, why="locks, plans, cards, idempotency"),
-    _grant("dynamodb:PutItem", Scope.STATE_TABLE, S, D, C, A, why="locks, plans, cards, audit, idempotency"),
+    _grant(
+        "dynamodb:PutItem",
+        Scope.STATE_TABLE,
+        S,
+        D,
+        C,
+        A,
+        E,
+        why="locks, plans, cards, audit, idempotency, escalation levels (scheduled, claimed once)",
+    ),
     _grant("dynamodb:UpdateItem", Scope.STATE_TABLE, S, D, C, why="idempotency, card state"),
-    _grant("dynamodb:DeleteItem", Scope.STATE_TABLE, S, D, C, why="lock release, idempotency"),
+    _grant(
+        "dynamodb:DeleteItem", Scope.STATE_TABLE, S, D, C, E, why="lock release, idempotency, escalation levels done"
+    ),
     _grant(
         "dynamodb:Query",
         Scope.STATE_TABLE,
         S,
         C,
         A,
-        why="audit by service and time, deploy history, /cost's bot changes",
+        E,
+        why="audit by service and time, deploy history, /cost's bot changes, escalation levels that are due",
     ),
-    _grant("dynamodb:BatchGetItem", Scope.STATE_TABLE, S, A, why="/status in one round trip, alarm cards"),
+    _grant(
+        "dynamodb:BatchGetItem", Scope.STATE_TABLE, S, A, E, why="/status in one call, alarm cards, escalation stops"
+    ),
     # Secrets and self
-    _grant("secretsmanager:GetSecretValue", Scope.SLACK_SECRETS, S, D, C, A, why="Slack signing secret, bot token"),
+    _grant("secretsmanager:GetSecretValue", Scope.SLACK_SECRETS, S, D, C, A, E, why="Slack signing secret, bot token"),
     _grant("lambda:InvokeFunction", Scope.SELF, S, why="Bolt runs lazy listeners by invoking the function"),
     _grant("sts:AssumeRole", Scope.ENVIRONMENT_ROLES, S, C, A, why="environments in other accounts"),
 )

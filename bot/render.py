@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -22,8 +22,12 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.commands import SPECS
+from bot.config import Config, EscalationLevel
 from bot.errors import BotError
 from bot.model import Alarm, Change, LogLine, Plan, ServiceState, tag_of
+
+if TYPE_CHECKING:
+    from bot.routing import Route, RouteTest
 
 Message = dict[str, Any]
 SECTION_LIMIT = 3000
@@ -254,6 +258,12 @@ def result_card(plan: Plan, by: str, at: float, outcome: str, detail: str = "", 
     return message(f"{plan.summary}: {outcome}" + (f" ({rollout})" if rollout else ""), blocks)
 
 
+def copy_of(msg: Message, home: str) -> Message:
+    """A deploy card's copy in a routed channel: the same card, saying where it was asked for."""
+    note = context(f"Copy of the card in <#{home}>, where it was asked for; both are kept up to date.").to_dict()
+    return {**msg, "blocks": [*msg.get("blocks", [])[: MAX_BLOCKS - 1], note]}
+
+
 def rollback_button(service: str, env: str) -> ActionsBlock:
     return ActionsBlock(
         elements=[ButtonElement(text="Roll back", action_id=ROLLBACK_ACTION, value=f"{env}:{service}", style="danger")]
@@ -274,3 +284,75 @@ def audit_message(env: str, service: str | None, entries: Sequence[Any]) -> Mess
 
 def image_label(image: str) -> str:
     return tag_of(image) or image
+
+
+# --- routing ----------------------------------------------------------------------------------------
+
+
+def channels_text(channels: Sequence[str]) -> str:
+    return ", ".join(f"<#{c}>" for c in channels) or "no channel"
+
+
+def escalation_text(levels: Sequence[EscalationLevel]) -> str:
+    if not levels:
+        return "no escalation"
+    return "escalates " + ", then ".join(f"{level.mention} after {level.after_minutes} min" for level in levels)
+
+
+def routes_message(config: Config) -> Message:
+    """/ops routes: the rules in the order they are tried, then what applies when none matches."""
+    settings = config.routing
+    lines = []
+    for index, rule in enumerate(settings.rules):
+        criteria = [
+            ("kind", rule.kinds),
+            ("env", rule.environments),
+            ("service", rule.services),
+            ("severity", rule.severities),
+        ]
+        parts = [f"{label} {' or '.join(values)}" for label, values in criteria if values]
+        if rule.alarm_pattern is not None:
+            parts.append(f"alarm name ~ `{escape(rule.alarm_pattern)}`")
+        line = f"{index + 1}. *{escape(rule.name or '(unnamed)')}*: {', '.join(parts) or 'everything'}"
+        line += f" → {channels_text(rule.channels)}"
+        if rule.escalation is not None and "alarm" in (rule.kinds or ["alarm"]):
+            line += f" ({escalation_text(rule.escalation)})"
+        lines.append(line)
+    rules = "\n".join(lines) if lines else "No rules: every message goes to its default."
+    fallbacks = [
+        f"alarm cards: {channels_text([config.alarms.channel] if config.alarms.channel else [])} (alarms.channel)",
+        f"weekly cost post: {channels_text([config.cost.weekly_channel] if config.cost.weekly_channel else [])} "
+        "(cost.weekly_channel)",
+        f"anything else: {channels_text([settings.default_channel] if settings.default_channel else [])} "
+        "(routing.default_channel)",
+        "deploy cards with no route stay in the channel the command was typed in",
+    ]
+    blocks: list[Block] = [
+        header("Routing rules (first match wins)"),
+        section(clip(rules, SECTION_LIMIT)),
+        section("*When no rule matches*\n" + "\n".join(f"• {f}" for f in fallbacks)),
+        context(
+            f"Unacknowledged ALARM cards: {escalation_text(settings.escalation.levels)} (routing.escalation).",
+            "`/ops routes test <alarm-name|service> [env]` shows where messages would go.",
+        ),
+    ]
+    return message(f"Routing rules: {len(settings.rules)}", blocks)
+
+
+def route_test_message(test: RouteTest) -> Message:
+    """/ops routes test: where each kind of message would go, and which setting decided it. Nothing is sent."""
+    lines = [f"• {what}: {route_text(route)}" for what, route in test.rows]
+    blocks: list[Block] = [
+        header(f"Routes of {test.subject}"),
+        section("\n".join(lines)),
+        context(*(escape(n) for n in test.notes), "Nothing was sent."),
+    ]
+    summary = "; ".join(f"{what} → {', '.join(route.channels) or 'nowhere'}" for what, route in test.rows)
+    return message(f"Routes of {escape(test.subject)}: {summary}", blocks)
+
+
+def route_text(route: Route) -> str:
+    text = f"{channels_text(route.channels)} ({route.decided_by})"
+    if route.escalation:
+        text += f"; {escalation_text(route.escalation)}"
+    return text

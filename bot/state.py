@@ -11,6 +11,8 @@ What lives here:
     alarm#<account>#<alarm name>   card / ack / mute      an alarm's card, who acknowledged it, its mute (TTL)
     alarmstorm#<channel>           window                 alarms that opened lately, and the current digest
     alarmdigest#<channel>          <message ts>           one digest card of an alarm storm
+    escalate#<env>                 <due time>#<incident>  an escalation level waiting to be due (alarms/escalation.py)
+    escalation#<incident>          level#<n>#<m> / stop   a level posted (exactly once) / why escalation stopped
     idempotency#<function>         <hash>                 Powertools idempotency records
 
 DynamoDB's TTL deletes expired items only eventually (moto never does), so reads treat an item whose
@@ -100,6 +102,11 @@ class DeployCard:
     deployment_id: str | None = None
     release_lock: bool = True
     requested_by: str = ""
+    copies: tuple[tuple[str, str], ...] = ()  # (channel, ts) of the card's copies in the routed channels
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> DeployCard:
+        return cls(**{**data, "copies": tuple((str(c), str(t)) for c, t in data.get("copies") or ())})
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,11 +144,13 @@ class AlarmCard:
     description: str = ""
     condition: str = ""
     deploy: RecentDeploy | None = None
+    copies: tuple[tuple[str, str], ...] = ()  # (channel, ts) of the card in the route's other channels
 
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> AlarmCard:
         deploy = data.get("deploy")
-        return cls(**{**data, "deploy": RecentDeploy(**deploy) if deploy else None})
+        copies = tuple((str(c), str(t)) for c, t in data.get("copies") or ())
+        return cls(**{**data, "deploy": RecentDeploy(**deploy) if deploy else None, "copies": copies})
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +206,22 @@ class StateStore:
         with aws_operation("Read bot state"):
             item = self.ddb.get_item(TableName=self.table, Key=_key(pk, sk), ConsistentRead=True).get("Item")
         return _data(item, now)
+
+    def put_new(self, pk: str, sk: str, data: dict[str, Any], expires_at: float | None = None) -> bool:
+        """Store the item only if none has this key; False if one has (someone else did it first)."""
+        from botocore.exceptions import ClientError
+
+        item: dict[str, Any] = {**_key(pk, sk), "data": {"S": json.dumps(data)}}
+        if expires_at is not None:
+            item["expires_at"] = {"N": str(int(expires_at))}
+        try:
+            self.ddb.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            with aws_operation("Save bot state"):
+                raise
+        return True
 
     def delete(self, pk: str, sk: str) -> None:
         with aws_operation("Save bot state"):
@@ -466,7 +491,7 @@ class StateStore:
 
     def deploy_card(self, service_arn: str) -> DeployCard | None:
         data = self.get(f"card#{service_arn}", "deploy")
-        return DeployCard(**data) if data else None
+        return DeployCard.from_data(data) if data else None
 
     def take_deploy_card(self, service_arn: str) -> DeployCard | None:
         """Remove the card and return it, to exactly one caller: the one that ends the deployment."""
@@ -485,7 +510,7 @@ class StateStore:
                 return None
             raise
         data = _data(old)
-        return DeployCard(**data) if data else None
+        return DeployCard.from_data(data) if data else None
 
 
 def _key(pk: str, sk: str) -> dict[str, Any]:

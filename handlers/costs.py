@@ -1,6 +1,7 @@
 """EventBridge schedule (cost.weekly_schedule, Monday 09:00 UTC by default) -> the week's cost in Slack.
 
-Posts the /cost week summary of the default environment to cost.weekly_channel (OPSBOT_COST_CHANNEL),
+Posts the /cost week summary of the default environment to the channels routing chooses for kind `cost`
+(bot.routing: a rule, else cost.weekly_channel / OPSBOT_COST_CHANNEL, else routing.default_channel),
 once per scheduled event: the run is keyed on the event's id, so a retried delivery of the same event
 finds the first run's record and posts nothing. A report that cannot be made (Cost Explorer not enabled,
 access denied) is posted as that explanation, so the channel learns why there is no summary.
@@ -34,14 +35,19 @@ def post_weekly(
     from bot.errors import BotError
     from bot.idempotency import Once
     from bot.operations import SlackOut
+    from bot.routing import Kind, Router
     from bot.state import StateStore
     from handlers.slack import secret
 
-    channel = config.cost.weekly_channel
-    if channel is None:
-        logger.error("no weekly cost post: set cost.weekly_channel in the config or OPSBOT_COST_CHANNEL")
-        return {"posted": False, "reason": "no channel configured"}
     env = config.environment()
+    channels = Router(config).route(Kind.COST, env.name)
+    if not channels:
+        logger.error(
+            "no weekly cost post: add a routing rule for kind cost (routing.rules), set cost.weekly_channel "
+            "in the config or OPSBOT_COST_CHANNEL, or routing.default_channel"
+        )
+        return {"posted": False, "reason": "no channel configured"}
+    channel = channels[0]
     clients = ClientFactory(endpoint_url=config.aws_endpoint_url)
     state = StateStore(clients, config.state_table, env.region)
     once = Once(clients.client("dynamodb", env.region), config.state_table, scope="weekly-cost")
@@ -56,8 +62,16 @@ def post_weekly(
             logger.warning("weekly cost report not made: %s", error)
             message = render.error(error)
         token = secret("SLACK_BOT_TOKEN", "SLACK_BOT_TOKEN_SECRET_NAME", environ)
-        ts = SlackOut(slack_client(config.slack.api_url, token)).post(channel, message)
-        return {"channel": channel, "ts": ts}
+        slack = SlackOut(slack_client(config.slack.api_url, token))
+        ts = slack.post(channel, message)
+        # The first channel's post is the one retried; a copy Slack refuses is logged, not posted twice.
+        copies = {}
+        for copy in channels[1:]:
+            try:
+                copies[copy] = slack.post(copy, message)
+            except Exception:
+                logger.exception("weekly cost post not copied to %s", copy)
+        return {"channel": channel, "ts": ts, "copies": copies}
 
     result = once.run(key, report_and_post)
     if not result.ran_here:

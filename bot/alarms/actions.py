@@ -6,6 +6,7 @@ Scale up    -> Operations.request(Scale to desired + the service's scale_step, a
 Show logs   -> viewer; the service's log lines around the alarm's time, in the card's thread (once per click)
 Acknowledge -> operator; records who (once per click, audited) and shows it on the card
 Mute        -> operator; the relay stops notifying for alarms.mute_minutes (stored with that expiry), audited
+Acknowledge and Mute also stop the card's escalation (bot.alarms.escalation); both redraw the card's copies too.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot import render
 from bot.alarms import cards
+from bot.alarms.escalation import Escalations, Stop
 from bot.commands import Rollback, Scale
 from bot.config import Role
 from bot.errors import BotError, NotAllowedError
@@ -136,6 +138,7 @@ class AlarmActions:
                 return {"reply": f"Already acknowledged by <@{by}> at {render.short_time(record.current_ack.at)} UTC."}
             ack = AlarmAck(who.user, self.chatops.clock(), record.card.incident)
             self.chatops.state.acknowledge_alarm(button.alarm, ack)
+            self._stop_escalation(record.card, Stop(who.user, ack.at, "acknowledged"))
             self._audit(button, record.card, who, request, "acknowledged", record.card.incident)
             self._redraw(replace(record, ack=ack), respond, "Acknowledged.")
             return {}
@@ -153,6 +156,7 @@ class AlarmActions:
             now = self.chatops.clock()
             mute = AlarmMute(who.user, now, now + 60 * self.config.alarms.mute_minutes)
             self.chatops.state.mute_alarm(button.alarm, mute)
+            self._stop_escalation(record.card, Stop(who.user, now, "muted"))
             until = f"until {render.short_time(mute.until)} UTC"
             self._audit(button, record.card, who, request, "muted", until)
             self._redraw(replace(record, mute=mute), respond, f"Muted {until}.")
@@ -192,6 +196,16 @@ class AlarmActions:
         else:
             respond(render.info("Already done for this click."))
 
+    def _stop_escalation(self, card: AlarmCard, stop: Stop) -> None:
+        """Pending levels are dropped when they come due (the ack and the mute are checked then too; the stop
+        also outlasts a mute that expires)."""
+        try:
+            Escalations(self.config, self.chatops.state, self.chatops.slack, self.chatops.clock).stop(
+                card.incident, stop
+            )
+        except BotError:
+            log.exception("could not record that escalation stopped for %s", card.name)
+
     def _redraw(self, record: AlarmRecord, respond: Respond, note: str) -> None:
         """Show the new ack or mute on the card; from a digest (no card of its own), tell the person instead."""
         card = record.card
@@ -202,6 +216,9 @@ class AlarmActions:
         message = cards.alarm_card(card, record, self.config.alarms, self.chatops.clock())
         try:
             self.chatops.slack.update(card.channel, card.ts, message)
+            for channel, ts in card.copies:
+                if ts:
+                    self.chatops.slack.update(channel, ts, message)
         except Exception:
             log.exception("could not redraw the alarm card")
             respond(render.info(f"{note} (The card could not be updated; it shows this at its next change.)"))

@@ -20,24 +20,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from bot import render
 from bot.alarms import cards
+from bot.alarms.escalation import Escalations
 from bot.alarms.model import AlarmNotification, AlarmState, NotAnAlarm, ServiceMap, parse_body
 from bot.alarms.pacing import OutOfTime, PacedSlack, Pacer
 from bot.config import AlarmSettings, Config, ConfigError, EnvironmentConfig
 from bot.errors import BotError
 from bot.model import family_of, revision_of, tag_of
 from bot.platform import Platform
+from bot.routing import Kind, Route, Router, severity_of
 from bot.state import ALARM_CARD_TTL_SECONDS, AlarmCard, AlarmRecord, RecentDeploy, StateStore
 
 log = logging.getLogger(__name__)
-
-
-def alarm_channel(config: Config, alarm: AlarmNotification, service: str | None) -> str:
-    """The channel of an alarm's card. One channel for now; routing per service or severity goes here."""
-    channel = config.alarms.channel
-    if channel is None:
-        raise ConfigError("no channel for alarm cards: set alarms.channel in the config or OPSBOT_ALARM_CHANNEL")
-    return channel
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +101,8 @@ class AlarmRelay:
         self.pacer = pacer
         self.clock = clock
         self.services = ServiceMap(config, self._alarm_tags)
+        self.router = Router(config)
+        self.escalations = Escalations(config, state, slack, clock)
         self._tags: dict[str, dict[str, str]] = {}
 
     # --- the batch ------------------------------------------------------------------------------------
@@ -204,8 +201,11 @@ class AlarmRelay:
         if self._storming(storm, new.key, opened_at):
             self._join_digest(storm, new, group, digests)
             return
-        ts = slack.post(new.channel, cards.alarm_card(new, AlarmRecord(new), self.settings, now))
-        self.state.save_alarm_card(replace(new, ts=ts), now)
+        if new.state == AlarmState.ALARM:
+            # Before the post: a retried batch writes the same items, and a card never shown escalates nothing.
+            self.escalations.schedule(new, self._route(alarm, new.env, new.service).escalation)
+        shown = self._post_card(new, cards.alarm_card(new, AlarmRecord(new), self.settings, now), slack)
+        self.state.save_alarm_card(shown, now)
         self._shown(result, group)
 
     def _open(self, card: AlarmCard, alarm: AlarmNotification) -> bool:
@@ -246,28 +246,70 @@ class AlarmRelay:
             return
         if not updated.ts:  # muted when it opened, so never shown
             if alarm.state.firing and not muted:
-                ts = slack.post(updated.channel, cards.alarm_card(updated, record, self.settings, now))
-                updated = replace(updated, ts=ts)
+                updated = self._post_card(updated, cards.alarm_card(updated, record, self.settings, now), slack)
             self.state.save_alarm_card(updated, now)
             self._shown(result, group)
             return
+        if reopened and not muted and alarm.state is AlarmState.ALARM:
+            self.escalations.schedule(updated, self._route(alarm, updated.env, updated.service).escalation)
         message = cards.alarm_card(updated, replace(record, card=updated), self.settings, now)
         slack.update(updated.channel, updated.ts, message)
+        self._on_copies(updated, lambda channel, ts: slack.update(channel, ts, message))
+        reply = None
         if not muted and alarm.state is AlarmState.OK:
-            slack.post(updated.channel, cards.resolved_reply(updated), thread_ts=updated.ts)
+            reply = cards.resolved_reply(updated)
         elif not muted and alarm.state is AlarmState.ALARM:
-            slack.post(updated.channel, cards.firing_reply(updated), thread_ts=updated.ts)
+            reply = cards.firing_reply(updated)
+        if reply is not None:
+            slack.post(updated.channel, reply, thread_ts=updated.ts)
+            self._on_copies(updated, lambda channel, ts: slack.post(channel, reply, thread_ts=ts))
         self.state.save_alarm_card(updated, now)
         self._shown(result, group)
+
+    # --- the route's channels: the card's home, and its copies ---------------------------------------------
+
+    def _route(self, alarm: AlarmNotification, env: str, service: str | None) -> Route:
+        tag_key = self.config.routing.severity_tag_key
+        tags = self._alarm_tags(self.config.environment(env), alarm.arn) if tag_key and alarm.arn else None
+        return self.router.resolve(Kind.ALARM, env, service, alarm.name, severity_of(alarm.name, tags, tag_key))
+
+    def _post_card(self, card: AlarmCard, message: render.Message, slack: PacedSlack) -> AlarmCard:
+        """Post the card to its home channel (a failure fails the alarm's records), then to each copy's
+        channel (a failure there is logged: the copy is missing, the home card is what is retried)."""
+        ts = slack.post(card.channel, message)
+        copies = []
+        for channel, _ in card.copies:
+            try:
+                copies.append((channel, slack.post(channel, message)))
+            except Exception:
+                log.exception("alarm %s: no copy of the card in %s", card.name, channel)
+                copies.append((channel, ""))
+        return replace(card, ts=ts, copies=tuple(copies))
+
+    @staticmethod
+    def _on_copies(card: AlarmCard, write: Callable[[str, str], object]) -> None:
+        for channel, ts in card.copies:
+            if ts:
+                try:
+                    write(channel, ts)
+                except Exception:
+                    log.exception("alarm %s: the copy of the card in %s was not updated", card.name, channel)
 
     def _new_card(self, alarm: AlarmNotification, opened_at: float) -> AlarmCard:
         env = self.services.environment(alarm)
         service = self.services.service(alarm, env)
         resolved = not alarm.state.firing
+        route = self._route(alarm, env.name, service)
+        if route.home is None:
+            raise ConfigError(
+                "no channel for alarm cards: add a routing rule (routing.rules) or routing.default_channel, "
+                "or set alarms.channel in the config or OPSBOT_ALARM_CHANNEL"
+            )
         return AlarmCard(
             key=alarm.key,
             name=alarm.name,
-            channel=alarm_channel(self.config, alarm, service),
+            channel=route.home,
+            copies=tuple((channel, "") for channel in route.copies),
             ts="",
             incident=f"{alarm.key}@{opened_at:.3f}",
             state=alarm.state.value,

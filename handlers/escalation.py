@@ -1,0 +1,77 @@
+"""EventBridge schedule (rate(1 minute)) -> the escalation levels of unacknowledged ALARM cards that are due.
+
+bot.alarms.escalation does the work: one Query per environment finds the due levels, a conditional write
+claims each level (exactly once, however often the schedule or Lambda's retries run it), and the mention
+is posted in the card's thread. A level whose post failed is left for the next minute, and the run fails
+(EscalationFunctionErrorsAlarm) once every other due level was handled.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging import correlation_paths
+
+from bot.alarms.escalation import Escalations
+
+logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "fargate-chatops"))
+clock: Callable[[], float] = time.time  # what "now" is for due times (tests pin it)
+_lock = threading.Lock()
+_escalations: Escalations | None = None
+
+
+class EscalationNotPosted(Exception):
+    """A due level could not be posted; it stays due, and the errors alarm of the function fires."""
+
+
+def build_escalations() -> Escalations:
+    from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+
+    from bot.app import slack_client
+    from bot.aws import ClientFactory
+    from bot.config import load_config
+    from bot.operations import SlackOut
+    from bot.state import StateStore
+    from handlers.slack import secret
+
+    config = load_config()
+    clients = ClientFactory(endpoint_url=config.aws_endpoint_url)
+    state = StateStore(clients, config.state_table, config.environment().region)
+    token = secret("SLACK_BOT_TOKEN", "SLACK_BOT_TOKEN_SECRET_NAME", os.environ)
+    copy_config_to_registered_loggers(source_logger=logger, include={"bot"})
+    return Escalations(config, state, SlackOut(slack_client(config.slack.api_url, token)), lambda: clock())
+
+
+def get_escalations() -> Escalations:
+    global _escalations
+    with _lock:
+        if _escalations is None:
+            _escalations = build_escalations()
+        return _escalations
+
+
+def reset() -> None:
+    """Forget the built escalations (tests that change the environment)."""
+    global _escalations
+    with _lock:
+        _escalations = None
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    result = get_escalations().run()
+    summary = {
+        "posted": result.posted,
+        "stopped": result.stopped,
+        "duplicates": result.duplicates,
+        "failed": result.failed,
+    }
+    logger.info("escalations handled", extra=summary)
+    if result.failed:
+        raise EscalationNotPosted(f"not posted (retried next minute): {', '.join(sorted(result.failed))}")
+    return summary

@@ -1,0 +1,93 @@
+"""The routed configuration the tests run with, and the escalation function driven on an injected clock."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from alarms.support import ALARM_CHANNEL
+from harness import Bot, config_data, lambda_context
+
+CRITICAL = "C0CRIT"  # production's critical alarms
+TEAM_A = "C0TEAMA"  # service-a's team
+PERF = "C0PERF"  # latency alarms
+DEPLOYS = "C0DEPLOYS"  # production deploys
+FINOPS, LEADS = "C0FINOPS", "C0LEADS"  # the weekly cost post
+ONCALL = "S0ONCALL"  # the second escalation level's user group
+
+
+def routed_config(**routing: Any) -> dict[str, Any]:
+    data = config_data()
+    data["alarms"] = {"channel": ALARM_CHANNEL}
+    data["cost"] = {"weekly_channel": "C0COSTS"}
+    data["routing"] = {
+        "rules": [
+            {
+                "name": "prod-critical",
+                "kinds": ["alarm"],
+                "environments": ["production"],
+                "severities": ["critical"],
+                "channels": [CRITICAL, TEAM_A],
+            },
+            {"name": "service-a", "kinds": ["alarm"], "services": ["service-a"], "channels": [TEAM_A]},
+            {"name": "latency", "alarm_pattern": "latency", "channels": [PERF], "escalation": []},
+            {"name": "prod-deploys", "kinds": ["deploy"], "environments": ["production"], "channels": [DEPLOYS]},
+            {"name": "cost", "kinds": ["cost"], "channels": [FINOPS, LEADS]},
+        ],
+        "escalation": {"levels": [{"after_minutes": 5, "mention": "@here"}, {"after_minutes": 15, "mention": ONCALL}]},
+        **routing,
+    }
+    return data
+
+
+def scheduled_event() -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": "2026-11-26T12:00:00Z",
+        "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/escalation"],
+        "detail": {},
+    }
+
+
+class EscalationLambda:
+    """handlers.escalation.handler; `at` is the time its clock says (starts at the real time)."""
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+        self.at = time.time()
+
+    def now(self) -> float:
+        return self.at
+
+    def run_at(self, at: float) -> dict[str, Any]:
+        import handlers.escalation
+
+        self.at = at
+        result: dict[str, Any] = handlers.escalation.handler(scheduled_event(), lambda_context("EscalationFunction"))
+        return result
+
+    def thread(self, channel: str, ts: str) -> list[str]:
+        return [m.text for m in self.bot.slack.channel(channel) if m.thread_ts == ts]
+
+
+def deployment_event(service_arn: str, name: str, deployment_id: str, minutes: float = 0) -> dict[str, Any]:
+    """ECS "Deployment State Change" (EventBridge), as tests/bot/test_deployments.py sends it."""
+    at = (datetime.now(UTC) + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "ECS Deployment State Change",
+        "source": "aws.ecs",
+        "account": "123456789012",
+        "time": at,
+        "region": "us-east-1",
+        "resources": [service_arn],
+        "detail": {"eventType": "INFO", "eventName": name, "deploymentId": deployment_id, "updatedAt": at},
+    }
