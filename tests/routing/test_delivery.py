@@ -35,7 +35,8 @@ def test_a_critical_alarm_goes_to_every_channel_of_the_first_matching_rule(alarm
     for channel, card in ((CRITICAL, home), (TEAM_A, copy)):
         [shown] = cards(alarms.bot, channel)
         assert shown.text.startswith("RESOLVED:"), channel  # updated in place in both channels
-        assert len(thread(alarms.bot, channel, card.ts)) == 1 and "Resolved after" in thread(alarms.bot, channel, card.ts)[0]
+        assert len(thread(alarms.bot, channel, card.ts)) == 1
+        assert "Resolved after" in thread(alarms.bot, channel, card.ts)[0]
 
 
 def test_alarms_no_rule_matches_go_to_alarms_channel_and_patterns_route_by_name(alarms: AlarmsLambda) -> None:
@@ -119,15 +120,17 @@ def test_the_answer_to_a_command_stays_where_it_was_typed(bot: Bot) -> None:
 
 
 def test_the_weekly_cost_post_goes_to_each_routed_channel(bot: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
-    import handlers.costs
     from cost.support import NOW, queue_known_week
     from cost.test_weekly import lambda_context as costs_context
     from cost.test_weekly import scheduled_event
 
+    import handlers.costs
+
     monkeypatch.setattr(handlers.costs, "clock", lambda: NOW)
     queue_known_week()
     result = handlers.costs.handler(scheduled_event(), costs_context())
-    assert result["posted"] is True and result["channel"] == FINOPS
+    assert result["posted"] is True
+    assert result["channel"] == FINOPS
     for channel in (FINOPS, LEADS):
         [post] = cards(bot, channel)
         assert post.text.startswith("Cost of production"), channel
