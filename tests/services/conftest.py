@@ -1,4 +1,5 @@
-"""Both services are importable here (as `service_a` and `service_b`) and shared servers are started once."""
+"""Both services are importable here (as `service_a` and `service_b`, with their shared `service_runtime`)
+and shared servers are started once."""
 
 from __future__ import annotations
 
@@ -9,10 +10,18 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from svc_support import SERVICES, RunningService, StandInServiceB, json_lines, start_service, start_stand_in
+from svc_support import (
+    COMMON,
+    SERVICES,
+    RunningService,
+    StandInServiceB,
+    json_lines,
+    start_service,
+    start_stand_in,
+)
 
-for service_dir in ("service-a", "service-b"):
-    sys.path.insert(0, str(SERVICES / service_dir))
+for service_dir in (COMMON, SERVICES / "service-a", SERVICES / "service-b"):
+    sys.path.insert(0, str(service_dir))
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,15 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICES = REPO / "services"
+COMMON = SERVICES / "common"
+"""Holds `service_runtime`, the runtime both services import (copied next to them into /app in each image)."""
 LOOPBACK = "127.0.0.1"
+
+
+def with_common_on_path(environ: Mapping[str, str]) -> dict[str, str]:
+    """`environ` with services/common put first on PYTHONPATH, as the sandbox runs the services."""
+    pythonpath = os.pathsep.join(filter(None, [str(COMMON), environ.get("PYTHONPATH", "")]))
+    return {**environ, "PYTHONPATH": pythonpath}
 
 
 def free_port() -> int:
@@ -98,7 +106,9 @@ def start_service(
         process = subprocess.Popen(
             [sys.executable, "-m", package],
             cwd=SERVICES / package.replace("_", "-"),
-            env={**os.environ, "HOST": LOOPBACK, "PORT": str(port), "PYTHONUNBUFFERED": "1", **(env or {})},
+            env=with_common_on_path(
+                {**os.environ, "HOST": LOOPBACK, "PORT": str(port), "PYTHONUNBUFFERED": "1", **(env or {})}
+            ),
             stdout=sink,
             stderr=subprocess.STDOUT,
         )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,13 +16,15 @@ from pathlib import Path
 
 import pytest
 import service_a.app
+import service_a.backend
 import service_a.settings
 import service_b.app
 import service_b.settings
+import service_runtime
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from service_b.work import MAX_ROUNDS
-from svc_support import SERVICES, RunningService, free_port, http_get, start_service
+from svc_support import COMMON, SERVICES, RunningService, free_port, http_get, start_service, with_common_on_path
 
 AppFactory = Callable[[dict[str, str]], FastAPI]
 ClientFor = Callable[[AppFactory, dict[str, str]], TestClient]
@@ -177,7 +181,7 @@ def run_healthcheck(port: int) -> int:
     return subprocess.run(
         [sys.executable, "-m", "service_b.healthcheck"],
         cwd=SERVICES / "service-b",
-        env={"PORT": str(port)},
+        env=with_common_on_path({"PORT": str(port)}),
         capture_output=True,
         timeout=15,
         check=False,
@@ -195,8 +199,132 @@ def test_container_healthcheck_fails_when_nothing_answers() -> None:
 # --- the shared runtime ---------------------------------------------------------------------------
 
 
-def test_both_services_ship_the_same_runtime_module() -> None:
-    copy_a = (SERVICES / "service-a" / "service_a" / "runtime.py").read_text()
-    copy_b = (SERVICES / "service-b" / "service_b" / "runtime.py").read_text()
+PACKAGES = {"service-a": "service_a", "service-b": "service_b"}
 
-    assert copy_a == copy_b, "service_a/runtime.py and service_b/runtime.py differ; edit one, copy it over"
+
+def top_level_names(path: Path) -> set[str]:
+    """The functions, classes and constants a module defines at its top level."""
+    names: set[str] = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(target.id for target in targets if isinstance(target, ast.Name))
+    return names
+
+
+def test_both_services_use_the_one_shared_runtime() -> None:
+    """The plumbing the services share is the `service_runtime` package, the very same objects in both."""
+    assert Path(service_runtime.__file__).resolve() == (COMMON / "service_runtime" / "__init__.py").resolve()
+    shared = [
+        (service_a.app.RequestContextMiddleware, service_b.app.RequestContextMiddleware),
+        (service_a.app.utc_now_iso, service_b.app.utc_now_iso),
+        (service_a.settings.env_str, service_b.settings.env_str),
+        (service_a.settings.env_bool, service_b.settings.env_bool),
+    ]
+    for in_a, in_b in shared:
+        assert in_a is in_b
+        assert in_a.__module__ == "service_runtime"
+    assert service_a.backend.REQUEST_ID_HEADER is service_runtime.REQUEST_ID_HEADER
+
+
+@pytest.mark.parametrize(("service_dir", "package"), PACKAGES.items())
+def test_no_service_keeps_a_copy_of_the_runtime(service_dir: str, package: str) -> None:
+    runtime = top_level_names(COMMON / "service_runtime" / "__init__.py")
+    for module in sorted((SERVICES / service_dir / package).rglob("*.py")):
+        copied = top_level_names(module) & runtime
+        assert not copied, f"{module.relative_to(SERVICES)} defines {sorted(copied)} again; import them instead"
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.endswith(".runtime"):
+                pytest.fail(f"{module.relative_to(SERVICES)} imports {node.module}, not service_runtime")
+
+
+@pytest.mark.parametrize("service_dir", PACKAGES)
+def test_each_service_installs_what_the_shared_runtime_imports(service_dir: str) -> None:
+    imported: set[str] = set()
+    for node in ast.walk(ast.parse((COMMON / "service_runtime" / "__init__.py").read_text())):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            imported.add(node.module.split(".")[0])
+    third_party = imported - set(sys.stdlib_module_names) - {"__future__"}
+    lines = (SERVICES / service_dir / "requirements.txt").read_text().splitlines()
+    pinned = {line.split("==")[0].strip().lower() for line in lines if "==" in line and not line.startswith("#")}
+
+    assert third_party == {"uvicorn", "starlette"}
+    assert third_party <= pinned, f"{service_dir}/requirements.txt does not install {sorted(third_party - pinned)}"
+
+
+# --- the images: built with services/ as the context, each with the shared runtime next to its package ---
+
+
+def dockerfile(service_dir: str) -> str:
+    return (SERVICES / service_dir / "Dockerfile").read_text()
+
+
+def copies(service_dir: str) -> list[tuple[str, str]]:
+    """(source in the context services/, destination) of every COPY in the service's Dockerfile."""
+    found = re.findall(r"^COPY\s+(\S+)\s+(\S+)\s*$", dockerfile(service_dir), re.MULTILINE)
+    return [(source, destination) for source, destination in found]
+
+
+@pytest.mark.parametrize(("service_dir", "package"), PACKAGES.items())
+def test_each_image_copies_its_package_and_the_shared_runtime_from_the_services_context(
+    service_dir: str, package: str
+) -> None:
+    assert copies(service_dir) == [
+        (f"{service_dir}/requirements.txt", "."),
+        ("common/service_runtime", "./service_runtime"),
+        (f"{service_dir}/{package}", f"./{package}"),
+    ]
+    allowed = {
+        line[1:].strip() for line in (SERVICES / ".dockerignore").read_text().splitlines() if line.startswith("!")
+    }
+    for source, _ in copies(service_dir):
+        assert (SERVICES / source).exists(), source
+        assert source in allowed, f"services/.dockerignore keeps {source} out of the build context"
+    assert not (SERVICES / service_dir / ".dockerignore").exists(), "the context is services/: one .dockerignore"
+
+
+@pytest.mark.parametrize(("service_dir", "package"), PACKAGES.items())
+def test_each_image_stays_slim_non_root_health_checked_with_python_and_exec_form(
+    service_dir: str, package: str
+) -> None:
+    text = dockerfile(service_dir)
+
+    assert re.search(r"^FROM python:3\.11-slim$", text, re.MULTILINE)
+    assert re.search(r"^WORKDIR /app$", text, re.MULTILINE)
+    assert "PYTHONPATH=/app" in text
+    assert re.search(r"^USER 10001$", text, re.MULTILINE)
+    assert f'CMD ["python", "-m", "{package}.healthcheck"]' in text
+    assert re.search(rf'^CMD \["python", "-m", "{package}"\]$', text, re.MULTILINE)
+
+
+@pytest.mark.parametrize(("service_dir", "package"), PACKAGES.items())
+def test_the_image_layout_imports_and_builds_the_app(service_dir: str, package: str, tmp_path: Path) -> None:
+    """/app as the Dockerfile assembles it from services/: the service starts with nothing else on its path."""
+    app = tmp_path / "app"
+    app.mkdir()
+    for source, destination in copies(service_dir):
+        target = (app / destination).resolve()
+        if (SERVICES / source).is_dir():
+            shutil.copytree(SERVICES / source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy(SERVICES / source, target)
+    code = f"import {package}.app; {package}.app.create_app(); import {package}.healthcheck"
+
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=app,
+        env={"PYTHONPATH": str(app), "PORT": str(free_port())},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+    # The health check finds nothing listening and exits 1: everything it needed was importable.
+    assert result.returncode == 1, result.stderr
+    assert "ModuleNotFoundError" not in result.stderr
+    assert "GET /health on port" in result.stderr

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from service_a.app import create_app
-from service_a.runtime import ConfigError, JsonFormatter
 from service_a.settings import Settings
+from service_runtime import ConfigError, JsonFormatter
 from svc_support import RunningService, StandInServiceB, free_port, start_service
 
 JsonLog = Callable[[str, Any], Callable[[], list[dict[str, Any]]]]

@@ -9,9 +9,9 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from service_runtime import RequestContextMiddleware, utc_now_iso
 
 from service_a.backend import BackendError, ServiceB, open_http_client
-from service_a.runtime import RequestContextMiddleware, utc_now_iso
 from service_a.settings import DESCRIPTION, SERVICE_NAME, Settings
 
 

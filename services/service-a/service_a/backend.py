@@ -6,8 +6,8 @@ import logging
 from typing import Any
 
 import httpx
+from service_runtime import REQUEST_ID_HEADER
 
-from service_a.runtime import REQUEST_ID_HEADER
 from service_a.settings import Settings
 
 log = logging.getLogger("service_a.backend")

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from service_a.runtime import ConfigError, env_bool, env_float, env_str
+from service_runtime import ConfigError, env_bool, env_float, env_str
 
 SERVICE_NAME = "service-a"
 DESCRIPTION = "API Gateway Service"

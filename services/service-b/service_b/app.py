@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import FastAPI, Query, Request
 from pydantic import BaseModel
+from service_runtime import RequestContextMiddleware, utc_now_iso
 
-from service_b.runtime import RequestContextMiddleware, utc_now_iso
 from service_b.settings import SERVICE_NAME, Settings
 from service_b.work import DEFAULT_ROUNDS, MAX_ROUNDS, hash_rounds
 

@@ -1,6 +1,7 @@
 """`python -m service_b.healthcheck`: exits 0 when this container's /health answers (no curl in the image)."""
 
-from service_b.runtime import probe_health
+from service_runtime import probe_health
+
 from service_b.settings import DEFAULT_PORT
 
 raise SystemExit(probe_health(DEFAULT_PORT))

@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from service_b.runtime import env_bool, env_str
+from service_runtime import env_bool, env_str
 
 SERVICE_NAME = "service-b"
 DEFAULT_PORT = 8001

@@ -1,8 +1,10 @@
 """Process plumbing shared by both services: settings from the environment, JSON logs, request ids, serving.
 
-Each service image is built from its own directory, so this module is copied into both services rather
-than imported from a common package. The copies must stay byte-identical; tests/services enforces it.
-Nothing here may name a service or import something only one service installs.
+The one copy, imported by service_a and service_b as `service_runtime`. Both images are built with
+services/ as the context and copy this package next to their own (see services/service-a/Dockerfile);
+locally, services/common is put on PYTHONPATH (sandbox/main.py, tests/services) and on mypy's path.
+Nothing here may name a service or import something a service does not install: its requirements come
+from every service's requirements.txt (uvicorn, and starlette through fastapi).
 """
 
 from __future__ import annotations
