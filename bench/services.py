@@ -161,7 +161,12 @@ def main() -> dict[str, Any]:
             f"Target: /api/backend >= {TARGET_RATIO:.0%} of /api/hello's requests/s. Measured {ratio:.0%} -> "
             + ("**met**." if met else "**missed**.")
             + f" /api/backend reaches {backend['rps'] / second_hop['rps']:.0%} of service-b's own /process rate, "
-            "so the hop through service-a costs little: service-b's CPU work sets the rate."
+            + (
+                "so the hop through service-a costs little: service-b's CPU work sets the rate."
+                if backend["rps"] >= 0.5 * second_hop["rps"]
+                else "so the hop itself sets the rate: service-a's outbound HTTP client (httpx, pooled, under "
+                f"{CONNECTIONS} concurrent requests) costs far more CPU per request than service-b's work."
+            )
             + f" Each /process does service-b's default work (PBKDF2-HMAC-SHA256), {work * 1000:.1f} ms of CPU "
             f"here (median of 5, in-process), so {os.cpu_count() or 1} CPUs cap /api/backend near "
             f"{(os.cpu_count() or 1) / work:.0f} requests/s before any HTTP overhead.",
