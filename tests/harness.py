@@ -9,6 +9,7 @@ import time
 import urllib.parse
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -237,3 +238,27 @@ def container_image(task_definition: str, region: str = "us-east-1") -> str:
     ecs = boto3.client("ecs", region_name=region)
     definition = ecs.describe_task_definition(taskDefinition=task_definition)["taskDefinition"]
     return str(definition["containerDefinitions"][0]["image"])
+
+
+def deployment_event(
+    service_arn: str, name: str, deployment_id: str, reason: str = "", minutes: float = 0
+) -> dict[str, Any]:
+    """ECS "Deployment State Change" as EventBridge delivers it (moto never sends these)."""
+    at = (datetime.now(UTC) + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "ECS Deployment State Change",
+        "source": "aws.ecs",
+        "account": "123456789012",
+        "time": at,
+        "region": "us-east-1",
+        "resources": [service_arn],
+        "detail": {
+            "eventType": "ERROR" if name.endswith("FAILED") else "INFO",
+            "eventName": name,
+            "deploymentId": deployment_id,
+            "updatedAt": at,
+            "reason": reason,
+        },
+    }

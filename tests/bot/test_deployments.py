@@ -2,39 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from harness import CHANNEL, DEPLOYER, DEPLOYER2, Bot, ecs_service, lambda_context
+from harness import CHANNEL, DEPLOYER, DEPLOYER2, Bot, deployment_event, ecs_service, lambda_context
 
 from bot.aws import ClientFactory
 from bot.state import StateStore
-
-
-def deployment_event(
-    service_arn: str, name: str, deployment_id: str, reason: str = "", minutes: float = 0
-) -> dict[str, Any]:
-    at = (datetime.now(UTC) + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "ECS Deployment State Change",
-        "source": "aws.ecs",
-        "account": "123456789012",
-        "time": at,
-        "region": "us-east-1",
-        "resources": [service_arn],
-        "detail": {
-            "eventType": "ERROR" if name.endswith("FAILED") else "INFO",
-            "eventName": name,
-            "deploymentId": deployment_id,
-            "updatedAt": at,
-            "reason": reason,
-        },
-    }
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from typing import Any
 
 import boto3
 import pytest
+from fixtures_bot import aws_environment  # the same fake credentials and strict AWS actions
 from moto import mock_aws
 
 from bot.aws import ClientFactory
@@ -13,6 +14,8 @@ from bot.cost import CostReporter
 from bot.state import StateStore
 
 from .support import CHANNEL, TABLE, Clock
+
+__all__ = ["aws_environment"]
 
 
 def config_data(**cost: Any) -> dict[str, Any]:
@@ -24,21 +27,6 @@ def config_data(**cost: Any) -> dict[str, Any]:
         "state_table": TABLE,
         "cost": {"weekly_channel": CHANNEL, **cost},
     }
-
-
-@pytest.fixture(autouse=True)
-def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-        "OPSBOT_STRICT_ACTIONS": "1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from alarms.support import ALARM_CHANNEL
@@ -75,19 +74,3 @@ class EscalationLambda:
 
     def thread(self, channel: str, ts: str) -> list[str]:
         return [m.text for m in self.bot.slack.channel(channel) if m.thread_ts == ts]
-
-
-def deployment_event(service_arn: str, name: str, deployment_id: str, minutes: float = 0) -> dict[str, Any]:
-    """ECS "Deployment State Change" (EventBridge), as tests/bot/test_deployments.py sends it."""
-    at = (datetime.now(UTC) + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "ECS Deployment State Change",
-        "source": "aws.ecs",
-        "account": "123456789012",
-        "time": at,
-        "region": "us-east-1",
-        "resources": [service_arn],
-        "detail": {"eventType": "INFO", "eventName": name, "deploymentId": deployment_id, "updatedAt": at},
-    }

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 from alarms.support import ALARM_CHANNEL, PREFIX, AlarmsLambda, metric_alarm
-from harness import CHANNEL, OPERATOR, Bot, ecs_service, lambda_context
+from harness import CHANNEL, OPERATOR, Bot, deployment_event, ecs_service, lambda_context
 
-from .support import CRITICAL, DEPLOYS, FINOPS, LEADS, PERF, TEAM_A, deployment_event
+from .support import CRITICAL, DEPLOYS, FINOPS, LEADS, PERF, TEAM_A
 
 
 def cards(bot: Bot, channel: str) -> list[Any]:
