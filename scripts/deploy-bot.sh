@@ -82,6 +82,9 @@ optional = {
     "ConfigFile": "CONFIG_FILE",
     "LogLevel": "LOG_LEVEL",
     "EnvironmentRoleArns": "ENVIRONMENT_ROLE_ARNS",
+    "AlarmChannel": "ALARM_CHANNEL",
+    "CostReportChannel": "COST_REPORT_CHANNEL",
+    "CostReportSchedule": "COST_REPORT_SCHEDULE",
 }
 parameters |= {name: os.environ[var] for name, var in optional.items() if os.environ.get(var)}
 for name, value in parameters.items():
