@@ -95,12 +95,29 @@ def refusal(event: Mapping[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+LAZY_HEADER_PREFIX = "x-slack-bolt-lazy-"
+
+
+def without_forged_lazy_headers(event: dict[str, Any]) -> dict[str, Any]:
+    """Bolt marks its own asynchronous self-invocations with x-slack-bolt-lazy-* headers and a top-level
+    "method": "NONE". A request from the internet carrying those headers would skip the ack and run one
+    listener directly, so they are dropped from anything API Gateway delivers."""
+    if event.get("method") == "NONE":
+        return event
+    headers = event.get("headers") or {}
+    if not any(str(name).lower().startswith(LAZY_HEADER_PREFIX) for name in headers):
+        return event
+    kept = {k: v for k, v in headers.items() if not str(k).lower().startswith(LAZY_HEADER_PREFIX)}
+    return {**event, "headers": kept}
+
+
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     refused = refusal(event)
     if refused is not None:
         logger.warning("request refused before verification", extra={"status": refused["statusCode"]})
         return refused
+    event = without_forged_lazy_headers(event)
     request_handler = get_handler()
     headers = event.get("headers") or {}
     if headers.get("x-slack-bolt-lazy-only") or os.environ.get("OPSBOT_LAZY") == "thread":

@@ -122,3 +122,14 @@ def test_the_same_request_signed_properly_is_accepted(bot: Bot) -> None:
     bot.drain()
     assert status == 200
     assert len(bot.slack.channel(CHANNEL)) == 1
+
+
+def test_lazy_headers_from_outside_cannot_skip_the_ack(bot: Bot) -> None:
+    """Bolt's self-invocation headers, sent over HTTP with a valid signature, are dropped: the request
+    goes through the ack like any other (here the ack answers the wrong call with its usage line)."""
+    body = deploy_body("service-a latest", trigger="t-lazy")
+    headers = {**signed_headers(body), "x-slack-bolt-lazy-only": "1", "x-slack-bolt-lazy-function-name": "run_command"}
+    status, ack = bot.send(body, headers)
+    bot.drain()
+    assert status == 200
+    assert "`latest` cannot be deployed" in str(ack.get("text", ""))
