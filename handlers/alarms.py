@@ -10,7 +10,6 @@ keeps one writer per channel, so the pacing of Slack writes holds across batches
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -20,6 +19,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from bot.alarms.relay import AlarmRelay, BatchResult, Received
+from handlers.runtime import Lazy, build_chatops
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "fargate-chatops"))
 # Reporting all records of a batch as failed (a Slack outage) is an answer, not a crash of the function.
@@ -28,8 +28,6 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 clock: Callable[[], float] = time.time
 pacer_clock: Callable[[], float] = time.monotonic
 sleep: Callable[[float], None] = time.sleep
-_lock = threading.Lock()
-_relay: AlarmRelay | None = None
 last_result: BatchResult | None = None  # the latest batch's outcome, for the benchmark and the logs
 
 
@@ -41,34 +39,16 @@ def build_relay() -> AlarmRelay:
     from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 
     from bot.alarms.pacing import Pacer
-    from bot.app import slack_client
-    from bot.aws import ClientFactory
-    from bot.config import load_config
-    from bot.core import ChatOps
-    from handlers.slack import secret
 
-    config = load_config()
-    token = secret("SLACK_BOT_TOKEN", "SLACK_BOT_TOKEN_SECRET_NAME", os.environ)
-    clients = ClientFactory(endpoint_url=config.aws_endpoint_url)
-    chatops = ChatOps(config, clients, slack_client(config.slack.api_url, token), clock)
-    pacer = Pacer(config.alarms.writes_per_second, pacer_clock, sleep)
+    chatops = build_chatops(clock=clock)
+    pacer = Pacer(chatops.config.alarms.writes_per_second, pacer_clock, sleep)
     copy_config_to_registered_loggers(source_logger=logger, include={"bot"})
-    return AlarmRelay(config, chatops.state, chatops.platform, chatops.slack, pacer, clock)
+    return AlarmRelay(chatops.config, chatops.state, chatops.platform, chatops.slack, pacer, clock)
 
 
-def get_relay() -> AlarmRelay:
-    global _relay
-    with _lock:
-        if _relay is None:
-            _relay = build_relay()
-        return _relay
-
-
-def reset() -> None:
-    """Forget the built relay (tests that change the environment or the clocks)."""
-    global _relay
-    with _lock:
-        _relay = None
+_relay = Lazy(build_relay)
+get_relay = _relay.get
+reset = _relay.reset  # forget the built relay (tests that change the environment or the clocks)
 
 
 @logger.inject_lambda_context

@@ -37,7 +37,7 @@ def post_weekly(
     from bot.operations import SlackOut
     from bot.routing import Kind, Router
     from bot.state import StateStore
-    from handlers.slack import secret
+    from handlers.runtime import bot_token
 
     env = config.environment()
     channels = Router(config).route(Kind.COST, env.name)
@@ -61,8 +61,7 @@ def post_weekly(
         except BotError as error:
             logger.warning("weekly cost report not made: %s", error)
             message = render.error(error)
-        token = secret("SLACK_BOT_TOKEN", "SLACK_BOT_TOKEN_SECRET_NAME", environ)
-        slack = SlackOut(slack_client(config.slack.api_url, token))
+        slack = SlackOut(slack_client(config.slack.api_url, bot_token(environ)))
         ts = slack.post(channel, message)
         # The first channel's post is the one retried; a copy Slack refuses is logged, not posted twice.
         copies = {}

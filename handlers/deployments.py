@@ -3,45 +3,24 @@
 from __future__ import annotations
 
 import os
-import threading
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
 from bot.deployments import DeploymentEvent, DeploymentTracker
+from handlers.runtime import Lazy, build_chatops
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "fargate-chatops"))
-_lock = threading.Lock()
-_tracker: DeploymentTracker | None = None
 
 
 def build_tracker() -> DeploymentTracker:
-    from bot.app import slack_client
-    from bot.aws import ClientFactory
-    from bot.config import load_config
-    from bot.operations import SlackOut
-    from bot.state import StateStore
-    from handlers.slack import secret
-
-    config = load_config()
-    clients = ClientFactory(endpoint_url=config.aws_endpoint_url)
-    state = StateStore(clients, config.state_table, config.environment().region)
-    token = secret("SLACK_BOT_TOKEN", "SLACK_BOT_TOKEN_SECRET_NAME", os.environ)
-    return DeploymentTracker(state, SlackOut(slack_client(config.slack.api_url, token)))
+    chatops = build_chatops()
+    return DeploymentTracker(chatops.state, chatops.slack)
 
 
-def get_tracker() -> DeploymentTracker:
-    global _tracker
-    with _lock:
-        if _tracker is None:
-            _tracker = build_tracker()
-        return _tracker
-
-
-def reset() -> None:
-    global _tracker
-    with _lock:
-        _tracker = None
+_tracker = Lazy(build_tracker)
+get_tracker = _tracker.get
+reset = _tracker.reset
 
 
 @logger.inject_lambda_context(correlation_id_path="id")

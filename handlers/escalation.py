@@ -9,7 +9,6 @@ is posted in the card's thread. A level whose post failed is left for the next m
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,11 +17,10 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 
 from bot.alarms.escalation import Escalations
+from handlers.runtime import Lazy, build_chatops
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "fargate-chatops"))
 clock: Callable[[], float] = time.time  # what "now" is for due times (tests pin it)
-_lock = threading.Lock()
-_escalations: Escalations | None = None
 
 
 class EscalationNotPosted(Exception):
@@ -32,34 +30,14 @@ class EscalationNotPosted(Exception):
 def build_escalations() -> Escalations:
     from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 
-    from bot.app import slack_client
-    from bot.aws import ClientFactory
-    from bot.config import load_config
-    from bot.operations import SlackOut
-    from bot.state import StateStore
-    from handlers.slack import secret
-
-    config = load_config()
-    clients = ClientFactory(endpoint_url=config.aws_endpoint_url)
-    state = StateStore(clients, config.state_table, config.environment().region)
-    token = secret("SLACK_BOT_TOKEN", "SLACK_BOT_TOKEN_SECRET_NAME", os.environ)
+    chatops = build_chatops()
     copy_config_to_registered_loggers(source_logger=logger, include={"bot"})
-    return Escalations(config, state, SlackOut(slack_client(config.slack.api_url, token)), lambda: clock())
+    return Escalations(chatops.config, chatops.state, chatops.slack, lambda: clock())
 
 
-def get_escalations() -> Escalations:
-    global _escalations
-    with _lock:
-        if _escalations is None:
-            _escalations = build_escalations()
-        return _escalations
-
-
-def reset() -> None:
-    """Forget the built escalations (tests that change the environment)."""
-    global _escalations
-    with _lock:
-        _escalations = None
+_escalations = Lazy(build_escalations)
+get_escalations = _escalations.get
+reset = _escalations.reset  # forget the built escalations (tests that change the environment)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)

@@ -8,7 +8,6 @@ threads of this process when OPSBOT_LAZY=thread (tests and the local sandbox).
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,43 +15,24 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 from slack_bolt.adapter.aws_lambda import SlackRequestHandler
 
-from bot.config import ConfigError
+from handlers.runtime import Lazy, build_chatops, secret
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "fargate-chatops"))
-_lock = threading.Lock()
-_request_handler: SlackRequestHandler | None = None
 _chatops: Any = None
-
-
-def secret(value_variable: str, name_variable: str, environ: Mapping[str, str]) -> str:
-    """A Slack secret: given directly (local use) or by its Secrets Manager name (cached 5 minutes)."""
-    if value := environ.get(value_variable):
-        return value
-    name = environ.get(name_variable)
-    if not name:
-        raise ConfigError(f"set {name_variable} (the Secrets Manager secret's name) or {value_variable}")
-    from aws_lambda_powertools.utilities import parameters
-
-    return str(parameters.get_secret(name, max_age=300))
 
 
 def build_handler(environ: Mapping[str, str] | None = None) -> SlackRequestHandler:
     from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 
-    from bot.app import LocalLazyRunner, build_app, slack_client
-    from bot.aws import ClientFactory
-    from bot.config import load_config
-    from bot.core import ChatOps
+    from bot.app import LocalLazyRunner, build_app
 
     environ = os.environ if environ is None else environ
-    config = load_config(environ)
-    token = secret("SLACK_BOT_TOKEN", "SLACK_BOT_TOKEN_SECRET_NAME", environ)
+    chatops = build_chatops(environ)
+    config, clients = chatops.config, chatops.clients
     signing_secret = secret("SLACK_SIGNING_SECRET", "SLACK_SIGNING_SECRET_NAME", environ)
-    clients = ClientFactory(endpoint_url=config.aws_endpoint_url)
-    chatops = ChatOps(config, clients, slack_client(config.slack.api_url, token))
     global _chatops
     _chatops = chatops
-    app = build_app(chatops, signing_secret, token)
+    app = build_app(chatops, signing_secret, chatops.slack_client.token)
     request_handler = SlackRequestHandler(app)
     runner = app.listener_runner
     if environ.get("OPSBOT_LAZY") == "thread":
@@ -65,19 +45,9 @@ def build_handler(environ: Mapping[str, str] | None = None) -> SlackRequestHandl
     return request_handler
 
 
-def get_handler() -> SlackRequestHandler:
-    global _request_handler
-    with _lock:
-        if _request_handler is None:
-            _request_handler = build_handler()
-        return _request_handler
-
-
-def reset() -> None:
-    """Forget the built app (tests that change the environment)."""
-    global _request_handler
-    with _lock:
-        _request_handler = None
+_built = Lazy(build_handler)
+get_handler = _built.get
+reset = _built.reset  # forget the built app (tests that change the environment)
 
 
 MAX_BODY_CHARS = 1_000_000  # Slack's payloads are far smaller; refuse more before spending an HMAC on it

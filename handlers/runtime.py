@@ -1,0 +1,66 @@
+"""What every Lambda entry point needs once per container: the Slack secrets, the wired ChatOps, and a
+thread-safe "build on first use" holder. Light to import: the bot's modules load only when built.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from bot.config import ConfigError
+
+if TYPE_CHECKING:
+    from bot.core import ChatOps
+
+T = TypeVar("T")
+
+
+def secret(value_variable: str, name_variable: str, environ: Mapping[str, str]) -> str:
+    """A Slack secret: given directly (local use) or by its Secrets Manager name (cached 5 minutes)."""
+    if value := environ.get(value_variable):
+        return value
+    name = environ.get(name_variable)
+    if not name:
+        raise ConfigError(f"set {name_variable} (the Secrets Manager secret's name) or {value_variable}")
+    from aws_lambda_powertools.utilities import parameters
+
+    return str(parameters.get_secret(name, max_age=300))
+
+
+def bot_token(environ: Mapping[str, str]) -> str:
+    return secret("SLACK_BOT_TOKEN", "SLACK_BOT_TOKEN_SECRET_NAME", environ)
+
+
+def build_chatops(environ: Mapping[str, str] | None = None, clock: Callable[[], float] = time.time) -> ChatOps:
+    """The bot wired from the environment: config, AWS client factory and the Slack Web API client."""
+    from bot.app import slack_client
+    from bot.aws import ClientFactory
+    from bot.config import load_config
+    from bot.core import ChatOps
+
+    environ = os.environ if environ is None else environ
+    config = load_config(environ)
+    clients = ClientFactory(endpoint_url=config.aws_endpoint_url)
+    return ChatOps(config, clients, slack_client(config.slack.api_url, bot_token(environ)), clock)
+
+
+class Lazy(Generic[T]):
+    """Builds its value on first use, once per container (and again after reset(), for tests)."""
+
+    def __init__(self, build: Callable[[], T]) -> None:
+        self._build = build
+        self._lock = threading.Lock()
+        self._value: T | None = None
+
+    def get(self) -> T:
+        with self._lock:
+            if self._value is None:
+                self._value = self._build()
+            return self._value
+
+    def reset(self) -> None:
+        with self._lock:
+            self._value = None
