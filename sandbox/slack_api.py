@@ -2,9 +2,11 @@
 
 It answers auth.test, chat.postMessage, chat.update, chat.postEphemeral, usergroups.users.list and
 response_url posts; it keeps the channel history (messages, edits, threads) and every call, and it
-rejects what Slack rejects (Block Kit limits, too long texts, an unknown message to update, a missing
-token, a response_url used more than five times, and, when `rate_limit` is given, more messages per
-channel than Slack allows), so the bot cannot pass here and fail in Slack. Faults (429 with
+rejects what Slack rejects (Block Kit limits, a repeated action_id in a block or block_id in a message,
+URLs over 3,000 characters, too long texts, an unknown message to update, a missing token, a
+response_url used more than five times or more than 30 minutes after its interaction, and, when
+`rate_limit` is given, more messages per channel than Slack allows), so the bot cannot pass here and
+fail in Slack. Faults (429 with
 Retry-After, 5xx) can be injected per method for reliability tests.
 
 Subclasses serve more than the API on the same port by overriding `handle_other` (sandbox.workspace).
@@ -34,7 +36,9 @@ MAX_ACTIONS_ELEMENTS = 25
 MAX_BUTTON_TEXT = 75
 MAX_BUTTON_VALUE = 2_000
 MAX_ID = 255
-MAX_RESPONSES = 5  # per response_url
+MAX_URL = 3_000  # a button's url, an image's image_url
+MAX_RESPONSES = 5  # per response_url ...
+RESPONSE_URL_LIFETIME = 30 * 60.0  # ... within 30 minutes of the interaction that handed it out
 KNOWN_BLOCKS = frozenset(
     {"section", "header", "context", "divider", "actions", "image", "rich_text", "input", "file", "video", "markdown"}
 )
@@ -98,6 +102,7 @@ class SlackState:
     faults: dict[str, list[Fault]] = field(default_factory=dict)
     user_groups: dict[str, list[str]] = field(default_factory=dict)
     response_uses: dict[str, int] = field(default_factory=dict)
+    response_issued: dict[str, float] = field(default_factory=dict)  # when each response_url was handed out
 
 
 def _text_problem(text: Any, limit: int, kinds: frozenset[str] = frozenset({"plain_text", "mrkdwn"})) -> bool:
@@ -108,9 +113,16 @@ def _text_problem(text: Any, limit: int, kinds: frozenset[str] = frozenset({"pla
     return not isinstance(value, str) or not 0 < len(value) <= limit
 
 
+def _url_problem(element: dict[str, Any]) -> bool:
+    """True when the element's url or image_url is longer than Slack takes."""
+    return any(len(str(element.get(key) or "")) > MAX_URL for key in ("url", "image_url"))
+
+
 def _element_problem(element: Any) -> bool:
-    """True for an interactive element Slack would refuse; only buttons are checked in detail."""
+    """True for an element Slack would refuse; buttons are checked in detail, every element's URLs."""
     if not isinstance(element, dict) or "type" not in element:
+        return True
+    if _url_problem(element):
         return True
     if element["type"] != "button":
         return False
@@ -125,7 +137,7 @@ def _block_problem(block: Any) -> bool:
     """True when Slack would refuse this one block (the subset of Block Kit's rules the bot can hit)."""
     if not isinstance(block, dict) or block.get("type") not in KNOWN_BLOCKS:
         return True
-    if len(str(block.get("block_id", ""))) > MAX_ID:
+    if len(str(block.get("block_id", ""))) > MAX_ID or _url_problem(block):
         return True
     kind = block["type"]
     if kind == "header":
@@ -148,14 +160,21 @@ def _block_problem(block: Any) -> bool:
         elements = block.get("elements")
         if not isinstance(elements, list) or not 0 < len(elements) <= MAX_CONTEXT_ELEMENTS:
             return True
-        texts = [e for e in elements if not (isinstance(e, dict) and e.get("type") == "image")]
-        return any(_text_problem(e, MAX_SECTION_TEXT) for e in texts)
+        images = [e for e in elements if isinstance(e, dict) and e.get("type") == "image"]
+        texts = [e for e in elements if e not in images]
+        return any(_url_problem(e) for e in images) or any(_text_problem(e, MAX_SECTION_TEXT) for e in texts)
     if kind == "actions":
         elements = block.get("elements")
         if not isinstance(elements, list) or not 0 < len(elements) <= MAX_ACTIONS_ELEMENTS:
             return True
-        return any(_element_problem(e) for e in elements)
+        return any(_element_problem(e) for e in elements) or _repeated(e.get("action_id") for e in elements)
     return False
+
+
+def _repeated(ids: Any) -> bool:
+    """True when an id appears twice (ids left out, None, are Slack's to fill in and never clash)."""
+    seen = [i for i in ids if i is not None]
+    return len(seen) != len(set(map(str, seen)))
 
 
 def block_problems(blocks: Any) -> str | None:
@@ -167,6 +186,8 @@ def block_problems(blocks: Any) -> str | None:
     if len(json.dumps(blocks)) > MAX_BLOCKS_CHARS:
         return "msg_blocks_too_long"
     if any(_block_problem(block) for block in blocks):
+        return "invalid_blocks"
+    if _repeated(block.get("block_id") for block in blocks):  # unique within a message
         return "invalid_blocks"
     return None
 
@@ -234,7 +255,14 @@ class SlackStandIn:
         return f"{self.base_url}/api/"
 
     def response_url(self, name: str = "r") -> str:
+        """The response_url of an interaction happening now: 5 uses within 30 minutes from now."""
+        with self._lock:
+            self.state.response_issued.setdefault(name, self._now())
         return f"{self.base_url}/respond/{urllib.parse.quote(name)}"
+
+    def _now(self) -> float:
+        """Seconds on the injected clock, or the monotonic one (for durations, never for timestamps)."""
+        return self._clock() if self._clock else time.monotonic()
 
     def start(self) -> SlackStandIn:
         self._thread = threading.Thread(
@@ -315,8 +343,7 @@ class SlackStandIn:
             if method != "api.test" and not token.startswith(self.token_prefix):
                 return 200, {"ok": False, "error": "not_authed"}, {}
             if self.rate_limit is not None and method in self.rate_limit.methods:
-                now = self._clock() if self._clock else time.monotonic()
-                wait = self.rate_limit.take(str(params.get("channel", "")), now)
+                wait = self.rate_limit.take(str(params.get("channel", "")), self._now())
                 if wait > 0:
                     call.status = 429
                     return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(max(1, round(wait)))}
@@ -396,6 +423,10 @@ class SlackStandIn:
             if problem:
                 return 400, problem.encode(), {}
         with self._changed:
+            # A URL the stand-in did not hand out (a test's own name) starts its 30 minutes at first use.
+            issued = self.state.response_issued.setdefault(name, self._now())
+            if self._now() - issued > RESPONSE_URL_LIFETIME:
+                return 404, b"expired_url", {}
             uses = self.state.response_uses.get(name, 0) + 1
             if uses > MAX_RESPONSES:
                 return 404, b"used_url", {}

@@ -59,7 +59,7 @@ GOOD = [
     {"type": "section", "fields": [{"type": "mrkdwn", "text": "a"}, {"type": "mrkdwn", "text": "b"}]},
     {"type": "context", "elements": [{"type": "mrkdwn", "text": "small"}]},
     {"type": "divider"},
-    {"type": "actions", "elements": [button(style="primary", value="1"), button("No", style="danger")]},
+    {"type": "actions", "elements": [button(style="primary", value="1"), button("No", style="danger", action_id="no")]},
 ]
 
 REFUSED = {
@@ -84,6 +84,44 @@ REFUSED = {
     "unknown block type": ([{"type": "banner", "text": "x"}], "invalid_blocks"),
     "block without type": ([{"text": {"type": "mrkdwn", "text": "x"}}], "invalid_blocks"),
     "blocks not a list": ({"type": "divider"}, "invalid_blocks_format"),
+    "two buttons with one action_id in a block": (
+        [{"type": "actions", "elements": [button("Yes"), button("No")]}],
+        "invalid_blocks",
+    ),
+    "two blocks with one block_id": (
+        [{**section("a"), "block_id": "same"}, {**section("b"), "block_id": "same"}],
+        "invalid_blocks",
+    ),
+    "button url over 3000": (
+        [{"type": "actions", "elements": [button(url="https://example.com/" + "u" * 2981)]}],
+        "invalid_blocks",
+    ),
+    "accessory button url over 3000": (
+        [{**section("x"), "accessory": button(url="https://example.com/" + "u" * 2981)}],
+        "invalid_blocks",
+    ),
+    "image url over 3000": (
+        [{"type": "image", "image_url": "https://example.com/" + "i" * 2981, "alt_text": "chart"}],
+        "invalid_blocks",
+    ),
+    "context image url over 3000": (
+        [
+            {
+                "type": "context",
+                "elements": [{"type": "image", "image_url": "https://e.com/" + "i" * 2988, "alt_text": "a"}],
+            }
+        ],
+        "invalid_blocks",
+    ),
+}
+
+ACCEPTED = {
+    "one action_id in two blocks": [
+        {"type": "actions", "elements": [button("Yes")]},
+        {"type": "actions", "elements": [button("No")]},
+    ],
+    "a url of exactly 3000": [{"type": "actions", "elements": [button(url="https://example.com/" + "u" * 2980)]}],
+    "blocks without block_id": [section("a"), section("b")],
 }
 
 
@@ -99,6 +137,13 @@ def test_block_kit_that_slack_refuses_is_refused(slack: SlackStandIn, case: str)
     _, body, _ = call(slack, "chat.postMessage", {"channel": "C1", "text": "t", "blocks": blocks})
     assert body == {"ok": False, "error": error}
     assert slack.channel("C1") == []
+
+
+@pytest.mark.parametrize("case", ACCEPTED)
+def test_what_slack_accepts_near_those_limits_is_accepted(slack: SlackStandIn, case: str) -> None:
+    _, body, _ = call(slack, "chat.postMessage", {"channel": "C1", "text": "t", "blocks": ACCEPTED[case]})
+    assert body["ok"], body
+    assert slack.channel("C1")[0].blocks == ACCEPTED[case]
 
 
 def test_too_long_text_and_missing_text_are_refused(slack: SlackStandIn) -> None:
@@ -166,6 +211,47 @@ def test_response_url_refuses_malformed_bodies_and_a_sixth_use(slack: SlackStand
     assert respond(slack, "r1", {"blocks": [section("x" * 3001)]}) == (400, b"invalid_blocks")
     assert [respond(slack, "r1", {"text": f"answer {i}"})[0] for i in range(6)] == [200] * 5 + [404]
     assert respond(slack, "r2", {"text": "another url"})[0] == 200
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_response_url_expires_30_minutes_after_the_interaction() -> None:
+    clock = FakeClock()
+    slack = SlackStandIn(clock=clock).start()
+    try:
+        slack.response_url("click")  # Slack hands the URL out with the interaction
+        clock.now += 29 * 60
+        in_time = respond(slack, "click", {"text": "still in time"})
+        clock.now += 61
+        late = respond(slack, "click", {"text": "too late"})
+        slack.response_url("other")
+        fresh = respond(slack, "other", {"text": "a newer interaction"})
+    finally:
+        slack.stop()
+    assert in_time == (200, b"ok")
+    assert late == (404, b"expired_url")
+    assert fresh == (200, b"ok")
+    assert [r["text"] for r in slack.responses()] == ["still in time", "a newer interaction"]
+
+
+def test_the_five_uses_of_a_response_url_are_counted_within_its_30_minutes() -> None:
+    clock = FakeClock()
+    slack = SlackStandIn(clock=clock).start()
+    try:
+        slack.response_url("r")
+        answers = []
+        for i in range(6):
+            clock.now += 60
+            answers.append(respond(slack, "r", {"text": f"answer {i}"})[1])
+    finally:
+        slack.stop()
+    assert answers == [b"ok"] * 5 + [b"used_url"]
 
 
 # --- the page's side: commands and clicks are sent as Slack sends them ------------------------------
