@@ -105,6 +105,68 @@ class SlackState:
     response_issued: dict[str, float] = field(default_factory=dict)  # when each response_url was handed out
 
 
+# --- observers: every payload any stand-in receives -------------------------------------------------
+
+PAYLOAD_METHODS = frozenset(
+    {
+        "chat.postMessage",
+        "chat.update",
+        "chat.postEphemeral",
+        "chat.scheduleMessage",
+        "views.open",
+        "views.update",
+        "views.push",
+        "views.publish",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A payload a stand-in received: what its observers see (tests/slack_payloads.py checks each one)."""
+
+    method: str  # a Web API method of PAYLOAD_METHODS, or "response_url"
+    payload: dict[str, Any] | None  # None when the body was not a JSON object (or form) at all
+    error: str | None  # the stand-in's refusal, None when it took the payload
+
+
+PayloadObserver = Callable[[Sent], None]
+_observers: list[PayloadObserver] = []
+_observers_lock = threading.Lock()
+
+
+def observe(observer: PayloadObserver) -> Callable[[], None]:
+    """Call `observer` with every payload any stand-in in this process receives, accepted or refused.
+
+    It is called in the stand-in's request thread, after the answer is decided and outside its lock.
+    Returns the function that stops the observing.
+    """
+    with _observers_lock:
+        _observers.append(observer)
+
+    def stop() -> None:
+        with _observers_lock:
+            if observer in _observers:
+                _observers.remove(observer)
+
+    return stop
+
+
+def _tell_observers(method: str, payload: dict[str, Any] | None, answer: tuple[int, Any, dict[str, str]]) -> None:
+    with _observers_lock:
+        observers = list(_observers)
+    if not observers:
+        return
+    status, body = answer[0], answer[1]
+    if isinstance(body, dict):
+        error = None if body.get("ok") else str(body.get("error", status))
+    else:
+        error = None if status == 200 else bytes(body).decode(errors="replace")
+    sent = Sent(method, payload, error)
+    for observer in observers:
+        observer(sent)
+
+
 def _text_problem(text: Any, limit: int, kinds: frozenset[str] = frozenset({"plain_text", "mrkdwn"})) -> bool:
     """True when `text` is not a text object of one of `kinds` with 1..limit characters."""
     if not isinstance(text, dict) or text.get("type") not in kinds:
@@ -318,14 +380,27 @@ class SlackStandIn:
 
     def handle(self, path: str, raw: bytes, content_type: str, authorization: str) -> tuple[int, Any, dict[str, str]]:
         if path.startswith("/respond/"):
-            return self._respond(urllib.parse.unquote(path.removeprefix("/respond/")), raw)
+            body = _json_object(raw)
+            answer = self._respond(urllib.parse.unquote(path.removeprefix("/respond/")), body)
+            _tell_observers("response_url", body, answer)
+            return answer
         if not path.startswith("/api/"):
             return self.handle_other("POST", path, raw, content_type)
         method = path.removeprefix("/api/").split("?")[0]
         try:
-            params = _params(raw, content_type)
+            params: dict[str, Any] | None = _params(raw, content_type)
         except ValueError:
-            return 200, {"ok": False, "error": "invalid_json"}, {}
+            params = None
+        answer = (
+            (200, {"ok": False, "error": "invalid_json"}, {})
+            if params is None
+            else self._api(method, params, authorization)
+        )
+        if method in PAYLOAD_METHODS:
+            _tell_observers(method, params, answer)
+        return answer
+
+    def _api(self, method: str, params: dict[str, Any], authorization: str) -> tuple[int, Any, dict[str, str]]:
         with self._changed:
             call = Call(method, params, self._clock() if self._clock else time.time())
             self.state.calls.append(call)
@@ -411,12 +486,8 @@ class SlackStandIn:
             return block_problems(blocks)
         return None
 
-    def _respond(self, name: str, raw: bytes) -> tuple[int, Any, dict[str, str]]:
-        try:
-            body = json.loads(raw or b"{}")
-        except ValueError:
-            return 400, b"invalid_payload", {}
-        if not isinstance(body, dict):
+    def _respond(self, name: str, body: dict[str, Any] | None) -> tuple[int, Any, dict[str, str]]:
+        if body is None:
             return 400, b"invalid_payload", {}
         if not body.get("delete_original"):
             problem = self._message_problem({"channel": "response_url", **body})
@@ -440,6 +511,14 @@ class SlackStandIn:
         """A valid response_url post, under the state lock; subclasses show it (sandbox.workspace)."""
 
 
+def _json_object(raw: bytes) -> dict[str, Any] | None:
+    try:
+        loaded = json.loads(raw or b"{}")
+    except ValueError:
+        return None
+    return loaded if isinstance(loaded, dict) else None
+
+
 def _params(raw: bytes, content_type: str) -> dict[str, Any]:
     if "json" in content_type:
         loaded = json.loads(raw or b"{}")
@@ -448,7 +527,7 @@ def _params(raw: bytes, content_type: str) -> dict[str, Any]:
         params: dict[str, Any] = loaded
     else:
         params = {k: v[0] for k, v in urllib.parse.parse_qs(raw.decode(), keep_blank_values=True).items()}
-    for key in ("blocks", "attachments"):
+    for key in ("blocks", "attachments", "view"):
         if isinstance(params.get(key), str):
             params[key] = json.loads(params[key])
     return params

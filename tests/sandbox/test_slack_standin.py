@@ -1,4 +1,8 @@
-"""The Slack stand-in rejects what Slack rejects, and the page talks to the bot exactly as Slack does."""
+"""The Slack stand-in rejects what Slack rejects, and the page talks to the bot exactly as Slack does.
+
+Tests that post what Slack refuses on purpose are marked slack_invalid_payloads_expected, so that the
+suite-wide payload check (tests/slack_payloads.py) leaves what they send out.
+"""
 
 from __future__ import annotations
 
@@ -77,7 +81,7 @@ REFUSED = {
         [{"type": "context", "elements": [{"type": "mrkdwn", "text": "c"}] * 11}],
         "invalid_blocks",
     ),
-    "26 buttons": ([{"type": "actions", "elements": [button()] * 26}], "invalid_blocks"),
+    "26 buttons": ([{"type": "actions", "elements": [button(action_id=f"b{i}") for i in range(26)]}], "invalid_blocks"),
     "button text over 75": ([{"type": "actions", "elements": [button("b" * 76)]}], "invalid_blocks"),
     "button value over 2000": ([{"type": "actions", "elements": [button(value="v" * 2001)]}], "invalid_blocks"),
     "unknown button style": ([{"type": "actions", "elements": [button(style="green")]}], "invalid_blocks"),
@@ -132,6 +136,7 @@ def test_well_formed_block_kit_is_accepted_and_kept(slack: SlackStandIn) -> None
 
 
 @pytest.mark.parametrize("case", REFUSED)
+@pytest.mark.slack_invalid_payloads_expected
 def test_block_kit_that_slack_refuses_is_refused(slack: SlackStandIn, case: str) -> None:
     blocks, error = REFUSED[case]
     _, body, _ = call(slack, "chat.postMessage", {"channel": "C1", "text": "t", "blocks": blocks})
@@ -146,12 +151,14 @@ def test_what_slack_accepts_near_those_limits_is_accepted(slack: SlackStandIn, c
     assert slack.channel("C1")[0].blocks == ACCEPTED[case]
 
 
+@pytest.mark.slack_invalid_payloads_expected
 def test_too_long_text_and_missing_text_are_refused(slack: SlackStandIn) -> None:
     assert call(slack, "chat.postMessage", {"channel": "C1", "text": "x" * 40_001})[1]["error"] == "msg_too_long"
     assert call(slack, "chat.postMessage", {"channel": "C1"})[1]["error"] == "no_text"
     assert call(slack, "chat.postMessage", {"text": "where?"})[1]["error"] == "channel_not_found"
 
 
+@pytest.mark.slack_invalid_payloads_expected
 def test_malformed_payloads_are_refused(slack: SlackStandIn) -> None:
     assert call(slack, "chat.postMessage", b"{not json")[1]["error"] == "invalid_json"
     assert call(slack, "chat.postMessage", b"[1, 2]")[1]["error"] == "invalid_json"
@@ -205,6 +212,7 @@ def respond(slack: SlackStandIn, name: str, body: Any) -> tuple[int, bytes]:
         return error.code, error.read()
 
 
+@pytest.mark.slack_invalid_payloads_expected
 def test_response_url_refuses_malformed_bodies_and_a_sixth_use(slack: SlackStandIn) -> None:
     assert respond(slack, "r1", b"{oops") == (400, b"invalid_payload")
     assert respond(slack, "r1", [1]) == (400, b"invalid_payload")
