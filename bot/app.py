@@ -17,44 +17,16 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.lazy_listener import LazyListenerRunner
 from slack_bolt.lazy_listener.internals import build_runnable_function
 from slack_sdk import WebClient
-from slack_sdk.http_retry import HttpRequest, HttpResponse, RetryHandler, RetryState
-from slack_sdk.http_retry.builtin_handlers import (
-    ConnectionErrorRetryHandler,
-    RateLimitErrorRetryHandler,
-    ServerErrorRetryHandler,
-)
 from slack_sdk.webhook import WebhookClient
 
 from bot import render
 from bot.commands import SLASH_COMMANDS
 from bot.core import ALARM_ACTION_PREFIX, ChatOps
 from bot.errors import UsageError
+from bot.slack_http import retry_handlers
 
 log = logging.getLogger(__name__)
 BUTTON_ACTIONS = (render.CONFIRM_ACTION, render.CANCEL_ACTION, render.ROLLBACK_ACTION)
-
-
-class AnyServerErrorRetryHandler(ServerErrorRetryHandler):
-    """Retries every 5xx: slack_sdk's own handler retries only 500 and 503, not a 502 or 504 on the way."""
-
-    def _can_retry(
-        self,
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> bool:
-        return response is not None and 500 <= response.status_code < 600
-
-
-def retry_handlers() -> list[RetryHandler]:
-    """Two retries: Retry-After honoured on 429, a short backoff on 5xx and on connection errors."""
-    return [
-        ConnectionErrorRetryHandler(max_retry_count=2),
-        RateLimitErrorRetryHandler(max_retry_count=2),
-        AnyServerErrorRetryHandler(max_retry_count=2),
-    ]
 
 
 def slack_client(api_url: str, token: str) -> WebClient:

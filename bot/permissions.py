@@ -20,6 +20,7 @@ class Function(StrEnum):
     COSTS = "CostsFunction"
     ALARMS = "AlarmsFunction"
     ESCALATION = "EscalationFunction"
+    LAZY_FAILURES = "LazyFailuresFunction"
 
 
 class Scope(StrEnum):
@@ -148,6 +149,11 @@ GRANTS: tuple[Grant, ...] = (
     _grant("lambda:InvokeFunction", Scope.SELF, S, why="Bolt runs lazy listeners by invoking the function"),
     _grant("sts:AssumeRole", Scope.ENVIRONMENT_ROLES, S, C, A, why="environments in other accounts"),
 )
+
+
+# Functions whose code calls no AWS API: the template gives them no Policies, and their role holds only what SAM
+# generates (their logs, X-Ray, their SQS event source). The lazy-failures function only posts to Slack.
+NO_AWS_CALLS: frozenset[Function] = frozenset({Function.LAZY_FAILURES})
 
 
 def actions_for(function: Function) -> frozenset[str]:

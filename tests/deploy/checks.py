@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from cfnlint.decode import decode_str
 
-from bot.permissions import GRANTS, Function, Grant, Scope
+from bot.permissions import GRANTS, NO_AWS_CALLS, Function, Grant, Scope
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "template.yaml"
@@ -98,7 +98,13 @@ def _unwrap_if(statement: Any) -> list[Any]:
 
 
 def policy_statements(template: Mapping[str, Any]) -> tuple[list[Statement], list[str]]:
-    """Every statement of every function's Policies, and what keeps a policy from being checked."""
+    """Every statement of every function's Policies, and what keeps a policy from being checked.
+
+    What SAM adds to a function's generated role on its own is not here: logs (AWSLambdaBasicExecutionRole),
+    X-Ray (Tracing), an SQS event source's poller policy, and, for EventInvokeConfig's DestinationConfig with
+    Type SQS, sqs:SendMessage on exactly that Destination (test_lazy_failures.py checks it is the template's
+    own queue). None of it is an action our code calls.
+    """
     statements: list[Statement] = []
     problems: list[str] = []
     for function, props in functions(template).items():
@@ -142,6 +148,8 @@ def iam_problems(template: Mapping[str, Any], grants: Iterable[Grant] = GRANTS) 
     scope_of_action = {g.action: g.scope for g in grants}
     why_of_action = {g.action: g.why for g in grants}
     for function in sorted(declared & present):
+        if Function(function) in NO_AWS_CALLS and functions(template)[function].get("Policies"):
+            problems.append(f"{function}: calls no AWS API (bot/permissions.py NO_AWS_CALLS) but has Policies")
         needed = {g.action for g in grants if Function(function) in g.functions}
         granted: dict[str, str] = {}
         for st in (s for s in statements if s.function == function):

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bot.permissions import GRANTS, Function, Scope, actions_for
+from bot.permissions import GRANTS, NO_AWS_CALLS, Function, Scope, actions_for
 
 from .checks import (
     RESOURCE_MARKERS,
@@ -143,4 +143,15 @@ def test_a_library_call_needs_our_code_to_use_the_library() -> None:
 
 
 def test_each_function_of_the_table_has_actions() -> None:
-    assert all(actions_for(f) for f in Function)
+    """Except the functions declared to call no AWS API, which must then have none."""
+    assert {f for f in Function if not actions_for(f)} == NO_AWS_CALLS
+
+
+def test_a_function_that_calls_no_aws_api_has_no_policies(template: dict[str, Any]) -> None:
+    """SAM's generated role is all such a function gets: an inline policy there would be unchecked extra access."""
+    lazy = template["Resources"]["LazyFailuresFunction"]["Properties"]
+    lazy["Policies"] = [{"Version": "2012-10-17", "Statement": []}]
+    try:
+        assert any("LazyFailuresFunction: calls no AWS API" in p for p in iam_problems(template))
+    finally:
+        del lazy["Policies"]
