@@ -127,7 +127,10 @@ class EnvironmentConfig(_Strict):
 
     @property
     def confirmation_required(self) -> bool:
-        """Plans need a Confirm click; by default only in protected environments."""
+        """Plans need a Confirm click; by default only in protected environments, and always under four-eyes
+        (a second person confirms, so there must be something to confirm)."""
+        if self.four_eyes:
+            return True
         return self.protected if self.require_confirmation is None else self.require_confirmation
 
 

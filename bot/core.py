@@ -86,7 +86,7 @@ class ChatOps:
     def operations(self) -> Operations:
         from bot.operations import Operations
 
-        return Operations(self.config, self.platform, self.state, self.access, self.slack, self.once, self.clock)
+        return Operations(self.config, self.platform, self.state, self.access, self.slack, self.clock)
 
     def _group_members(self, group: str) -> list[str]:
         try:

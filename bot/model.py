@@ -143,6 +143,7 @@ class Plan:
     # Context shown on the card.
     alarms: list[str] = field(default_factory=list)
     lock_holder: str | None = None
+    lock_reason: str | None = None
     note: str | None = None
     status: PlanStatus = PlanStatus.PENDING
     message_ts: str | None = None

@@ -2,9 +2,11 @@
 
     request()  a command (or a button that asks for a change) is authorised, planned and shown as a
                plan card with Confirm / Cancel; where the environment needs no confirmation it runs at once.
-    confirm()  the Confirm click: exactly once per click (Powertools Idempotency keyed on the message ts,
-               action and value, plus a compare-and-set on the plan's status), checked again for role,
-               four-eyes, expiry, supersession and lock, then executed and audited.
+    confirm()  the Confirm click: checked again for expiry, role (user groups read afresh) and four-eyes;
+               a refusal is told to that person only and leaves the plan pending. Then a compare-and-set
+               of the plan's status (pending -> executing) lets exactly one click run it, whatever the
+               number of clicks, people or deliveries; supersession and lock are checked, the change is
+               made and audited. Bookkeeping after the change never turns it into a failure.
     cancel()   the Cancel click.
 
 No other module calls the platform's mutating methods.
@@ -23,7 +25,6 @@ from bot.access import AccessPolicy
 from bot.commands import Deploy, Rollback, Scale
 from bot.config import Config, Role, Target
 from bot.errors import BotError, NotAllowedError
-from bot.idempotency import Once
 from bot.model import Action, Change, Plan, PlanStatus, ServiceState, family_of
 from bot.plans import Planner, Requester
 from bot.platform import Platform
@@ -34,6 +35,8 @@ Respond = Callable[[render.Message], None]
 
 NEEDED_ROLE = {Action.DEPLOY: Role.DEPLOYER, Action.ROLLBACK: Role.DEPLOYER, Action.SCALE: Role.OPERATOR}
 ACTION_OF = {Deploy: Action.DEPLOY, Rollback: Action.ROLLBACK, Scale: Action.SCALE}
+BOOKKEEPING_ATTEMPTS = 3  # each already retried by botocore's adaptive mode
+BOOKKEEPING_BACKOFF_SECONDS = 0.2
 
 
 class Superseded(BotError):
@@ -72,16 +75,16 @@ class Operations:
         state: StateStore,
         access: AccessPolicy,
         slack: SlackOut,
-        once: Once,
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.config = config
         self.platform = platform
         self.state = state
         self.access = access
         self.slack = slack
-        self.once = once
         self.clock = clock
+        self.sleep = sleep
         self.planner = Planner(config, platform, state)
 
     # --- audit ------------------------------------------------------------------------------------
@@ -118,77 +121,93 @@ class Operations:
             self._audit(env.name, command.service, who.user, text, "rejected", str(error))
             respond(render.error(error))
             return
+        if not self.state.create_plan(plan):
+            return  # the same Slack request, delivered again: the first delivery answers it
         self._audit(env.name, command.service, who.user, text, "planned", plan.summary, plan.id)
-        if env.confirmation_required:
-            if not self.state.create_plan(plan):
-                return  # the same Slack request was planned already (a retry): one card is enough
-            ts = self.slack.post(who.channel, render.plan_card(plan, True, env.four_eyes))
-            plan.message_ts = ts
-            self.state.save_plan(plan)
+        if not env.confirmation_required:
+            self._confirm_plan(plan, who, respond, post_to=who.channel)
             return
-        # No confirmation in this environment: run now, once per Slack request.
-        self.state.save_plan(plan)
-        self._run_once(plan, who, f"cmd:{who.key}", respond, post_to=who.channel)
+        plan.message_ts = self.slack.post(who.channel, render.plan_card(plan, True, env.four_eyes))
+        if not self.state.move_plan(plan, PlanStatus.PENDING):
+            # Confirmed or cancelled from the card before its ts was stored here: that outcome stands.
+            log.info("plan %s was settled before its card was saved", plan.id)
 
     # --- confirm / cancel ---------------------------------------------------------------------------
 
     def confirm(self, plan_id: str, who: Requester, respond: Respond) -> None:
-        self._run_once_by_id(plan_id, who, respond)
-
-    def _run_once_by_id(self, plan_id: str, who: Requester, respond: Respond) -> None:
         plan = self.state.load_plan(plan_id)
         if plan is None:
             respond(render.error(BotError("This plan is unknown or too old.", "Make a new one with the command.")))
             return
-        self._run_once(plan, who, f"click:{who.key}", respond)
+        if plan.message_ts is None and who.message_ts:
+            plan.message_ts = who.message_ts  # clicked before the request stored the card's ts
+        self._confirm_plan(plan, who, respond)
 
-    def _run_once(self, plan: Plan, who: Requester, key: str, respond: Respond, post_to: str | None = None) -> None:
-        result = self.once.run(key, lambda: self._execute_checked(plan.id, who, post_to))
-        if result.ran_here:
-            if result.result.get("reply"):
-                respond(render.info(str(result.result["reply"])))
-            return
-        if result.in_progress:
-            respond(render.info(f"Already being done: {plan.summary}."))
-        else:
-            by = result.result.get("by") or plan.confirmed_by or plan.requested_by
-            respond(render.info(f"Already done by <@{by}>: {plan.summary}."))
-
-    def _execute_checked(self, plan_id: str, who: Requester, post_to: str | None) -> dict[str, Any]:
-        """Everything a Confirm does, inside the idempotency guard; returns what a duplicate is told."""
-        plan = self.state.load_plan(plan_id)
-        if plan is None:
-            return {
-                "by": who.user,
-                "reply": "This plan is unknown or too old. Make a new one with the command.",
-            }
-        env = self.config.environment(plan.env)
-        request = f"/{plan.action.value} confirm {plan.summary}"
+    def _confirm_plan(self, plan: Plan, who: Requester, respond: Respond, post_to: str | None = None) -> None:
+        """Run a plan for `who` exactly once. A refusal is told to that person and stores nothing but its
+        audit line, so the card's button stays usable for someone who may confirm; the compare-and-set of
+        the plan's status from pending to executing is what lets one click, and only one, run it."""
         if plan.status is not PlanStatus.PENDING:
-            by = plan.confirmed_by or plan.requested_by
-            verb = "cancelled" if plan.status is PlanStatus.CANCELLED else "already done"
-            return {"by": by, "reply": f"This plan was {verb} by <@{by}>."}
+            self._answer_settled(plan, who, respond)
+            return
+        refusal = self._refusal(plan, who)
+        if refusal is not None:
+            respond(render.info(refusal))
+            return
+        plan.status, plan.confirmed_by = PlanStatus.EXECUTING, who.user
+        if not self.state.move_plan(plan, PlanStatus.PENDING):
+            current = self.state.load_plan(plan.id)
+            if current is not None:
+                self._answer_settled(current, who, respond)
+            return
+        reply = self._execute_confirmed(plan, who, post_to)
+        if reply:
+            respond(render.info(reply))
+
+    def _refusal(self, plan: Plan, who: Requester) -> str | None:
+        """Why `who` may not confirm `plan` now (audited), or None."""
+        request = f"/{plan.action.value} confirm {plan.summary}"
         now = self.clock()
         if plan.expired(now):
             self._audit(plan.env, plan.service, who.user, request, "expired", "", plan.id)
             self._close_card(plan, "Expired; plan again", who.user, now)
-            return {
-                "by": who.user,
-                "reply": f"This plan expired at {render.short_time(plan.expires_at)} UTC. Plan again.",
-            }
-        decision = self.access.check(who.user, who.channel or plan.channel, env.name, NEEDED_ROLE[plan.action])
+            return f"This plan expired at {render.short_time(plan.expires_at)} UTC. Plan again."
+        env = self.config.environment(plan.env)
+        needed = NEEDED_ROLE[plan.action]
+        # Membership of user groups is read again here: a change to production waits for no cache.
+        decision = self.access.check(who.user, who.channel or plan.channel, env.name, needed, fresh=True)
         if not decision.allowed:
             self._audit(plan.env, plan.service, who.user, request, "denied", decision.reason, plan.id)
-            return {"by": who.user, "reply": decision.reason}
+            return decision.reason
         if env.four_eyes and who.user == plan.requested_by:
-            reason = "Four-eyes: someone else with the role must confirm a plan you made."
+            reason = (
+                f"Four-eyes: someone else with the {needed.label} role must confirm a plan you made. "
+                "The Confirm button stays on the card for them."
+            )
             self._audit(plan.env, plan.service, who.user, request, "denied", reason, plan.id)
-            return {"by": who.user, "reply": reason}
-        plan.status, plan.confirmed_by = PlanStatus.EXECUTING, who.user
-        if not self.state.move_plan(plan, PlanStatus.PENDING):
-            current = self.state.load_plan(plan.id)
-            by = (current.confirmed_by if current else None) or plan.requested_by
-            return {"by": by, "reply": f"Already done by <@{by}>."}
+            return reason
+        return None
+
+    def _answer_settled(self, plan: Plan, who: Requester, respond: Respond) -> None:
+        """A click on a plan that is no longer pending is told what happened to it, from the stored status.
+        The person whose own click runs it hears nothing more: their card already says it (and a
+        response_url is good for five answers only)."""
+        by = plan.confirmed_by or plan.requested_by
+        if by == who.user and plan.status in (PlanStatus.EXECUTING, PlanStatus.DONE, PlanStatus.FAILED):
+            return
+        text = {
+            PlanStatus.EXECUTING: f"Already being done by <@{by}>: {plan.summary}.",
+            PlanStatus.DONE: f"Already done by <@{by}>: {plan.summary}.",
+            PlanStatus.FAILED: f"Already tried by <@{by}> and it failed; see the card. Plan again to retry.",
+            PlanStatus.CANCELLED: f"This plan was cancelled by <@{by}>.",
+        }.get(plan.status, f"This plan is {plan.status.value}.")
+        respond(render.info(text))
+
+    def _execute_confirmed(self, plan: Plan, who: Requester, post_to: str | None) -> str | None:
+        """Make the change of a plan this click moved to executing; returns what the person must still be
+        told (None when the card says it all). Once AWS has made the change, the outcome is "executed"
+        whatever happens to the bookkeeping after it."""
+        request = f"/{plan.action.value} confirm {plan.summary}"
         self._audit(plan.env, plan.service, who.user, request, "confirmed", "", plan.id)
         target = self.config.target(plan.service, plan.env)
         try:
@@ -196,42 +215,101 @@ class Operations:
         except Exception as unexpected:
             error = unexpected if isinstance(unexpected, BotError) else self._unexpected(unexpected)
             plan.status = PlanStatus.FAILED
-            self.state.move_plan(plan, PlanStatus.EXECUTING)
+            self._keep("mark the plan failed", lambda: self.state.move_plan(plan, PlanStatus.EXECUTING))
             decision_text = "superseded" if isinstance(error, Superseded) else "failed"
             self._audit(plan.env, plan.service, who.user, request, decision_text, str(error), plan.id)
             self._show_result(plan, who.user, Outcome(False, f":x: {error}"), post_to)
-            return {"by": who.user, "reply": str(error)}
-        plan.status = PlanStatus.DONE
-        self.state.move_plan(plan, PlanStatus.EXECUTING)
-        self.state.set_last_change(plan.env, plan.service, LastChange(plan.requested_by, plan.summary, self.clock()))
-        self._audit(plan.env, plan.service, who.user, request, "executed", outcome.text, plan.id)
+            return str(error)
+        self._record_done(plan, who, request, outcome, updated)
         ts = self._show_result(plan, who.user, outcome, post_to)
-        if outcome.rollout is not None and updated is not None and ts is not None:
-            copies = self._post_copies(plan, post_to or plan.channel, who.user, outcome, post_to)
-            self.state.save_deploy_card(
-                updated.arn,
-                DeployCard(
-                    channel=post_to or plan.channel,
-                    ts=ts,
-                    plan_id=plan.id,
-                    env=plan.env,
-                    service=plan.service,
-                    actor=who.user,
-                    summary=plan.summary,
-                    started_at=self.clock(),
-                    task_definition=updated.task_definition,
-                    from_task_definition=plan.from_task_definition,
-                    deployment_id=updated.deployment_id,
-                    release_lock=took_lock,
-                    requested_by=plan.requested_by,
-                    copies=copies,
-                ),
-            )
+        if outcome.rollout is not None and updated is not None:
+            self._track_rollout(plan, who, outcome, updated, ts, took_lock, post_to)
+        if plan.action is Action.SCALE and ts is not None:
+            self._tell_lock_holder(plan, who, ts, post_to or plan.channel)
         if ts is None and (post_to is not None or plan.message_ts):
             # Slack refused the card even after retries: the person learns the outcome here instead.
-            reply = f"{plan.summary}: {outcome.text} (The card could not be updated in Slack.)"
-            return {"by": who.user, "reply": reply}
-        return {"by": who.user}
+            return f"{plan.summary}: {outcome.text} (The card could not be updated in Slack.)"
+        return None
+
+    def _record_done(
+        self, plan: Plan, who: Requester, request: str, outcome: Outcome, updated: ServiceState | None
+    ) -> None:
+        plan.status = PlanStatus.DONE
+        self._keep("mark the plan done", lambda: self.state.move_plan(plan, PlanStatus.EXECUTING))
+        if updated is not None and plan.image is not None:
+            image = plan.image
+            self._keep("cache the new revision's image", lambda: self.state.cache_image(updated.task_definition, image))
+        change = LastChange(plan.requested_by, plan.summary, self.clock())
+        self._keep("record the last change", lambda: self.state.set_last_change(plan.env, plan.service, change))
+        self._audit(plan.env, plan.service, who.user, request, "executed", outcome.text, plan.id)
+
+    def _track_rollout(
+        self,
+        plan: Plan,
+        who: Requester,
+        outcome: Outcome,
+        updated: ServiceState,
+        ts: str | None,
+        took_lock: bool,
+        post_to: str | None,
+    ) -> None:
+        """Save the deploy card for the deployment tracker, which moves it on and releases the lock. If it
+        cannot be saved, nothing would ever release the lock this deploy took: release it now."""
+        home = post_to or plan.channel
+        copies = self._post_copies(plan, home, who.user, outcome, post_to) if ts is not None else ()
+        card = DeployCard(
+            channel=home,
+            ts=ts or "",
+            plan_id=plan.id,
+            env=plan.env,
+            service=plan.service,
+            actor=who.user,
+            summary=plan.summary,
+            started_at=self.clock(),
+            task_definition=updated.task_definition,
+            from_task_definition=plan.from_task_definition,
+            deployment_id=updated.deployment_id,
+            release_lock=took_lock,
+            requested_by=plan.requested_by,
+            copies=copies,
+        )
+        if ts is not None and self._keep(
+            "save the deploy card", lambda: self.state.save_deploy_card(updated.arn, card)
+        ):
+            return
+        if took_lock:
+            self._keep(
+                "release the deploy lock",
+                lambda: self.state.release_lock(plan.env, plan.service, plan.requested_by),
+            )
+
+    def _tell_lock_holder(self, plan: Plan, who: Requester, ts: str, channel: str) -> None:
+        """Scaling is allowed under someone else's lock (docs/security.md); the holder hears of it."""
+        if plan.lock_holder is None or plan.lock_holder == who.user:
+            return
+        reason = f" ({render.escape(plan.lock_reason)})" if plan.lock_reason else ""
+        note = (
+            f":lock: <@{plan.lock_holder}>: <@{who.user}> scaled {plan.service} ({plan.env}) while you hold "
+            f"its lock{reason}: {render.escape(plan.summary)}."
+        )
+        try:
+            self.slack.post(channel, render.info(note), thread_ts=ts)
+        except Exception:
+            log.exception("could not tell the lock holder of %s about the scale", plan.service)
+
+    def _keep(self, what: str, write: Callable[[], object], attempts: int = BOOKKEEPING_ATTEMPTS) -> bool:
+        """Bookkeeping after a change AWS has made: retried a few times, then logged as a warning. It never
+        turns a change that happened into a failure; returns whether it was written."""
+        for attempt in range(1, attempts + 1):
+            try:
+                write()
+                return True
+            except Exception:
+                if attempt == attempts:
+                    log.warning("after the change, could not %s (%d attempts)", what, attempts, exc_info=True)
+                    return False
+                self.sleep(BOOKKEEPING_BACKOFF_SECONDS * attempt)
+        return False
 
     @staticmethod
     def _unexpected(error: Exception) -> BotError:
@@ -341,8 +419,6 @@ class Operations:
             if took_lock:
                 self.state.release_lock(target.env, target.name, plan.requested_by)
             raise
-        assert plan.image is not None
-        self.state.cache_image(updated.task_definition, plan.image)
         plan.changes = [
             Change(c.label, c.old, f"{family_of(updated.task_definition)}:{updated.revision}")
             if c.label == "task definition"

@@ -35,6 +35,7 @@ class Requester:
     user: str
     channel: str
     key: str  # Slack's natural key for this request: trigger_id, or message ts + action + value
+    message_ts: str | None = None  # the card a button was clicked on
 
 
 def plan_id(key: str) -> str:
@@ -59,7 +60,8 @@ class Planner:
             plan = self._scale(target, current, command.count, who)
         plan.alarms = [a.name for a in self.platform.alarms(target.environment) if a.service == target.name]
         lock = self.state.lock(target.env, target.name)
-        plan.lock_holder = lock.holder if lock else None
+        if lock is not None:
+            plan.lock_holder, plan.lock_reason = lock.holder, lock.reason
         return plan
 
     def _new_plan(self, action: Action, target: Target, current: ServiceState, who: Requester) -> Plan:

@@ -213,10 +213,18 @@ def plan_card(plan: Plan, needs_confirmation: bool, four_eyes: bool) -> Message:
     ]
     facts = [f"requested by <@{plan.requested_by}>"]
     facts.append("alarms: " + ", ".join(f"`{escape(a)}`" for a in plan.alarms) if plan.alarms else "no alarms firing")
-    facts.append(f"lock: <@{plan.lock_holder}>" if plan.lock_holder else "not locked")
+    reason = f" ({escape(plan.lock_reason)})" if plan.lock_reason else ""
+    facts.append(f"lock: <@{plan.lock_holder}>{reason}" if plan.lock_holder else "not locked")
     if plan.note:
         facts.append(escape(plan.note))
     blocks.append(context(*facts))
+    if plan.lock_holder and plan.lock_holder != plan.requested_by:
+        blocks.append(
+            section(
+                f":warning: {plan.service} ({plan.env}) is locked by <@{plan.lock_holder}>{reason}. "
+                f"Scaling is allowed under a lock; <@{plan.lock_holder}> is told in this card's thread when it runs."
+            )
+        )
     if needs_confirmation:
         confirm_note = "someone else with the role must confirm" if four_eyes else "confirm to run it"
         blocks.append(

@@ -33,6 +33,7 @@ class Fault:
     status: int = 400
     times: int | None = None  # None: every attempt
     sent: int = 0  # attempts answered with the error
+    matching: bytes | None = None  # only requests whose body holds this (one table's keys, one log group)
 
 
 @dataclass
@@ -40,8 +41,10 @@ class AwsFaults:
     faults: list[Fault] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add(self, operation: str, code: str, times: int | None = None, status: int = 400) -> Fault:
-        fault = Fault(operation, code, status, times)
+    def add(
+        self, operation: str, code: str, times: int | None = None, status: int = 400, matching: bytes | None = None
+    ) -> Fault:
+        fault = Fault(operation, code, status, times, matching=matching)
         with self.lock:
             self.faults.append(fault)
         return fault
@@ -52,6 +55,8 @@ class AwsFaults:
         with self.lock:
             for fault in self.faults:
                 named = target.endswith(f".{fault.operation}") or f"Action={fault.operation}".encode() in body
+                if fault.matching is not None and fault.matching not in body:
+                    continue
                 if named and (fault.times is None or fault.sent < fault.times):
                     fault.sent += 1
                     return _error(request.url, fault)
