@@ -4,9 +4,11 @@ Served on one loopback port (3000 by default):
 
     /api/<method>, /respond/<id>    the Web API and response_url the bot calls (sandbox.slack_api)
     GET  /                          the page (static/index.html): #ops, threads, composer, controls
+    GET  /static/slack_text.js      what Slack shows for mrkdwn and plain_text, as DOM nodes (the page's renderer)
     GET  /page/state?user=&since=   the channel as the chosen user sees it (long poll on a version number)
     GET  /page/alarms               the seeded alarms and their state in moto
-    POST /page/command              {"user", "text"}: a slash command, form-encoded and signed as Slack does
+    POST /page/command              {"user", "text"}: a slash command, form-encoded and signed as Slack does;
+                                    any other text is a message the person posts in the channel
     POST /page/action               {"user", "ts", "action_id"}: a button click, a signed block_actions payload
     POST /page/alarm                {"name", "state"}: set the alarm in moto and notify its SNS topic
     POST /page/cost                 the weekly cost schedule fires now
@@ -36,7 +38,9 @@ from bot.config import Config, Role
 from sandbox.alarms import AlarmTrigger, UnknownAlarmError
 from sandbox.slack_api import Message, RateLimit, SlackStandIn
 
-PAGE = Path(__file__).resolve().parent / "static" / "index.html"
+STATIC = Path(__file__).resolve().parent / "static"
+PAGE = STATIC / "index.html"
+ASSETS = {"/static/slack_text.js": (STATIC / "slack_text.js", "text/javascript; charset=utf-8")}
 MANIFEST = Path(__file__).resolve().parent.parent / "manifest.yaml"
 TEAM_ID = "T0SANDBOX"
 APP_ID = "A0SANDBOX"
@@ -89,6 +93,11 @@ def manifest_commands(path: Path = MANIFEST) -> frozenset[str]:
     return frozenset(str(c["command"]) for c in manifest.get("features", {}).get("slash_commands", []))
 
 
+def slack_escape(text: str) -> str:
+    """What Slack does to text a person types before storing or sending it: & < > as entities."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def sign(body: str, secret: str, timestamp: int | None = None) -> dict[str, str]:
     """The headers Slack sends with a request: its timestamp and the v0 HMAC-SHA256 signature."""
     stamp = str(int(time.time()) if timestamp is None else timestamp)
@@ -121,6 +130,7 @@ class SlackWorkspace(SlackStandIn):
         self.version = 0
         self._origins: dict[str, Origin] = {}
         self._page = PAGE.read_bytes()
+        self._assets = {route: (path.read_bytes(), kind) for route, (path, kind) in ASSETS.items()}
 
     # --- state the page reads ---------------------------------------------------------------------------
 
@@ -178,14 +188,22 @@ class SlackWorkspace(SlackStandIn):
         return self.response_url(name)
 
     def command(self, user: str, line: str) -> dict[str, Any]:
-        """Type `line` (e.g. "/deploy service-a v1.3.0") as `user` and send it the way Slack does."""
+        """Type `line` (e.g. "/deploy service-a v1.3.0") as `user` and send it the way Slack does.
+
+        Slack escapes & < > in what a person types, in the message it stores and in the command's text
+        it sends to the app; anything that is not a slash command is a message in the channel.
+        """
         command, _, text = line.strip().partition(" ")
         if not command.startswith("/") or len(command) < 2:
-            return {"ok": False, "error": "a slash command starts with / (try /ops help)"}
-        self._ephemeral(user, line.strip(), sender=user)
+            if not line.strip():
+                return {"ok": False, "error": "nothing to send"}
+            self._add(Message(self.channel_id, self._next_ts(), slack_escape(line.strip()), [], user=user))
+            return {"ok": True, "posted": True}
+        self._ephemeral(user, slack_escape(line.strip()), sender=user)
         if self.commands and command not in self.commands:
             known = ", ".join(sorted(self.commands))
-            self._ephemeral(user, f"{command} is not a valid command. This app's commands: {known}.", "USLACKBOT")
+            said = f"{slack_escape(command)} is not a valid command. This app's commands: {known}."
+            self._ephemeral(user, said, "USLACKBOT")
             return {"ok": False, "error": "unknown command"}
         trigger = f"{int(time.time())}.{uuid.uuid4().int % 10**12}.{secrets.token_hex(16)}"
         body = urllib.parse.urlencode(
@@ -198,7 +216,7 @@ class SlackWorkspace(SlackStandIn):
                 "user_id": user,
                 "user_name": self._name(user),
                 "command": command,
-                "text": text.strip(),
+                "text": slack_escape(text.strip()),
                 "api_app_id": APP_ID,
                 "is_enterprise_install": "false",
                 "response_url": self._response_url(Origin(user, self.channel_id)),
@@ -384,13 +402,17 @@ class SlackWorkspace(SlackStandIn):
         params = {k: v[-1] for k, v in urllib.parse.parse_qs(query).items()}
         if method == "GET" and route in {"/", "/index.html"}:
             return 200, self._page, {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"}
+        if method == "GET" and route in self._assets:
+            asset, kind = self._assets[route]
+            return 200, asset, {"Content-Type": kind, "Cache-Control": "no-store"}
         if method == "GET" and route == "/health":
             return 200, {"ok": True}, {}
         if method == "GET" and route == "/page/state":
             since = int(params.get("since", "-1")) if params.get("since", "-1").lstrip("-").isdigit() else -1
             return 200, self.page_state(params.get("user", ""), since), {}
         if method == "GET" and route == "/page/users":
-            return 200, {"users": [asdict(u) for u in self.users], "channel": self.channel_name}, {}
+            users = [asdict(u) for u in self.users]
+            return 200, {"users": users, "channel": self.channel_name, "channel_id": self.channel_id}, {}
         if method == "GET" and route == "/page/alarms":
             return 200, {"alarms": self.alarms()}, {}
         if method == "POST" and route.startswith("/page/"):

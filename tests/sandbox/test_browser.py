@@ -1,7 +1,12 @@
-"""The walkthrough of the README in a real browser, against `python -m sandbox` (what `make run` starts).
+"""The page in a real browser: the README's walkthrough against `python -m sandbox` (what `make run`
+starts), and the page's rendering of what the bot writes, which must be what Slack shows.
 
-Deploy from the composer and watch the card reach COMPLETED; fire an alarm from the page, roll back
-from its card, check in moto that the service is on the previous revision, and resolve the alarm.
+Walkthrough: deploy from the composer and watch the card reach COMPLETED; fire an alarm from the page,
+roll back from its card, check in moto that the service is on the previous revision, and resolve it.
+
+Rendering, against the page served by an in-process workspace (no bot needed): the renderer
+(sandbox/static/slack_text.js) on Slack's formatting cases, a message posted through chat.postMessage
+as a person sees it, and HTML typed into the composer shown as the characters typed.
 
 Debian's Chromium at /usr/bin/chromium, driven by Playwright (never `playwright install`). `make test`
 installs it (`make browser`); in CI (CI=true) a missing browser fails the test instead of skipping it.
@@ -19,6 +24,9 @@ from typing import Any
 import boto3
 import pytest
 from sandbox_support import Sandbox
+
+from bot.config import parse_config
+from sandbox.workspace import SlackWorkspace
 
 pytestmark = pytest.mark.slow
 
@@ -52,8 +60,12 @@ def require_browser() -> Any:
 
 @pytest.fixture
 def browser_page(sandbox: Sandbox, tmp_path: Path) -> Iterator[Any]:
-    sync_playwright = require_browser()
     sandbox.wait_page()
+    yield from open_browser(tmp_path)
+
+
+def open_browser(tmp_path: Path) -> Iterator[Any]:
+    sync_playwright = require_browser()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -127,3 +139,166 @@ def test_deploy_then_roll_back_from_an_alarm_card(sandbox: Sandbox, browser_page
     if shot := os.environ.get("SANDBOX_SCREENSHOT"):
         page.locator("#messages").evaluate("list => list.scrollTop = list.scrollHeight")
         page.screenshot(path=shot)
+
+
+# --- what the page shows is what Slack shows --------------------------------------------------------------
+
+PEOPLE = parse_config(
+    {
+        "project": "ecs-microservices",
+        "environments": [
+            {"name": "production", "region": "us-east-1", "roles": {"admin": ["U0ADMIN"], "deployer": ["U0DEPLOYER"]}}
+        ],
+        "services": [{"name": "service-a"}],
+    }
+)
+
+
+@pytest.fixture
+def workspace() -> Iterator[SlackWorkspace]:
+    # No bot behind it: these tests post through the Web API and type plain messages, never commands.
+    page = SlackWorkspace(PEOPLE, "http://127.0.0.1:9", "page-secret", None)
+    page.start()
+    yield page
+    page.stop()
+
+
+@pytest.fixture
+def workspace_page(workspace: SlackWorkspace, tmp_path: Path) -> Iterator[Any]:
+    for page in open_browser(tmp_path):
+        page.goto(workspace.base_url)
+        page.wait_for_function("document.querySelector('#user').value !== ''")
+        yield page
+
+
+# Each case: the mrkdwn the bot sends, and the DOM the page builds for it, written compactly:
+# [tag.class|children], links as [a.link href|text].
+SERIALIZE = """
+([source, kind]) => {
+  const ctx = SlackText.context({
+    userName: (id) => ({U0DEPLOYER: "deployer"})[id] || null,
+    channelName: (id) => (id === "C0OPS" ? "ops" : null),
+  });
+  const holder = document.createElement("div");
+  holder.append(kind === "plain_text" ? SlackText.textObject({type: kind, text: source}, ctx)
+                                      : SlackText.mrkdwn(source, ctx));
+  const show = (node) => {
+    if (node.nodeType === Node.TEXT_NODE) return node.data;
+    const inner = Array.from(node.childNodes).map(show).join("");
+    const name = [node.tagName.toLowerCase(), ...node.classList].join(".");
+    const href = node.getAttribute("href");
+    return `[${name}${href === null ? "" : " " + href}|${inner}]`;
+  };
+  return Array.from(holder.childNodes).map(show).join("");
+}
+"""
+
+RENDERED = [
+    ("*bold* _italic_ ~strike~ `code`", "[b|bold] [i|italic] [s|strike] [code|code]"),
+    (
+        "_*bold italic*_ and *<https://x.io|a bold link>*",
+        "[i|[b|bold italic]] and [b|[a.link https://x.io|a bold link]]",
+    ),
+    ("<https://example.com/a?b=1&amp;c=2|the docs>", "[a.link https://example.com/a?b=1&c=2|the docs]"),
+    ("<https://example.com>", "[a.link https://example.com|https://example.com]"),
+    ("<mailto:ops@example.com|mail us>", "[a.link mailto:ops@example.com|mail us]"),
+    (
+        "<@U0DEPLOYER> <@U0DEPLOYER|someone> <@U0GONE|sam> <@U0GONE>",
+        "[span.mention.user|@deployer] [span.mention.user|@deployer] "
+        "[span.mention.user|@sam] [span.mention.user|@U0GONE]",
+    ),
+    (
+        "<#C0OPS> <#C0OTHER|general> <#C0OTHER>",
+        "[span.mention.channel|#ops] [span.mention.channel|#general] [span.mention.channel|#C0OTHER]",
+    ),
+    ("<!subteam^S0ONCALL|@oncall> <!subteam^S0ONCALL>", "[span.mention.group|@oncall] [span.mention.group|@S0ONCALL]"),
+    (
+        "<!here> <!channel> <!everyone>",
+        "[span.mention.special|@here] [span.mention.special|@channel] [span.mention.special|@everyone]",
+    ),
+    ("deployed <!date^1392734382^{date_short}|Feb 18, 2014 6:39 AM>", "deployed [span.date|Feb 18, 2014 6:39 AM]"),
+    ("/deploy &lt;service&gt; [tag] &amp; &amp;lt;", "/deploy <service> [tag] & &lt;"),
+    ("&lt;b&gt;x&lt;/b&gt; *&lt;b&gt;*", "<b>x</b> [b|<b>]"),
+    # What Slack makes of a placeholder the bot forgot to escape: a link, and the brackets are gone.
+    ("/deploy <service> <tag|the tag>", "/deploy [span.link.unresolved|service] [span.link.unresolved|the tag]"),
+    ("<javascript:alert(1)|click>", "[span.link.unresolved|click]"),
+    ("<!unknown> <!unknown|label>", "<!unknown> label"),
+    (
+        "```<https://x.io|docs> *not bold* :rocket: &lt;ok&gt;```",
+        "[pre.code-block|[a.link https://x.io|docs] *not bold* :rocket: <ok>]",
+    ),
+    ("```\nline 1\n  line 2\n```", "[pre.code-block|line 1\n  line 2]"),
+    ("`*not bold* <@U0DEPLOYER>`", "[code|*not bold* [span.mention.user|@deployer]]"),
+    ("```unclosed *bold*", "```unclosed [b|bold]"),
+    ("&gt; quoted *text*\n> typed quote\nafter", "[blockquote.quote|quoted [b|text]\ntyped quote]after"),
+    ("Steps:\n• one\n- two\n\n1. three", "Steps:\n• one\n- two\n\n1. three"),
+    (
+        "snake_case_name, 2*3*4, * not bold*, *bold\nacross lines*",
+        "snake_case_name, 2*3*4, * not bold*, *bold\nacross lines*",
+    ),
+    (":rocket: launched :no_such_emoji:", "🚀 launched :no_such_emoji:"),
+    ("see https://example.com/a, then", "see [a.link https://example.com/a|https://example.com/a], then"),
+]
+
+
+def test_the_renderer_shows_what_slack_shows(workspace_page: Any) -> None:
+    shown = {source: workspace_page.evaluate(SERIALIZE, [source, "mrkdwn"]) for source, _ in RENDERED}
+    assert shown == dict(RENDERED)
+
+
+def test_plain_text_is_shown_exactly_as_sent(workspace_page: Any) -> None:
+    shown = workspace_page.evaluate(SERIALIZE, ["&lt;b&gt; *x* <b>y</b> <@U0DEPLOYER> :rocket:", "plain_text"])
+    assert shown == "[span.plain|&lt;b&gt; *x* <b>y</b> <@U0DEPLOYER> 🚀]"
+
+
+def test_a_message_from_the_bot_reads_as_it_would_in_slack(workspace: SlackWorkspace, workspace_page: Any) -> None:
+    from playwright.sync_api import expect
+
+    text = (
+        "*Deployed* <https://example.com/deploys/42|deploy 42> for <@U0DEPLOYER>. "
+        "Next time: `/deploy &lt;service&gt; &lt;tag&gt;`"
+    )
+    posted = post_as_the_bot(workspace, {"channel": "C0OPS", "text": "Deployed", "blocks": [section(text)]})
+    message = workspace_page.locator(f'#messages > .msg[data-ts="{posted}"]')
+    expect(message).to_contain_text("Deployed deploy 42 for @deployer. Next time: /deploy <service> <tag>")
+    link = message.get_by_role("link", name="deploy 42")
+    expect(link).to_have_attribute("href", "https://example.com/deploys/42")
+    expect(message.locator(".mention")).to_have_text("@deployer")
+    expect(message.locator(".mrkdwn b")).to_have_text("Deployed")
+    expect(message.locator("code")).to_have_text("/deploy <service> <tag>")
+
+
+def test_html_typed_into_the_page_is_shown_as_typed(workspace_page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page = workspace_page
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    typed = "<b>x</b> <img src=x onerror=alert(1)> & *bold*"
+    page.fill("#text", typed)
+    page.press("#text", "Enter")
+    message = page.locator("#messages > .msg", has_text="<b>x</b>")
+    expect(message.locator(".text")).to_have_text("<b>x</b> <img src=x onerror=alert(1)> & bold")
+    expect(message.locator(".text b")).to_have_text("bold")  # Slack's *bold*, the only markup there is
+    expect(message.locator("img")).to_have_count(0)
+    assert dialogs == []
+
+
+def section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def post_as_the_bot(workspace: SlackWorkspace, params: dict[str, Any]) -> str:
+    import json
+    import urllib.request
+
+    request = urllib.request.Request(
+        workspace.api_url + "chat.postMessage",
+        data=json.dumps(params).encode(),
+        headers={"Content-Type": "application/json", "Authorization": "Bearer xoxb-test"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        answer = json.loads(response.read())
+    assert answer["ok"], answer
+    return str(answer["ts"])

@@ -397,3 +397,15 @@ def test_a_command_the_app_does_not_declare_never_reaches_it(workspace: SlackWor
     assert workspace.command("U0DEPLOYER", "/deploi service-a v1")["error"] == "unknown command"
     assert app.requests == []
     assert "/deploi is not a valid command" in workspace.visible("U0DEPLOYER")[-1]["text"]
+
+
+def test_what_a_person_types_is_escaped_as_slack_escapes_it(workspace: SlackWorkspace, app: FakeApp) -> None:
+    assert workspace.command("U0DEPLOYER", "/ops lock service-a db & <migration>")["ok"]
+    form = dict(urllib.parse.parse_qsl(app.requests[-1][1]))
+    assert form["text"] == "lock service-a db &amp; &lt;migration&gt;"
+    assert workspace.command("U0ADMIN", "<b>x</b> & co")["ok"]  # not a command: a message in the channel
+    assert len(app.requests) == 1
+    said = [m for m in workspace.visible("U0DEPLOYER") if m["user"] == "U0ADMIN"]
+    assert [(m["text"], m["ephemeral"]) for m in said] == [("&lt;b&gt;x&lt;/b&gt; &amp; co", False)]
+    echo = next(m for m in workspace.visible("U0DEPLOYER") if m["user"] == "U0DEPLOYER")
+    assert echo["text"] == "/ops lock service-a db &amp; &lt;migration&gt;"
