@@ -33,7 +33,11 @@ from bot.aws import ClientFactory
 from bot.errors import BotError, aws_operation
 from bot.model import Plan, PlanStatus
 
-AUDIT_LOG = logging.getLogger("fargate_chatops.audit")
+# A child of "bot": the Lambda handlers hand Powertools' configuration to the "bot" loggers
+# (handlers.runtime.share_logging), so this line reaches the function's log. Its own level keeps it there
+# when the functions' LogLevel is raised above INFO: the audit trail is a record, not diagnostics.
+AUDIT_LOG = logging.getLogger("bot.audit")
+AUDIT_LOG.setLevel(logging.INFO)
 AUDIT_RETENTION_SECONDS = 400 * 24 * 3600
 
 

@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from bot.alarms.relay import AlarmRelay, BatchResult, Received
-from handlers.runtime import Lazy, build_chatops
+from handlers.runtime import Lazy, build_chatops, share_logging
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "fargate-chatops"))
 # Reporting all records of a batch as failed (a Slack outage) is an answer, not a crash of the function.
@@ -36,13 +36,11 @@ class AlarmNotShown(Exception):
 
 
 def build_relay() -> AlarmRelay:
-    from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
-
     from bot.alarms.pacing import Pacer
 
     chatops = build_chatops(clock=clock)
     pacer = Pacer(chatops.config.alarms.writes_per_second, pacer_clock, sleep)
-    copy_config_to_registered_loggers(source_logger=logger, include={"bot"})
+    share_logging(logger)
     return AlarmRelay(chatops.config, chatops.state, chatops.platform, chatops.slack, pacer, clock)
 
 

@@ -18,6 +18,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 
 from bot.config import Config, load_config
+from handlers.runtime import share_logging
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "fargate-chatops"))
 WEEK_DAYS = 7
@@ -83,4 +84,5 @@ def post_weekly(
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    share_logging(logger)
     return post_weekly(load_config(), event, os.environ, context)

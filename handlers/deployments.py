@@ -8,13 +8,14 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from bot.deployments import DeploymentEvent, DeploymentTracker
-from handlers.runtime import Lazy, build_chatops
+from handlers.runtime import Lazy, build_chatops, share_logging
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "fargate-chatops"))
 
 
 def build_tracker() -> DeploymentTracker:
     chatops = build_chatops()
+    share_logging(logger)
     return DeploymentTracker(chatops.state, chatops.slack)
 
 

@@ -17,7 +17,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 
 from bot.alarms.escalation import Escalations
-from handlers.runtime import Lazy, build_chatops
+from handlers.runtime import Lazy, build_chatops, share_logging
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "fargate-chatops"))
 clock: Callable[[], float] = time.time  # what "now" is for due times (tests pin it)
@@ -28,10 +28,8 @@ class EscalationNotPosted(Exception):
 
 
 def build_escalations() -> Escalations:
-    from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
-
     chatops = build_chatops()
-    copy_config_to_registered_loggers(source_logger=logger, include={"bot"})
+    share_logging(logger)
     return Escalations(chatops.config, chatops.state, chatops.slack, lambda: clock())
 
 

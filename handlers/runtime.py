@@ -4,6 +4,7 @@ thread-safe "build on first use" holder. Light to import: the bot's modules load
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -13,6 +14,8 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 from bot.config import ConfigError
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools import Logger
+
     from bot.core import ChatOps
 
 T = TypeVar("T")
@@ -28,6 +31,25 @@ def secret(value_variable: str, name_variable: str, environ: Mapping[str, str]) 
     from aws_lambda_powertools.utilities import parameters
 
     return str(parameters.get_secret(name, max_age=300))
+
+
+BOT_LOGGERS = "bot"  # bot/*'s loggers (logging.getLogger(__name__)) and the audit trail's "bot.audit"
+
+
+def share_logging(logger: Logger, *also: str) -> None:
+    """Write the bot's log lines (the audit trail's among them) with `logger`'s handler and level.
+
+    Lambda's Python runtime leaves the root logger at WARNING, so a logger Powertools is not configured for
+    drops its INFO lines, the audit line included. Every handler calls this when it builds its objects.
+    `also` names more top-level loggers (slack_bolt). Powertools only configures loggers that exist, so
+    they are made here first.
+    """
+    from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+
+    names = {BOT_LOGGERS, *also}
+    for name in names:
+        logging.getLogger(name)
+    copy_config_to_registered_loggers(source_logger=logger, include=names)
 
 
 def bot_token(environ: Mapping[str, str]) -> str:

@@ -15,15 +15,13 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 from slack_bolt.adapter.aws_lambda import SlackRequestHandler
 
-from handlers.runtime import Lazy, build_chatops, secret
+from handlers.runtime import Lazy, build_chatops, secret, share_logging
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "fargate-chatops"))
 _chatops: Any = None
 
 
 def build_handler(environ: Mapping[str, str] | None = None) -> SlackRequestHandler:
-    from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
-
     from bot.app import LocalLazyRunner, build_app
 
     environ = os.environ if environ is None else environ
@@ -41,7 +39,7 @@ def build_handler(environ: Mapping[str, str] | None = None) -> SlackRequestHandl
         # Bolt would create its Lambda client at the first lazy invoke, inside Slack's 3 seconds.
         lazy = runner.lazy_listener_runner
         lazy.lambda_client = clients.client("lambda", environ.get("AWS_REGION", config.environment().region))  # type: ignore[attr-defined]
-    copy_config_to_registered_loggers(source_logger=logger, include={"bot", "slack_bolt"})
+    share_logging(logger, "slack_bolt")
     return request_handler
 
 
