@@ -14,6 +14,7 @@ Subclasses serve more than the API on the same port by overriding `handle_other`
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import threading
@@ -299,7 +300,9 @@ class SlackStandIn:
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
-                self.wfile.write(payload)
+                # A client that left (a page closed during its long poll) has nobody to answer.
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.wfile.write(payload)
 
         self.server = ThreadingHTTPServer((host, port), Handler)
         self.server.daemon_threads = True

@@ -58,24 +58,31 @@ def require_browser() -> Any:
     return sync_playwright
 
 
-@pytest.fixture
-def browser_page(sandbox: Sandbox, tmp_path: Path) -> Iterator[Any]:
-    sandbox.wait_page()
-    yield from open_browser(tmp_path)
-
-
-def open_browser(tmp_path: Path) -> Iterator[Any]:
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """One Chromium for the module's tests (each gets a page of its own): launching it takes seconds."""
     sync_playwright = require_browser()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.set_default_timeout(WAIT_MS)
-        try:
-            yield page
-        finally:
-            page.screenshot(path=str(tmp_path / "last.png"))  # what the page showed at the end, pass or fail
-            print(f"\nlast screenshot: {tmp_path / 'last.png'}")
-            browser.close()
+        yield browser
+        browser.close()
+
+
+def new_page(chromium: Any, tmp_path: Path) -> Iterator[Any]:
+    page = chromium.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(WAIT_MS)
+    try:
+        yield page
+    finally:
+        page.screenshot(path=str(tmp_path / "last.png"))  # what the page showed at the end, pass or fail
+        print(f"\nlast screenshot: {tmp_path / 'last.png'}")
+        page.close()
+
+
+@pytest.fixture
+def browser_page(chromium: Any, sandbox: Sandbox, tmp_path: Path) -> Iterator[Any]:
+    sandbox.wait_page()
+    yield from new_page(chromium, tmp_path)
 
 
 def running_revision(sandbox: Sandbox) -> str:
@@ -164,8 +171,8 @@ def workspace() -> Iterator[SlackWorkspace]:
 
 
 @pytest.fixture
-def workspace_page(workspace: SlackWorkspace, tmp_path: Path) -> Iterator[Any]:
-    for page in open_browser(tmp_path):
+def workspace_page(chromium: Any, workspace: SlackWorkspace, tmp_path: Path) -> Iterator[Any]:
+    for page in new_page(chromium, tmp_path):
         page.goto(workspace.base_url)
         page.wait_for_function("document.querySelector('#user').value !== ''")
         yield page
