@@ -1,9 +1,13 @@
 """Every AWS action the bot's code calls, in one table.
 
 This is the single source of truth for the IAM policies in template.yaml: tests check both
-directions (each action here is granted to the functions that use it, and the template grants
-nothing that is not here), and the client factory refuses, in strict mode, any call that is not
+directions (each action here is granted to the functions that use it, on its scope, and the template
+grants nothing that is not here), and the client factory refuses, in strict mode, any call that is not
 declared here. Add a row when code starts calling a new operation; remove it when it stops.
+
+An action may have several rows, one per scope, each naming the functions that need it there:
+secretsmanager:GetSecretValue reaches the signing secret from the Slack function only, and the bot
+token from every function that posts to Slack.
 """
 
 from __future__ import annotations
@@ -31,10 +35,11 @@ class Scope(StrEnum):
     TASK_AND_EXECUTION_ROLES = "the task and execution roles, passed only to ecs-tasks.amazonaws.com"
     ECR_REPOSITORIES = "the platform's ECR repositories"
     LOG_GROUPS = "the platform's log groups"
-    SCALABLE_TARGETS = "Application Auto Scaling targets of the platform's services"
+    SCALABLE_TARGETS = "Application Auto Scaling targets, limited by its condition keys to ECS services' desired count"
     PLATFORM_ALARMS = "the platform's CloudWatch alarms"
     STATE_TABLE = "the bot's own DynamoDB table"
-    SLACK_SECRETS = "the two Slack secrets in Secrets Manager"
+    SLACK_SIGNING_SECRET = "the Slack signing secret in Secrets Manager"  # noqa: S105 - a description, not a secret
+    SLACK_BOT_TOKEN = "the Slack bot token in Secrets Manager"  # noqa: S105 - a description, not a secret
     SELF = "the function itself (Bolt's lazy listeners)"
     ENVIRONMENT_ROLES = "roles named in the config for other accounts"
     ANY = "'*': AWS offers no resource-level permission for these actions"
@@ -98,7 +103,7 @@ GRANTS: tuple[Grant, ...] = (
         "application-autoscaling:RegisterScalableTarget",
         Scope.SCALABLE_TARGETS,
         S,
-        why="/scale moves MinCapacity",
+        why="/scale moves MinCapacity (ECS services' desired count only: the grant's conditions)",
     ),
     # Logs and alarms
     _grant("logs:FilterLogEvents", Scope.LOG_GROUPS, S, why="/logs and the alarm card's Show logs"),
@@ -145,7 +150,22 @@ GRANTS: tuple[Grant, ...] = (
         "dynamodb:BatchGetItem", Scope.STATE_TABLE, S, A, E, why="/status in one call, alarm cards, escalation stops"
     ),
     # Secrets and self
-    _grant("secretsmanager:GetSecretValue", Scope.SLACK_SECRETS, S, D, C, A, E, why="Slack signing secret, bot token"),
+    _grant(
+        "secretsmanager:GetSecretValue",
+        Scope.SLACK_SIGNING_SECRET,
+        S,
+        why="verify Slack's requests; only the Slack function receives them",
+    ),
+    _grant(
+        "secretsmanager:GetSecretValue",
+        Scope.SLACK_BOT_TOKEN,
+        S,
+        D,
+        C,
+        A,
+        E,
+        why="post and update messages with the Web API",
+    ),
     _grant("lambda:InvokeFunction", Scope.SELF, S, why="Bolt runs lazy listeners by invoking the function"),
     _grant("sts:AssumeRole", Scope.ENVIRONMENT_ROLES, S, C, A, why="environments in other accounts"),
 )

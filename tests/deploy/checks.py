@@ -73,10 +73,29 @@ RESOURCE_MARKERS: dict[Scope, tuple[str, ...]] = {
     Scope.SCALABLE_TARGETS: (":application-autoscaling:${AWS::Region}:${AWS::AccountId}:scalable-target/",),
     Scope.PLATFORM_ALARMS: (":alarm:${ProjectName}-${EnvironmentName}-",),
     Scope.STATE_TABLE: ('{"Fn::GetAtt": ["StateTable", "Arn"]}',),
-    Scope.SLACK_SECRETS: (":secret:${SlackSigningSecretName}-", ":secret:${SlackBotTokenSecretName}-"),
+    Scope.SLACK_SIGNING_SECRET: (":secret:${SlackSigningSecretName}-",),
+    Scope.SLACK_BOT_TOKEN: (":secret:${SlackBotTokenSecretName}-",),
     Scope.SELF: (":function:${ProjectName}-${EnvironmentName}-opsbot-slack",),
     Scope.ENVIRONMENT_ROLES: ('"Ref": "EnvironmentRoleArns"',),
     Scope.ANY: (),
+}
+
+# Conditions a scope's statement must carry, exactly, and why.
+REQUIRED_CONDITIONS: dict[Scope, tuple[dict[str, Any], str]] = {
+    Scope.TASK_AND_EXECUTION_ROLES: (
+        {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+        "the roles may be passed to ECS tasks only",
+    ),
+    Scope.SCALABLE_TARGETS: (
+        {
+            "StringEquals": {
+                "application-autoscaling:service-namespace": "ecs",
+                "application-autoscaling:scalable-dimension": "ecs:service:DesiredCount",
+            }
+        },
+        "scalable-target ARNs end in a random id, so without them the grant covers every scalable target "
+        "in the account (DynamoDB, Aurora, other teams' services)",
+    ),
 }
 
 
@@ -145,13 +164,16 @@ def iam_problems(template: Mapping[str, Any], grants: Iterable[Grant] = GRANTS) 
     problems += [f"{f}: in bot/permissions.py's Function but not in the template" for f in sorted(declared - present)]
     problems += [f"{f}: a function the table does not know (add it to Function)" for f in sorted(present - declared)]
 
-    scope_of_action = {g.action: g.scope for g in grants}
-    why_of_action = {g.action: g.why for g in grants}
+    # An action may have several rows (one per scope); each names the functions that need it there.
+    scopes_of_action: dict[str, set[Scope]] = {}
+    for g in grants:
+        scopes_of_action.setdefault(g.action, set()).add(g.scope)
+    why = {(g.action, g.scope): g.why for g in grants}
     for function in sorted(declared & present):
         if Function(function) in NO_AWS_CALLS and functions(template)[function].get("Policies"):
             problems.append(f"{function}: calls no AWS API (bot/permissions.py NO_AWS_CALLS) but has Policies")
-        needed = {g.action for g in grants if Function(function) in g.functions}
-        granted: dict[str, str] = {}
+        needed = {(g.action, g.scope) for g in grants if Function(function) in g.functions}
+        granted: dict[tuple[str, Scope], str] = {}
         for st in (s for s in statements if s.function == function):
             scope = SCOPE_OF_SID.get(st.sid)
             if scope is None:
@@ -159,17 +181,21 @@ def iam_problems(template: Mapping[str, Any], grants: Iterable[Grant] = GRANTS) 
                 continue
             problems += _resource_problems(st, scope)
             for action in st.actions:
-                granted[action] = st.sid
-                if action in scope_of_action and scope_of_action[action] is not scope:
+                granted[(action, scope)] = st.sid
+                table_scopes = scopes_of_action.get(action, set())
+                if table_scopes and scope not in table_scopes:
                     problems.append(
                         f"{function}: {action} is granted under {st.sid} but bot/permissions.py scopes it to "
-                        f"{SID_OF_SCOPE[scope_of_action[action]]} ({scope_of_action[action].value})"
+                        + ", ".join(f"{SID_OF_SCOPE[s]} ({s.value})" for s in sorted(table_scopes))
                     )
-        for action in sorted(needed - set(granted)):
-            problems.append(f"{function}: needs {action} ({why_of_action[action]}) but the template does not grant it")
-        for action in sorted(set(granted) - needed):
+        for action, scope in sorted(needed - set(granted)):
             problems.append(
-                f"{function}: the template grants {action} ({granted[action]}) but bot/permissions.py "
+                f"{function}: needs {action} on {SID_OF_SCOPE[scope]} ({why[(action, scope)]}) "
+                "but the template does not grant it"
+            )
+        for action, scope in sorted(set(granted) - needed):
+            problems.append(
+                f"{function}: the template grants {action} ({granted[(action, scope)]}) but bot/permissions.py "
                 "does not list it for this function"
             )
     return problems
@@ -186,10 +212,18 @@ def _resource_problems(st: Statement, scope: Scope) -> list[str]:
         for marker in RESOURCE_MARKERS[scope]
         if marker not in rendered
     ]
-    if scope is Scope.TASK_AND_EXECUTION_ROLES and st.condition != {
-        "StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
-    }:
-        problems.append(f"{where}: iam:PassRole needs iam:PassedToService = ecs-tasks.amazonaws.com")
+    # A statement grants its own scope only: e.g. the bot token's statement must not name the signing secret.
+    problems += [
+        f"{where}: Resource mentions {marker}, which is {SID_OF_SCOPE[other]} ({other.value}), not {scope.value}"
+        for other, markers in RESOURCE_MARKERS.items()
+        if other is not scope
+        for marker in markers
+        if marker in rendered
+    ]
+    if scope in REQUIRED_CONDITIONS:
+        condition, reason = REQUIRED_CONDITIONS[scope]
+        if st.condition != condition:
+            problems.append(f"{where}: needs exactly the Condition {json.dumps(condition)}: {reason}")
     return problems
 
 

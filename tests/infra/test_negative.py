@@ -10,6 +10,7 @@ import pytest
 from .tfchecks import (
     INFRA,
     alarm_action_errors,
+    ecs_exec_logging_errors,
     evaluate_names,
     fmt_problems,
     iam_wildcard_errors,
@@ -83,6 +84,25 @@ def test_alarm_without_ok_actions_is_reported(broken: Path) -> None:
     assert alarm_action_errors(broken) == [
         "infra/modules/monitoring/main.tf: aws_cloudwatch_metric_alarm.memory_high has no ok_actions"
     ]
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [('logging = "NONE"', 'logging = "DEFAULT"'), ('logging = "NONE"', 'logging = "OVERRIDE"')],
+)
+def test_finding_11c_ecs_exec_logging_other_than_none_is_reported(broken: Path, old: str, new: str) -> None:
+    replace_once(broken / "modules" / "ecs" / "main.tf", old, new)
+    [problem] = ecs_exec_logging_errors(broken)
+    assert "aws_ecs_cluster.this: ECS Exec logging" in problem
+
+
+def test_finding_11c_a_cluster_without_exec_configuration_is_reported(broken: Path) -> None:
+    path = broken / "modules" / "ecs" / "main.tf"
+    text = path.read_text()
+    start = text.index("  configuration {\n    execute_command_configuration {")
+    end = text.index("\n  }\n", start) + len("\n  }\n")
+    path.write_text(text[:start] + text[end:])
+    assert any("has no execute_command_configuration" in p for p in ecs_exec_logging_errors(broken))
 
 
 def test_unjustified_wildcard_is_reported(broken: Path) -> None:

@@ -9,6 +9,7 @@ from .tfchecks import (
     INFRA,
     alarm_action_errors,
     blocks,
+    ecs_exec_logging_errors,
     fmt_problems,
     iam_wildcard_errors,
     init_problems,
@@ -159,3 +160,14 @@ def test_for_each_filters_use_values_known_at_plan_time() -> None:
                 if re.search(r"\bif\s+[^}]*(_arn|_arn_suffix|_id)\b[^}]*(!=|==)\s*null", text):
                     offenders.append(f"{directory.name}/{file}: {text}")
     assert offenders == []
+
+
+def test_finding_11c_ecs_exec_sessions_are_not_logged_where_viewers_read() -> None:
+    """Defect (issue 14, finding 11c): the CKV_AWS_224 skip said ECS Exec output is deliberately not logged,
+    while the cluster's execute_command_configuration had logging = "DEFAULT", which writes each session's
+    output to the task's log group, the one every viewer reads with /logs."""
+    assert ecs_exec_logging_errors() == []
+    [skip] = [
+        line for line in (INFRA / "modules" / "ecs" / "main.tf").read_text().splitlines() if "CKV_AWS_224" in line
+    ]
+    assert "not logged" in skip

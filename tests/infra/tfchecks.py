@@ -188,6 +188,36 @@ def alarm_action_errors(root: Path = INFRA) -> list[str]:
     return problems
 
 
+def ecs_exec_logging_errors(root: Path = INFRA) -> list[str]:
+    """ECS Exec sessions are not logged: each cluster's execute_command_configuration has logging = "NONE".
+
+    "DEFAULT" (also what AWS does without the block) writes a session's output to the awslogs log group of
+    the task's container, which `/logs` shows to every viewer; a shell session may print secrets. The
+    CKV_AWS_224 skip on the cluster gives this as its reason.
+    """
+    problems = []
+    for directory in module_dirs(root):
+        for file, rtype, name, body in typed_blocks(parse_dir(directory), "resource"):
+            if rtype != "aws_ecs_cluster":
+                continue
+            where = f"{directory.relative_to(root.parent)}/{file}: {rtype}.{name}"
+            settings = [
+                exec_config
+                for configuration in body.get("configuration", [])
+                for exec_config in configuration.get("execute_command_configuration", [])
+            ]
+            if not settings:
+                problems.append(f'{where} has no execute_command_configuration (AWS then logs "DEFAULT")')
+            for exec_config in settings:
+                logging = unquote(exec_config.get("logging", '"DEFAULT"'))
+                if logging != "NONE":
+                    problems.append(
+                        f"{where}: ECS Exec logging = {logging!r} writes session output where viewers read "
+                        '(/logs); set "NONE"'
+                    )
+    return problems
+
+
 def is_mutating(action: str) -> bool:
     verb = action.split(":", 1)[-1]
     return not verb.startswith(_READ_ONLY_VERBS)

@@ -23,7 +23,8 @@ locals {
 ################################################################################
 
 resource "aws_ecs_cluster" "this" {
-  #checkov:skip=CKV_AWS_224:ECS Exec (off by default) sessions are encrypted with the platform key; their output is deliberately not logged, since a shell session may show secrets.
+  #checkov:skip=CKV_AWS_223:ECS Exec output is deliberately not logged (logging NONE): a shell session may show secrets, and DEFAULT would write it to the task's log group that /logs shows to viewers; who ran ECS Exec stays in CloudTrail (ExecuteCommand).
+  #checkov:skip=CKV_AWS_224:ECS Exec (off by default) sessions are encrypted with the platform key; their output is deliberately not logged (logging NONE), since a shell session may show secrets and DEFAULT would write it to the task's log group that /logs shows to viewers.
   name = var.cluster_name
 
   setting {
@@ -34,7 +35,8 @@ resource "aws_ecs_cluster" "this" {
   configuration {
     execute_command_configuration {
       kms_key_id = var.kms_key_arn
-      logging    = "DEFAULT"
+      # Not "DEFAULT": that writes session output to the task's log group, which every viewer reads with /logs.
+      logging = "NONE"
     }
   }
 }
