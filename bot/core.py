@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import time
-import urllib.parse
 from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -16,6 +15,7 @@ from bot import commands as c
 from bot import render
 from bot.config import Config, Role
 from bot.errors import BotError, NotAllowedError
+from bot.slack_text import log_group_console_url
 
 # The cold start builds ChatOps only to ack; the modules that do the work are imported on first use.
 if TYPE_CHECKING:
@@ -194,11 +194,7 @@ class ChatOps:
     def logs(self, command: c.Logs) -> render.Message:
         target = self.config.target(command.service, command.env)
         lines = self.platform.log_lines(target, command.since, command.pattern, LOG_LINES)
-        encoded = urllib.parse.quote(urllib.parse.quote(target.log_group, safe=""), safe="").replace("%", "$")
-        console = (
-            f"https://{target.region}.console.aws.amazon.com/cloudwatch/home?region={target.region}"
-            f"#logsV2:log-groups/log-group/{encoded}"
-        )
+        console = log_group_console_url(target.log_group, target.region)
         window = _duration(command.since)
         return render.logs_message(target.name, target.env, lines, window, command.pattern, console, LOG_LINES)
 

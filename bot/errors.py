@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from bot.slack_text import escape
+
 
 class BotError(Exception):
     """An error whose message is fit for Slack as it is."""
@@ -66,7 +68,8 @@ def describe_client_error(operation: str, error: Exception) -> OperationError:
     if code in _MISSING:
         return OperationError(operation, _MISSING[code], "Check the name with /status and the bot's config.", code)
     if code in {"InvalidParameterException", "ClientException", "ValidationException"}:
-        cause = f"AWS rejected the request ({raw})" if raw else "AWS rejected the request"
+        # AWS's message can echo the request's values: outside text for Slack.
+        cause = f"AWS rejected the request ({escape(raw)})" if raw else "AWS rejected the request"
         return OperationError(operation, cause[:300], "Check the values and try again.", code)
     if code in {
         "EndpointConnectionError",

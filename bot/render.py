@@ -25,6 +25,8 @@ from bot.commands import SPECS
 from bot.config import Config, EscalationLevel
 from bot.errors import BotError
 from bot.model import Alarm, Change, LogLine, Plan, ServiceState, tag_of
+from bot.slack_text import escape as escape  # re-exported: callers write render.escape
+from bot.slack_text import link, own_text
 
 if TYPE_CHECKING:
     from bot.routing import Route, RouteTest
@@ -37,21 +39,17 @@ CANCEL_ACTION = "plan_cancel"
 ROLLBACK_ACTION = "rollback_request"
 
 
-def escape(text: str) -> str:
-    """Text from AWS or a person, safe inside mrkdwn (no accidental mentions or links)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def clip(text: str, limit: int, note: str = "…") -> str:
     return text if len(text) <= limit else text[: limit - len(note)] + note
 
 
 def section(text: str) -> SectionBlock:
-    return SectionBlock(text=MarkdownTextObject(text=clip(text, SECTION_LIMIT)))
+    """A mrkdwn section of the bot's own text (outside text in it escaped by the caller)."""
+    return SectionBlock(text=MarkdownTextObject(text=clip(own_text(text), SECTION_LIMIT)))
 
 
 def context(*parts: str) -> ContextBlock:
-    return ContextBlock(elements=[MarkdownTextObject(text=clip(p, 2000)) for p in parts[:10]])
+    return ContextBlock(elements=[MarkdownTextObject(text=clip(own_text(p), 2000)) for p in parts[:10]])
 
 
 def header(text: str) -> HeaderBlock:
@@ -66,7 +64,7 @@ def message(text: str, blocks: Sequence[Block] = ()) -> Message:
             *kept[: MAX_BLOCKS - 1],
             context(f"{len(blocks) - MAX_BLOCKS + 1} more blocks were left out."),
         ]
-    return {"text": clip(text, 3000), "blocks": [b.to_dict() for b in kept]}
+    return {"text": clip(own_text(text), 3000), "blocks": [b.to_dict() for b in kept]}
 
 
 def when(moment: datetime | float | None) -> str:
@@ -170,7 +168,7 @@ def logs_message(
     lines: Sequence[LogLine],
     window: str,
     pattern: str | None,
-    console_url: str,
+    console_url: str | None,
     limit: int,
 ) -> Message:
     title = f"Logs: {service} ({env}), last {window}" + (f", filter `{escape(pattern)}`" if pattern else "")
@@ -183,7 +181,8 @@ def logs_message(
         chunks: list[str] = []
         current = ""
         for line in lines:
-            text = f"{line.timestamp.astimezone(UTC).strftime('%H:%M:%S')} {clip(line.message, 500)}"
+            # Log lines are outside text (a request path is whatever the internet sent), even in code.
+            text = f"{line.timestamp.astimezone(UTC).strftime('%H:%M:%S')} {escape(clip(line.message, 500))}"
             text = text.replace("```", "'''")
             if current and len(current) + len(text) + 1 > body_limit:
                 chunks.append(current)
@@ -195,7 +194,8 @@ def logs_message(
         notes = [f"{len(lines)} lines (at most {limit})"]
         if len(shown) < len(chunks):
             notes.append("older lines left out to fit Slack")
-        blocks.append(context("; ".join(notes) + f" · <{console_url}|Open in CloudWatch>"))
+        where = f" · {link(console_url, 'Open in CloudWatch')}" if console_url else ""
+        blocks.append(context("; ".join(notes) + where))
     return message(title, blocks)
 
 

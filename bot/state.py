@@ -14,6 +14,7 @@ What lives here:
     escalate#<env>                 <due time>#<incident>  an escalation level waiting to be due (alarms/escalation.py)
     escalation#<incident>          level#<n>#<m> / stop   a level posted (exactly once) / why escalation stopped
     idempotency#<function>         <hash>                 Powertools idempotency records
+    replay#<Slack signature>       seen                   a signed Slack request already accepted (bot/replay.py, TTL)
 
 DynamoDB's TTL deletes expired items only eventually (moto never does), so reads treat an item whose
 expires_at has passed as absent.
@@ -32,6 +33,7 @@ from typing import Any
 from bot.aws import ClientFactory
 from bot.errors import BotError, aws_operation
 from bot.model import Plan, PlanStatus
+from bot.slack_text import escape
 
 # A child of "bot": the Lambda handlers hand Powertools' configuration to the "bot" loggers
 # (handlers.runtime.share_logging), so this line reaches the function's log. Its own level keeps it there
@@ -57,7 +59,7 @@ class Lock:
 
 class LockedError(BotError):
     def __init__(self, lock: Lock) -> None:
-        reason = f": {lock.reason}" if lock.reason else ""
+        reason = f": {escape(lock.reason)}" if lock.reason else ""
         super().__init__(
             f"{lock.service} ({lock.env}) is locked by <@{lock.holder}> since {lock.since_text}{reason}.",
             "Ask them to finish or `/ops unlock` it, or wait until the lock expires.",
@@ -149,6 +151,7 @@ class AlarmCard:
     condition: str = ""
     deploy: RecentDeploy | None = None
     copies: tuple[tuple[str, str], ...] = ()  # (channel, ts) of the card in the route's other channels
+    foreign: str = ""  # not one of the environments' alarms (alarms.foreign_alarms: show): why, shown on the card
 
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> AlarmCard:

@@ -8,7 +8,6 @@ buttons always draw the same card.
 from __future__ import annotations
 
 import json
-import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +18,7 @@ from bot import render
 from bot.alarms.model import AlarmState
 from bot.config import AlarmSettings, Target
 from bot.model import LogLine
+from bot.slack_text import alarm_console_url, escape, link, log_group_console_url
 from bot.state import AlarmCard, AlarmRecord, RecentDeploy
 
 ROLLBACK = "alarm_rollback"
@@ -52,11 +52,10 @@ def span(seconds: float) -> str:
     return f"{days} d {hours} h" if hours else f"{days} d"
 
 
-def console_url(name: str, region: str) -> str:
-    return (
-        f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
-        f"#alarmsV2:alarm/{urllib.parse.quote(name, safe='')}"
-    )
+def console_link(name: str, region: str) -> str:
+    """ "Open in CloudWatch", when the alarm's region (from its ARN, outside text) is a region code."""
+    url = alarm_console_url(name, region)
+    return link(url, "Open in CloudWatch") if url else ""
 
 
 # --- button values --------------------------------------------------------------------------------
@@ -112,8 +111,8 @@ def deploy_line(deploy: RecentDeploy, fired_at: float) -> str:
 
 def alarm_card(card: AlarmCard, record: AlarmRecord, settings: AlarmSettings, now: float) -> render.Message:
     state = AlarmState(card.state)
-    subject = card.service or "no known service"
-    title = f"{ICONS[state]} {LABELS[state]}: {card.name}"
+    subject = escape(card.service or "no known service")
+    title = f"{ICONS[state]} {LABELS[state]}: {card.name}"  # plain_text: shown as it is
     blocks: list[Block] = [render.header(title)]
     lines = [f"*{subject}* ({card.env})" if card.env else f"*{subject}*"]
     if card.description:
@@ -142,13 +141,16 @@ def alarm_card(card: AlarmCard, record: AlarmRecord, settings: AlarmSettings, no
         status.append(f":mute: Muted by <@{mute.by}> until {render.short_time(mute.until)} UTC")
     if status:
         blocks.append(render.context(*status))
-    if state.firing:
+    if card.foreign:  # alarms.foreign_alarms: show; nothing on this card acts on the platform
+        note = f":warning: Not one of this bot's alarms ({render.escape(card.foreign)}): no buttons, no escalation."
+        blocks.append(render.context(note))
+    elif state.firing:
         buttons = _buttons(card, ack is not None, mute is not None, settings)
         blocks.append(ActionsBlock(block_id=f"alarm:{card.incident}"[:255], elements=buttons))
-    links = f"<{console_url(card.name, card.region)}|Open in CloudWatch>" if card.region else ""
+    links = console_link(card.name, card.region)
     if links:
         blocks.append(render.context(links))
-    fallback = f"{LABELS[state]}: {card.name} ({subject})"
+    fallback = f"{LABELS[state]}: {escape(card.name)} ({subject})"
     return render.message(fallback, blocks)
 
 
@@ -263,11 +265,7 @@ def _chunks(lines: Sequence[str], limit: int) -> list[str]:
 
 def logs_reply(target: Target, lines: Sequence[LogLine], at: float, window_minutes: int, limit: int) -> render.Message:
     """The log lines around an alarm's time, for the card's thread."""
-    group = urllib.parse.quote(urllib.parse.quote(target.log_group, safe=""), safe="").replace("%", "$")
-    console = (
-        f"https://{target.region}.console.aws.amazon.com/cloudwatch/home?region={target.region}"
-        f"#logsV2:log-groups/log-group/{group}"
-    )
+    console = log_group_console_url(target.log_group, target.region)
     message = render.logs_message(target.name, target.env, lines, f"{2 * window_minutes}m", None, console, limit)
     title = f"Logs: {target.name} ({target.env}), {window_minutes} min either side of {render.short_time(at)} UTC"
     message["text"] = title

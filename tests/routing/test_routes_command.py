@@ -55,5 +55,5 @@ def test_routes_test_in_another_environment(bot: Bot) -> None:
 def test_a_wrong_routes_call_gets_its_usage_line(bot: Bot) -> None:
     reply = bot.command("routes list", user=VIEWER, command="/ops")
     assert "Unexpected argument `list`" in reply.text
-    assert "/ops routes [test <alarm-name|service> [env]]" in reply.text
+    assert "/ops routes [test &lt;alarm-name|service&gt; [env]]" in reply.text  # placeholders shown, not a link
     assert "Name the service or the alarm" in bot.command("routes test", user=VIEWER, command="/ops").text
