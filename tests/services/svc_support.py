@@ -102,28 +102,36 @@ def start_service(
     package: str, output: Path, env: Mapping[str, str] | None = None, timeout: float = 15.0
 ) -> RunningService:
     port = free_port()
+    return launch(
+        [sys.executable, "-m", package],
+        cwd=SERVICES / package.replace("_", "-"),
+        env=with_common_on_path(
+            {**os.environ, "HOST": LOOPBACK, "PORT": str(port), "PYTHONUNBUFFERED": "1", **(env or {})}
+        ),
+        port=port,
+        output=output,
+        timeout=timeout,
+    )
+
+
+def launch(
+    argv: list[str], *, cwd: Path, env: Mapping[str, str], port: int, output: Path, timeout: float = 15.0
+) -> RunningService:
+    """Start `argv` and wait until it answers GET /health on `port` (loopback)."""
     with output.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", package],
-            cwd=SERVICES / package.replace("_", "-"),
-            env=with_common_on_path(
-                {**os.environ, "HOST": LOOPBACK, "PORT": str(port), "PYTHONUNBUFFERED": "1", **(env or {})}
-            ),
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
+        process = subprocess.Popen(argv, cwd=cwd, env=dict(env), stdout=sink, stderr=subprocess.STDOUT)
     service = RunningService(process, port, output)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"{package} exited with {process.returncode}:\n{output.read_text()}")
+            raise RuntimeError(f"{argv} exited with {process.returncode}:\n{output.read_text()}")
         try:
             if http_get(port, "/health")[0] == 200:
                 return service
         except OSError:
             time.sleep(0.05)
     service.stop()
-    raise RuntimeError(f"{package} did not answer /health within {timeout} s:\n{output.read_text()}")
+    raise RuntimeError(f"{argv} did not answer /health within {timeout} s:\n{output.read_text()}")
 
 
 @dataclass

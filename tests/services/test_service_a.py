@@ -43,9 +43,10 @@ def assert_utc_iso(timestamp: str) -> None:
 
 
 def assert_clean_failure(body: dict[str, Any], code: str, request_id: str) -> None:
-    assert set(body) == {"service_a", "error", "request_id", "timestamp"}
+    assert set(body) == {"service_a", "error", "detail", "request_id", "timestamp"}
     assert body["service_a"] == "error"
     assert body["error"]["code"] == code
+    assert body["detail"] == body["error"]["message"]  # FastAPI's key, which the seed's clients read
     assert body["request_id"] == request_id
     assert_utc_iso(body["timestamp"])
     message = body["error"]["message"]
@@ -75,11 +76,16 @@ def test_hello_greets_with_a_utc_timestamp() -> None:
     assert_utc_iso(body["timestamp"])
 
 
-def test_info_shows_the_version_from_app_version() -> None:
+def test_info_shows_the_version_from_app_version_and_the_api_endpoints() -> None:
     with TestClient(create_app(Settings.from_env({"APP_VERSION": "3.1.4-abc123"}))) as client:
         body = client.get("/api/info").json()
 
-    assert body == {"service": "service-a", "version": "3.1.4-abc123", "description": "API Gateway Service"}
+    assert body == {
+        "service": "service-a",
+        "version": "3.1.4-abc123",
+        "description": "API Gateway Service",
+        "endpoints": ["/api/hello", "/api/info", "/api/backend"],
+    }
 
 
 # --- settings -------------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ def test_process_reports_the_work_it_did_and_its_measured_duration(client: TestC
         "duration_ms",
         "work",
         "digest",
+        "data",
         "request_id",
         "timestamp",
     }
@@ -50,6 +51,7 @@ def test_process_reports_the_work_it_did_and_its_measured_duration(client: TestC
     assert body["status"] == "processed"
     assert body["work"] == DEFAULT_ROUNDS
     assert re.fullmatch(r"[0-9a-f]{64}", body["digest"])
+    assert body["data"] == {"result": body["digest"], "items_processed": DEFAULT_ROUNDS}
     assert body["duration_ms"] > 0
     assert re.fullmatch(r"\d+\.\d{3}s", body["processing_time"])
     assert float(body["processing_time"][:-1]) == pytest.approx(body["duration_ms"] / 1000, abs=0.001)
@@ -61,6 +63,7 @@ def test_process_duration_grows_with_the_work_asked_for(client: TestClient) -> N
     heavy = client.get("/process", params={"work": MAX_ROUNDS}).json()
 
     assert (light["work"], heavy["work"]) == (1, MAX_ROUNDS)
+    assert (light["data"]["items_processed"], heavy["data"]["items_processed"]) == (1, MAX_ROUNDS)
     assert heavy["duration_ms"] > 20 * light["duration_ms"]
 
 
@@ -88,10 +91,11 @@ def test_internal_status_reports_the_deployed_version(client: TestClient) -> Non
 
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"service", "version", "status", "uptime_seconds", "timestamp"}
+    assert set(body) == {"service", "version", "status", "uptime", "uptime_seconds", "timestamp"}
     assert body["service"] == "service-b"
     assert body["version"] == "2.5.0"
     assert body["status"] == "running"
+    assert body["uptime"] == "healthy"  # the seed's value; the duration is uptime_seconds
     assert body["uptime_seconds"] >= 0
     assert_utc_iso(body["timestamp"])
 

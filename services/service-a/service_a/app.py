@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from service_runtime import RequestContextMiddleware, utc_now_iso
 
@@ -26,10 +27,16 @@ class Hello(BaseModel):
     service: str
 
 
+API_PREFIX = "/api/"
+"""The public API's paths start with this; /health is the load balancer's."""
+
+
 class Info(BaseModel):
     service: str
     version: str
     description: str
+    endpoints: list[str]
+    """Every path of the public API, as the seed listed them."""
 
 
 class BackendResult(BaseModel):
@@ -46,8 +53,15 @@ class ErrorDetail(BaseModel):
 class BackendFailure(BaseModel):
     service_a: str
     error: ErrorDetail
+    detail: str
+    """`error.message` again, under the key of FastAPI's error reply, which the seed's clients read."""
     request_id: str
     timestamp: str
+
+
+def api_endpoints(app: FastAPI) -> list[str]:
+    """The public API's paths, read off the routes: a new endpoint is listed without another edit."""
+    return [route.path for route in app.routes if isinstance(route, APIRoute) and route.path.startswith(API_PREFIX)]
 
 
 def get_service_b(request: Request) -> ServiceB:
@@ -86,7 +100,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/api/info")
     async def info() -> Info:
-        return Info(service=SERVICE_NAME, version=settings.version, description=DESCRIPTION)
+        return Info(
+            service=SERVICE_NAME, version=settings.version, description=DESCRIPTION, endpoints=api_endpoints(app)
+        )
 
     @app.get(
         "/api/backend",
@@ -108,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             failure = BackendFailure(
                 service_a="error",
                 error=ErrorDetail(code=error.code, message=error.message),
+                detail=error.message,
                 request_id=request_id,
                 timestamp=utc_now_iso(),
             )

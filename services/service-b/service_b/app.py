@@ -12,10 +12,21 @@ from service_runtime import RequestContextMiddleware, utc_now_iso
 from service_b.settings import SERVICE_NAME, Settings
 from service_b.work import DEFAULT_ROUNDS, MAX_ROUNDS, hash_rounds
 
+HEALTHY = "healthy"
+
 
 class Health(BaseModel):
     status: str
     service: str
+
+
+class ProcessData(BaseModel):
+    """The seed's summary of the work, filled from the work really done."""
+
+    result: str
+    """The digest computed (the same as `digest`)."""
+    items_processed: int
+    """The rounds of hashing done (the same as `work`)."""
 
 
 class ProcessResult(BaseModel):
@@ -26,6 +37,7 @@ class ProcessResult(BaseModel):
     duration_ms: float
     work: int
     digest: str
+    data: ProcessData
     request_id: str
     timestamp: str
 
@@ -34,6 +46,8 @@ class InternalStatus(BaseModel):
     service: str
     version: str
     status: str
+    uptime: str
+    """The seed's word for being up: "healthy" whenever the service answers. The duration is uptime_seconds."""
     uptime_seconds: float
     timestamp: str
 
@@ -55,7 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/health")
     async def health() -> Health:
-        return Health(status="healthy", service=SERVICE_NAME)
+        return Health(status=HEALTHY, service=SERVICE_NAME)
 
     # A plain `def`: FastAPI runs it in its thread pool, so hashing never blocks /health.
     @app.get("/process")
@@ -75,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             duration_ms=round(done.seconds * 1000, 3),
             work=done.rounds,
             digest=done.digest,
+            data=ProcessData(result=done.digest, items_processed=done.rounds),
             request_id=request_id,
             timestamp=utc_now_iso(),
         )
@@ -86,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             service=SERVICE_NAME,
             version=settings.version,
             status="running",
+            uptime=HEALTHY,
             uptime_seconds=round(time.monotonic() - started, 3),
             timestamp=utc_now_iso(),
         )
