@@ -16,8 +16,9 @@ PROJECT      ?= ecs-microservices
 AWS_REGION   ?= us-east-1
 SERVICES     := service-a service-b
 TAG          ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo dev)
+BASE_URL     ?=
 
-.PHONY: help venv run test lint fmt typecheck bench init plan apply destroy logs-a logs-b build push \
+.PHONY: help venv run test lint fmt typecheck bench init plan apply destroy smoke logs-a logs-b build push \
         deploy-bot clean checkov-venv browser
 
 help: ## List every target with what it does
@@ -111,6 +112,10 @@ apply: ## terraform apply of the saved plan in infra/
 destroy: ## terraform destroy in infra/ (asks for confirmation)
 	$(call require,terraform,Install Terraform >= 1.5: see docs/deploy.md.)
 	terraform -chdir=$(INFRA) destroy -var="image_tag=$(TAG)"
+
+# Only curl: no AWS credentials, and terraform only to read the ALB address when BASE_URL is not given.
+smoke: ## Smoke-test the deployed platform through its ALB, or BASE_URL=<url> (make run's: http://127.0.0.1:8000)
+	INFRA_DIR=$(INFRA) scripts/test-services.sh "$(BASE_URL)"
 
 logs-a: ## Tail service-a's CloudWatch logs
 	$(call require,aws,Install the AWS CLI v2.)
