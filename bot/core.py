@@ -231,8 +231,14 @@ class ChatOps:
                 env, _, service = value.partition(":")
                 if service not in self.config.service_names or env not in self.config.environment_names:
                     raise BotError("This button no longer matches a configured service.", "Use /rollback.")
+                from bot.history import RolledBackBy
+
                 self.operations.request(
-                    c.Rollback(service, None, env), who, f"/rollback {service} {env} (button)", respond
+                    c.Rollback(service, None, env),
+                    who,
+                    f"/rollback {service} {env} (button)",
+                    respond,
+                    via=RolledBackBy.DEPLOY_CARD,
                 )
             elif action_id.startswith(ALARM_ACTION_PREFIX):
                 from bot.alarms.actions import AlarmActions  # only when an alarm card's button is pressed

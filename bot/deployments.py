@@ -18,6 +18,8 @@ from datetime import datetime
 from typing import Any
 
 from bot import render
+from bot.history import RevisionHistory, RolledBackBy
+from bot.model import family_of, revision_of
 from bot.operations import SlackOut
 from bot.state import DeployCard, StateStore
 
@@ -61,10 +63,19 @@ def duration(seconds: float) -> str:
 
 
 class DeploymentTracker:
-    def __init__(self, state: StateStore, slack: SlackOut, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        state: StateStore,
+        slack: SlackOut,
+        clock: Callable[[], float] = time.time,
+        running: Callable[[DeployCard], str | None] = lambda card: None,
+    ) -> None:
+        """`running`: the task definition the card's service runs now (ECS), None when unknown."""
         self.state = state
         self.slack = slack
         self.clock = clock
+        self.running = running
+        self.history = RevisionHistory(state, clock)
 
     def on_event(self, event: DeploymentEvent) -> str:
         """Apply one event; returns what was done (for logs and tests)."""
@@ -84,15 +95,25 @@ class DeploymentTracker:
         took = duration(event.at - taken.started_at)
         if taken.release_lock:
             self.state.release_lock(taken.env, taken.service)
+        restored = False
         if event.state == "COMPLETED":
-            self.state.record_ran(taken.env, taken.service, taken.task_definition, event.at)
+            self._note(
+                "steady state", lambda: self.history.ran(taken.env, taken.service, taken.task_definition, event.at)
+            )
             detail = f"Completed in {took}."
         else:
-            detail = f"Failed after {took}: {render.escape(event.reason) or 'no reason given'}."
-            if "rolled back" not in event.reason.lower() and "rollback" not in event.reason.lower():
-                detail += " The circuit breaker may already be rolling back; check /status."
+            restored = self._failed(taken, event)
+            reason = render.escape(event.reason.strip().rstrip(".")) or "no reason given"
+            detail = f"Failed after {took}: {reason}."
+            if restored:
+                detail += (
+                    f" The circuit breaker put revision {revision_of(taken.from_task_definition)} back;"
+                    " nothing to roll back."
+                )
+            else:
+                detail += " The circuit breaker may still be rolling back; check /status before rolling back."
         self.state.audit_safe(taken.env, taken.service, taken.actor, taken.summary, event.state.lower(), detail)
-        self._show(taken, event.state, detail)
+        self._show(taken, event.state, detail, offer_rollback=event.state == "FAILED" and not restored)
         reply = render.info(f"{taken.summary}: {detail}")
         for channel, ts in ((taken.channel, taken.ts), *taken.copies):
             try:
@@ -101,13 +122,40 @@ class DeploymentTracker:
                 log.exception("could not reply in the deploy card's thread in %s", channel)
         return event.state.lower()
 
-    def _show(self, card: DeployCard, rollout: str, detail: str) -> None:
+    def _failed(self, card: DeployCard, event: DeploymentEvent) -> bool:
+        """Record the failure; True if ECS already runs the revision from before (the circuit breaker's
+        rollback), which is then recorded as rolled back from by it."""
+        history = self.history
+        self._note("failure", lambda: history.failed(card.env, card.service, card.task_definition, event.reason))
+        try:
+            running = self.running(card)
+        except Exception:
+            log.warning("could not read which revision %s runs now", card.service, exc_info=True)
+            running = None
+        before = card.from_task_definition
+        if running is None or (family_of(running), revision_of(running)) != (family_of(before), revision_of(before)):
+            return False
+        how = RolledBackBy.CIRCUIT_BREAKER
+        self._note(
+            "circuit breaker rollback",
+            lambda: history.rolled_back_from(card.env, card.service, card.task_definition, how, at=event.at),
+        )
+        return True
+
+    @staticmethod
+    def _note(what: str, write: Callable[[], None]) -> None:
+        try:
+            write()
+        except Exception:
+            log.warning("could not record the %s in the revision history", what, exc_info=True)
+
+    def _show(self, card: DeployCard, rollout: str, detail: str, offer_rollback: bool = False) -> None:
         plan = self.state.load_plan(card.plan_id)
         if plan is not None:
             message = render.result_card(plan, card.actor, card.started_at, "Confirmed", detail, rollout)
         else:
             message = render.info(f"{card.summary}: rollout {rollout.lower()}. {detail}")
-        if rollout == "FAILED":
+        if offer_rollback:
             message["blocks"].append(render.rollback_button(card.service, card.env).to_dict())
         try:
             self.slack.update(card.channel, card.ts, message)

@@ -144,6 +144,7 @@ class Plan:
     alarms: list[str] = field(default_factory=list)
     lock_holder: str | None = None
     lock_reason: str | None = None
+    via: str | None = None  # a rollback's button or command (bot.history.RolledBackBy)
     note: str | None = None
     status: PlanStatus = PlanStatus.PENDING
     message_ts: str | None = None

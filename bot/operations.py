@@ -25,6 +25,7 @@ from bot.access import AccessPolicy
 from bot.commands import Deploy, Rollback, Scale
 from bot.config import Config, Role, Target
 from bot.errors import BotError, NotAllowedError
+from bot.history import RolledBackBy
 from bot.model import Action, Change, Plan, PlanStatus, ServiceState, family_of
 from bot.plans import Planner, Requester
 from bot.platform import Platform
@@ -86,6 +87,7 @@ class Operations:
         self.clock = clock
         self.sleep = sleep
         self.planner = Planner(config, platform, state)
+        self.history = self.planner.history
 
     # --- audit ------------------------------------------------------------------------------------
 
@@ -103,7 +105,14 @@ class Operations:
 
     # --- request ----------------------------------------------------------------------------------
 
-    def request(self, command: Deploy | Rollback | Scale, who: Requester, text: str, respond: Respond) -> None:
+    def request(
+        self,
+        command: Deploy | Rollback | Scale,
+        who: Requester,
+        text: str,
+        respond: Respond,
+        via: RolledBackBy = RolledBackBy.COMMAND,
+    ) -> None:
         action = ACTION_OF[type(command)]
         env = self.config.environment(command.env)
         decision = self.access.check(who.user, who.channel, env.name, NEEDED_ROLE[action])
@@ -113,6 +122,7 @@ class Operations:
             return
         try:
             plan = self.planner.plan(command, who)
+            plan.via = via.value if action is Action.ROLLBACK else None
             if action is not Action.SCALE:
                 lock = self.state.lock(env.name, command.service)
                 if lock is not None and lock.holder != who.user:
@@ -239,9 +249,25 @@ class Operations:
         if updated is not None and plan.image is not None:
             image = plan.image
             self._keep("cache the new revision's image", lambda: self.state.cache_image(updated.task_definition, image))
+            self._record_revisions(plan, who, updated.task_definition, image)
         change = LastChange(plan.requested_by, plan.summary, self.clock())
         self._keep("record the last change", lambda: self.state.set_last_change(plan.env, plan.service, change))
         self._audit(plan.env, plan.service, who.user, request, "executed", outcome.text, plan.id)
+
+    def _record_revisions(self, plan: Plan, who: Requester, task_definition: str, image: str) -> None:
+        """The revision history (bot.history) learns what this change did to both revisions."""
+        history, env, service, before = self.history, plan.env, plan.service, plan.from_task_definition
+        self._keep(
+            "record the deployed revision",
+            lambda: history.deployed(env, service, task_definition, image, plan.requested_by),
+        )
+        self._keep("record the replaced revision", lambda: history.replaced(env, service, before))
+        if plan.action is Action.ROLLBACK:
+            how = RolledBackBy(plan.via) if plan.via else RolledBackBy.COMMAND
+            self._keep(
+                "record the rollback",
+                lambda: history.rolled_back_from(env, service, before, how, by=who.user),
+            )
 
     def _track_rollout(
         self,

@@ -62,7 +62,14 @@ A, E = Function.ALARMS, Function.ESCALATION
 
 GRANTS: tuple[Grant, ...] = (
     # ECS: read
-    _grant("ecs:DescribeServices", Scope.CLUSTER_SERVICES, S, A, why="/status, plans, alarm deploy correlation"),
+    _grant(
+        "ecs:DescribeServices",
+        Scope.CLUSTER_SERVICES,
+        S,
+        A,
+        D,
+        why="/status, plans, alarm deploy correlation, whether the circuit breaker put a failed deploy back",
+    ),
     _grant(
         "ecs:DescribeTaskDefinition",
         Scope.ANY,
@@ -131,9 +138,10 @@ GRANTS: tuple[Grant, ...] = (
         C,
         A,
         E,
-        why="locks, plans, cards, audit, idempotency, escalation levels (scheduled, claimed once)",
+        why="locks, plans, cards, audit, idempotency, escalation levels (scheduled, claimed once), "
+        "Slack signatures already seen (replays)",
     ),
-    _grant("dynamodb:UpdateItem", Scope.STATE_TABLE, S, D, C, why="idempotency, card state"),
+    _grant("dynamodb:UpdateItem", Scope.STATE_TABLE, S, D, C, why="idempotency, card state, revision history"),
     _grant(
         "dynamodb:DeleteItem", Scope.STATE_TABLE, S, D, C, E, why="lock release, idempotency, escalation levels done"
     ),

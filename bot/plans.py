@@ -7,12 +7,14 @@ was made against, so that confirming it later can tell whether the service moved
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from dataclasses import dataclass
 
 from bot.commands import Deploy, Rollback, Scale
 from bot.config import Config, Target
 from bot.errors import BotError, UsageError
+from bot.history import Revision, RevisionHistory, known, last_known_good
 from bot.model import (
     Action,
     Change,
@@ -25,9 +27,24 @@ from bot.model import (
     with_tag,
 )
 from bot.platform import Platform
+from bot.render import span
+from bot.slack_text import escape
 from bot.state import StateStore
 
 NEWEST_TAGS_SHOWN = 5
+PRE_RELEASE = re.compile(r"^v?\d+(\.\d+)*-[0-9A-Za-z.-]+$")  # semver's pre-release: v1.4.0-rc1, 2.0.0-beta.2
+
+
+def _known_good_note(good: Revision, now: float) -> str:
+    """ "last known-good: revision 3, `v1.2.0`, ran 2 d, deployed by @x"."""
+    parts = [f"last known-good: revision {good.number}"]
+    if good.tag:
+        parts.append(f"`{escape(good.tag)}`")
+    if good.ran_at is not None:
+        parts.append(f"ran {span((good.replaced_at or now) - good.ran_at)}")
+    if good.deployed_by:
+        parts.append(f"deployed by <@{good.deployed_by}>")
+    return ", ".join(parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +65,7 @@ class Planner:
         self.config = config
         self.platform = platform
         self.state = state
+        self.history = RevisionHistory(state)
 
     def plan(self, command: Deploy | Rollback | Scale, who: Requester) -> Plan:
         target = self.config.target(command.service, command.env)
@@ -87,14 +105,7 @@ class Planner:
         current_image = self.platform.container_image(target, definition)
         note = None
         if tag is None:
-            tags = [t for t in self.platform.image_tags(target) if t.tag.lower() != "latest"]
-            if not tags:
-                raise BotError(
-                    f"The repository {target.ecr_repository} has no tagged images to deploy.",
-                    "Push an image tagged with a version (scripts/push-images.sh), then deploy it.",
-                )
-            tag = tags[0].tag
-            note = f"no tag given: {tag} is the newest pushed tag"
+            tag, note = self._implicit_tag(target)
         elif not self.platform.tag_exists(target, tag):
             newest = [t.tag for t in self.platform.image_tags(target) if t.tag.lower() != "latest"]
             shown = ", ".join(f"`{t}`" for t in newest[:NEWEST_TAGS_SHOWN]) or "none"
@@ -118,36 +129,44 @@ class Planner:
         plan.note = note
         return plan
 
+    def _implicit_tag(self, target: Target) -> tuple[str, str]:
+        """Without a tag: the newest pushed tag that never failed nor was rolled back from, and in a
+        protected environment never a pre-release (v1.4.0-rc1); the note says which and why."""
+        tags = [t.tag for t in self.platform.image_tags(target) if t.tag.lower() != "latest"]
+        if not tags:
+            raise BotError(
+                f"The repository {target.ecr_repository} has no tagged images to deploy.",
+                "Push an image tagged with a version (scripts/push-images.sh), then deploy it.",
+            )
+        bad = {r.tag: r for r in self.history.revisions(target.env, target.name) if r.bad and r.tag}
+        skipped: list[str] = []
+        for tag in tags:
+            if tag in bad:
+                skipped.append(f"`{escape(tag)}` ({bad[tag].outcome()})")
+            elif target.environment.protected and PRE_RELEASE.match(tag):
+                skipped.append(f"`{escape(tag)}` (a pre-release; name it to deploy it here)")
+            else:
+                why = (
+                    f"newest pushed tag that is not known to be bad; skipped {', '.join(skipped)}"
+                    if skipped
+                    else ("the newest pushed tag")
+                )
+                return tag, f"no tag given: `{escape(tag)}` is the {why}"
+        raise BotError(
+            f"No pushed tag of {target.name} can be deployed without naming it: {', '.join(skipped[:5])}.",
+            "Name the tag to deploy: `/deploy <service> <tag>`.",
+        )
+
     # --- rollback ----------------------------------------------------------------------------------
 
     def _rollback(self, target: Target, current: ServiceState, revision: int | None, who: Requester) -> Plan:
         family = family_of(current.task_definition)
-        note = None
+        revisions = self.history.revisions(target.env, target.name)
         if revision is not None:
-            if revision == current.revision:
-                raise BotError(f"{target.name} already runs revision {revision}.", "Name an earlier revision.")
-            wanted = f"{family}:{revision}"
-            definition = self.platform.task_definition(target, wanted)
-            if definition.get("status") != "ACTIVE":
-                raise BotError(
-                    f"Revision {revision} of {family} is {str(definition.get('status', 'unknown')).lower()}.",
-                    "Only ACTIVE revisions can be deployed; pick another with `/rollback <service> <revision>`.",
-                )
-            to_arn = str(definition["taskDefinitionArn"])
+            to_arn, note = self._named_revision(target, current, revision, revisions)
         else:
-            ran_before = self._previous_that_ran(target, current)
-            if ran_before is not None:
-                to_arn = ran_before
-            else:
-                active = [a for a in self.platform.family_revisions(target) if revision_of(a) < current.revision]
-                if not active:
-                    raise BotError(
-                        f"There is no earlier revision of {family} to roll back to.",
-                        "Name a revision: `/rollback <service> <revision>`.",
-                    )
-                to_arn = active[-1]
-                note = "no record of which revisions ran; chose the newest earlier ACTIVE revision"
-            definition = self.platform.task_definition(target, to_arn)
+            to_arn, note = self._rollback_target(target, current, revisions)
+        definition = self.platform.task_definition(target, to_arn)
         old_image = self.platform.container_image(
             target, self.platform.task_definition(target, current.task_definition)
         )
@@ -162,11 +181,69 @@ class Planner:
         plan.note = note
         return plan
 
-    def _previous_that_ran(self, target: Target, current: ServiceState) -> str | None:
-        for arn in self.state.ran_revisions(target.env, target.name):
-            if arn != current.task_definition and family_of(arn) == family_of(current.task_definition):
-                return arn
-        return None
+    def _named_revision(
+        self, target: Target, current: ServiceState, revision: int, revisions: list[Revision]
+    ) -> tuple[str, str | None]:
+        family = family_of(current.task_definition)
+        if revision == current.revision:
+            raise BotError(f"{target.name} already runs revision {revision}.", "Name an earlier revision.")
+        active = self.platform.family_revisions(target)
+        wanted = next((arn for arn in active if revision_of(arn) == revision), None)
+        if wanted is None:
+            try:
+                status = str(self.platform.task_definition(target, f"{family}:{revision}").get("status", "unknown"))
+            except BotError:
+                status = ""
+            problem = f"revision {revision} is {status.lower()}" if status else f"has no revision {revision}"
+            raise BotError(
+                f"{target.name} ({target.env}) {problem}: only ACTIVE revisions can be rolled back to.",
+                self._recent(target, active, revisions),
+            )
+        record = known(revisions, wanted)
+        if record is not None and record.bad:
+            tag = f" (`{escape(record.tag)}`)" if record.tag else ""
+            raise BotError(
+                f"Revision {revision}{tag} of {target.name} was {record.outcome()}: a rollback never goes back to it.",
+                f"To release it again, deploy it on purpose: `/deploy {target.name} {escape(record.tag) or '<tag>'}`.",
+            )
+        return wanted, None
+
+    def _rollback_target(
+        self, target: Target, current: ServiceState, revisions: list[Revision]
+    ) -> tuple[str, str | None]:
+        """The last known-good revision below the current one; else the newest ACTIVE one below it that has
+        no record at all (it ran before the bot), saying so; never one that failed or was rolled back from."""
+        now = time.time()
+        good = last_known_good(revisions, current.task_definition)
+        if good is not None:
+            return good.task_definition, _known_good_note(good, now)
+        active = self.platform.family_revisions(target)
+        unknown = [arn for arn in active if revision_of(arn) < current.revision and known(revisions, arn) is None]
+        if unknown:
+            return unknown[-1], (
+                f"no record of how revision {revision_of(unknown[-1])} ran (it is older than the bot's history): "
+                "the newest earlier ACTIVE revision not known to be bad"
+            )
+        raise BotError(
+            f"{target.name} ({target.env}) has no known-good revision below {current.revision} to roll back to.",
+            self._recent(target, active, revisions),
+        )
+
+    def _recent(self, target: Target, active: list[str], revisions: list[Revision]) -> str:
+        """The newest revisions with their image and what became of them, for a person choosing one."""
+        lines = []
+        for arn in sorted(active, key=revision_of, reverse=True)[:NEWEST_TAGS_SHOWN]:
+            record = known(revisions, arn)
+            image = record.tag if record and record.tag else self._tag_of(target, arn)
+            outcome = record.outcome() if record else "no record"
+            lines.append(f"revision {revision_of(arn)} `{escape(image) or '?'}`: {outcome}")
+        return "Recent revisions: " + ("; ".join(lines) if lines else "none ACTIVE") + "."
+
+    def _tag_of(self, target: Target, arn: str) -> str:
+        try:
+            return tag_of(self.platform.container_image(target, self.platform.task_definition(target, arn)))
+        except BotError:
+            return ""
 
     # --- scale -------------------------------------------------------------------------------------
 

@@ -75,6 +75,21 @@ def when(moment: datetime | float | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def span(seconds: float) -> str:
+    """45 s, 12 min, 2 h 5 min, 3 d 4 h."""
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
+
+
 def short_time(moment: float) -> str:
     return datetime.fromtimestamp(moment, UTC).strftime("%H:%M")
 
@@ -216,7 +231,7 @@ def plan_card(plan: Plan, needs_confirmation: bool, four_eyes: bool) -> Message:
     reason = f" ({escape(plan.lock_reason)})" if plan.lock_reason else ""
     facts.append(f"lock: <@{plan.lock_holder}>{reason}" if plan.lock_holder else "not locked")
     if plan.note:
-        facts.append(escape(plan.note))
+        facts.append(plan.note)  # the planner's own words; outside parts escaped where it wrote them
     blocks.append(context(*facts))
     if plan.lock_holder and plan.lock_holder != plan.requested_by:
         blocks.append(
@@ -262,7 +277,10 @@ def result_card(plan: Plan, by: str, at: float, outcome: str, detail: str = "", 
         )
     elif detail:
         blocks.append(section(detail))
-    blocks.append(context(f"{outcome} by <@{by}> at {short_time(at)} UTC · requested by <@{plan.requested_by}>"))
+    facts = [f"{outcome} by <@{by}> at {short_time(at)} UTC · requested by <@{plan.requested_by}>"]
+    if plan.note:
+        facts.append(plan.note)  # why this target or tag: the planner's own words
+    blocks.append(context(*facts))
     return message(f"{plan.summary}: {outcome}" + (f" ({rollout})" if rollout else ""), blocks)
 
 

@@ -5,7 +5,7 @@ What lives here:
     lock#<env>#<service>           lock                   deploy lock (conditional writes)
     audit#<env>#<service|*>        <iso time>#<id>        audit trail, per service and per environment
     change#<env>#<service>         last                   who made the last change, and what
-    ran#<env>#<service>            <iso time>             task-definition revisions that reached steady state
+    rev#<env>#<service>            <revision>             what became of each revision (bot/history.py)
     card#<service arn>             deploy                 the Slack message that shows a deployment
     image#<task definition arn>    image                  image of a revision (immutable, so cached forever)
     alarm#<account>#<alarm name>   card / ack / mute      an alarm's card, who acknowledged it, its mute (TTL)
@@ -429,16 +429,6 @@ class StateStore:
 
     def set_last_change(self, env: str, service: str, change: LastChange) -> None:
         self.put(f"change#{env}#{service}", "last", asdict(change))
-
-    def record_ran(self, env: str, service: str, task_definition: str, at: float | None = None) -> None:
-        at = at or time.time()
-        sk = datetime.fromtimestamp(at, UTC).isoformat()
-        self.put(f"ran#{env}#{service}", sk, {"task_definition": task_definition, "at": at})
-
-    def ran_revisions(self, env: str, service: str, limit: int = 20) -> list[str]:
-        """Task definitions that reached steady state, newest first, without repeats."""
-        items = self.query(f"ran#{env}#{service}", limit=limit)
-        return list(dict.fromkeys(str(item["task_definition"]) for item in items))
 
     @staticmethod
     def image_key(task_definition: str) -> tuple[str, str]:

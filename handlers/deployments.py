@@ -8,6 +8,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from bot.deployments import DeploymentEvent, DeploymentTracker
+from bot.state import DeployCard
 from handlers.runtime import Lazy, build_chatops, share_logging
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "fargate-chatops"))
@@ -16,7 +17,11 @@ logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "fargate-chato
 def build_tracker() -> DeploymentTracker:
     chatops = build_chatops()
     share_logging(logger)
-    return DeploymentTracker(chatops.state, chatops.slack)
+
+    def running(card: DeployCard) -> str | None:
+        return chatops.platform.service(chatops.config.target(card.service, card.env)).task_definition
+
+    return DeploymentTracker(chatops.state, chatops.slack, running=running)
 
 
 _tracker = Lazy(build_tracker)

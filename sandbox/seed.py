@@ -17,7 +17,10 @@ from typing import Any
 
 import boto3
 
+from bot.aws import ClientFactory
 from bot.config import Config, Target
+from bot.history import RevisionHistory, RolledBackBy
+from bot.state import StateStore
 
 ACCOUNT = "123456789012"
 DEFAULT_TAGS = ("v1.0.0", "v1.1.0", "v1.2.0", "v1.3.0")
@@ -31,6 +34,7 @@ class SeedPlan:
     tags: tuple[str, ...] = DEFAULT_TAGS
     revisions: tuple[str, ...] = ("v1.0.0", "v1.1.0", "v1.2.0")  # one task-definition revision per tag
     ran: tuple[int, ...] = (1, 2, 3)  # revisions that reached steady state, oldest first
+    rolled_back: tuple[int, ...] = ()  # of those, revisions a person rolled back from (bot/history.py)
     desired: int = 2
     autoscaling: tuple[int, int] | None = (1, 10)
     log_lines: tuple[str, ...] = (
@@ -46,13 +50,14 @@ class SeedPlan:
     """Weeks of daily Cost Explorer results to queue in moto (server mode only); 0 queues none."""
 
 
-# What `make run` seeds: the default platform, plus a newer tag that fails to roll out, tags pushed over
-# the last weeks, and three months of cost data.
+# What `make run` seeds: the default platform, plus a newer tag that fails to roll out, a revision that
+# was rolled back from, tags pushed over the last weeks, and three months of cost data.
 SANDBOX_PLAN = replace(
     SeedPlan(),
     tags=(*DEFAULT_TAGS, "v1.4.0-rc1"),
     pushed_days_ago=(40, 26, 12, 2, 0.1),
     bad_tags=("v1.4.0-rc1",),
+    rolled_back=(2,),  # v1.1.0 was rolled back from once: /rollback from v1.2.0 goes to v1.0.0
     cost_weeks=13,
 )
 COST_REQUESTS_QUEUED = 40  # /cost reports answered with data: 2 requests each, then 6 h from the cache
@@ -116,7 +121,6 @@ def seed(config: Config, endpoint_url: str | None = None, plan: SeedPlan | None 
     ecs.create_cluster(clusterName=config.cluster(), settings=[{"name": "containerInsights", "value": "enabled"}])
     topic_arn = sns.create_topic(Name=f"{config.project}-{environment.name}-alarms")["TopicArn"]
     names = alarm_names(config)
-    ddb = _client("dynamodb", region, endpoint_url)
     task_definitions: dict[str, list[str]] = {}
 
     for index, target in enumerate(config.targets()):
@@ -166,18 +170,17 @@ def seed(config: Config, endpoint_url: str | None = None, plan: SeedPlan | None 
                 for i, line in enumerate(plan.log_lines)
             ],
         )
-        # The deploy history the bot would have recorded: which revisions reached steady state.
+        # The revision history the bot would have recorded: a revision a day, each replacing the one before.
+        history = RevisionHistory(StateStore(ClientFactory(endpoint_url), config.state_table, region))
         for order, revision in enumerate(plan.ran):
             at = time.time() - 86400 * (len(plan.ran) - order)
-            stamp = datetime.fromtimestamp(at, UTC).isoformat()
-            ddb.put_item(
-                TableName=config.state_table,
-                Item={
-                    "pk": {"S": f"ran#{target.env}#{target.name}"},
-                    "sk": {"S": stamp},
-                    "data": {"S": json.dumps({"task_definition": arns[revision - 1], "at": at})},
-                },
-            )
+            arn, image = arns[revision - 1], f"{repository_uri}:{plan.revisions[revision - 1]}"
+            history.deployed(target.env, target.name, arn, image, by="", at=at)
+            history.ran(target.env, target.name, arn, at + 120)
+            if order + 1 < len(plan.ran):
+                history.replaced(target.env, target.name, arn, at=at + 86400)
+            if revision in plan.rolled_back:
+                history.rolled_back_from(target.env, target.name, arn, RolledBackBy.COMMAND, at=at + 86400)
     for name in names[""]:
         cloudwatch.put_metric_alarm(
             AlarmName=name,

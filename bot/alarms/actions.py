@@ -23,6 +23,7 @@ from bot.alarms.escalation import Escalations, Stop
 from bot.commands import Rollback, Scale
 from bot.config import Role
 from bot.errors import BotError, NotAllowedError
+from bot.history import RolledBackBy
 from bot.operations import Respond
 from bot.plans import Requester
 from bot.state import AlarmAck, AlarmCard, AlarmMute, AlarmRecord
@@ -72,7 +73,8 @@ class AlarmActions:
         if button.service is None or button.revision is None:
             raise BotError("This alarm has no deploy to roll back.", "Use `/rollback <service> <revision>`.")
         text = f"/rollback {button.service} {button.revision} {button.env} (alarm {alarm_name(button.alarm)})"
-        self.chatops.operations.request(Rollback(button.service, button.revision, button.env), who, text, respond)
+        command = Rollback(button.service, button.revision, button.env)
+        self.chatops.operations.request(command, who, text, respond, via=RolledBackBy.ALARM)
 
     def scale_up(self, button: cards.ButtonValue, who: Requester, respond: Respond) -> None:
         if button.service is None:

@@ -18,6 +18,7 @@ from bot import render
 from bot.alarms.model import AlarmState
 from bot.config import AlarmSettings, Target
 from bot.model import LogLine
+from bot.render import span
 from bot.slack_text import alarm_console_url, escape, link, log_group_console_url
 from bot.state import AlarmCard, AlarmRecord, RecentDeploy
 
@@ -35,21 +36,6 @@ ICONS = {
     AlarmState.INSUFFICIENT_DATA: ":grey_question:",
 }
 LABELS = {AlarmState.ALARM: "ALARM", AlarmState.OK: "RESOLVED", AlarmState.INSUFFICIENT_DATA: "INSUFFICIENT DATA"}
-
-
-def span(seconds: float) -> str:
-    """45 s, 12 min, 2 h 5 min, 3 d 4 h."""
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes = seconds // 60
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h" if hours else f"{days} d"
 
 
 def console_link(name: str, region: str) -> str:

@@ -29,8 +29,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot import render
-from bot.alarms.cards import span
 from bot.config import Config, EscalationLevel
+from bot.render import span
 from bot.state import AlarmCard, AlarmRecord, StateStore
 
 log = logging.getLogger(__name__)

@@ -27,6 +27,7 @@ from bot.alarms.model import AlarmNotification, AlarmState, NotAnAlarm, ServiceM
 from bot.alarms.pacing import OutOfTime, PacedSlack, Pacer
 from bot.config import AlarmSettings, Config, ConfigError, EnvironmentConfig
 from bot.errors import BotError
+from bot.history import RevisionHistory, last_known_good
 from bot.model import family_of, revision_of, tag_of
 from bot.platform import Platform
 from bot.routing import Kind, Route, Router, severity_of
@@ -337,16 +338,12 @@ class AlarmRelay:
                 return None
             target = self.config.target(service, env.name)
             current = self.platform.service(target).task_definition
-            before = next(
-                (
-                    arn
-                    for arn in self.state.ran_revisions(env.name, service)
-                    if arn != current and family_of(arn) == family_of(current)
-                ),
-                None,
-            )
-            if before is None:
+            # The button rolls back only to a revision known to be good: never to one that failed or was
+            # rolled back from (which would go forward again), nor to one of which nothing is known.
+            good = last_known_good(RevisionHistory(self.state).revisions(env.name, service), current)
+            if good is None or family_of(good.task_definition) != family_of(current):
                 return None
+            before = good.task_definition
             images = self.state.get_many([self.state.image_key(before), self.state.image_key(current)])
             from_image = str(images.get(self.state.image_key(before), {}).get("image", ""))
             to_image = str(images.get(self.state.image_key(current), {}).get("image", ""))

@@ -9,6 +9,7 @@ import pytest
 from harness import CHANNEL, DEPLOYER, DEPLOYER2, Bot, deployment_event, ecs_service, lambda_context
 
 from bot.aws import ClientFactory
+from bot.history import RevisionHistory
 from bot.state import StateStore
 
 
@@ -53,7 +54,9 @@ def test_completed_updates_the_card_replies_with_duration_and_releases_the_lock(
     assert "Completed in 3m" in replies[0]
     state = StateStore(ClientFactory(), "fargate-chatops-state", "us-east-1")
     assert state.lock("production", "service-a") is None
-    assert state.ran_revisions("production", "service-a")[0].endswith(":4")
+    newest = RevisionHistory(state).revisions("production", "service-a")[0]
+    assert newest.number == 4
+    assert newest.known_good
     # The same COMPLETED delivered again does nothing more.
     again = handle(deployment_event(arn, "SERVICE_DEPLOYMENT_COMPLETED", deployment_id), lambda_context())
     assert again["result"] == "ignored"
