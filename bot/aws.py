@@ -78,6 +78,10 @@ class ClientFactory:
     ROLE_SESSION_NAME = "fargate-chatops"
     REFRESH_MARGIN_SECONDS = 300
 
+    # For calls on Slack's 3-second ack path: one attempt with short timeouts, so that a slow or unreachable
+    # AWS costs the ack at most about a second (the default below could spend 3 s connecting, five times).
+    QUICK = BotocoreConfig(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=0.5, read_timeout=0.5)
+
     def __init__(self, endpoint_url: str | None = None, max_attempts: int = 5) -> None:
         self.endpoint_url = endpoint_url
         self._botocore_config = BotocoreConfig(
@@ -87,18 +91,22 @@ class ClientFactory:
         )
         self._lock = threading.Lock()
         self._session: boto3.session.Session | None = None
-        self._clients: dict[tuple[str, str, str | None], Any] = {}
+        self._clients: dict[tuple[str, str, str | None, bool], Any] = {}
         self._role_sessions: dict[tuple[str, str], tuple[boto3.session.Session, float]] = {}
 
-    def client(self, service: str, region: str, role_arn: str | None = None) -> Any:
-        key = (service, region, role_arn)
+    def client(self, service: str, region: str, role_arn: str | None = None, *, quick: bool = False) -> Any:
+        """A cached client; quick=True: one with the QUICK configuration (for the ack path)."""
+        key = (service, region, role_arn, quick)
         with self._lock:
             cached = self._clients.get(key)
             if cached is not None and (role_arn is None or self._role_fresh(role_arn, region)):
                 return cached
         session = self._session_for(region, role_arn)
         client = session.client(
-            service, region_name=region, endpoint_url=self.endpoint_url, config=self._botocore_config
+            service,
+            region_name=region,
+            endpoint_url=self.endpoint_url,
+            config=self.QUICK if quick else self._botocore_config,
         )
         client.meta.events.register(
             f"before-call.{client.meta.service_model.service_id.hyphenize()}.*", _before_call(service)

@@ -3,33 +3,63 @@
 The first request of a container builds the app (secrets from env or Secrets Manager, no Slack call);
 acks parse only. Lazy work runs in a second, asynchronous invocation of this same function, or in
 threads of this process when OPSBOT_LAZY=thread (tests and the local sandbox).
+
+Before Bolt sees a request, handler() checks it: size and method, Slack's signature over the bytes as
+sent, whether Bolt can handle the body (handlers.slack_requests), and whether the signature was seen
+before (bot.replay). Bolt would parse the body before its own signature check, and a body that does not
+parse raised out of the handler: a Lambda error, the errors alarm, a page, for anyone who can POST.
+Every refusal is an answer with a 4xx, never an exception.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 from slack_bolt.adapter.aws_lambda import SlackRequestHandler
 
 from handlers.runtime import Lazy, build_chatops, secret, share_logging
+from handlers.slack_requests import Delivered, answer, delivered, readable_by_bolt
+
+if TYPE_CHECKING:
+    from slack_sdk.signature import SignatureVerifier
+
+    from bot.replay import ReplayGuard
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "fargate-chatops"))
 _chatops: Any = None
 
 
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """What a request passes before Bolt sees it: the signing secret's verifier and the replay record."""
+
+    verifier: SignatureVerifier
+    replays: ReplayGuard
+
+
+_gate: Gate | None = None
+
+
 def build_handler(environ: Mapping[str, str] | None = None) -> SlackRequestHandler:
+    from slack_sdk.signature import SignatureVerifier
+
     from bot.app import LocalLazyRunner, build_app
+    from bot.replay import ReplayGuard
 
     environ = os.environ if environ is None else environ
     chatops = build_chatops(environ)
     config, clients = chatops.config, chatops.clients
     signing_secret = secret("SLACK_SIGNING_SECRET", "SLACK_SIGNING_SECRET_NAME", environ)
-    global _chatops
+    replays = ReplayGuard(clients, config.state_table, chatops.home_region)
+    replays.warm()
+    global _chatops, _gate
     _chatops = chatops
+    _gate = Gate(SignatureVerifier(signing_secret), replays)
     app = build_app(chatops, signing_secret, chatops.slack_client.token)
     request_handler = SlackRequestHandler(app)
     runner = app.listener_runner
@@ -48,18 +78,55 @@ get_handler = _built.get
 reset = _built.reset  # forget the built app (tests that change the environment)
 
 
+def current_gate() -> Gate:
+    """The gate of the built handler (building it if need be)."""
+    get_handler()
+    if _gate is None:
+        raise RuntimeError("the Slack handler was built without its gate")
+    return _gate
+
+
 MAX_BODY_CHARS = 1_000_000  # Slack's payloads are far smaller; refuse more before spending an HMAC on it
 
 
+def http_method(event: Mapping[str, Any]) -> Any:
+    """The HTTP method, as Bolt's adapter reads it (payload v2, then v1)."""
+    context = event.get("requestContext")
+    if not isinstance(context, Mapping):
+        return None
+    http = context.get("http")
+    return http.get("method") if isinstance(http, Mapping) else context.get("httpMethod")
+
+
 def refusal(event: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The answer to a request Bolt should not see: a huge body, or a timestamp that is not a number
-    (Bolt's int() on it would fail the request with a 500 instead of refusing it)."""
+    """The answer to a request Bolt should not see: a huge body, a timestamp that is not a number
+    (Bolt's int() on it would fail the request with a 500 instead of refusing it), or anything but a POST
+    (the only method Slack uses; Bolt would answer others with a 404, but only after a signature check and
+    a replay record)."""
     if len(event.get("body") or "") > MAX_BODY_CHARS:
-        return {"statusCode": 413, "body": '{"error": "request body too large"}'}
+        return answer(413, "request body too large")
     headers = {str(k).lower(): v for k, v in (event.get("headers") or {}).items()}
     timestamp = headers.get("x-slack-request-timestamp")
     if timestamp is not None and not str(timestamp).isdecimal():
-        return {"statusCode": 401, "body": '{"error": "invalid request"}'}
+        return answer(401, "invalid request")
+    if http_method(event) != "POST":
+        return answer(405, "method not allowed")
+    return None
+
+
+def replay_answer(event: Mapping[str, Any], request: Delivered, replays: ReplayGuard) -> dict[str, Any] | None:
+    """The answer to a copy of a request already seen (bot.replay), or None to let the request through.
+    Bolt's own self-invocation (top-level "method": "NONE", which API Gateway never sends) carries the
+    signed request it came from, so it is not a copy."""
+    from bot.replay import Sighting
+
+    if event.get("method") == "NONE":
+        return None
+    sighting = replays.sight(request.signature, int(request.timestamp), request.header("x-slack-retry-num"))
+    if sighting is Sighting.REPLAY:
+        return answer(401, "replayed request")
+    if sighting is Sighting.RETRY:
+        return {"statusCode": 200, "headers": {}, "body": ""}
     return None
 
 
@@ -87,7 +154,19 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return refused
     event = without_forged_lazy_headers(event)
     request_handler = get_handler()
-    headers = event.get("headers") or {}
+    gate = current_gate()
+    request = delivered(event)
+    if request is None or not request.signed_with(gate.verifier):
+        logger.info("request refused: not signed by Slack")
+        return answer(401, "invalid request")
+    event = request.event(event)
+    if not readable_by_bolt(event):
+        logger.warning("signed request refused: Bolt cannot read its body")
+        return answer(400, "unparseable request")
+    replayed = replay_answer(event, request, gate.replays)
+    if replayed is not None:
+        return replayed
+    headers = event["headers"]
     if headers.get("x-slack-bolt-lazy-only") or os.environ.get("OPSBOT_LAZY") == "thread":
         # The work runs in this invocation: let idempotency records expire if it times out.
         _chatops.once.register_lambda_context(context)

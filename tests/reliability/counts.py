@@ -19,6 +19,9 @@ LABELS = {
     "command fuzz end-to-end": "fuzzed mutating commands run end to end (hypothesis)",
     "command fuzz planned": "  of which got past the parser into planning",
     "alarm fuzz examples": "alarm parser fuzz examples (hypothesis)",
+    "unsigned fuzz examples": "unsigned events fuzzed into the Slack handler (hypothesis; all 4xx, no side effect)",
+    "signed garbage fuzz examples": "signed garbage fuzzed into the Slack handler (hypothesis; all 4xx or 200)",
+    "replays": "verbatim replays of signed requests sent (all refused)",
     "config fields": "invalid config fields tried (each named in its error)",
 }
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable
 
 import pytest
-from harness import CHANNEL, DEPLOYER, OPERATOR, Bot, config_data, ecs_service
+from harness import CHANNEL, DEPLOYER, OPERATOR, Bot, config_data, ecs_service, signed_headers
 
 from bot.aws import recorded_calls
 
@@ -35,6 +36,21 @@ def concurrently(send: Callable[[], None], copies: int = COPIES) -> None:
     assert errors == []
 
 
+def deliveries(bot: Bot, body: str, copies: int = COPIES) -> Callable[[], int]:
+    """Sends one delivery of `body` per call, each signed at its own second as Slack signs each delivery it
+    makes. Copies with the same signature are verbatim replays, refused before the app sees them
+    (test_replays.py); these tests are about what the app does with duplicates that reach it."""
+    stamps = iter(range(int(time.time()) - copies, int(time.time())))
+    lock = threading.Lock()
+
+    def send() -> int:
+        with lock:
+            stamp = next(stamps)
+        return bot.send(body, signed_headers(body, timestamp=stamp))[0]
+
+    return send
+
+
 def command_body(bot: Bot, command: str, text: str, user: str, trigger: str) -> str:
     return urllib.parse.urlencode(
         {
@@ -52,8 +68,9 @@ def command_body(bot: Bot, command: str, text: str, user: str, trigger: str) -> 
 def test_a_slash_command_retried_concurrently_makes_one_plan_card(bot: Bot) -> None:
     body = command_body(bot, "/deploy", "service-a v1.3.0", DEPLOYER, "t-retried")
     statuses: list[int] = []
+    send = deliveries(bot, body)
     with recorded_calls() as calls:
-        concurrently(lambda: statuses.append(bot.send(body)[0]))
+        concurrently(lambda: statuses.append(send()))
         bot.drain()
     count("duplicate commands", COPIES)
     assert statuses == [200] * COPIES
@@ -66,8 +83,9 @@ def test_a_slash_command_retried_concurrently_makes_one_plan_card(bot: Bot) -> N
 @pytest.mark.parametrize("config_dict", [config_data(protected=False)])
 def test_a_slash_command_that_runs_at_once_runs_once_when_retried_concurrently(bot: Bot) -> None:
     body = command_body(bot, "/scale", "service-b 5", OPERATOR, "t-retried-scale")
+    send = deliveries(bot, body)
     with recorded_calls() as calls:
-        concurrently(lambda: bot.send(body))
+        concurrently(lambda: send())
         bot.drain()
     count("duplicate commands", COPIES)
     assert calls.count("ecs:UpdateService") == 1
@@ -110,8 +128,9 @@ def test_many_concurrent_confirms_of_a_scale_run_it_once(bot: Bot) -> None:
     card = bot.last_card()
     plan_id = bot.button(card, "plan_confirm")["value"]
     body = bot.click_body("plan_confirm", plan_id, card.ts, OPERATOR)  # one click, delivered many times
+    send = deliveries(bot, body)
     with recorded_calls() as calls:
-        concurrently(lambda: bot.send(body))
+        concurrently(lambda: send())
         bot.drain()
     count("duplicate clicks", COPIES)
     assert calls.count("ecs:UpdateService") == 1
