@@ -151,7 +151,9 @@ def _config(tmp: Path) -> Path:
     config = {
         "project": "ecs-microservices",
         "default_environment": "production",
-        "environments": [{"name": "production", "region": "us-east-1", "roles": {"viewer": ["*"]}}],
+        "environments": [
+            {"name": "production", "region": "us-east-1", "account_id": "123456789012", "roles": {"viewer": ["*"]}}
+        ],
         "services": [{"name": "service-a"}, {"name": "service-b"}],
         "alarms": {"channel": CHANNEL},
     }

@@ -5,6 +5,8 @@ Environment variables (all optional when the YAML file says it):
     OPSBOT_PROJECT        project name (overrides the file)
     OPSBOT_ENVIRONMENT    the default environment; created from the variables below if the file lacks it
     OPSBOT_CLUSTER        ECS cluster of that environment (overrides the naming convention)
+    OPSBOT_ACCOUNT_ID     the AWS account the bot runs in (the template: AWS::AccountId): the account_id of
+                          every environment without role_arn, which the bot operates with its own credentials
     OPSBOT_SERVICES       comma-separated short service names (keeps the file's settings for those it has)
     OPSBOT_STATE_TABLE    the bot's DynamoDB table
     AWS_REGION            region of an environment created from the variables
@@ -27,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -35,6 +37,9 @@ NAME_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
 SLACK_ID_PATTERN = re.compile(r"^(\*|[UWS][A-Z0-9]{2,})$")
 CHANNEL_ID_PATTERN = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 PLACEHOLDERS = frozenset({"project", "env", "name"})
+ACCOUNT_ID_PATTERN = re.compile(r"^\d{12}$")
+ROLE_ACCOUNT_PATTERN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/")
+TOPIC_ARN_PATTERN = r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$"
 
 
 class ConfigError(Exception):
@@ -107,6 +112,11 @@ class Roles(_Strict):
 class EnvironmentConfig(_Strict):
     name: Annotated[str, Field(pattern=NAME_PATTERN)]
     region: Annotated[str, Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")]
+    # The AWS account the environment runs in: the alarm relay shows only alarms from it (security issue 14,
+    # finding 7). Given, or the account of role_arn, or OPSBOT_ACCOUNT_ID (environments without role_arn).
+    account_id: str
+    # The SNS topics its alarms come through; when given, a notification through any other topic is dropped.
+    alarm_topic_arns: list[Annotated[str, Field(pattern=TOPIC_ARN_PATTERN)]] = Field(default_factory=list)
     cluster: str | None = None
     role_arn: Annotated[str | None, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")] = None
     protected: bool = False
@@ -117,6 +127,33 @@ class EnvironmentConfig(_Strict):
     channels: list[str] = Field(default_factory=list)
     roles: Roles = Field(default_factory=Roles)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _account_of_the_role(cls, data: Any) -> Any:
+        """An environment operated through role_arn is in the role's account; one without either fails here."""
+        if not isinstance(data, Mapping) or data.get("account_id") is not None:
+            return data
+        role = ROLE_ACCOUNT_PATTERN.match(str(data.get("role_arn") or ""))
+        if role is not None:
+            return {**data, "account_id": role.group(1)}
+        raise ValueError(
+            "account_id: the environment's 12-digit AWS account ID is required (the alarm relay drops alarms "
+            "from any other account); give it in the config file, or OPSBOT_ACCOUNT_ID (the template sets "
+            "it to the account the bot is deployed in), or role_arn for an environment in another account"
+        )
+
+    @field_validator("account_id", mode="before")
+    @classmethod
+    def _account_id(cls, account: Any) -> Any:
+        if isinstance(account, int) and not isinstance(account, bool):
+            raise ValueError(
+                f'{account} is a number: quote the account ID (account_id: "{account:012d}"), since YAML '
+                "reads unquoted digits as a number and drops leading zeros"
+            )
+        if not isinstance(account, str) or not ACCOUNT_ID_PATTERN.match(account):
+            raise ValueError(f"{str(account)[:40]!r} is not an AWS account ID (12 digits)")
+        return account
+
     @field_validator("channels")
     @classmethod
     def _channel_ids(cls, channels: list[str]) -> list[str]:
@@ -124,6 +161,16 @@ class EnvironmentConfig(_Strict):
             if not CHANNEL_ID_PATTERN.match(channel):
                 raise ValueError(f"{channel!r} is not a Slack channel ID (C..., G... or D...)")
         return channels
+
+    @model_validator(mode="after")
+    def _role_in_the_account(self) -> Self:
+        role = ROLE_ACCOUNT_PATTERN.match(self.role_arn or "")
+        if role is not None and role.group(1) != self.account_id:
+            raise ValueError(
+                f"role_arn is a role of account {role.group(1)}, but account_id is {self.account_id}: "
+                "the environment runs in the role's account"
+            )
+        return self
 
     @property
     def confirmation_required(self) -> bool:
@@ -258,6 +305,9 @@ class AlarmSettings(_Strict):
     # The alarm tag whose value names the service (read with ListTagsForResource when nothing else maps).
     service_tag_key: Annotated[str | None, Field(pattern=TAG_KEY_PATTERN, max_length=TAG_KEY_MAX)] = None
     service_rules: list[AlarmServiceRule] = Field(default_factory=list)
+    # Alarms from an account (or through a topic) that is none of the environments': "drop" them with a
+    # warning in the log, or "show" them as a card without buttons, service or escalation.
+    foreign_alarms: Literal["drop", "show"] = "drop"
 
     @field_validator("channel")
     @classmethod
@@ -570,6 +620,12 @@ def _overlay_environment(data: dict[str, Any], environ: Mapping[str, str]) -> di
             environments.append(existing)
         if cluster := environ.get("OPSBOT_CLUSTER"):
             existing["cluster"] = cluster
+        data["environments"] = environments
+    if account := environ.get("OPSBOT_ACCOUNT_ID"):
+        # Without role_arn the bot operates an environment with its own credentials: it is the bot's account.
+        for environment in environments:
+            if not environment.get("role_arn"):
+                environment["account_id"] = account
         data["environments"] = environments
 
     if services := environ.get("OPSBOT_SERVICES"):

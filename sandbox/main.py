@@ -36,6 +36,7 @@ DEFAULT_CONFIG = REPO / "config" / "example.yaml"
 SIGNING_SECRET = "sandbox-signing-secret"  # noqa: S105 - not a secret: both ends are this process
 BOT_TOKEN = "xoxb-sandbox"  # noqa: S105
 OPS_CHANNEL = "C0OPS"
+MOTO_ACCOUNT = "123456789012"  # the account moto serves (sandbox.seed.ACCOUNT)
 
 
 class UsageError(Exception):
@@ -124,6 +125,9 @@ def bot_environment(ports: Ports, environ: Mapping[str, str]) -> dict[str, str]:
         "OPSBOT_LAZY": "thread",  # lazy listeners in threads here, not lambda.invoke
         "OPSBOT_COST_CHANNEL": environ.get("OPSBOT_COST_CHANNEL") or OPS_CHANNEL,
         "OPSBOT_ALARM_CHANNEL": environ.get("OPSBOT_ALARM_CHANNEL") or OPS_CHANNEL,
+        # moto's account (sandbox.seed.ACCOUNT), as the template gives AWS::AccountId: the alarms moto sends
+        # name it, so they are the environment's own whatever account_id a given config file says.
+        "OPSBOT_ACCOUNT_ID": MOTO_ACCOUNT,
         "POWERTOOLS_LOG_LEVEL": environ.get("POWERTOOLS_LOG_LEVEL") or "WARNING",
         "POWERTOOLS_METRICS_NAMESPACE": "fargate-chatops-sandbox",
         "POWERTOOLS_TRACE_DISABLED": "true",

@@ -21,6 +21,7 @@ from sandbox.slack_api import SlackStandIn
 SIGNING_SECRET = "test-signing-secret"
 BOT_TOKEN = "xoxb-test-token"
 CHANNEL = "C0OPS"
+ACCOUNT = "123456789012"  # moto's account: every environment of the tests' config is in it
 ADMIN, DEPLOYER, DEPLOYER2, OPERATOR, VIEWER = "U0ADMIN", "U0DEPLOYER", "U0DEPLOYER2", "U0OPERATOR", "U0VIEWER"
 
 
@@ -28,6 +29,7 @@ def config_data(services: list[str] | None = None, **environment: Any) -> dict[s
     env: dict[str, Any] = {
         "name": "production",
         "region": "us-east-1",
+        "account_id": ACCOUNT,
         "protected": True,
         "roles": {
             "admin": [ADMIN],
@@ -40,7 +42,10 @@ def config_data(services: list[str] | None = None, **environment: Any) -> dict[s
     return {
         "project": "ecs-microservices",
         "default_environment": "production",
-        "environments": [env, {"name": "staging", "region": "us-east-1", "roles": {"deployer": ["*"]}}],
+        "environments": [
+            env,
+            {"name": "staging", "region": "us-east-1", "account_id": ACCOUNT, "roles": {"deployer": ["*"]}},
+        ],
         "services": [{"name": s, "min_tasks": 1, "max_tasks": 10} for s in (services or ["service-a", "service-b"])],
     }
 

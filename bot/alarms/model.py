@@ -10,6 +10,10 @@ delivers that to SQS, or the bare document when the subscription has RawMessageD
     composite         AlarmRule, no Trigger
 
 Anything else raises NotAnAlarm: the relay logs it and drops the record (it can never succeed later).
+
+Whose alarm it is (ServiceMap.foreign): the accounts it names (AWSAccountId and the account in AlarmArn)
+must be one environment's account_id, and the SNS topic it came through (the envelope's TopicArn) one of
+that environment's alarm_topic_arns when those are configured. Anything else is not this bot's alarm.
 """
 
 from __future__ import annotations
@@ -93,6 +97,9 @@ class AlarmNotification:
     account: str = ""
     region: str = ""  # region code from the alarm's ARN ("" when the ARN is absent)
     arn: str = ""
+    accounts: tuple[str, ...] = ()  # every account it names: AWSAccountId, the account in AlarmArn
+    topic_arn: str = ""  # the SNS envelope's TopicArn ("" with raw message delivery)
+    foreign: str = ""  # set by the relay: why it is none of the environments' alarms (shown without buttons)
     description: str = ""
     message_id: str = ""
     namespace: str | None = None
@@ -110,8 +117,9 @@ class AlarmNotification:
 
     @property
     def key(self) -> str:
-        """Alarm names are unique per account and region."""
-        return f"{self.account or '-'}#{self.region or '-'}#{self.name}"
+        """Alarm names are unique per account and region; a foreign alarm never shares an own alarm's card."""
+        own = f"{self.account or '-'}#{self.region or '-'}#{self.name}"
+        return f"foreign#{own}" if self.foreign else own
 
     @property
     def all_dimensions(self) -> tuple[Dimension, ...]:
@@ -158,6 +166,7 @@ def parse_body(body: str, record_id: str = "") -> AlarmNotification:
         raise NotAnAlarm(f"body of {len(body)} characters is longer than SQS allows")
     document = _json_object(body, "the record body")
     message_id = record_id
+    topic_arn = ""
     if "Type" in document:
         kind = document.get("Type")
         if kind != "Notification":
@@ -166,8 +175,9 @@ def parse_body(body: str, record_id: str = "") -> AlarmNotification:
         if not isinstance(message, str):
             raise NotAnAlarm("SNS notification without a Message string")
         message_id = str(document.get("MessageId") or record_id)
+        topic_arn = _text(document.get("TopicArn"))
         document = _json_object(message, "the SNS Message")
-    return parse_message(document, message_id)
+    return parse_message(document, message_id, topic_arn)
 
 
 def _json_object(text: str, what: str) -> dict[str, Any]:
@@ -180,7 +190,7 @@ def _json_object(text: str, what: str) -> dict[str, Any]:
     return loaded
 
 
-def parse_message(message: Mapping[str, Any], message_id: str = "") -> AlarmNotification:
+def parse_message(message: Mapping[str, Any], message_id: str = "", topic_arn: str = "") -> AlarmNotification:
     """The CloudWatch alarm notification document."""
     name = message.get("AlarmName")
     if not isinstance(name, str) or not name.strip():
@@ -193,6 +203,7 @@ def parse_message(message: Mapping[str, Any], message_id: str = "") -> AlarmNoti
     old_state = _state(message.get("OldStateValue"), "OldStateValue")
     changed_at = _timestamp(message.get("StateChangeTime"), name)
     arn = _text(message.get("AlarmArn"))
+    named = (_text(message.get("AWSAccountId")), _arn_account(arn, name))
     common: dict[str, Any] = {
         "name": name,
         "state": state,
@@ -202,6 +213,8 @@ def parse_message(message: Mapping[str, Any], message_id: str = "") -> AlarmNoti
         "account": _text(message.get("AWSAccountId")) or _arn_part(arn, 4),
         "region": _arn_part(arn, 3),
         "arn": arn,
+        "accounts": tuple(dict.fromkeys(account for account in named if account)),
+        "topic_arn": topic_arn,
         "description": _text(message.get("AlarmDescription")),
         "message_id": message_id,
     }
@@ -290,6 +303,15 @@ def _arn_part(arn: str, index: int) -> str:
     return parts[index] if len(parts) > index and arn.startswith("arn:") else ""
 
 
+def _arn_account(arn: str, name: str) -> str:
+    """The account of arn:<partition>:cloudwatch:<region>:<account>:alarm:<name>, read back from the name
+    (which may hold colons); an ARN of another shape gives its fifth field."""
+    suffix = f":alarm:{name}"
+    if arn.startswith("arn:") and arn.endswith(suffix):
+        return arn[: -len(suffix)].rpartition(":")[2]
+    return _arn_part(arn, 4)
+
+
 def _list(value: Any, name: str, what: str) -> list[Any]:
     if value is None:
         return []
@@ -333,6 +355,16 @@ def _metric_query(item: Any, name: str) -> MetricQuery:
 # --- which environment and service -------------------------------------------------------------------
 
 TagLookup = Callable[[EnvironmentConfig, str], Mapping[str, str]]
+ACCOUNT_ID = re.compile(r"^\d{12}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Foreign:
+    """Why an alarm is none of the environments': `reason` for the log, `summary` (no outside text but
+    12-digit account IDs) for a card."""
+
+    reason: str
+    summary: str
 
 
 class ServiceMap:
@@ -348,13 +380,49 @@ class ServiceMap:
         self.config = config
         self.tags = tags
 
+    def foreign(self, alarm: AlarmNotification) -> Foreign | None:
+        """None when the alarm is from an environment's account (and through one of its alarm topics, when
+        it names them); else why not. A notification that names no account, or two, is foreign too."""
+        named = alarm.accounts
+        if not named:
+            return Foreign(
+                "names no AWS account (no AWSAccountId, no AlarmArn)", "from an AWS account it does not name"
+            )
+        shown = " / ".join(a if ACCOUNT_ID.match(a) else "(not an account ID)" for a in named)
+        if len(named) > 1:
+            return Foreign(
+                f"names two AWS accounts: AWSAccountId {named[0]!r}, AlarmArn {named[1]!r}",
+                f"naming two AWS accounts ({shown})",
+            )
+        own = sorted({e.account_id for e in self.config.environments})
+        if named[0] not in own:
+            return Foreign(
+                f"is from AWS account {named[0]!r}, none of the environments' ({', '.join(own)})",
+                f"from AWS account {shown}",
+            )
+        env = self.environment(alarm)
+        if env.alarm_topic_arns and alarm.topic_arn not in env.alarm_topic_arns:
+            through = repr(alarm.topic_arn) if alarm.topic_arn else "no SNS envelope (raw delivery)"
+            return Foreign(
+                f"came through {through}, not one of {env.name}'s alarm_topic_arns",
+                f"through an SNS topic not configured for {env.name}",
+            )
+        return None
+
     def environment(self, alarm: AlarmNotification) -> EnvironmentConfig:
-        by_prefix = sorted(self.config.environments, key=lambda e: len(e.name), reverse=True)
+        """Among the environments of the alarm's account (all of them when it is foreign)."""
+        candidates = [e for e in self.config.environments if e.account_id == alarm.account] or list(
+            self.config.environments
+        )
+        by_prefix = sorted(candidates, key=lambda e: len(e.name), reverse=True)
         for env in by_prefix:
             if alarm.name.startswith(f"{self.config.project}-{env.name}-"):
                 return env
-        in_region = [e for e in self.config.environments if e.region == alarm.region]
-        return in_region[0] if len(in_region) == 1 else self.config.environment()
+        in_region = [e for e in candidates if e.region == alarm.region]
+        if len(in_region) == 1:
+            return in_region[0]
+        default = self.config.environment()
+        return next((e for e in candidates if e.name == default.name), candidates[0])
 
     def service(self, alarm: AlarmNotification, env: EnvironmentConfig) -> str | None:
         for rule in self.config.alarms.service_rules:

@@ -1,7 +1,9 @@
 """The alarm relay: a batch of SQS records -> one living Slack card per alarm incident.
 
 For each batch:
-  1. parse every record (bot.alarms.model); what is not an alarm notification is logged and dropped;
+  1. parse every record (bot.alarms.model); what is not an alarm notification is logged and dropped, and so
+     is an alarm of another account or topic than the environments' (or, with alarms.foreign_alarms: show,
+     it gets a card without buttons, service, deploy correlation or escalation);
   2. coalesce per alarm: the newest StateChangeTime wins; older notifications than the card shows are stale;
   3. per alarm, oldest change first: open a card (or join the storm digest), update it in place, reply in
      its thread on resolve and on firing again, or do nothing for a repeat of the state it shows;
@@ -122,6 +124,16 @@ class AlarmRelay:
                 log.exception("record %s could not be parsed", record.record_id)
                 result.failed[record.record_id] = f"parse failed: {error!r}"
                 continue
+            foreign = self.services.foreign(alarm)
+            if foreign is not None:
+                if self.settings.foreign_alarms == "drop":
+                    log.warning("record %s dropped: alarm %r %s", record.record_id, alarm.name, foreign.reason)
+                    result.dropped[record.record_id] = f"not this bot's alarm: {foreign.reason}"
+                    continue
+                log.warning(
+                    "record %s: alarm %r %s; shown without buttons", record.record_id, alarm.name, foreign.reason
+                )
+                alarm = replace(alarm, foreign=foreign.summary)
             groups.setdefault(alarm.key, _Group(alarm.key, [])).notes.append((record.record_id, alarm))
         if not groups:
             return result
@@ -202,7 +214,7 @@ class AlarmRelay:
         if self._storming(storm, new.key, opened_at):
             self._join_digest(storm, new, group, digests)
             return
-        if new.state == AlarmState.ALARM:
+        if new.state == AlarmState.ALARM and not new.foreign:
             # Before the post: a retried batch writes the same items, and a card never shown escalates nothing.
             self.escalations.schedule(new, self._route(alarm, new.env, new.service).escalation)
         shown = self._post_card(new, cards.alarm_card(new, AlarmRecord(new), self.settings, now), slack)
@@ -251,7 +263,7 @@ class AlarmRelay:
             self.state.save_alarm_card(updated, now)
             self._shown(result, group)
             return
-        if reopened and not muted and alarm.state is AlarmState.ALARM:
+        if reopened and not muted and alarm.state is AlarmState.ALARM and not updated.foreign:
             self.escalations.schedule(updated, self._route(alarm, updated.env, updated.service).escalation)
         message = cards.alarm_card(updated, replace(record, card=updated), self.settings, now)
         slack.update(updated.channel, updated.ts, message)
@@ -271,7 +283,11 @@ class AlarmRelay:
 
     def _route(self, alarm: AlarmNotification, env: str, service: str | None) -> Route:
         tag_key = self.config.routing.severity_tag_key
-        tags = self._alarm_tags(self.config.environment(env), alarm.arn) if tag_key and alarm.arn else None
+        tags = (
+            self._alarm_tags(self.config.environment(env), alarm.arn)
+            if tag_key and alarm.arn and not alarm.foreign
+            else None
+        )
         return self.router.resolve(Kind.ALARM, env, service, alarm.name, severity_of(alarm.name, tags, tag_key))
 
     def _post_card(self, card: AlarmCard, message: render.Message, slack: PacedSlack) -> AlarmCard:
@@ -297,8 +313,9 @@ class AlarmRelay:
                     log.exception("alarm %s: the copy of the card in %s was not updated", card.name, channel)
 
     def _new_card(self, alarm: AlarmNotification, opened_at: float) -> AlarmCard:
-        env = self.services.environment(alarm)
-        service = self.services.service(alarm, env)
+        # A foreign alarm is routed as the default environment's, and is no service's.
+        env = self.config.environment() if alarm.foreign else self.services.environment(alarm)
+        service = None if alarm.foreign else self.services.service(alarm, env)
         resolved = not alarm.state.firing
         route = self._route(alarm, env.name, service)
         if route.home is None:
@@ -324,6 +341,7 @@ class AlarmRelay:
             description=alarm.description,
             condition=alarm.condition(),
             deploy=self._recent_deploy(env, service, opened_at) if service else None,
+            foreign=alarm.foreign,
         )
 
     # --- deploy correlation ------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ def test_environment_variables_alone_make_a_working_config() -> None:
             "OPSBOT_SERVICES": "web, worker",
             "OPSBOT_STATE_TABLE": "shop-bot",
             "OPSBOT_CLUSTER": "shop-cluster",
+            "OPSBOT_ACCOUNT_ID": "111122223333",
         }
     )
     assert config.service_names == ["web", "worker"]
@@ -41,6 +42,7 @@ def test_environment_variables_alone_make_a_working_config() -> None:
     assert config.target("worker").cluster == "shop-cluster"
     assert config.state_table == "shop-bot"
     assert config.environment().region == "eu-west-1"
+    assert config.environment().account_id == "111122223333"
 
 
 def with_change(path: str, value: Any) -> dict[str, Any]:
@@ -63,6 +65,7 @@ INVALID = [
     ("environments.0.plan_ttl_minutes", 0, "environments.0.plan_ttl_minutes"),
     ("environments.0.lock_ttl_minutes", 1, "environments.0.lock_ttl_minutes"),
     ("environments.0.role_arn", "not-an-arn", "environments.0.role_arn"),
+    ("environments.0.account_id", "12345", "environments.0.account_id"),
     ("environments.0.channels", ["#ops"], "environments.0.channels"),
     ("environments.0.roles", {"deployer": ["alice"]}, "environments.0.roles.deployer"),
     ("environments.0.roles", {"superuser": ["U1"]}, "environments.0.roles.superuser"),

@@ -22,7 +22,7 @@ def config_data(**cost: Any) -> dict[str, Any]:
     return {
         "project": "ecs-microservices",
         "default_environment": "production",
-        "environments": [{"name": "production", "region": "us-east-1"}],
+        "environments": [{"name": "production", "region": "us-east-1", "account_id": "123456789012"}],
         "services": [{"name": "service-a"}, {"name": "service-b"}],
         "state_table": TABLE,
         "cost": {"weekly_channel": CHANNEL, **cost},

@@ -136,6 +136,7 @@ def test_access_denied_in_another_account_names_its_role(clients: ClientFactory,
     role = "arn:aws:iam::111122223333:role/fargate-chatops"
     data = config_data()
     data["environments"][0]["role_arn"] = role
+    data["environments"][0]["account_id"] = "111122223333"  # the role's account is the environment's
     reporter = CostReporter(parse_config(data), clients, state, Clock())
     client = clients.client("ce", "us-east-1", role)
     with Stubber(client) as stub:

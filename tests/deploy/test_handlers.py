@@ -26,7 +26,7 @@ SAMPLE_PARAMETERS = {
     "CostReportChannel": "C0COSTS",
     "AlarmChannel": "C0ALARMS",
 }
-SAMPLE_RESOURCES = {"StateTable": "opsbot-state"}
+SAMPLE_RESOURCES = {"StateTable": "opsbot-state", "AWS::AccountId": "123456789012"}  # and pseudo parameters
 
 # The variables the bot's code reads (bot/config.py and the handlers); the template must set each one.
 CONTRACT_ENVIRONMENT = frozenset(
@@ -34,6 +34,7 @@ CONTRACT_ENVIRONMENT = frozenset(
         "OPSBOT_PROJECT",
         "OPSBOT_ENVIRONMENT",
         "OPSBOT_CLUSTER",
+        "OPSBOT_ACCOUNT_ID",
         "OPSBOT_SERVICES",
         "OPSBOT_CONFIG_FILE",
         "OPSBOT_STATE_TABLE",

@@ -22,7 +22,10 @@ EXAMPLES = 2000
 CONFIG = parse_config(
     {
         "project": "ecs-microservices",
-        "environments": [{"name": "production", "region": "us-east-1"}, {"name": "staging", "region": "us-east-1"}],
+        "environments": [
+            {"name": "production", "region": "us-east-1", "account_id": "123456789012"},
+            {"name": "staging", "region": "us-east-1", "account_id": "123456789012"},
+        ],
         "services": [{"name": "service-a", "min_tasks": 1, "max_tasks": 10}, {"name": "service-b"}],
     }
 )

@@ -154,7 +154,12 @@ PEOPLE = parse_config(
     {
         "project": "ecs-microservices",
         "environments": [
-            {"name": "production", "region": "us-east-1", "roles": {"admin": ["U0ADMIN"], "deployer": ["U0DEPLOYER"]}}
+            {
+                "name": "production",
+                "region": "us-east-1",
+                "account_id": "123456789012",
+                "roles": {"admin": ["U0ADMIN"], "deployer": ["U0DEPLOYER"]},
+            }
         ],
         "services": [{"name": "service-a"}],
     }

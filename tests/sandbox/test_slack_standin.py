@@ -303,6 +303,7 @@ CONFIG = parse_config(
             {
                 "name": "production",
                 "region": "us-east-1",
+                "account_id": "123456789012",
                 "roles": {"admin": ["U0ADMIN"], "deployer": ["U0DEPLOYER", "S0GROUP"], "viewer": ["*"]},
             }
         ],
