@@ -191,6 +191,8 @@ class ServiceConfig(_Strict):
     min_tasks: Annotated[int, Field(ge=0, le=1000)] = 0
     max_tasks: Annotated[int, Field(ge=1, le=1000)] = 10
     scale_step: Annotated[int, Field(ge=1, le=100)] = 1
+    # A deploy card with no ECS event for this long is settled by asking ECS (the one-minute sweep).
+    deploy_timeout_minutes: Annotated[int, Field(ge=5, le=1440)] = 30
 
     @model_validator(mode="after")
     def _bounds(self) -> Self:

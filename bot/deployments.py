@@ -12,14 +12,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from bot import render
 from bot.history import RevisionHistory, RolledBackBy
-from bot.model import family_of, revision_of
+from bot.model import ServiceState, family_of, revision_of
 from bot.operations import SlackOut
 from bot.state import DeployCard, StateStore
 
@@ -38,6 +38,7 @@ class DeploymentEvent:
     deployment_id: str | None
     reason: str
     at: float
+    settled_by_sweep: bool = False  # no event arrived: the one-minute sweep asked ECS (DeploymentTracker.sweep)
 
     @classmethod
     def parse(cls, event: dict[str, Any]) -> DeploymentEvent | None:
@@ -54,6 +55,26 @@ class DeploymentEvent:
             with contextlib.suppress(ValueError):
                 at = datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
         return cls(str(resources[0]), state, detail.get("deploymentId"), str(detail.get("reason", "")), at)
+
+
+def _settled(card: DeployCard, state: ServiceState, now: float) -> DeploymentEvent | None:
+    """The end of `card`'s deployment as ECS reports it now; None while ECS says it is still rolling out."""
+    arn = state.arn
+    if state.deployment_id == card.deployment_id or not card.deployment_id:
+        if state.rollout_state == "COMPLETED":
+            return DeploymentEvent(arn, "COMPLETED", card.deployment_id, "", now, settled_by_sweep=True)
+        if state.rollout_state == "FAILED":
+            reason = state.rollout_reason or "ECS reports the deployment failed"
+            return DeploymentEvent(arn, "FAILED", card.deployment_id, reason, now, settled_by_sweep=True)
+        return None
+    same = (family_of(state.task_definition), revision_of(state.task_definition)) == (
+        family_of(card.task_definition),
+        revision_of(card.task_definition),
+    )
+    if same and state.rollout_state == "COMPLETED":
+        return DeploymentEvent(arn, "COMPLETED", card.deployment_id, "", now, settled_by_sweep=True)
+    reason = f"ECS no longer runs this deployment; the service runs revision {state.revision}"
+    return DeploymentEvent(arn, "FAILED", card.deployment_id, reason, now, settled_by_sweep=True)
 
 
 def duration(seconds: float) -> str:
@@ -93,6 +114,7 @@ class DeploymentTracker:
         if taken is None:
             return "duplicate"
         took = duration(event.at - taken.started_at)
+        asked = " (no event arrived: settled by asking ECS)" if event.settled_by_sweep else ""
         if taken.release_lock:
             self.state.release_lock(taken.env, taken.service)
         restored = False
@@ -100,11 +122,11 @@ class DeploymentTracker:
             self._note(
                 "steady state", lambda: self.history.ran(taken.env, taken.service, taken.task_definition, event.at)
             )
-            detail = f"Completed in {took}."
+            detail = f"Completed in {took}{asked}."
         else:
             restored = self._failed(taken, event)
             reason = render.escape(event.reason.strip().rstrip(".")) or "no reason given"
-            detail = f"Failed after {took}: {reason}."
+            detail = f"Failed after {took}{asked}: {reason}."
             if restored:
                 detail += (
                     f" The circuit breaker put revision {revision_of(taken.from_task_definition)} back;"
@@ -121,6 +143,23 @@ class DeploymentTracker:
             except Exception:
                 log.exception("could not reply in the deploy card's thread in %s", channel)
         return event.state.lower()
+
+    def sweep(self, states: Sequence[ServiceState], timeout_seconds: Callable[[ServiceState], float]) -> list[str]:
+        """Settle every deploy card that heard no event for longer than its service's deployment timeout,
+        from what ECS says now (the services' states, one DescribeServices per ten services): a card
+        never stays "in progress" because an event was lost. Returns what was done, per card settled."""
+        described = [s for s in states if s.exists and s.arn]
+        cards = self.state.deploy_cards([s.arn for s in described])
+        now = self.clock()
+        done = []
+        for state in described:
+            card = cards.get(state.arn)
+            if card is None or now - card.started_at < timeout_seconds(state):
+                continue
+            event = _settled(card, state, now)
+            if event is not None:
+                done.append(self.on_event(event))
+        return done
 
     def _failed(self, card: DeployCard, event: DeploymentEvent) -> bool:
         """Record the failure; True if ECS already runs the revision from before (the circuit breaker's

@@ -432,6 +432,7 @@ class Operations:
             )
         if plan.action is Action.SCALE:
             return self._scale(plan, target), None, False
+        self.planner.check_not_rolling_out(current)  # another card may have started since this plan
         if plan.action is Action.ROLLBACK:
             self._check_still_active(plan, target)
         took_lock = self._take_lock(plan, target)

@@ -68,7 +68,9 @@ GRANTS: tuple[Grant, ...] = (
         S,
         A,
         D,
-        why="/status, plans, alarm deploy correlation, whether the circuit breaker put a failed deploy back",
+        E,
+        why="/status, plans, alarm deploy correlation, whether the circuit breaker put a failed deploy back, "
+        "the sweep of deploy cards no event ended",
     ),
     _grant(
         "ecs:DescribeTaskDefinition",
@@ -129,7 +131,7 @@ GRANTS: tuple[Grant, ...] = (
     # Cost Explorer
     _grant("ce:GetCostAndUsage", Scope.ANY, S, C, why="/cost and the weekly post; no resource-level permission"),
     # The bot's own state
-    _grant("dynamodb:GetItem", Scope.STATE_TABLE, S, D, C, A, why="locks, plans, cards, idempotency"),
+    _grant("dynamodb:GetItem", Scope.STATE_TABLE, S, D, C, A, E, why="locks, plans, cards, idempotency"),
     _grant(
         "dynamodb:PutItem",
         Scope.STATE_TABLE,
@@ -141,7 +143,7 @@ GRANTS: tuple[Grant, ...] = (
         why="locks, plans, cards, audit, idempotency, escalation levels (scheduled, claimed once), "
         "Slack signatures already seen (replays)",
     ),
-    _grant("dynamodb:UpdateItem", Scope.STATE_TABLE, S, D, C, why="idempotency, card state, revision history"),
+    _grant("dynamodb:UpdateItem", Scope.STATE_TABLE, S, D, C, E, why="idempotency, card state, revision history"),
     _grant(
         "dynamodb:DeleteItem", Scope.STATE_TABLE, S, D, C, E, why="lock release, idempotency, escalation levels done"
     ),

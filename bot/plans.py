@@ -29,7 +29,7 @@ from bot.model import (
 from bot.platform import Platform
 from bot.render import span
 from bot.slack_text import escape
-from bot.state import StateStore
+from bot.state import RollingOutError, StateStore
 
 NEWEST_TAGS_SHOWN = 5
 PRE_RELEASE = re.compile(r"^v?\d+(\.\d+)*-[0-9A-Za-z.-]+$")  # semver's pre-release: v1.4.0-rc1, 2.0.0-beta.2
@@ -70,6 +70,8 @@ class Planner:
     def plan(self, command: Deploy | Rollback | Scale, who: Requester) -> Plan:
         target = self.config.target(command.service, command.env)
         current = self.platform.service(target)
+        if not isinstance(command, Scale):
+            self.check_not_rolling_out(current)
         if isinstance(command, Deploy):
             plan = self._deploy(target, current, command.tag, who)
         elif isinstance(command, Rollback):
@@ -81,6 +83,13 @@ class Planner:
         if lock is not None:
             plan.lock_holder, plan.lock_reason = lock.holder, lock.reason
         return plan
+
+    def check_not_rolling_out(self, current: ServiceState) -> None:
+        """One deploy or rollback of a service at a time: a second would take over the first one's card,
+        which would then never end."""
+        card = self.state.deploy_card(current.arn) if current.arn else None
+        if card is not None:
+            raise RollingOutError(card)
 
     def _new_plan(self, action: Action, target: Target, current: ServiceState, who: Requester) -> Plan:
         now = time.time()

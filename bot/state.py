@@ -67,8 +67,41 @@ class LockedError(BotError):
         self.lock = lock
 
 
+class RollingOutError(BotError):
+    """A deploy or rollback of the service is still rolling out: one at a time, so every card ends."""
+
+    def __init__(self, card: DeployCard) -> None:
+        revision = card.task_definition.rpartition(":")[2]
+        since = datetime.fromtimestamp(card.started_at, UTC).strftime("%H:%M")
+        super().__init__(
+            f"{card.service} ({card.env}) is rolling out revision {revision} since {since} UTC "
+            f"({escape(card.summary)}, by <@{card.actor}>).",
+            "Wait until its card says completed or failed, then try again.",
+        )
+        self.card = card
+
+
+AUDIT_TEXT = "text"
+AUDIT_MRKDWN = "mrkdwn"
+# An alarm incident's internal id (bot.alarms.relay): `<account>#<region>#<alarm name>@<opened at>`.
+_INCIDENT_ID = re.compile(r"^[^#\s]+#[^#\s]+#.+@(?P<opened>\d{9,11}(?:\.\d+)?)$", re.DOTALL)
+
+
 @dataclass(frozen=True, slots=True)
 class AuditEntry:
+    """One request, decision or outcome.
+
+    actor     the Slack user id of who did it (shown as a mention)
+    request   what was asked, as the person typed it (or the bot's words for a click): plain text, shown escaped
+    decision  the bot's word for what it did: planned, denied, rejected, confirmed, executed, locked, ...
+    outcome   what came of it. `outcome_format` says how to read it:
+              "mrkdwn"  the bot's own Slack mrkdwn: its mentions of people and channels are meant; any outside
+                        text in it (a lock reason, an AWS message, an alarm name) was escaped where it was
+                        written, as in every message the bot sends. Every entry the bot writes is so.
+              "text"    plain text, shown escaped whole: entries stored before the format was recorded mixed
+                        the bot's words with what people typed, so none of their `<...>` can be trusted.
+    """
+
     env: str
     service: str
     actor: str
@@ -489,6 +522,11 @@ class StateStore:
     def deploy_card(self, service_arn: str) -> DeployCard | None:
         data = self.get(f"card#{service_arn}", "deploy")
         return DeployCard.from_data(data) if data else None
+
+    def deploy_cards(self, service_arns: list[str]) -> dict[str, DeployCard]:
+        """The open deploy cards of these services, in one BatchGetItem (per 100), by service ARN."""
+        found = self.get_many([(f"card#{arn}", "deploy") for arn in service_arns])
+        return {pk.removeprefix("card#"): DeployCard.from_data(data) for (pk, _), data in found.items()}
 
     def take_deploy_card(self, service_arn: str) -> DeployCard | None:
         """Remove the card and return it, to exactly one caller: the one that ends the deployment."""

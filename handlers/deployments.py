@@ -3,25 +3,33 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
 from bot.deployments import DeploymentEvent, DeploymentTracker
 from bot.state import DeployCard
+
+if TYPE_CHECKING:
+    from bot.core import ChatOps
 from handlers.runtime import Lazy, build_chatops, share_logging
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "fargate-chatops"))
 
 
-def build_tracker() -> DeploymentTracker:
-    chatops = build_chatops()
-    share_logging(logger)
+def tracker_for(chatops: ChatOps) -> DeploymentTracker:
+    """The tracker, asking ECS which revision a service runs when its deployment FAILED."""
 
     def running(card: DeployCard) -> str | None:
         return chatops.platform.service(chatops.config.target(card.service, card.env)).task_definition
 
-    return DeploymentTracker(chatops.state, chatops.slack, running=running)
+    return DeploymentTracker(chatops.state, chatops.slack, chatops.clock, running=running)
+
+
+def build_tracker() -> DeploymentTracker:
+    chatops = build_chatops()
+    share_logging(logger)
+    return tracker_for(chatops)
 
 
 _tracker = Lazy(build_tracker)

@@ -11,12 +11,14 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 
 from bot.alarms.escalation import Escalations
+from bot.errors import BotError
 from handlers.runtime import Lazy, build_chatops, share_logging
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "fargate-chatops"))
@@ -27,25 +29,60 @@ class EscalationNotPosted(Exception):
     """A due level could not be posted; it stays due, and the errors alarm of the function fires."""
 
 
-def build_escalations() -> Escalations:
-    chatops = build_chatops()
+@dataclass(frozen=True)
+class Scheduled:
+    """What the one-minute schedule runs: escalations, and the sweep of deploy cards no event ended."""
+
+    escalations: Escalations
+    sweep: Callable[[], list[str]]
+
+
+def build_scheduled() -> Scheduled:
+    from handlers.deployments import tracker_for
+
+    chatops = build_chatops(clock=lambda: clock())
     share_logging(logger)
-    return Escalations(chatops.config, chatops.state, chatops.slack, lambda: clock())
+    tracker = tracker_for(chatops)
+
+    by_env = {env.name: chatops.config.targets(env.name) for env in chatops.config.environments}
+    timeouts = {(t.env, t.name): 60.0 * t.service.deploy_timeout_minutes for ts in by_env.values() for t in ts}
+
+    def sweep() -> list[str]:
+        done: list[str] = []
+        for env, targets in by_env.items():
+            try:
+                states = chatops.platform.describe(targets)  # ceil(n/10) DescribeServices per cluster
+            except BotError as error:  # one environment's cluster (or role) must not stop the others
+                logger.warning("deploy-card sweep skipped %s: %s", env, error)
+                continue
+            done += tracker.sweep(states, lambda state: timeouts[(state.env, state.name)])
+        return done
+
+    return Scheduled(Escalations(chatops.config, chatops.state, chatops.slack, lambda: clock()), sweep)
 
 
-_escalations = Lazy(build_escalations)
-get_escalations = _escalations.get
-reset = _escalations.reset  # forget the built escalations (tests that change the environment)
+_scheduled = Lazy(build_scheduled)
+reset = _scheduled.reset  # forget what was built (tests that change the environment)
+
+
+def get_escalations() -> Escalations:
+    return _scheduled.get().escalations
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     result = get_escalations().run()
+    try:
+        settled = _scheduled.get().sweep()
+    except Exception:  # the sweep runs again next minute; escalation must not wait for it
+        logger.exception("the sweep of deploy cards failed")
+        settled = ["error"]
     summary = {
         "posted": result.posted,
         "stopped": result.stopped,
         "duplicates": result.duplicates,
         "failed": result.failed,
+        "deploy_cards_settled": settled,
     }
     logger.info("escalations handled", extra=summary)
     if result.failed:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -122,3 +124,48 @@ def test_the_deployer_is_named_on_the_card(bot: Bot, deployments: Any) -> None:
     ts, arn, deployment_id = deploy(bot)
     deployments.handler(deployment_event(arn, "SERVICE_DEPLOYMENT_COMPLETED", deployment_id), lambda_context())
     assert f"<@{DEPLOYER}>" in bot.card_text(card(bot, ts))
+
+
+# --- issue 15, 2: no deploy card stays "in progress" forever ------------------------------------------
+
+
+def test_a_second_deploy_or_rollback_while_one_rolls_out_is_refused(bot: Bot) -> None:
+    """Two deploys confirmed back to back were both allowed: the second took over the first one's card,
+    which then said "in progress" forever, with no outcome in its audit."""
+    deploy(bot)
+    for text in ("/deploy service-a v1.1.0", "/rollback service-a"):
+        reply = bot.command(text, user=DEPLOYER)
+        assert "service-a (production) is rolling out revision 4 since" in reply.text, text
+        assert f"by <@{DEPLOYER}>" in reply.text
+        assert "Wait until its card says completed or failed" in reply.text
+    assert len([m for m in bot.slack.channel(CHANNEL) if m.thread_ts is None]) == 1
+
+
+@pytest.fixture
+def schedule(bot: Bot, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The one-minute schedule's function (escalations and the deploy-card sweep), on a settable clock."""
+    import handlers.escalation
+
+    now = [time.time()]
+    monkeypatch.setattr(handlers.escalation, "clock", lambda: now[0])
+    handlers.escalation.reset()
+    yield SimpleNamespace(run=lambda: handlers.escalation.handler({}, lambda_context("EscalationFunction")), now=now)
+    handlers.escalation.reset()
+
+
+def test_a_card_no_event_ended_is_settled_from_ecs_after_the_services_timeout(bot: Bot, schedule: Any) -> None:
+    """An ECS event lost on the way left the card "in progress" and the lock held: the one-minute sweep asks
+    ECS once the service's deploy_timeout_minutes (30) have passed without an event."""
+    ts, _, _ = deploy(bot)
+    schedule.now[0] += 29 * 60
+    assert schedule.run()["deploy_cards_settled"] == []
+    assert "Rollout: *in progress*" in bot.card_text(card(bot, ts))
+    schedule.now[0] += 2 * 60
+    assert schedule.run()["deploy_cards_settled"] == ["completed"]
+    assert "Rollout: *completed*" in bot.card_text(card(bot, ts))
+    assert "no event arrived: settled by asking ECS" in bot.card_text(card(bot, ts))
+    state = StateStore(ClientFactory(), "fargate-chatops-state", "us-east-1")
+    assert state.lock("production", "service-a") is None
+    assert state.audit_trail("production", "service-a")[0].decision == "completed"
+    assert schedule.run()["deploy_cards_settled"] == []  # settled once
+    assert bot.command("/deploy service-a v1.1.0", user=DEPLOYER2).text == ""

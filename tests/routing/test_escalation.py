@@ -120,6 +120,7 @@ def test_a_rule_without_escalation_never_escalates(alarms: AlarmsLambda, escalat
         "stopped": {},
         "duplicates": 0,
         "failed": {},
+        "deploy_cards_settled": [],
     }
     assert mentions(escalation, PERF, card.ts) == []
 
@@ -150,7 +151,7 @@ def test_two_runs_at_once_post_a_level_once(alarms: AlarmsLambda, escalation: Es
     opened = datetime.now(UTC)
     card = fire(alarms, opened)
     escalation.at = opened.timestamp() + 5 * MINUTE
-    runners = [handlers.escalation.build_escalations() for _ in range(4)]
+    runners = [handlers.escalation.build_scheduled().escalations for _ in range(4)]
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(lambda r: r.run(), runners))
     assert sum(len(r.posted) for r in results) == 1
