@@ -111,6 +111,8 @@ def well_formed(body: dict[str, Any]) -> bool:
         return False
     if not all(isinstance(action, dict) and _ids_are_text(action) for action in actions):
         return False
+    if body.get("type") == "block_actions" and not all("action_id" in action for action in actions):
+        return False  # Bolt's action matchers read action["action_id"] of a block action
     return all(isinstance(entry, dict) for entry in body.get("authorizations", []))
 
 

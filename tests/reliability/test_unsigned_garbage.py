@@ -270,15 +270,15 @@ signatures = st.one_of(
 header_values = st.one_of(st.sampled_from(CONTENT_TYPES), st.text(max_size=40))
 bodies = st.one_of(
     st.sampled_from(NASTY_BODIES),
-    st.text(max_size=300),
-    st.binary(max_size=200).map(lambda raw: raw.decode("latin-1")),
+    st.text(max_size=120),
+    st.binary(max_size=80).map(lambda raw: raw.decode("latin-1")),
     st.dictionaries(st.text(max_size=10), st.text(max_size=20), max_size=5).map(urllib.parse.urlencode),
 )
 
 
 @st.composite
 def unsigned_events(draw: st.DrawFn) -> dict[str, Any]:
-    headers: dict[str, str] = draw(st.dictionaries(st.sampled_from(HEADER_NAMES), header_values, max_size=6))
+    headers: dict[str, str] = draw(st.dictionaries(st.sampled_from(HEADER_NAMES), header_values, max_size=4))
     if draw(st.booleans()):
         headers["x-slack-request-timestamp"] = draw(timestamps)
     if draw(st.booleans()):
@@ -308,7 +308,7 @@ def test_finding_4_fuzzed_unsigned_events_always_get_a_4xx(bot: Bot, built: dict
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
     lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=10), children, max_size=3),
-    max_leaves=10,
+    max_leaves=6,
 )
 # Keys Bolt reads while it builds a request's context and matches listeners, with values of any type.
 SLACK_KEYS = [
@@ -319,7 +319,7 @@ SLACK_KEYS = [
 ]  # fmt: skip
 SLACK_COMMAND_NAMES = tuple(SLASH_COMMANDS)  # a real command would run (and answer): not garbage
 not_a_command = json_values.filter(lambda value: value not in SLACK_COMMAND_NAMES)
-slackish = st.dictionaries(st.sampled_from(SLACK_KEYS), not_a_command, max_size=6)
+slackish = st.dictionaries(st.sampled_from(SLACK_KEYS), not_a_command, max_size=4)
 
 
 def form(fields: dict[str, Any]) -> str:
@@ -328,7 +328,7 @@ def form(fields: dict[str, Any]) -> str:
 
 signed_bodies = st.one_of(
     st.sampled_from(NASTY_BODIES),
-    st.text(alphabet=st.characters(codec="utf-8"), max_size=200),
+    st.text(alphabet=st.characters(codec="utf-8"), max_size=80),
     json_values.map(json.dumps),
     slackish.map(json.dumps),
     slackish.map(form),
