@@ -212,9 +212,9 @@ class ChatOps:
             return render.info(f"{target.name} ({target.env}) is not locked.")
         is_admin = (self.access.role_of(who.user, target.env) or Role.VIEWER) >= Role.ADMIN
         if held.holder != who.user and not is_admin:
-            raise NotAllowedError(
-                f"{target.name} ({target.env}) is locked by <@{held.holder}>; only they or an admin can unlock it."
-            )
+            reason = f"{target.name} ({target.env}) is locked by <@{held.holder}>; only they or an admin can unlock it."
+            self.state.audit_safe(target.env, target.name, who.user, text, "denied", reason)
+            raise NotAllowedError(reason)
         self.state.release_lock(target.env, target.name)
         self.state.audit_safe(target.env, target.name, who.user, text, "unlocked", f"lock of <@{held.holder}>")
         return render.info(f":unlock: {target.name} ({target.env}) is unlocked.")

@@ -397,6 +397,8 @@ class Operations:
             return
         decision = self.access.check(who.user, who.channel or plan.channel, plan.env, NEEDED_ROLE[plan.action])
         if not decision.allowed and who.user != plan.requested_by:
+            request = f"/{plan.action.value} cancel {plan.summary}"
+            self._audit(plan.env, plan.service, who.user, request, "denied", decision.reason, plan.id)
             respond(render.error(NotAllowedError(decision.reason)))
             return
         if plan.status is not PlanStatus.PENDING:

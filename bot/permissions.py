@@ -177,7 +177,16 @@ GRANTS: tuple[Grant, ...] = (
         why="post and update messages with the Web API",
     ),
     _grant("lambda:InvokeFunction", Scope.SELF, S, why="Bolt runs lazy listeners by invoking the function"),
-    _grant("sts:AssumeRole", Scope.ENVIRONMENT_ROLES, S, C, A, why="environments in other accounts"),
+    _grant(
+        "sts:AssumeRole",
+        Scope.ENVIRONMENT_ROLES,
+        S,
+        C,
+        A,
+        D,
+        E,
+        why="environments in other accounts (the deployments and sweep functions ask their ECS too)",
+    ),
 )
 
 

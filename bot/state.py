@@ -458,7 +458,7 @@ class StateStore:
         items = self.query(f"audit#{env}#{service or '*'}", limit=limit, sk_between=bounds)
         return [AuditEntry(**item) for item in items]
 
-    # --- last change, revisions that ran, image cache ---------------------------------------------
+    # --- last change, image cache ---------------------------------------------------------------------
 
     def set_last_change(self, env: str, service: str, change: LastChange) -> None:
         self.put(f"change#{env}#{service}", "last", asdict(change))

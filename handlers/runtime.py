@@ -22,7 +22,9 @@ T = TypeVar("T")
 
 
 def secret(value_variable: str, name_variable: str, environ: Mapping[str, str]) -> str:
-    """A Slack secret: given directly (local use) or by its Secrets Manager name (cached 5 minutes)."""
+    """A Slack secret: given directly (local use) or by its Secrets Manager name. Read when the container
+    builds the bot and kept for the container's life: a rotated secret reaches new containers (publish a
+    new version of the functions, or wait for Lambda to recycle them)."""
     if value := environ.get(value_variable):
         return value
     name = environ.get(name_variable)

@@ -311,3 +311,16 @@ def _click_with_url(bot: Bot, plan_id: str, ts: str, user: str, url: str) -> str
     payload = json.loads(urllib.parse.parse_qs(body)["payload"][0])
     payload["response_url"] = url
     return urllib.parse.urlencode({"payload": json.dumps(payload)})
+
+
+def test_a_refused_cancel_and_a_refused_unlock_are_audited(bot: Bot) -> None:
+    """The security review found refusals that were answered but left no audit line."""
+    ts, plan_id = plan_card(bot, "/deploy service-a v1.3.0")
+    assert "needs the *deployer* role" in bot.click("plan_cancel", plan_id, ts, user=VIEWER).text
+    bot.command("/ops lock service-b", user=DEPLOYER2)
+    assert "only they or an admin" in bot.command("/ops unlock service-b", user=DEPLOYER).text
+    state = store()
+    cancel = state.audit_trail("production", "service-a")[0]
+    assert (cancel.actor, cancel.decision) == (VIEWER, "denied")
+    unlock = state.audit_trail("production", "service-b")[0]
+    assert (unlock.actor, unlock.decision) == (DEPLOYER, "denied")
