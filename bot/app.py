@@ -76,7 +76,9 @@ def build_app(chatops: ChatOps, signing_secret: str, token: str) -> App:
         token_verification_enabled=False,
         raise_error_for_unhandled_request=False,
         # Named, or Bolt names the app by inspecting the call stack (reading source files): ~30 ms of cold start.
-        name="fargate-chatops",
+        # Not the Powertools logger's name ("fargate-chatops"): Bolt sets its app logger's level from the root
+        # logger (WARNING in Lambda), which silenced the handler's INFO lines after the first request.
+        name="slack_bolt.fargate-chatops",
     )
 
     def ack_command(ack: Ack, command: dict[str, Any]) -> None:

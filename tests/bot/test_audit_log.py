@@ -210,3 +210,17 @@ def test_finding_5_every_scheduled_and_queued_function_writes_the_audit_logger_s
             reset()
     AUDIT_LOG.info(json.dumps({"audit": {"decision": "probe", "service": module}}))
     assert [e["service"] for e in lambda_log() if e["decision"] == "probe"] == [module]
+
+
+def test_the_slack_handlers_info_lines_survive_the_first_request(
+    bot: Bot, lambda_log: Callable[[], list[dict[str, Any]]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Bolt sets its app logger's level from the root logger (WARNING in Lambda). The app was named like the
+    Powertools logger ("fargate-chatops"), so from the second request on the handler's INFO lines (a
+    request refused as unsigned, for one) were dropped."""
+    bot.command("/status", user=VIEWER)  # the app is built and has handled a request
+    capsys.readouterr()
+    for _ in range(2):
+        assert bot.send("command=%2Fstatus", headers={"content-type": "application/x-www-form-urlencoded"})[0] == 401
+    refused = [line for line in capsys.readouterr().out.splitlines() if "not signed by Slack" in line]
+    assert len(refused) == 2
