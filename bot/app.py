@@ -29,8 +29,8 @@ log = logging.getLogger(__name__)
 BUTTON_ACTIONS = (render.CONFIRM_ACTION, render.CANCEL_ACTION, render.ROLLBACK_ACTION)
 
 
-def slack_client(api_url: str, token: str) -> WebClient:
-    """The bot's Web API client, retrying as retry_handlers() says."""
+def slack_client(api_url: str, token: str | None) -> WebClient:
+    """The bot's Web API client, retrying as retry_handlers() says (no token: a template for Bolt's)."""
     return WebClient(token=token, base_url=api_url, timeout=10, retry_handlers=retry_handlers())
 
 
@@ -70,7 +70,9 @@ def build_app(chatops: ChatOps, signing_secret: str, token: str) -> App:
 
     app = App(
         signing_secret=signing_secret,
-        client=chatops.slack_client,
+        # Bolt makes each request's client from this one, with the token `authorize` returns; one with a
+        # token of its own would only make Bolt warn, at every start, that it ignores it.
+        client=slack_client(chatops.slack_client.base_url, None),
         authorize=authorize,
         process_before_response=True,
         token_verification_enabled=False,

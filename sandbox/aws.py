@@ -12,7 +12,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
 import boto3
@@ -52,11 +52,14 @@ class EmbeddedAWS:
         port: int,
         environ: MutableMapping[str, str] = os.environ,
         plan: SeedPlan = SANDBOX_PLAN,
+        secrets: Mapping[str, str] | None = None,
     ) -> None:
         self.config = config
         self.port = port
         self.environ = environ
         self.plan = plan
+        self.secrets = dict(secrets or {})
+        """Secrets Manager secrets to create (name -> value): the bot's Slack secrets."""
         self.seeded: Seeded | None = None
         self.queue_url = ""
         self._server: Any = None
@@ -84,6 +87,10 @@ class EmbeddedAWS:
         self.seeded = seed(self.config, self.endpoint_url, self.plan)
         seed_cost_explorer(self.config, self.endpoint_url, self.plan)
         self.queue_url = alarm_queue(self.config, self.endpoint_url, self.seeded.topic_arn)
+        if self.secrets:
+            secretsmanager = self.client("secretsmanager")
+            for name, value in self.secrets.items():
+                secretsmanager.create_secret(Name=name, SecretString=value)
         took = time.monotonic() - started
         return f"{self.endpoint_url}  (moto; seeded in {took:.1f} s)"
 

@@ -35,6 +35,9 @@ DEFAULT_CONFIG = REPO / "config" / "example.yaml"
 # Fixed local values: the page signs with the secret the bot verifies, the bot posts with the token.
 SIGNING_SECRET = "sandbox-signing-secret"  # noqa: S105 - not a secret: both ends are this process
 BOT_TOKEN = "xoxb-sandbox"  # noqa: S105
+# The bot reads them from Secrets Manager (moto) by name, as the functions of template.yaml do (its defaults).
+SIGNING_SECRET_NAME = "fargate-chatops/slack-signing-secret"  # noqa: S105 - a name
+BOT_TOKEN_NAME = "fargate-chatops/slack-bot-token"  # noqa: S105 - a name
 OPS_CHANNEL = "C0OPS"
 MOTO_ACCOUNT = "123456789012"  # the account moto serves (sandbox.seed.ACCOUNT)
 
@@ -120,8 +123,8 @@ def bot_environment(ports: Ports, environ: Mapping[str, str]) -> dict[str, str]:
     return {
         "OPSBOT_CONFIG_FILE": environ.get("OPSBOT_CONFIG_FILE") or str(DEFAULT_CONFIG),
         "SLACK_API_URL": f"http://{HOST}:{ports.page}/api/",
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET_NAME": SIGNING_SECRET_NAME,
+        "SLACK_BOT_TOKEN_SECRET_NAME": BOT_TOKEN_NAME,
         "OPSBOT_LAZY": "thread",  # lazy listeners in threads here, not lambda.invoke
         "OPSBOT_COST_CHANNEL": environ.get("OPSBOT_COST_CHANNEL") or OPS_CHANNEL,
         "OPSBOT_ALARM_CHANNEL": environ.get("OPSBOT_ALARM_CHANNEL") or OPS_CHANNEL,
@@ -146,7 +149,9 @@ def build(environ: MutableMapping[str, str]) -> tuple[Supervisor, str]:
     """Everything `make run` starts, wired together; and the line that says it is ready."""
     ports = Ports.from_env(environ)
     children = platform_services(environ)
-    environ.pop("AWS_PROFILE", None)
+    # Never a real account or workspace: and a token given directly would win over the sandbox's secrets.
+    for variable in ("AWS_PROFILE", "SLACK_SIGNING_SECRET", "SLACK_BOT_TOKEN"):
+        environ.pop(variable, None)
     environ.update(bot_environment(ports, environ))
 
     from bot.config import ConfigError, load_config
@@ -162,7 +167,8 @@ def build(environ: MutableMapping[str, str]) -> tuple[Supervisor, str]:
     except ConfigError as error:
         raise UsageError(f"{environ['OPSBOT_CONFIG_FILE']}: {error}") from None
     environment = config.environment()
-    aws = EmbeddedAWS(config, ports.aws, environ, SANDBOX_PLAN)
+    secrets = {SIGNING_SECRET_NAME: SIGNING_SECRET, BOT_TOKEN_NAME: BOT_TOKEN}
+    aws = EmbeddedAWS(config, ports.aws, environ, SANDBOX_PLAN, secrets)
     targets = {t.name: t for t in config.targets()}
     shippers = {c.name: LogShipper(targets[c.name], lambda: aws.client("logs")) for c in children if c.name in targets}
     children = [dataclasses.replace(c, output=shippers.get(c.name)) for c in children]
