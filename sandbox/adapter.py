@@ -20,9 +20,11 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import SimpleNamespace
 from typing import Any
+
+from sandbox.http_server import LoopbackHTTPServer
 
 ALARM_HANDLER = "handlers.alarms"
 
@@ -104,7 +106,7 @@ class BotAdapter:
         self._queue_url = queue_url
         self._sqs_factory = sqs
         self.region = region
-        self._server: ThreadingHTTPServer | None = None
+        self._server: LoopbackHTTPServer | None = None
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
         self.relayed = 0
@@ -183,8 +185,7 @@ class BotAdapter:
                 self.end_headers()
                 self.wfile.write(payload)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._server.daemon_threads = True
+        self._server = LoopbackHTTPServer(("127.0.0.1", self.port), Handler)
         self._threads = [
             threading.Thread(target=self._server.serve_forever, name="bot-adapter", daemon=True),
             threading.Thread(target=self._poll_alarms, name="alarm-queue", daemon=True),

@@ -14,7 +14,6 @@ Subclasses serve more than the API on the same port by overriding `handle_other`
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import threading
@@ -22,8 +21,10 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from sandbox.http_server import LoopbackHTTPServer
 
 MAX_BLOCKS = 50
 MAX_TEXT = 40_000
@@ -300,12 +301,9 @@ class SlackStandIn:
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
-                # A client that left (a page closed during its long poll) has nobody to answer.
-                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                    self.wfile.write(payload)
+                self.wfile.write(payload)  # to a client that left (a page reloaded), quietly (LoopbackHTTPServer)
 
-        self.server = ThreadingHTTPServer((host, port), Handler)
-        self.server.daemon_threads = True
+        self.server = LoopbackHTTPServer((host, port), Handler)
         self._thread: threading.Thread | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------------

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import socket
+import struct
 import subprocess
 import sys
 import time
 
+import httpx
 import pytest
 from sandbox_support import PORT_VARIABLES, REPO, Sandbox, free_port, listening_ports, process_exists
 
@@ -55,3 +58,41 @@ def test_a_taken_port_is_named_with_its_variable_and_nothing_starts(sandbox: San
     assert "SANDBOX_PAGE_PORT" in second.stdout
     assert "(pid" not in second.stdout
     assert not {int(p) for v, p in env_ports.items() if v != "SANDBOX_PAGE_PORT"} & listening_ports()
+
+
+# What a page that goes away leaves behind: the request sent, then the connection reset (RST), as a
+# reloaded tab, a closed laptop lid or a page giving up on an ack does.
+DROPPED = {
+    "SANDBOX_PAGE_PORT": ["/", "/static/slack_text.js", "/page/users", "/page/alarms", "/page/state?user=U0DEPLOYER"],
+    "SANDBOX_BOT_PORT": ["/health"],
+}
+
+
+def drop_after_sending(port: int, path: str) -> socket.socket:
+    client = socket.create_connection(("127.0.0.1", port))
+    client.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close() resets
+    return client
+
+
+def test_the_terminal_shows_no_warning_and_no_traceback_when_pages_come_and_go(sandbox: Sandbox) -> None:
+    sandbox.wait_page()
+    while "sandbox: ready" not in sandbox.text():
+        time.sleep(0.05)
+    version = httpx.get(f"{sandbox.page_url}/page/state?user=U0DEPLOYER&since=-1", timeout=5).json()["version"]
+    waiting = drop_after_sending(sandbox.ports["SANDBOX_PAGE_PORT"], f"/page/state?user=U0DEPLOYER&since={version}")
+    for variable, paths in DROPPED.items():
+        for path in paths:
+            drop_after_sending(sandbox.ports[variable], path).close()
+    time.sleep(0.2)  # the long poll is waiting for a change ...
+    waiting.close()
+    typed = httpx.post(f"{sandbox.page_url}/page/command", json={"user": "U0DEPLOYER", "text": "hi"}, timeout=5)
+    assert typed.json()["ok"]  # ... and now answers a page that is gone
+    time.sleep(1)
+
+    assert sandbox.stop() == 0
+    shown = sandbox.text()
+    assert "Traceback" not in shown, shown[-4000:]
+    assert "Exception occurred during processing" not in shown, shown[-4000:]
+    # Bolt's two start-up warnings about a token it would ignore: the bot gives it none to ignore.
+    assert "`token`" not in shown, shown
