@@ -171,13 +171,21 @@ def build(environ: MutableMapping[str, str]) -> tuple[Supervisor, str]:
     aws = EmbeddedAWS(config, ports.aws, environ, SANDBOX_PLAN, secrets)
     targets = {t.name: t for t in config.targets()}
     shippers = {c.name: LogShipper(targets[c.name], lambda: aws.client("logs")) for c in children if c.name in targets}
-    children = [dataclasses.replace(c, output=shippers.get(c.name)) for c in children]
+    # Each service reports the version its seeded task definition runs (APP_VERSION), and each rollout's after.
+    running = {"APP_VERSION": SANDBOX_PLAN.revisions[-1]}
+    children = [
+        dataclasses.replace(c, output=shippers.get(c.name), env={**c.env, **running} if c.name in targets else c.env)
+        for c in children
+    ]
     adapter = BotAdapter(ports.bot, lambda: aws.queue_url, lambda: aws.client("sqs"), environment.region)
     rollouts = RolloutSimulator(
         config.targets(),
         lambda: aws.client("ecs"),
         lambda event: post_json(f"{adapter.url}/events", event),
         SANDBOX_PLAN.bad_tags,
+        restart=lambda target, version: supervisor.restart(
+            target.name, {"APP_VERSION": version}, "a rollout replaces its tasks"
+        ),
         settle_after=seconds_from_env("SANDBOX_ROLLOUT_SECONDS", 5.0, environ),
     )
     channel = environment.channels[0] if environment.channels else OPS_CHANNEL

@@ -8,7 +8,10 @@ the deployment FAILS, and the circuit breaker (enabled by infra/, `rollback = tr
 service back on the revision it ran before, as ECS does.
 
 While a rollout runs, the service's counts and primary deployment in moto say so (moto keeps one
-deployment that never moves), so /status shows the rollout too.
+deployment that never moves), so /status shows the rollout too. A rollout that will succeed also
+replaces the service's local process by one running the new task definition's APP_VERSION (`restart`,
+the supervisor's), as ECS replaces the tasks: what the card says is deployed is what the service says
+it runs. A bad tag's tasks never start, so the service keeps its process and version.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.config import Target
+from bot.model import tag_of
 from sandbox.seed import ACCOUNT
 
 # What ECS says when the circuit breaker stops a deployment and rolls it back (infra/: rollback = true).
@@ -76,6 +80,7 @@ class RolloutSimulator:
         deliver: Callable[[dict[str, Any]], None],
         bad_tags: Sequence[str] = (),
         *,
+        restart: Callable[[Target, str], None] | None = None,
         in_progress_after: float = 1.0,
         settle_after: float = 5.0,
         poll: float = 0.5,
@@ -84,6 +89,8 @@ class RolloutSimulator:
         self._ecs_factory = ecs
         self.deliver = deliver
         self.bad_tags = frozenset(bad_tags)
+        self.restart = restart
+        """Put a version (APP_VERSION) on a service's local process, returning once it answers."""
         self.in_progress_after = in_progress_after
         self.settle_after = settle_after
         self.poll = poll
@@ -136,25 +143,23 @@ class RolloutSimulator:
         running = self._rollouts.get(arn)
         if running is not None and running.previous == current and running.bad:
             return  # our own circuit-breaker rollback
-        image = self._image(current, target)
+        container = self._container(current, target)
+        tag = tag_of(str(container.get("image", "")))
         deployment_id = (service.get("deployments") or [{}])[0].get("id", f"ecs-svc/{uuid.uuid4().int % 10**19}")
-        self._rollouts[arn] = Rollout(
-            target,
-            arn,
-            deployment_id,
-            current,
-            before,
-            bad=image.rpartition(":")[2] in self.bad_tags,
-            started=time.monotonic(),
-        )
+        bad = tag in self.bad_tags
+        rollout = Rollout(target, arn, deployment_id, current, before, bad=bad, started=time.monotonic())
+        self._rollouts[arn] = rollout
         _moto_rollout(target, current, "IN_PROGRESS", service.get("desiredCount", 1), healthy=0)
+        if not rollout.bad and self.restart is not None:
+            environment = {e.get("name"): e.get("value") for e in container.get("environment", [])}
+            self.restart(target, str(environment.get("APP_VERSION") or tag or "dev"))
 
-    def _image(self, task_definition: str, target: Target) -> str:
+    def _container(self, task_definition: str, target: Target) -> dict[str, Any]:
         definition = self._ecs.describe_task_definition(taskDefinition=task_definition)["taskDefinition"]
         for container in definition.get("containerDefinitions", []):
             if container.get("name") == target.container:
-                return str(container.get("image", ""))
-        return ""
+                return dict(container)
+        return {}
 
     def _advance(self, now: float) -> None:
         for arn, rollout in list(self._rollouts.items()):

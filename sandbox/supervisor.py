@@ -4,11 +4,13 @@ The supervisor knows nothing about what it runs; each child process is described
 part that runs inside this process (a server thread, a poller) by a `Component`. Components in `before`
 start ahead of the children, those in `after` once every child is healthy. Everything is stopped in
 reverse order when the supervisor is asked to (SIGINT, SIGTERM, SIGHUP) and when any child dies, so
-nothing is left behind.
+nothing is left behind. A child can be restarted with more environment while everything runs (the sandbox
+does when a rollout puts a new version on a service).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import os
 import signal
@@ -112,6 +114,7 @@ class Supervisor:
         self._started: list[Component] = []
         self._readers: list[threading.Thread] = []
         self._out_lock = threading.Lock()
+        self._children_lock = threading.Lock()  # _running, changed by restart() from another thread
         self._stop_requested = threading.Event()
 
     def say(self, message: str) -> None:
@@ -176,7 +179,27 @@ class Supervisor:
         self.say(f"{component.name:<10} {shown}")
         return True
 
+    def restart(self, name: str, env: Mapping[str, str], why: str = "") -> None:
+        """Replace the running child `name` by a new process with `env` added to its environment, as ECS
+        replaces a service's tasks; returns once the new one answers. Safe to call from any thread."""
+        with self._children_lock:
+            if self._stop_requested.is_set():
+                return
+            found = [i for i, (child, _) in enumerate(self._running) if child.name == name]
+            if not found:
+                raise SupervisorError(f"{name} is not running")
+            child, process = self._running[found[0]]
+            shown = " ".join(f"{variable}={value}" for variable, value in env.items())
+            self.say(f"{name:<10} restarting with {shown}" + (f": {why}" if why else ""))
+            self._terminate(child, process)
+            child = dataclasses.replace(child, env={**child.env, **env})
+            self._running[found[0]] = (child, self._spawn(child))
+        self._wait_until_healthy(child)
+
     def _start(self, child: Child) -> None:
+        self._running.append((child, self._spawn(child)))
+
+    def _spawn(self, child: Child) -> subprocess.Popen[bytes]:
         # argv is built by the sandbox's own code (sandbox/main.py), never from outside input.
         process = subprocess.Popen(  # noqa: S603
             list(child.argv),
@@ -187,13 +210,13 @@ class Supervisor:
             # stops the children in reverse order instead of every process racing to exit at once.
             process_group=0,
         )
-        self._running.append((child, process))
         if child.output is not None and process.stdout is not None:
             reader = threading.Thread(
                 target=self._relay, args=(process.stdout, child.output), name=f"{child.name}-stdout", daemon=True
             )
             reader.start()
             self._readers.append(reader)
+        return process
 
     def _relay(self, stream: IO[bytes], output: Callable[[str], None]) -> None:
         """Echo a child's stdout as before and hand each line to its `output`, until the child exits."""
@@ -228,15 +251,16 @@ class Supervisor:
 
     def _watch(self) -> int:
         while not self._stop_requested.wait(0.2):
-            for child, process in self._running:
-                if process.poll() is not None:
-                    code = process.returncode
-                    self.say(f"{child.name} exited unexpectedly with code {code}; stopping the others")
-                    return 1
+            with self._children_lock:
+                exited = [(child, process.returncode) for child, process in self._running if process.poll() is not None]
+            for child, code in exited:
+                self.say(f"{child.name} exited unexpectedly with code {code}; stopping the others")
+                return 1
         return 0
 
     def _process(self, child: Child) -> subprocess.Popen[bytes]:
-        return next(process for running, process in self._running if running is child)
+        with self._children_lock:
+            return next(process for running, process in self._running if running is child)
 
     def _stop_all(self) -> None:
         """Stop everything in reverse start order; children get SIGTERM, then SIGKILL after `stop_timeout`."""
@@ -259,14 +283,17 @@ class Supervisor:
                 self.say(f"{component.name} did not stop cleanly: {error}")
 
     def _stop_children(self) -> None:
-        while self._running:
-            child, process = self._running.pop()
-            if process.poll() is not None:
-                continue
-            process.terminate()
-            try:
-                process.wait(timeout=self.stop_timeout)
-            except subprocess.TimeoutExpired:
-                self.say(f"{child.name} did not stop within {self.stop_timeout:g} s; killing it")
-                process.kill()
-                process.wait()
+        with self._children_lock:
+            while self._running:
+                self._terminate(*self._running.pop())
+
+    def _terminate(self, child: Child, process: subprocess.Popen[bytes]) -> None:
+        if process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=self.stop_timeout)
+        except subprocess.TimeoutExpired:
+            self.say(f"{child.name} did not stop within {self.stop_timeout:g} s; killing it")
+            process.kill()
+            process.wait()

@@ -1,8 +1,12 @@
 """The page in a real browser: the README's walkthrough against `python -m sandbox` (what `make run`
 starts), and the page's rendering of what the bot writes, which must be what Slack shows.
 
-Walkthrough: deploy from the composer and watch the card reach COMPLETED; fire an alarm from the page,
-roll back from its card, check in moto that the service is on the previous revision, and resolve it.
+Walkthrough: a command's usage with its placeholders; deploy from the composer and watch the card reach
+COMPLETED (and the service report the new version); fire an alarm from the page, roll back from its card,
+check in moto and on the service that it is on the previous revision and version, and resolve it. Then
+issue 15's sequence: a bad build FAILS and the circuit breaker puts revision 3 back (no Roll back on its
+card), /rollback plans the last known-good revision below 3, and the alarm fired again offers no "roll
+back" forward to the revisions that failed or were rolled back from.
 
 Rendering, against the page served by an in-process workspace (no bot needed): the renderer
 (sandbox/static/slack_text.js) on Slack's formatting cases, a message posted through chat.postMessage
@@ -22,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import httpx
 import pytest
 from sandbox_support import Sandbox
 
@@ -62,6 +67,9 @@ def require_browser() -> Any:
 def chromium() -> Iterator[Any]:
     """One Chromium for the module's tests (each gets a page of its own): launching it takes seconds."""
     sync_playwright = require_browser()
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=WAIT_MS)  # a rollout under load takes longer than expect's 5 s
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         yield browser
@@ -99,24 +107,40 @@ def running_revision(sandbox: Sandbox) -> str:
     return str(service["taskDefinition"]).rpartition(":")[2]
 
 
-def test_deploy_then_roll_back_from_an_alarm_card(sandbox: Sandbox, browser_page: Any) -> None:
+def reported_version(sandbox: Sandbox) -> str:
+    """What `curl localhost:8000/api/info` says service-a runs."""
+    answer = httpx.get(f"http://127.0.0.1:{sandbox.ports['SERVICE_A_PORT']}/api/info", timeout=5)
+    return str(answer.raise_for_status().json()["version"])
+
+
+def type_command(page: Any, text: str) -> None:
+    page.fill("#text", text)
+    page.press("#text", "Enter")
+
+
+def test_deploy_then_roll_back_from_an_alarm_card_and_never_forward(sandbox: Sandbox, browser_page: Any) -> None:
     from playwright.sync_api import expect
 
     page = browser_page
     started = time.monotonic()
     page.goto(sandbox.page_url)
     expect(page.locator("#user")).to_have_value("U0DEPLOYER")
-    assert running_revision(sandbox) == "3"
+    assert (running_revision(sandbox), reported_version(sandbox)) == ("3", "v1.2.0")
 
-    # /deploy, confirm, and the card follows the rollout to COMPLETED.
-    page.fill("#text", "/deploy service-a v1.3.0")
-    page.press("#text", "Enter")
+    # A command typed without its arguments answers with its usage, placeholders shown (issue 23).
+    type_command(page, "/scale")
+    usage = page.locator("#messages > .msg.ephemeral", has_text="Usage:").last
+    expect(usage).to_contain_text("Usage: /scale <service> <count|auto> [env]")
+    expect(usage.locator("code", has_text="/scale")).to_have_text("/scale <service> <count|auto> [env]")
+
+    # /deploy, confirm, and the card follows the rollout to COMPLETED; the service says the new version.
+    type_command(page, "/deploy service-a v1.3.0")
     plan = page.locator("#messages > .msg", has_text="Plan: deploy service-a (production)")
     plan.get_by_role("button", name="Confirm").click()
     deploy_card = page.locator("#messages > .msg", has_text="deploy service-a (production)").first
     expect(deploy_card).to_contain_text(re.compile(r"Rollout: completed", re.IGNORECASE))
     expect(deploy_card.locator(".thread")).to_contain_text("Completed in")
-    assert running_revision(sandbox) == "4"
+    assert (running_revision(sandbox), reported_version(sandbox)) == ("4", "v1.3.0")
     deployed = time.monotonic()
 
     # The alarm fires (moto + the CloudWatch notification on SNS -> SQS -> the relay) and gets its card.
@@ -124,28 +148,61 @@ def test_deploy_then_roll_back_from_an_alarm_card(sandbox: Sandbox, browser_page
     alarm_card = page.locator("#messages > .msg", has_text=f"ALARM: {ALARM}")
     expect(alarm_card).to_be_visible()
     alarm_ts = alarm_card.get_attribute("data-ts")
-    alarm_card.get_by_role("button", name=re.compile(r"^Roll back")).click()
+    alarm_card.get_by_role("button", name="Roll back to revision 3").click()
     rollback_plan = page.locator("#messages > .msg", has_text="Plan: Roll back service-a (production)")
     rollback_plan.get_by_role("button", name="Confirm").click()
     rollback_card = page.locator("#messages > .msg", has_text="Roll back service-a (production)").last
     expect(rollback_card).to_contain_text(re.compile(r"Rollout: completed", re.IGNORECASE))
-    assert running_revision(sandbox) == "3"  # back on the revision that ran before the deploy
+    # Back on the revision that ran before the deploy, and the service says so too.
+    assert (running_revision(sandbox), reported_version(sandbox)) == ("3", "v1.2.0")
     rolled_back = time.monotonic()
 
     # OK resolves the same card.
     page.locator(f'.alarm[data-alarm="{ALARM}"] button[data-state="OK"]').click()
-    resolved = page.locator(f'#messages > .msg[data-ts="{alarm_ts}"]')
-    expect(resolved).to_contain_text(f"RESOLVED: {ALARM}")
-    expect(resolved.get_by_role("button", name=re.compile(r"^Roll back"))).to_have_count(0)
+    card = page.locator(f'#messages > .msg[data-ts="{alarm_ts}"]')
+    expect(card).to_contain_text(f"RESOLVED: {ALARM}")
+    expect(card.get_by_role("button", name=re.compile(r"^Roll back"))).to_have_count(0)
+    resolved = time.monotonic()
+    if shot := os.environ.get("SANDBOX_SCREENSHOT"):  # the README's picture: deploy, alarm, roll back, resolved
+        page.locator("#messages").evaluate("list => list.scrollTop = list.scrollHeight")
+        page.screenshot(path=shot)
+
+    # Issue 15, item 1: a bad build fails and the circuit breaker puts revision 3 back; nothing offers to
+    # "roll back" forward to revision 4 (rolled back from) or 5 (failed) from here on.
+    type_command(page, "/deploy service-a v1.4.0-rc1")
+    bad_plan = page.locator("#messages > .msg", has_text="Plan: deploy service-a (production)")
+    bad_plan.get_by_role("button", name="Confirm").click()
+    failed_card = page.locator("#messages > .msg", has_text="v1.4.0-rc1").filter(has_text="Rollout:")
+    expect(failed_card).to_contain_text(re.compile(r"Rollout: failed", re.IGNORECASE))
+    expect(failed_card).to_contain_text("The circuit breaker put revision 3 back")
+    expect(failed_card.get_by_role("button", name=re.compile(r"^Roll back"))).to_have_count(0)
+    assert (running_revision(sandbox), reported_version(sandbox)) == ("3", "v1.2.0")
+
+    type_command(page, "/rollback service-a")
+    second_plan = page.locator("#messages > .msg", has_text="Plan: Roll back service-a (production)").last
+    # Below revision 3, revision 2 was rolled back from (the seed): the last known-good is revision 1.
+    expect(second_plan).to_contain_text(
+        "ecs-microservices-production-service-a:3 → ecs-microservices-production-service-a:1"
+    )
+    expect(second_plan).to_contain_text("last known-good: revision 1, v1.0.0")
+    second_plan = page.locator(f'#messages > .msg[data-ts="{second_plan.get_attribute("data-ts")}"]')
+    second_plan.get_by_role("button", name="Cancel").click()
+    expect(second_plan).to_contain_text("Cancelled by @deployer")
+
+    page.locator(f'.alarm[data-alarm="{ALARM}"] button[data-state="ALARM"]').click()
+    expect(card).to_contain_text(f"ALARM: {ALARM}")  # the incident's card again (it flapped)
+    expect(card).to_contain_text("fired 2 times")
+    expect(page.get_by_role("button", name=re.compile(r"Roll back to revision [45]\b"))).to_have_count(0)
+    expect(page.get_by_role("button", name=re.compile(r"revision [45]\b"))).to_have_count(0)
+    assert running_revision(sandbox) == "3"
     done = time.monotonic()
 
     print(
         f"\nbrowser walkthrough: deploy to COMPLETED {deployed - started:.1f} s, alarm to rolled back "
-        f"{rolled_back - deployed:.1f} s, resolved {done - rolled_back:.1f} s; total {done - started:.1f} s"
+        f"{rolled_back - deployed:.1f} s, resolved {resolved - rolled_back:.1f} s, failed deploy, /rollback and "
+        f"the alarm again {done - resolved:.1f} s; total {done - started:.1f} s"
     )
-    if shot := os.environ.get("SANDBOX_SCREENSHOT"):
-        page.locator("#messages").evaluate("list => list.scrollTop = list.scrollHeight")
-        page.screenshot(path=shot)
+    assert "Traceback" not in sandbox.text(), sandbox.text()[-4000:]
 
 
 # --- what the page shows is what Slack shows --------------------------------------------------------------
