@@ -8,7 +8,8 @@ Served on one loopback port (3000 by default):
     GET  /page/state?user=&since=   the channel as the chosen user sees it (long poll on a version number)
     GET  /page/alarms               the seeded alarms and their state in moto
     POST /page/command              {"user", "text"}: a slash command, form-encoded and signed as Slack does;
-                                    any other text is a message the person posts in the channel
+                                    any other text is a message the person posts in the channel (and
+                                    a note for them alone: the app answers slash commands)
     POST /page/action               {"user", "ts", "action_id"}: a button click, a signed block_actions payload
     POST /page/alarm                {"name", "state"}: set the alarm in moto and notify its SNS topic
     POST /page/cost                 the weekly cost schedule fires now
@@ -47,6 +48,9 @@ APP_ID = "A0SANDBOX"
 ACK_TIMEOUT = 3.0  # Slack's limit for the HTTP answer to a command or a click
 LONG_POLL = 15.0
 BOT_USER = "UBOT"
+SLACKBOT = "USLACKBOT"
+# The app hears slash commands only (it subscribes to no message events): a message typed here gets no answer.
+MESSAGE_HINT = "fargate-chatops answers slash commands, not messages: type one, e.g. `/ops help`."
 
 
 @dataclass(frozen=True)
@@ -147,7 +151,7 @@ class SlackWorkspace(SlackStandIn):
 
     def visible(self, user: str) -> list[dict[str, Any]]:
         """#ops as `user` sees it: everyone's messages and the ephemeral ones meant for them."""
-        names = {u.id: u.name for u in self.users} | {BOT_USER: "fargate-chatops", "USLACKBOT": "Slackbot"}
+        names = {u.id: u.name for u in self.users} | {BOT_USER: "fargate-chatops", SLACKBOT: "Slackbot"}
         with self._lock:
             shown = [m for m in self.state.messages if m.channel == self.channel_id and m.ephemeral_to in (None, user)]
             return [
@@ -191,19 +195,21 @@ class SlackWorkspace(SlackStandIn):
         """Type `line` (e.g. "/deploy service-a v1.3.0") as `user` and send it the way Slack does.
 
         Slack escapes & < > in what a person types, in the message it stores and in the command's text
-        it sends to the app; anything that is not a slash command is a message in the channel.
+        it sends to the app; anything that is not a slash command is a message in the channel, and a note
+        only its author sees says that the app answers slash commands.
         """
         command, _, text = line.strip().partition(" ")
         if not command.startswith("/") or len(command) < 2:
             if not line.strip():
                 return {"ok": False, "error": "nothing to send"}
             self._add(Message(self.channel_id, self._next_ts(), slack_escape(line.strip()), [], user=user))
+            self._ephemeral(user, MESSAGE_HINT, SLACKBOT)
             return {"ok": True, "posted": True}
         self._ephemeral(user, slack_escape(line.strip()), sender=user)
         if self.commands and command not in self.commands:
             known = ", ".join(sorted(self.commands))
             said = f"{slack_escape(command)} is not a valid command. This app's commands: {known}."
-            self._ephemeral(user, said, "USLACKBOT")
+            self._ephemeral(user, said, SLACKBOT)
             return {"ok": False, "error": "unknown command"}
         trigger = f"{int(time.time())}.{uuid.uuid4().int % 10**12}.{secrets.token_hex(16)}"
         body = urllib.parse.urlencode(

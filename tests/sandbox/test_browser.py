@@ -353,6 +353,45 @@ def test_html_typed_into_the_page_is_shown_as_typed(workspace_page: Any) -> None
     assert dialogs == []
 
 
+def test_a_message_typed_without_a_slash_is_posted_and_its_author_told_to_type_a_command(
+    workspace_page: Any,
+) -> None:
+    from playwright.sync_api import expect
+
+    page = workspace_page
+    page.fill("#text", "can someone deploy service-a?")
+    page.press("#text", "Enter")
+    posted = page.locator("#messages > .msg:not(.ephemeral)", has_text="can someone deploy service-a?")
+    expect(posted.locator(".meta b")).to_have_text("deployer")
+    note = page.locator("#messages > .msg.ephemeral", has_text="answers slash commands")
+    expect(note).to_contain_text("Slackbot")
+    expect(note).to_contain_text("Only visible to you")
+    expect(note.locator("code")).to_have_text("/ops help")
+
+
+def test_a_very_long_word_wraps_instead_of_widening_the_channel(workspace: SlackWorkspace, workspace_page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page = workspace_page
+    word = "w" * 4000
+    page.fill("#text", word)
+    page.press("#text", "Enter")
+    blocks = [
+        section(word[:2900]),
+        section(f"```{word[:2900]}```"),
+        {"type": "section", "fields": [{"type": "plain_text", "text": word[:1900]}, {"type": "mrkdwn", "text": "x"}]},
+        {"type": "header", "text": {"type": "plain_text", "text": word[:150]}},
+        {"type": "context", "elements": [{"type": "plain_text", "text": word[:1900]}]},
+    ]
+    post_as_the_bot(workspace, {"channel": "C0OPS", "text": "long", "blocks": blocks})
+    expect(page.locator("#messages > .msg")).to_have_count(3)  # the typed word, Slackbot's note, the bot's
+    widths = page.evaluate(
+        """() => { const list = document.querySelector("#messages"), page = document.scrollingElement;
+                   return [list.scrollWidth - list.clientWidth, page.scrollWidth - page.clientWidth]; }"""
+    )
+    assert widths == [0, 0]  # nothing to scroll sideways, in the channel or the page
+
+
 def section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
 

@@ -410,3 +410,18 @@ def test_what_a_person_types_is_escaped_as_slack_escapes_it(workspace: SlackWork
     assert [(m["text"], m["ephemeral"]) for m in said] == [("&lt;b&gt;x&lt;/b&gt; &amp; co", False)]
     echo = next(m for m in workspace.visible("U0DEPLOYER") if m["user"] == "U0DEPLOYER")
     assert echo["text"] == "/ops lock service-a db &amp; &lt;migration&gt;"
+
+
+def test_a_message_typed_to_the_channel_gets_a_note_that_the_app_answers_slash_commands(
+    workspace: SlackWorkspace, app: FakeApp
+) -> None:
+    assert workspace.command("U0DEPLOYER", "can someone deploy service-a?") == {"ok": True, "posted": True}
+    assert app.requests == []  # the app hears slash commands only
+    seen_by_author = [(m["user_name"], m["text"], m["ephemeral"]) for m in workspace.visible("U0DEPLOYER")]
+    assert seen_by_author == [
+        ("deployer", "can someone deploy service-a?", False),
+        ("Slackbot", "fargate-chatops answers slash commands, not messages: type one, e.g. `/ops help`.", True),
+    ]
+    assert [(m["text"], m["ephemeral"]) for m in workspace.visible("U0ADMIN")] == [
+        ("can someone deploy service-a?", False)
+    ]
