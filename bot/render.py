@@ -7,6 +7,7 @@ reject a message.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -191,27 +192,65 @@ def logs_message(
     if not lines:
         blocks.append(section("No log lines in that window."))
     else:
-        # Pack lines into code-block sections under Slack's 3,000-character limit, newest kept.
-        body_limit = SECTION_LIMIT - 8
-        chunks: list[str] = []
-        current = ""
-        for line in lines:
-            # Log lines are outside text (a request path is whatever the internet sent), even in code.
-            text = f"{line.timestamp.astimezone(UTC).strftime('%H:%M:%S')} {escape(clip(line.message, 500))}"
-            text = text.replace("```", "'''")
-            if current and len(current) + len(text) + 1 > body_limit:
-                chunks.append(current)
-                current = ""
-            current = f"{current}\n{text}" if current else text
-        chunks.append(current)
-        shown = chunks[-8:]
-        blocks.extend(section(f"```{chunk}```") for chunk in shown)
-        notes = [f"{len(lines)} lines (at most {limit})"]
-        if len(shown) < len(chunks):
-            notes.append("older lines left out to fit Slack")
+        texts = [_log_text(line) for line in lines]
+        kept = _newest_within(texts, LOG_BLOCKS_BUDGET)
+        blocks.extend(section(f"```{box}```") for box in code_boxes(kept, SECTION_LIMIT - len("``````")))
+        notes = [f"{len(lines)} line{'' if len(lines) == 1 else 's'} (at most {limit})"]
+        if len(kept) < len(texts):
+            notes.append(f"the oldest {len(texts) - len(kept)} left out to fit Slack")
         where = f" · {link(console_url, 'Open in CloudWatch')}" if console_url else ""
         blocks.append(context("; ".join(notes) + where))
     return message(title, blocks)
+
+
+# Slack refuses a message whose blocks pass about 13,000 characters of JSON (msg_blocks_too_long); the log
+# lines get this much of it, the title, the note and the link the rest.
+LOG_BLOCKS_BUDGET = 11_000
+
+
+def _log_text(line: LogLine) -> str:
+    # Log lines are outside text (a request path is whatever the internet sent), even in code.
+    text = f"{line.timestamp.astimezone(UTC).strftime('%H:%M:%S')} {escape(clip(line.message, 500))}"
+    return text.replace("```", "'''")
+
+
+def _newest_within(texts: Sequence[str], budget: int) -> list[str]:
+    """The newest of `texts` (oldest first) whose JSON, one line each, fits in `budget` characters."""
+    kept: list[str] = []
+    used = 0
+    for text in reversed(texts):
+        used += len(json.dumps(text))  # its quotes stand for the newline that joins it to the next line
+        if kept and used > budget:
+            break
+        kept.append(text)
+    return kept[::-1]
+
+
+def code_boxes(texts: Sequence[str], limit: int) -> list[str]:
+    """Lines, in order, in the fewest code blocks of at most `limit` characters, filled evenly.
+
+    Filling each block to the brim would leave the newest line or two alone in a last block, which reads
+    as if they were something apart; instead every block gets about the same share.
+    """
+
+    def pack(width: int) -> list[str]:
+        boxes: list[str] = []
+        for text in texts:
+            if boxes and len(boxes[-1]) + 1 + len(text) <= width:
+                boxes[-1] += "\n" + text
+            else:
+                boxes.append(text)
+        return boxes
+
+    fewest = len(pack(limit))
+    narrow, wide = max(map(len, texts)), limit  # the narrowest width that needs no more blocks than `limit`
+    while narrow < wide:
+        middle = (narrow + wide) // 2
+        if len(pack(middle)) <= fewest:
+            wide = middle
+        else:
+            narrow = middle + 1
+    return pack(narrow)
 
 
 # --- plans and results ----------------------------------------------------------------------------

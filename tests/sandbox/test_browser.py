@@ -29,8 +29,10 @@ import boto3
 import httpx
 import pytest
 from sandbox_support import Sandbox
+from test_slack_standin import log_text, service_log_lines
 
 from bot.config import parse_config
+from bot.render import logs_message
 from sandbox.workspace import SlackWorkspace
 
 pytestmark = pytest.mark.slow
@@ -390,6 +392,22 @@ def test_a_very_long_word_wraps_instead_of_widening_the_channel(workspace: Slack
                    return [list.scrollWidth - list.clientWidth, page.scrollWidth - page.clientWidth]; }"""
     )
     assert widths == [0, 0]  # nothing to scroll sideways, in the channel or the page
+
+
+def test_logs_fill_even_code_blocks_one_per_section_with_the_newest_line_last(
+    workspace: SlackWorkspace, workspace_page: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    # One line more than a section holds: two blocks of about half each, not a full one and a lone line.
+    lines = service_log_lines(3000 // (len(log_text(service_log_lines(1)[0])) + 1) + 1)
+    message = logs_message("service-a", "production", lines, "15m", None, "https://example.com/logs", 50)
+    posted = post_as_the_bot(workspace, {"channel": "C0OPS", **message})
+    boxes = workspace_page.locator(f'#messages > .msg[data-ts="{posted}"] pre.code-block')
+    expect(boxes).to_have_count(2)
+    shown = [box.inner_text().split("\n") for box in boxes.all()]
+    assert len(shown[0]) - len(shown[1]) in (0, 1)
+    assert shown[0] + shown[1] == [log_text(line) for line in lines]
 
 
 def section(text: str) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -19,6 +20,8 @@ import pytest
 from slack_sdk.signature import SignatureVerifier
 
 from bot.config import parse_config
+from bot.model import LogLine
+from bot.render import logs_message
 from sandbox.slack_api import RateLimit, SlackStandIn
 from sandbox.workspace import SlackWorkspace, users_from_roles
 
@@ -425,3 +428,47 @@ def test_a_message_typed_to_the_channel_gets_a_note_that_the_app_answers_slash_c
     assert [(m["text"], m["ephemeral"]) for m in workspace.visible("U0ADMIN")] == [
         ("can someone deploy service-a?", False)
     ]
+
+
+def test_logs_of_fifty_long_lines_fit_in_one_message_slack_accepts_with_the_newest_lines() -> None:
+    from sandbox.slack_api import block_problems
+
+    lines = service_log_lines(50)
+    message = logs_message("service-a", "production", lines, "15m", None, "https://example.com/logs", 50)
+    assert block_problems(message["blocks"]) is None  # not msg_blocks_too_long
+    boxes = [b["text"]["text"].strip("`").splitlines() for b in message["blocks"] if "```" in str(b)]
+    shown = [line for box in boxes for line in box]
+    assert shown == [log_text(line) for line in lines[-len(shown) :]]  # the newest, in order
+    assert max(map(len, boxes)) - min(map(len, boxes)) <= 1  # even boxes, no lone last line
+    note = message["blocks"][-1]["elements"][0]["text"]
+    assert note.startswith(f"50 lines (at most 50); the oldest {50 - len(shown)} left out to fit Slack")
+
+
+def service_log_lines(count: int) -> list[LogLine]:
+    """Request log lines as the sandbox's services write them (about 250 characters of JSON each)."""
+    start = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    return [
+        LogLine(
+            start + timedelta(seconds=i),
+            json.dumps(
+                {
+                    "timestamp": (start + timedelta(seconds=i)).isoformat(),
+                    "level": "INFO",
+                    "service": "service-a",
+                    "logger": "service_a.access",
+                    "message": "request",
+                    "request_id": f"{i:032x}",
+                    "method": "GET",
+                    "path": "/api/backend",
+                    "status": 200,
+                    "duration_ms": 12.5,
+                }
+            ),
+            "ecs/service-a/1",
+        )
+        for i in range(count)
+    ]
+
+
+def log_text(line: LogLine) -> str:
+    return f"{line.timestamp:%H:%M:%S} {line.message}"
