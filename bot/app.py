@@ -20,7 +20,7 @@ from slack_sdk import WebClient
 from slack_sdk.webhook import WebhookClient
 
 from bot import render
-from bot.commands import SLASH_COMMANDS
+from bot.commands import SLASH_COMMANDS, normalize
 from bot.core import ALARM_ACTION_PREFIX, ChatOps
 from bot.errors import UsageError
 from bot.slack_http import retry_handlers
@@ -92,11 +92,12 @@ def build_app(chatops: ChatOps, signing_secret: str, token: str) -> App:
         ack()
 
     def run_command(command: dict[str, Any], respond: Respond) -> None:
-        text = f"{command['command']} {command.get('text', '')}".strip()
         try:
             parsed = chatops.parser.parse(command["command"], command.get("text", ""))
         except UsageError:
             return  # already answered by the ack
+        # What the person typed, as plain text (Slack's entities decoded) for the audit trail, which escapes it.
+        text = f"{command['command']} {normalize(command.get('text', ''))}".strip()
         from bot.plans import Requester  # the work's modules load in the lazy listener, not on the ack path
 
         who = Requester(command["user_id"], command["channel_id"], f"cmd:{command['trigger_id']}")

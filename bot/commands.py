@@ -1,6 +1,10 @@
 """Slash-command text -> typed commands. Pure: no AWS, no Slack, so it can run inside ack().
 
 Every wrong call raises UsageError with what was wrong and the command's usage line.
+
+Text is split on whitespace into words. Most commands then read their words as shell-like tokens (quotes
+group words); the free text at the end of `/logs` (a CloudWatch filter pattern) and of `/ops lock` (a
+reason) is taken as typed, quotes and apostrophes included.
 """
 
 from __future__ import annotations
@@ -32,9 +36,23 @@ MAX_FILTER = 200
 MAX_ALARM_NAME = 255  # CloudWatch's limit
 MAX_LOG_WINDOW = timedelta(days=7)
 DEFAULT_LOG_WINDOW = timedelta(minutes=15)
+# Cost Explorer keeps 13 months of daily cost (bot/cost.py, HISTORY_MONTHS): 365 days fit whole on any day.
+MAX_COST_DAYS = 365
+MAX_REVISION_DIGITS = 7
 TAG_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 DURATION_PATTERN = re.compile(r"^(\d{1,5})([smhd])$")
+# Digits, then a letter: meant as a window (`5x`, `10mins`, `1h30m`), so never taken as a filter unquoted.
+WINDOW_SHAPE = re.compile(r"^\d+[a-z][a-z0-9]*$")
 COST_DAYS_PATTERN = re.compile(r"^(\d{1,3})d$")
+# Starts with a digit: meant as a number of days (`1000d`, `2w`, `14`), not as an environment.
+PERIOD_SHAPE = re.compile(r"^\d")
+# Starts like a number, after the prefixes a revision may have (`-3`, `0`, `3.5`, `#-1`, `rev+2`).
+REVISION_SHAPE = re.compile(r"^#?(?:rev|r)?[+-]?\d")
+UNESCAPED_QUOTE = re.compile(r'(?<!\\)"')
+HELP_WORDS = frozenset({"help", "-h", "--help", "?"})
+FREE_TEXT = frozenset({"logs", "lock"})  # commands whose last argument is taken as typed
+WINDOW_FORMS = "a number and s, m, h or d (for example 30m, 2h, 1d), more than 0 and at most 7d"
+PERIOD_FORMS = f"week, month or a number of days from 1d to {MAX_COST_DAYS}d"
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +160,8 @@ SPECS: dict[str, Spec] = {
     "status": Spec("/status [service] [env]", "Tasks, revision, image tag, rollout and alarms per service."),
     "logs": Spec(
         "/logs <service> [since] [filter]",
-        "Recent log lines (default 15m, 50 lines); since like 30m, 2h, 1d; filter is a CloudWatch pattern.",
+        "Recent log lines (default 15m, 50 lines); since like 30m, 2h, 1d (at most 7d); filter is a CloudWatch"
+        ' filter pattern, as typed (quote a term that looks like a window: `"5m"`).',
     ),
     "alarms": Spec("/alarms [env]", "Alarms that are not OK, with the service each belongs to."),
     "cost": Spec("/cost [week|month|<N>d] [env]", "Spend for the period against the one before, and what moved."),
@@ -180,13 +199,25 @@ def normalize(text: str) -> str:
     return " ".join("".join(cleaned).split())
 
 
-def tokenize(name: str, text: str) -> list[str]:
+def words_of(name: str, text: str) -> list[str]:
+    """The text's words, split on whitespace; `name` is the command whose usage an error shows."""
     if len(text or "") > MAX_TEXT:
         raise _fail(name, f"The command is too long ({len(text)} characters; at most {MAX_TEXT}).")
+    return normalize(text).split()
+
+
+def tokens_of(name: str, words: list[str]) -> list[str]:
+    """Words read as shell-like tokens: quotes group words and are removed."""
     try:
-        return shlex.split(normalize(text))
+        return shlex.split(" ".join(words))
     except ValueError:
         raise _fail(name, "A quote is not closed.") from None
+
+
+def _subcommand(text: str) -> str:
+    """The first word of `/ops` text, lower case, quotes removed ("" if none)."""
+    first = unicodedata.normalize("NFKC", html.unescape(text or "")).split(maxsplit=1)
+    return first[0].strip("\"'").lower() if first else ""
 
 
 class Parser:
@@ -196,6 +227,7 @@ class Parser:
         self.config = config
         self.services = set(config.service_names)
         self.environments = set(config.environment_names)
+        # Each takes the command's tokens, or its words as typed for the commands in FREE_TEXT.
         self._parsers: dict[str, Callable[[list[str]], Command]] = {
             "deploy": self._deploy,
             "scale": self._scale,
@@ -214,19 +246,21 @@ class Parser:
     def parse(self, command: str, text: str) -> Command:
         name = command.removeprefix("/").strip().lower()
         if name == "ops":
-            tokens = tokenize("help", text)
-            if not tokens:
+            # An error anywhere in `/ops lock ...` shows the usage of `/ops lock`, not of `/ops help`.
+            subcommand = _subcommand(text)
+            words = words_of(subcommand if subcommand in SPECS else "help", text)
+            if not words:
                 return Help()
-            name, tokens = tokens[0].lower(), tokens[1:]
+            name, words = subcommand, words[1:]
         elif name in SPECS:
-            tokens = tokenize(name, text)
+            words = words_of(name, text)
         else:
-            raise UsageError(f"Unknown command `/{name}`.", "Try `/ops help`.")
+            raise UsageError(f"Unknown command `/{_show(name)}`.", "Try `/ops help`.")
         if name not in SPECS:
-            raise UsageError(f"Unknown command `{name}`.", "Try `/ops help` for the list of commands.")
-        if tokens and tokens[0].lower() in {"help", "-h", "--help", "?"}:
+            raise UsageError(f"Unknown command `{_show(name)}`.", "Try `/ops help` for the list of commands.")
+        if words and words[0].lower() in HELP_WORDS:
             return Help(None if name == "help" else name)
-        return self._parsers[name](tokens)
+        return self._parsers[name](words if name in FREE_TEXT else tokens_of(name, words))
 
     # --- helpers ---------------------------------------------------------------------------------
 
@@ -257,6 +291,22 @@ class Parser:
         if extra:
             raise _fail(name, f"Unexpected argument `{_show(extra[0])}`.")
 
+    def _finish(self, name: str, rest: list[str], env: str | None, strict: bool = True) -> str | None:
+        """After a command's own arguments: its environment, unless it was found last already, then nothing.
+        So in `/deploy s v1 production extra` the unexpected argument is `extra`. `strict`: a word there
+        that is no environment is named as an unknown environment (else as unexpected)."""
+        if rest and env is None and (strict or rest[0] in self.environments):
+            env, rest = self._env(name, rest[0]), rest[1:]
+        self._no_more(name, rest)
+        return env
+
+    def _is_env_here(self, rest: list[str], env: str | None) -> bool:
+        """The next word is the environment (none was found last): `/rollback s staging`, `/cost staging`."""
+        return bool(rest) and env is None and rest[0] in self.environments
+
+    def _known_environments(self) -> str:
+        return ", ".join(sorted(self.environments))
+
     # --- commands --------------------------------------------------------------------------------
 
     def _deploy(self, tokens: list[str]) -> Deploy:
@@ -265,7 +315,7 @@ class Parser:
         service = self._service("deploy", tokens[0])
         rest, env = self._split_env(tokens[1:])
         tag = None
-        if rest:
+        if rest and not self._is_env_here(rest, env):
             tag, rest = rest[0], rest[1:]
             if tag.lower() == "latest":
                 raise _fail(
@@ -277,9 +327,7 @@ class Parser:
                     "deploy",
                     f"`{_show(tag)}` is not a valid image tag (letters, digits, `.`, `_`, `-`; 128 at most).",
                 )
-        if rest and env is None:
-            self._env("deploy", rest[0])
-        self._no_more("deploy", rest)
+        env = self._finish("deploy", rest, env)
         return Deploy(service, tag, env)
 
     def _scale(self, tokens: list[str]) -> Scale:
@@ -287,9 +335,7 @@ class Parser:
             raise _fail("scale", "Name the service and the number of tasks (or `auto`).")
         service = self._service("scale", tokens[0])
         rest, env = self._split_env(tokens[2:])
-        if rest and env is None:
-            self._env("scale", rest[0])
-        self._no_more("scale", rest)
+        env = self._finish("scale", rest, env)
         raw = tokens[1].lower()
         if raw == "auto":
             return Scale(service, None, env)
@@ -310,41 +356,65 @@ class Parser:
         service = self._service("rollback", tokens[0])
         rest, env = self._split_env(tokens[1:])
         revision = None
-        if rest:
-            raw = rest[0].lstrip("#").removeprefix("rev").removeprefix("r")
-            if raw.isdecimal() and raw.isascii() and 0 < len(raw) <= 7 and int(raw) > 0:
-                revision, rest = int(raw), rest[1:]
-            elif env is None and len(rest) == 1:
-                self._env("rollback", rest[0])
-            else:
-                raise _fail("rollback", f"`{_show(rest[0])}` is not a revision number (for example 41).")
-        if rest and env is None:
-            self._env("rollback", rest[0])
-        self._no_more("rollback", rest)
+        if rest and not self._is_env_here(rest, env):
+            revision = self._revision(rest[0], could_be_env=env is None)
+            rest = rest[1:]
+        env = self._finish("rollback", rest, env)
         return Rollback(service, revision, env)
+
+    def _revision(self, token: str, could_be_env: bool) -> int:
+        raw = token.lower().lstrip("#").removeprefix("rev").removeprefix("r")
+        if raw.isdecimal() and raw.isascii() and 0 < len(raw) <= MAX_REVISION_DIGITS and int(raw) > 0:
+            return int(raw)
+        message = f"`{_show(token)}` is not a revision number (revision numbers are positive integers, for example 41)"
+        if could_be_env and not REVISION_SHAPE.match(token.lower()):
+            message += f", nor a known environment ({self._known_environments()})"
+        raise _fail("rollback", message + ".")
 
     def _status(self, tokens: list[str]) -> Status:
         rest, env = self._split_env(tokens)
         service = self._service("status", rest[0]) if rest else None
-        self._no_more("status", rest[1:])
+        env = self._finish("status", rest[1:], env)
         return Status(service, env)
 
-    def _logs(self, tokens: list[str]) -> Logs:
-        if not tokens:
+    def _logs(self, words: list[str]) -> Logs:
+        """`<service> [window] [filter]`: a word shaped like a window is one (or an error); the filter is the
+        rest as typed, handed to CloudWatch as its filter pattern (`"5x"` searches for the term 5x)."""
+        if not words:
             raise _fail("logs", "Name the service whose logs you want.")
-        service = self._service("logs", tokens[0])
-        rest = tokens[1:]
+        service = self._service("logs", words[0])
+        rest = words[1:]
         since = DEFAULT_LOG_WINDOW
-        if rest and (match := DURATION_PATTERN.match(rest[0].lower())):
-            amount, unit = int(match.group(1)), match.group(2)
-            since = timedelta(**{{"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[unit]: amount})
-            if since <= timedelta(0) or since > MAX_LOG_WINDOW:
-                raise _fail("logs", "The window must be more than 0 and at most 7d.")
+        if rest and WINDOW_SHAPE.match(rest[0].lower()):
+            since = self._window(rest[0])
             rest = rest[1:]
         pattern = " ".join(rest) or None
         if pattern is not None and len(pattern) > MAX_FILTER:
             raise _fail("logs", f"The filter is too long (at most {MAX_FILTER} characters).")
+        if pattern is not None and len(UNESCAPED_QUOTE.findall(pattern)) % 2:
+            raise _fail("logs", "A quote in the filter is not closed.")
         return Logs(service, since, pattern)
+
+    @staticmethod
+    def _window(token: str) -> timedelta:
+        shown = _show(token)
+        match = DURATION_PATTERN.match(token.lower())
+        since = timedelta(0)
+        if match is not None:
+            amount, unit = int(match.group(1)), match.group(2)
+            since = timedelta(**{{"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[unit]: amount})
+            if timedelta(0) < since <= MAX_LOG_WINDOW:
+                return since
+        if match is None:
+            problem = f"`{shown}` is not a time window"
+        elif since <= timedelta(0):
+            problem = f"`{shown}` is no time at all"
+        else:
+            problem = f"`{shown}` is longer than the longest window, 7d"
+        raise _fail(
+            "logs",
+            f'{problem}: give {WINDOW_FORMS}. To search the logs for it, quote it: `"{shown}"`.',
+        )
 
     def _alarms(self, tokens: list[str]) -> Alarms:
         env = self._env("alarms", tokens[0]) if tokens else None
@@ -354,51 +424,55 @@ class Parser:
     def _cost(self, tokens: list[str]) -> Cost:
         rest, env = self._split_env(tokens)
         days, label = 7, "week"
-        if rest:
-            period = rest[0].lower()
-            if period == "week":
-                pass
-            elif period == "month":
-                days, label = 30, "month"
-            elif (match := COST_DAYS_PATTERN.match(period)) and 1 <= int(match.group(1)) <= 365:
-                days = int(match.group(1))
-                label = f"{days} days"
-            elif env is None and len(rest) == 1 and not COST_DAYS_PATTERN.match(period):
-                self._env("cost", rest[0])
-            else:
-                raise _fail(
-                    "cost",
-                    f"`{_show(rest[0])}` is not a period: use week, month or a number of days (1d-365d).",
-                )
+        if rest and not self._is_env_here(rest, env):
+            days, label = self._period(rest[0], could_be_env=env is None)
             rest = rest[1:]
-        self._no_more("cost", rest)
+        env = self._finish("cost", rest, env)
         return Cost(days, label, env)
 
-    def _lock(self, tokens: list[str]) -> Lock:
-        if not tokens:
+    def _period(self, token: str, could_be_env: bool) -> tuple[int, str]:
+        period = token.lower()
+        if period == "week":
+            return 7, "week"
+        if period == "month":
+            return 30, "month"
+        if (match := COST_DAYS_PATTERN.match(period)) and 1 <= int(match.group(1)) <= MAX_COST_DAYS:
+            days = int(match.group(1))
+            return days, f"{days} days"
+        if could_be_env and not PERIOD_SHAPE.match(period):
+            raise _fail(
+                "cost",
+                f"`{_show(token)}` is not a period ({PERIOD_FORMS}),"
+                f" nor a known environment ({self._known_environments()}).",
+            )
+        raise _fail("cost", f"`{_show(token)}` is not a period: use {PERIOD_FORMS}.")
+
+    def _lock(self, words: list[str]) -> Lock:
+        """`<service> [env] [reason]`: the reason is free text, as typed (one pair of quotes around it goes)."""
+        if not words:
             raise _fail("lock", "Name the service to lock.")
-        service = self._service("lock", tokens[0])
-        rest = tokens[1:]
+        service = self._service("lock", words[0])
+        rest = words[1:]
         env = None
         if rest and rest[0] in self.environments:
             env, rest = rest[0], rest[1:]
-        reason = " ".join(rest)[:200]
-        return Lock(service, env, reason)
+        reason = " ".join(rest)
+        if len(reason) >= 2 and reason[0] == reason[-1] and reason[0] in "\"'" and reason[0] not in reason[1:-1]:
+            reason = reason[1:-1].strip()
+        return Lock(service, env, reason[:200])
 
     def _unlock(self, tokens: list[str]) -> Unlock:
         if not tokens:
             raise _fail("unlock", "Name the service to unlock.")
         service = self._service("unlock", tokens[0])
         rest, env = self._split_env(tokens[1:])
-        if rest and env is None:
-            self._env("unlock", rest[0])
-        self._no_more("unlock", rest)
+        env = self._finish("unlock", rest, env)
         return Unlock(service, env)
 
     def _audit(self, tokens: list[str]) -> Audit:
         rest, env = self._split_env(tokens)
         service = self._service("audit", rest[0]) if rest else None
-        self._no_more("audit", rest[1:])
+        env = self._finish("audit", rest[1:], env)
         return Audit(service, env)
 
     def _routes(self, tokens: list[str]) -> Routes:
@@ -409,7 +483,7 @@ class Parser:
         rest, env = self._split_env(tokens[1:])
         if not rest:
             raise _fail("routes", "Name the service or the alarm to test.")
-        self._no_more("routes", rest[1:])
+        env = self._finish("routes", rest[1:], env, strict=False)
         target = rest[0]
         if len(target) > MAX_ALARM_NAME:
             raise _fail("routes", f"An alarm name has at most {MAX_ALARM_NAME} characters.")

@@ -127,7 +127,8 @@ class ChatOps:
         decision = self.access.check(who.user, who.channel, env_name, needed)
         if not decision.allowed:
             env = self.config.environment(env_name).name
-            self.state.audit_safe(env, getattr(command, "service", None) or "", who.user, text, decision.reason)
+            service = getattr(command, "service", None) or ""
+            self.state.audit_safe(env, service, who.user, text, "denied", decision.reason)
             respond(render.error(NotAllowedError(decision.reason)))
             return
         respond(self._read(command, who, text))
@@ -157,7 +158,7 @@ class ChatOps:
             return CostReporter(self.config, self.clients, self.state, self.clock).summary(
                 command.days, command.label, command.env
             )
-        raise BotError(f"`{text}` is not something the bot can run.", "Try `/ops help`.")
+        raise BotError(f"`{render.escape(text)}` is not something the bot can run.", "Try `/ops help`.")
 
     # --- read commands ----------------------------------------------------------------------------
 
@@ -204,8 +205,9 @@ class ChatOps:
             lock = self.state.acquire_lock(
                 target.env, target.name, who.user, command.reason, 60 * target.environment.lock_ttl_minutes
             )
-            self.state.audit_safe(target.env, target.name, who.user, text, "locked", command.reason)
             until = render.short_time(lock.expires_at)
+            # The reason is in the request, as typed; the outcome is the bot's own words.
+            self.state.audit_safe(target.env, target.name, who.user, text, "locked", f"until {until} UTC")
             return render.info(f":lock: {target.name} ({target.env}) is locked by <@{who.user}> until {until} UTC.")
         held = self.state.lock(target.env, target.name)
         if held is None:

@@ -26,11 +26,12 @@ from bot.commands import SPECS
 from bot.config import Config, EscalationLevel
 from bot.errors import BotError
 from bot.model import Alarm, Change, LogLine, Plan, ServiceState, tag_of
+from bot.slack_text import SLACK_ID, link, mentions_only, own_text
 from bot.slack_text import escape as escape  # re-exported: callers write render.escape
-from bot.slack_text import link, own_text
 
 if TYPE_CHECKING:
     from bot.routing import Route, RouteTest
+    from bot.state import AuditEntry
 
 Message = dict[str, Any]
 SECTION_LIMIT = 3000
@@ -335,16 +336,34 @@ def rollback_button(service: str, env: str) -> ActionsBlock:
     )
 
 
-def audit_message(env: str, service: str | None, entries: Sequence[Any]) -> Message:
+def audit_message(env: str, service: str | None, entries: Sequence[AuditEntry]) -> Message:
+    """One line per entry: when, who (a mention), what they asked (escaped), the decision and its outcome.
+    The outcome is the bot's mrkdwn (AuditEntry.outcome_mrkdwn): the people and channels it names are shown
+    as mentions; anything else in angle brackets is escaped, so no audit line can ping or link."""
     scope = f"{service} ({env})" if service else env
     if not entries:
         return info(f"No audit entries for {scope}.")
-    lines = [
-        f"`{when(e.at)}` <@{e.actor}> {escape(e.request)} — *{e.decision}*"
-        + (f": {escape(clip(e.outcome, 200))}" if e.outcome else "")
-        for e in entries
-    ]
+    lines = []
+    for e in entries:
+        actor = f"<@{e.actor}>" if SLACK_ID.match(e.actor) else escape(e.actor)
+        outcome = mentions_only(clip_mrkdwn(e.outcome_mrkdwn(), 200))
+        lines.append(
+            f"`{when(e.at)}` {actor} {escape(e.request)} — *{mentions_only(e.decision)}*"
+            + (f": {outcome}" if outcome else "")
+        )
     return message(f"Audit for {scope}", [header(f"Audit: {scope}"), section("\n".join(lines))])
+
+
+def clip_mrkdwn(text: str, limit: int) -> str:
+    """`clip`, never inside a `<...>` sequence or an `&...;` entity (it cuts before one it would split)."""
+    if len(text) <= limit:
+        return text
+    kept = text[: limit - 1]
+    for opener, closer in (("<", ">"), ("&", ";")):
+        start = kept.rfind(opener)
+        if start != -1 and closer not in kept[start:]:
+            kept = kept[:start]
+    return kept + "…"
 
 
 def image_label(image: str) -> str:

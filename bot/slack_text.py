@@ -21,6 +21,9 @@ _CONTROL = re.compile(
     r"<(?:[@#][A-Z0-9]+(?:\|[^<>]*)?|!(?:here|channel|everyone|subteam\^[A-Z0-9]+)(?:\|[^<>]*)?|https://[^\s<>|]+(?:\|[^<>]*)?)>"
 )
 _BRACKET = re.compile(r"[<>]")
+# The bot's mentions of a person or a channel, nothing else (no special mention, user group or link).
+_MENTION = re.compile(r"<[@#][A-Z0-9]+(?:\|[^<>]*)?>")
+SLACK_ID = re.compile(r"^[A-Z0-9]+$")
 REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 
 
@@ -32,9 +35,20 @@ def escape(text: str) -> str:
 def own_text(text: str) -> str:
     """The bot's own mrkdwn with every `<` and `>` escaped except in the control sequences it means.
     Outside text in it was escaped already, so this changes nothing there."""
+    return _keeping(_CONTROL, text)
+
+
+def mentions_only(text: str) -> str:
+    """Like `own_text`, for the bot's mrkdwn read back from storage (the audit trail): only its mentions of
+    people and channels are kept; a special mention, a user group or a link in it is escaped."""
+    return _keeping(_MENTION, text)
+
+
+def _keeping(sequences: re.Pattern[str], text: str) -> str:
+    """`text` with every `<` and `>` escaped except in the sequences `sequences` matches."""
     kept: list[str] = []
     last = 0
-    for match in _CONTROL.finditer(text):
+    for match in sequences.finditer(text):
         kept.append(_BRACKET.sub(_entity, text[last : match.start()]))
         kept.append(match.group(0))
         last = match.end()

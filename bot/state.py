@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from dataclasses import asdict, dataclass
@@ -111,10 +112,22 @@ class AuditEntry:
     plan_id: str = ""
     at: float = 0.0
     id: str = ""
+    outcome_format: str = AUDIT_TEXT
 
     @property
     def when(self) -> datetime:
         return datetime.fromtimestamp(self.at, UTC)
+
+    def outcome_mrkdwn(self) -> str:
+        """The outcome as Slack-safe mrkdwn: the bot's own as stored; older plain text escaped (and an alarm
+        incident's internal id, which acknowledgements recorded, named by when the incident opened)."""
+        if self.outcome_format == AUDIT_MRKDWN:
+            return self.outcome
+        incident = _INCIDENT_ID.match(self.outcome)
+        if incident is not None:
+            opened = datetime.fromtimestamp(float(incident.group("opened")), UTC)
+            return f"incident opened {opened:%Y-%m-%d %H:%M} UTC"
+        return escape(self.outcome)
 
 
 @dataclass(frozen=True, slots=True)
@@ -439,9 +452,12 @@ class StateStore:
         outcome: str = "",
         plan_id: str = "",
     ) -> None:
-        """Audit without letting a failed write hide the result from the person (the log line stays)."""
+        """Audit without letting a failed write hide the result from the person (the log line stays).
+        `request` is plain text; `outcome` is the bot's mrkdwn, outside text in it escaped (AuditEntry)."""
         try:
-            self.audit(AuditEntry(env, service, actor, request, decision, outcome, plan_id))
+            self.audit(
+                AuditEntry(env, service, actor, request, decision, outcome, plan_id, outcome_format=AUDIT_MRKDWN)
+            )
         except BotError:
             logging.getLogger(__name__).exception("audit write failed")
 

@@ -141,7 +141,8 @@ class AlarmActions:
             ack = AlarmAck(who.user, self.chatops.clock(), record.card.incident)
             self.chatops.state.acknowledge_alarm(button.alarm, ack)
             self._stop_escalation(record.card, Stop(who.user, ack.at, "acknowledged"))
-            self._audit(button, record.card, who, request, "acknowledged", record.card.incident)
+            opened = f"incident opened {render.when(record.card.opened_at)}"  # the request names the alarm
+            self._audit(button, record.card, who, request, "acknowledged", opened)
             self._redraw(replace(record, ack=ack), respond, "Acknowledged.")
             return {}
 

@@ -35,7 +35,7 @@ PARSER = c.Parser(parse_config(config_data()))
         (
             "/logs",
             'service-a 30m "connection refused"',
-            c.Logs("service-a", timedelta(minutes=30), "connection refused"),
+            c.Logs("service-a", timedelta(minutes=30), '"connection refused"'),  # CloudWatch's phrase
         ),
         ("/alarms", "", c.Alarms(None)),
         ("/cost", "", c.Cost(7, "week", None)),
