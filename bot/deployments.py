@@ -136,13 +136,21 @@ class DeploymentTracker:
                 detail += " The circuit breaker may still be rolling back; check /status before rolling back."
         self.state.audit_safe(taken.env, taken.service, taken.actor, taken.summary, event.state.lower(), detail)
         self._show(taken, event.state, detail, offer_rollback=event.state == "FAILED" and not restored)
-        reply = render.info(f"{taken.summary}: {detail}")
-        for channel, ts in ((taken.channel, taken.ts), *taken.copies):
+        self._reply(taken, render.info(f"{taken.summary}: {detail}"))
+        return event.state.lower()
+
+    def _reply(self, card: DeployCard, reply: render.Message) -> None:
+        for channel, ts in ((card.channel, card.ts), *card.copies):
             try:
                 self.slack.post(channel, reply, thread_ts=ts)
             except Exception:
                 log.exception("could not reply in the deploy card's thread in %s", channel)
-        return event.state.lower()
+
+    def superseded(self, card: DeployCard, detail: str) -> None:
+        """End a card whose rollout another one (a rollback) replaced: card, copies, thread and audit say so."""
+        self.state.audit_safe(card.env, card.service, card.actor, card.summary, "superseded", detail)
+        self._show(card, "SUPERSEDED", detail)
+        self._reply(card, render.info(f"{card.summary}: {detail}"))
 
     def sweep(self, states: Sequence[ServiceState], timeout_seconds: Callable[[ServiceState], float]) -> list[str]:
         """Settle every deploy card that heard no event for longer than its service's deployment timeout,

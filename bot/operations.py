@@ -434,7 +434,8 @@ class Operations:
             )
         if plan.action is Action.SCALE:
             return self._scale(plan, target), None, False
-        self.planner.check_not_rolling_out(current)  # another card may have started since this plan
+        if plan.action is Action.DEPLOY:
+            self.planner.check_not_rolling_out(current)  # another deploy may have started since this plan
         if plan.action is Action.ROLLBACK:
             self._check_still_active(plan, target)
         took_lock = self._take_lock(plan, target)
@@ -455,7 +456,26 @@ class Operations:
             for c in plan.changes
         ]
         text = f"Rolling out revision {updated.revision}."
+        if plan.action is Action.ROLLBACK and current.arn:
+            took_lock = self._supersede_rollout(plan, current.arn, updated.revision) or took_lock
         return Outcome(True, text, rollout="IN_PROGRESS"), updated, took_lock
+
+    def _supersede_rollout(self, plan: Plan, service_arn: str, revision: int) -> bool:
+        """A rollback during a rollout (an alarm right after a deploy) ends that rollout's card as superseded,
+        so no card stays "in progress"; returns whether that rollout held the lock this rollback now does."""
+        from bot.deployments import DeploymentTracker  # bot.deployments imports this module
+
+        by = plan.confirmed_by or plan.requested_by
+        try:
+            card = self.state.take_deploy_card(service_arn)
+            if card is None:
+                return False
+            tracker = DeploymentTracker(self.state, self.slack, self.clock)
+            tracker.superseded(card, f"Superseded by a rollback to revision {revision} by <@{by}>.")
+        except Exception:
+            log.warning("could not close the card of the rollout this rollback interrupted", exc_info=True)
+            return False
+        return card.release_lock
 
     def _check_still_active(self, plan: Plan, target: Target) -> None:
         """The revision a rollback goes back to may have been deregistered since the plan was made."""

@@ -70,7 +70,7 @@ class Planner:
     def plan(self, command: Deploy | Rollback | Scale, who: Requester) -> Plan:
         target = self.config.target(command.service, command.env)
         current = self.platform.service(target)
-        if not isinstance(command, Scale):
+        if isinstance(command, Deploy):
             self.check_not_rolling_out(current)
         if isinstance(command, Deploy):
             plan = self._deploy(target, current, command.tag, who)
@@ -85,8 +85,9 @@ class Planner:
         return plan
 
     def check_not_rolling_out(self, current: ServiceState) -> None:
-        """One deploy or rollback of a service at a time: a second would take over the first one's card,
-        which would then never end."""
+        """One deploy of a service at a time: a second would take over the first one's card, which would then
+        never end. (A rollback may interrupt a rollout: it is what an alarm during a deploy calls for, and it
+        closes that rollout's card as superseded.)"""
         card = self.state.deploy_card(current.arn) if current.arn else None
         if card is not None:
             raise RollingOutError(card)
@@ -156,9 +157,9 @@ class Planner:
                 skipped.append(f"`{escape(tag)}` (a pre-release; name it to deploy it here)")
             else:
                 why = (
-                    f"newest pushed tag that is not known to be bad; skipped {', '.join(skipped)}"
+                    f"newest pushed tag not known to be bad; skipped {', '.join(skipped)}"
                     if skipped
-                    else ("the newest pushed tag")
+                    else ("newest pushed tag")
                 )
                 return tag, f"no tag given: `{escape(tag)}` is the {why}"
         raise BotError(

@@ -311,7 +311,9 @@ def result_card(plan: Plan, by: str, at: float, outcome: str, detail: str = "", 
         section(_changes(plan.changes)),
     ]
     if rollout is not None:
-        icon = {"COMPLETED": ":white_check_mark:", "FAILED": ":x:"}.get(rollout, ":hourglass_flowing_sand:")
+        icon = {"COMPLETED": ":white_check_mark:", "FAILED": ":x:", "SUPERSEDED": ":leftwards_arrow_with_hook:"}.get(
+            rollout, ":hourglass_flowing_sand:"
+        )
         blocks.append(
             section(f"{icon} Rollout: *{rollout.replace('_', ' ').lower()}*" + (f"\n{detail}" if detail else ""))
         )

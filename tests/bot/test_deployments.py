@@ -129,16 +129,40 @@ def test_the_deployer_is_named_on_the_card(bot: Bot, deployments: Any) -> None:
 # --- issue 15, 2: no deploy card stays "in progress" forever ------------------------------------------
 
 
-def test_a_second_deploy_or_rollback_while_one_rolls_out_is_refused(bot: Bot) -> None:
+def test_a_second_deploy_while_one_rolls_out_is_refused(bot: Bot) -> None:
     """Two deploys confirmed back to back were both allowed: the second took over the first one's card,
     which then said "in progress" forever, with no outcome in its audit."""
     deploy(bot)
-    for text in ("/deploy service-a v1.1.0", "/rollback service-a"):
-        reply = bot.command(text, user=DEPLOYER)
-        assert "service-a (production) is rolling out revision 4 since" in reply.text, text
-        assert f"by <@{DEPLOYER}>" in reply.text
-        assert "Wait until its card says completed or failed" in reply.text
+    reply = bot.command("/deploy service-a v1.1.0", user=DEPLOYER)
+    assert "service-a (production) is rolling out revision 4 since" in reply.text
+    assert f"by <@{DEPLOYER}>" in reply.text
+    assert "Wait until its card says completed or failed" in reply.text
     assert len([m for m in bot.slack.channel(CHANNEL) if m.thread_ts is None]) == 1
+
+
+def test_a_rollback_during_a_rollout_supersedes_it_and_both_cards_end(bot: Bot, deployments: Any) -> None:
+    """The alarm right after a deploy: rolling back must not wait for the rollout, and the interrupted
+    rollout's card must not stay "in progress"."""
+    first, arn, deployment_id = deploy(bot)
+    bot.command("/rollback service-a", user=DEPLOYER)
+    plan = bot.last_card()
+    bot.click("plan_confirm", bot.button(plan, "plan_confirm")["value"], plan.ts)
+    assert ecs_service("service-a")["taskDefinition"].endswith(":3")
+    superseded = bot.card_text(card(bot, first))
+    assert "Rollout: *superseded*" in superseded
+    assert f"Superseded by a rollback to revision 3 by <@{DEPLOYER}>" in superseded
+    assert any("Superseded by a rollback" in t for t in thread(bot, first))
+    state = StateStore(ClientFactory(), "fargate-chatops-state", "us-east-1")
+    assert "superseded" in [e.decision for e in state.audit_trail("production", "service-a")]
+    # The rollback's own card ends with the next event, and the lock the deploy took is released with it.
+    assert (
+        deployments.handler(deployment_event(arn, "SERVICE_DEPLOYMENT_COMPLETED", deployment_id), lambda_context())[
+            "result"
+        ]
+        == "completed"
+    )
+    assert "Rollout: *completed*" in bot.card_text(card(bot, plan.ts))
+    assert state.lock("production", "service-a") is None
 
 
 @pytest.fixture

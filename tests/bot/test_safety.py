@@ -203,7 +203,8 @@ def test_a_deploy_takes_the_lock_while_it_rolls_out(bot: Bot) -> None:
     lock = store().lock("production", "service-a")
     assert lock is not None
     assert lock.holder == DEPLOYER
-    assert "locked by" in bot.command("/deploy service-a v1.1.0", user=DEPLOYER2).text
+    # Another deploy waits for this one: its card is still rolling out (and the lock is held).
+    assert "is rolling out revision 4" in bot.command("/deploy service-a v1.1.0", user=DEPLOYER2).text
 
 
 @pytest.mark.parametrize("config_dict", [config_data(protected=False)])
