@@ -352,6 +352,13 @@ def test_html_typed_into_the_page_is_shown_as_typed(workspace_page: Any) -> None
     expect(message.locator(".text")).to_have_text("<b>x</b> <img src=x onerror=alert(1)> & bold")
     expect(message.locator(".text b")).to_have_text("bold")  # Slack's *bold*, the only markup there is
     expect(message.locator("img")).to_have_count(0)
+    # A slash command is echoed to the person who typed it the same way (no app behind this page: it fails).
+    page.fill("#text", "/ops lock service-a <b>x</b> <img src=x onerror=alert(1)>")
+    page.press("#text", "Enter")
+    echo = page.locator("#messages > .msg.ephemeral", has_text="/ops lock")
+    expect(echo.locator(".text")).to_have_text("/ops lock service-a <b>x</b> <img src=x onerror=alert(1)>")
+    expect(echo.locator(".text b, .text img")).to_have_count(0)
+    expect(page.locator("#messages > .msg.ephemeral", has_text="dispatch_failed")).to_be_visible()
     assert dialogs == []
 
 
