@@ -153,6 +153,10 @@ class Supervisor:
                 signal.signal(signum, handler)
 
     def _request_stop(self, signum: int, frame: FrameType | None) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Make run() stop everything and return 0, as SIGINT and SIGTERM do; safe to call from any thread."""
         self._stop_requested.set()
 
     def _check_ports(self) -> None:
