@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from bot.access import AccessPolicy
     from bot.aws import ClientFactory
     from bot.idempotency import Once
+    from bot.model import Plan
     from bot.operations import Operations, Respond, SlackOut
     from bot.plans import Requester
     from bot.platform import Platform
@@ -86,7 +87,16 @@ class ChatOps:
     def operations(self) -> Operations:
         from bot.operations import Operations
 
-        return Operations(self.config, self.platform, self.state, self.access, self.slack, self.clock)
+        operations = Operations(self.config, self.platform, self.state, self.access, self.slack, self.clock)
+        operations.on_executed.append(self._alarm_card_change_ran)
+        return operations
+
+    def _alarm_card_change_ran(self, plan: Plan) -> None:
+        """A plan made from an alarm card's button ran: the card shows it in place of the button."""
+        if plan.from_alarm:
+            from bot.alarms.actions import AlarmActions  # only for such a plan
+
+            AlarmActions(self).executed(plan)
 
     def _group_members(self, group: str) -> list[str]:
         try:

@@ -145,6 +145,7 @@ class Plan:
     lock_holder: str | None = None
     lock_reason: str | None = None
     via: str | None = None  # a rollback's button or command (bot.history.RolledBackBy)
+    from_alarm: str | None = None  # the alarm incident whose card's button asked for it (bot.alarms.actions)
     note: str | None = None
     status: PlanStatus = PlanStatus.PENDING
     message_ts: str | None = None

@@ -9,7 +9,8 @@
                made and audited. Bookkeeping after the change never turns it into a failure.
     cancel()   the Cancel click.
 
-No other module calls the platform's mutating methods.
+No other module calls the platform's mutating methods. What others must learn of a change that ran (an
+alarm card showing what was done from its button) they learn from the `on_executed` hooks.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from bot.state import DeployCard, LastChange, LockedError, StateStore
 
 log = logging.getLogger(__name__)
 Respond = Callable[[render.Message], None]
+Executed = Callable[[Plan], None]  # told of each plan that ran (status done), after its card shows it
 
 NEEDED_ROLE = {Action.DEPLOY: Role.DEPLOYER, Action.ROLLBACK: Role.DEPLOYER, Action.SCALE: Role.OPERATOR}
 ACTION_OF = {Deploy: Action.DEPLOY, Rollback: Action.ROLLBACK, Scale: Action.SCALE}
@@ -57,10 +59,13 @@ class SlackOut:
     def __init__(self, client: Any) -> None:
         self.client = client
 
-    def post(self, channel: str, msg: render.Message, thread_ts: str | None = None) -> str:
+    def post(self, channel: str, msg: render.Message, thread_ts: str | None = None, broadcast: bool = False) -> str:
+        """Post `msg`; in the thread of `thread_ts` when given, and then also to the channel with `broadcast`."""
         kwargs: dict[str, Any] = {"channel": channel, **msg}
         if thread_ts:
             kwargs["thread_ts"] = thread_ts
+            if broadcast:
+                kwargs["reply_broadcast"] = True
         response = self.client.chat_postMessage(**kwargs)
         return str(response["ts"])
 
@@ -88,6 +93,7 @@ class Operations:
         self.sleep = sleep
         self.planner = Planner(config, platform, state)
         self.history = self.planner.history
+        self.on_executed: list[Executed] = []
 
     # --- audit ------------------------------------------------------------------------------------
 
@@ -112,6 +118,7 @@ class Operations:
         text: str,
         respond: Respond,
         via: RolledBackBy = RolledBackBy.COMMAND,
+        from_alarm: str | None = None,
     ) -> None:
         action = ACTION_OF[type(command)]
         env = self.config.environment(command.env)
@@ -123,6 +130,7 @@ class Operations:
         try:
             plan = self.planner.plan(command, who)
             plan.via = via.value if action is Action.ROLLBACK else None
+            plan.from_alarm = from_alarm
             if action is not Action.SCALE:
                 lock = self.state.lock(env.name, command.service)
                 if lock is not None and lock.holder != who.user:
@@ -236,6 +244,11 @@ class Operations:
             self._track_rollout(plan, who, outcome, updated, ts, took_lock, post_to)
         if plan.action is Action.SCALE and ts is not None:
             self._tell_lock_holder(plan, who, ts, post_to or plan.channel)
+        for hook in self.on_executed:
+            try:
+                hook(plan)
+            except Exception:  # like the bookkeeping: it never turns a change that happened into a failure
+                log.exception("after the change, a hook failed for plan %s", plan.id)
         if ts is None and (post_to is not None or plan.message_ts):
             # Slack refused the card even after retries: the person learns the outcome here instead.
             return f"{plan.summary}: {outcome.text} (The card could not be updated in Slack.)"

@@ -9,6 +9,7 @@ What lives here:
     card#<service arn>             deploy                 the Slack message that shows a deployment
     image#<task definition arn>    image                  image of a revision (immutable, so cached forever)
     alarm#<account>#<alarm name>   card / ack / mute      an alarm's card, who acknowledged it, its mute (TTL)
+                                   done#<action>          a change asked for from its card's button that ran
     alarmstorm#<channel>           window                 alarms that opened lately, and the current digest
     alarmdigest#<channel>          <message ts>           one digest card of an alarm storm
     escalate#<env>                 <due time>#<incident>  an escalation level waiting to be due (alarms/escalation.py)
@@ -221,16 +222,40 @@ class AlarmMute:
 
 
 @dataclass(frozen=True, slots=True)
+class AlarmDone:
+    """A change asked for from an alarm card's button (Roll back, Scale up) that ran: its plan executed.
+    Written only then (bot.operations' on_executed hook), never for a plan made, cancelled or refused."""
+
+    action: str  # bot.model.Action: rollback, scale
+    to: int  # the revision rolled back to; the number of tasks scaled to
+    by: str  # who confirmed it (ran it)
+    requested_by: str  # who pressed the card's button
+    at: float
+    incident: str
+    plan_id: str = ""
+
+
+ALARM_DONE_ACTIONS = ("rollback", "scale")  # one item each: the newest change of that kind
+
+
+@dataclass(frozen=True, slots=True)
 class AlarmRecord:
-    """Everything stored about one alarm; ack counts only for the incident it was given in."""
+    """Everything stored about one alarm; ack and done count only for the incident they were given in."""
 
     card: AlarmCard | None = None
     ack: AlarmAck | None = None
     mute: AlarmMute | None = None
+    done: tuple[AlarmDone, ...] = ()
 
     @property
     def current_ack(self) -> AlarmAck | None:
         return self.ack if self.ack and self.card and self.ack.incident == self.card.incident else None
+
+    @property
+    def current_done(self) -> tuple[AlarmDone, ...]:
+        """What ran from this incident's card, oldest first."""
+        incident = self.card.incident if self.card else None
+        return tuple(sorted((d for d in self.done if d.incident == incident), key=lambda d: d.at))
 
 
 ALARM_CARD_TTL_SECONDS = 30 * 86400
@@ -498,21 +523,25 @@ class StateStore:
 
     @staticmethod
     def alarm_key(alarm_key: str, kind: str) -> tuple[str, str]:
-        """(pk, sk) of an alarm's `card`, `ack` or `mute`."""
+        """(pk, sk) of an alarm's `card`, `ack`, `mute` or `done#<action>`."""
         return (f"alarm#{alarm_key}", kind)
 
     def alarm_records(self, alarm_keys: list[str], now: float | None = None) -> dict[str, AlarmRecord]:
-        """Card, acknowledgement and mute of each alarm, in BatchGetItem round trips of 100 items."""
-        found = self.get_many([self.alarm_key(k, kind) for k in alarm_keys for kind in ("card", "ack", "mute")], now)
+        """Card, acknowledgement, mute and what ran from the card, of each alarm, in BatchGetItem round trips
+        of 100 items (a batch of 20 alarms is one)."""
+        kinds = ("card", "ack", "mute", *(f"done#{action}" for action in ALARM_DONE_ACTIONS))
+        found = self.get_many([self.alarm_key(k, kind) for k in alarm_keys for kind in kinds], now)
         records = {}
         for key in alarm_keys:
             card = found.get(self.alarm_key(key, "card"))
             ack = found.get(self.alarm_key(key, "ack"))
             mute = found.get(self.alarm_key(key, "mute"))
+            done = [found.get(self.alarm_key(key, f"done#{action}")) for action in ALARM_DONE_ACTIONS]
             records[key] = AlarmRecord(
                 AlarmCard.from_data(card) if card else None,
                 AlarmAck(**ack) if ack else None,
                 AlarmMute(**mute) if mute else None,
+                tuple(AlarmDone(**d) for d in done if d),
             )
         return records
 
@@ -529,6 +558,10 @@ class StateStore:
     def mute_alarm(self, alarm_key: str, mute: AlarmMute) -> None:
         """Stored with the mute's end as its expiry: once it passes, reads find no mute."""
         self.put(*self.alarm_key(alarm_key, "mute"), asdict(mute), mute.until)
+
+    def alarm_action_done(self, alarm_key: str, done: AlarmDone) -> None:
+        """Record a change from the alarm's card that ran (one item per kind of change: its newest)."""
+        self.put(*self.alarm_key(alarm_key, f"done#{done.action}"), asdict(done), done.at + ALARM_CARD_TTL_SECONDS)
 
     # --- deploy cards -----------------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """A stand-in for the part of Slack's Web API the bot calls, on a loopback port.
 
 It answers auth.test, chat.postMessage, chat.update, chat.postEphemeral, usergroups.users.list and
-response_url posts; it keeps the channel history (messages, edits, threads) and every call, and it
+response_url posts; it keeps the channel history (messages, edits, threads, thread replies also sent to the
+channel) and every call, and it
 rejects what Slack rejects (Block Kit limits, a repeated action_id in a block or block_id in a message,
 URLs over 3,000 characters, too long texts, an unknown message to update, a missing token, a
 response_url used more than five times or more than 30 minutes after its interaction, and, when
@@ -56,6 +57,7 @@ class Message:
     user: str = "UBOT"
     edits: int = 0
     ephemeral_to: str | None = None
+    broadcast: bool = False  # a thread reply also sent to the channel (reply_broadcast)
 
 
 @dataclass
@@ -463,6 +465,8 @@ class SlackStandIn:
                 blocks=list(params.get("blocks") or []),
                 thread_ts=params.get("thread_ts"),
                 ephemeral_to=str(params["user"]) if method == "chat.postEphemeral" else None,
+                # Slack ignores reply_broadcast on a message that is no thread reply.
+                broadcast=bool(params.get("thread_ts")) and params.get("reply_broadcast") in (True, "true", "1"),
             )
             if message.thread_ts is not None and not any(
                 m.ts == message.thread_ts and m.channel == channel for m in self.state.messages

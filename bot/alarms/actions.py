@@ -7,6 +7,11 @@ Show logs   -> viewer; the service's log lines around the alarm's time, in the c
 Acknowledge -> operator; records who (once per click, audited) and shows it on the card
 Mute        -> operator; the relay stops notifying for alarms.mute_minutes (stored with that expiry), audited
 Acknowledge and Mute also stop the card's escalation (bot.alarms.escalation); both redraw the card's copies too.
+
+A plan made from Roll back or Scale up names the incident it came from (Plan.from_alarm). When it has run,
+Operations' on_executed hook calls `executed`: the change is recorded for the incident (AlarmDone) and the
+card shows it in place of the button ("Rolled back to revision 3 by @x at 10:42 UTC"). A plan that was
+only made, cancelled, refused or failed never gets there, so the button stays.
 """
 
 from __future__ import annotations
@@ -24,9 +29,10 @@ from bot.commands import Rollback, Scale
 from bot.config import Role
 from bot.errors import BotError, NotAllowedError
 from bot.history import RolledBackBy
+from bot.model import Action, Plan, revision_of
 from bot.operations import Respond
 from bot.plans import Requester
-from bot.state import AlarmAck, AlarmCard, AlarmMute, AlarmRecord
+from bot.state import AlarmAck, AlarmCard, AlarmDone, AlarmMute, AlarmRecord
 
 if TYPE_CHECKING:
     from bot.core import ChatOps
@@ -74,7 +80,8 @@ class AlarmActions:
             raise BotError("This alarm has no deploy to roll back.", "Use `/rollback <service> <revision>`.")
         text = f"/rollback {button.service} {button.revision} {button.env} (alarm {alarm_name(button.alarm)})"
         command = Rollback(button.service, button.revision, button.env)
-        self.chatops.operations.request(command, who, text, respond, via=RolledBackBy.ALARM)
+        incident = self._incident(button)
+        self.chatops.operations.request(command, who, text, respond, via=RolledBackBy.ALARM, from_alarm=incident)
 
     def scale_up(self, button: cards.ButtonValue, who: Requester, respond: Respond) -> None:
         if button.service is None:
@@ -94,7 +101,37 @@ class AlarmActions:
         text = (
             f"/scale {target.name} {count} {target.env} (alarm {alarm_name(button.alarm)}: +{count - current.desired})"
         )
-        self.chatops.operations.request(Scale(target.name, count, target.env), who, text, respond)
+        command = Scale(target.name, count, target.env)
+        self.chatops.operations.request(command, who, text, respond, from_alarm=self._incident(button))
+
+    # --- a change from the card ran -----------------------------------------------------------------------
+
+    def executed(self, plan: Plan) -> None:
+        """Operations' on_executed hook: a plan made from this alarm's card ran. Record it for the incident, and
+        show it on the card (and its copies) in place of the button; a card that moved on to another incident
+        since is left as it is."""
+        if not plan.from_alarm or plan.action not in (Action.ROLLBACK, Action.SCALE):
+            return
+        key = plan.from_alarm.rpartition("@")[0]  # the incident: `<alarm key>@<opened at>`
+        to = revision_of(plan.to_task_definition or "") if plan.action is Action.ROLLBACK else plan.desired_count
+        if to is None:  # a scale that only hands back to autoscaling: not a card's Scale up
+            return
+        by = plan.confirmed_by or plan.requested_by
+        done = AlarmDone(plan.action.value, to, by, plan.requested_by, self.chatops.clock(), plan.from_alarm, plan.id)
+        self.chatops.state.alarm_action_done(key, done)
+        record = self.chatops.state.alarm_record(key, now=self.chatops.clock())
+        if record.card is not None and record.card.incident == plan.from_alarm:
+            self._draw(record)
+
+    def _incident(self, button: cards.ButtonValue) -> str | None:
+        """The incident of the card whose button was pressed, for the plan to name. None when there is no
+        record of the card, or it cannot be read: the change is still planned, the card just won't show it."""
+        try:
+            card = self.chatops.state.alarm_record(button.alarm, now=self.chatops.clock()).card
+        except BotError:
+            log.warning("could not read the card of %s; its plan will not be shown on it", button.alarm, exc_info=True)
+            return None
+        return card.incident if card is not None else None
 
     # --- logs, acknowledge, mute ------------------------------------------------------------------------------
 
@@ -216,6 +253,16 @@ class AlarmActions:
         if not card.ts or card.in_digest:
             respond(render.info(note))
             return
+        if not self._draw(record):
+            respond(render.info(f"{note} (The card could not be updated; it shows this at its next change.)"))
+
+    def _draw(self, record: AlarmRecord) -> bool:
+        """Draw the card (and its copies) from `record`; False when Slack refused (logged). A card in a digest,
+        or never shown (muted), has nothing to draw."""
+        card = record.card
+        assert card is not None
+        if not card.ts or card.in_digest:
+            return True
         message = cards.alarm_card(card, record, self.config.alarms, self.chatops.clock())
         try:
             self.chatops.slack.update(card.channel, card.ts, message)
@@ -224,4 +271,5 @@ class AlarmActions:
                     self.chatops.slack.update(channel, ts, message)
         except Exception:
             log.exception("could not redraw the alarm card")
-            respond(render.info(f"{note} (The card could not be updated; it shows this at its next change.)"))
+            return False
+        return True

@@ -20,7 +20,7 @@ from bot.config import AlarmSettings, Target
 from bot.model import LogLine
 from bot.render import span
 from bot.slack_text import alarm_console_url, escape, link, log_group_console_url
-from bot.state import AlarmCard, AlarmRecord, RecentDeploy
+from bot.state import AlarmCard, AlarmDone, AlarmRecord, RecentDeploy
 
 ROLLBACK = "alarm_rollback"
 SCALE_UP = "alarm_scale_up"
@@ -28,6 +28,7 @@ LOGS = "alarm_logs"
 ACK = "alarm_ack"
 MUTE = "alarm_mute"
 ACTIONS = (ROLLBACK, SCALE_UP, LOGS, ACK, MUTE)
+DONE_BY = {"rollback": ROLLBACK, "scale": SCALE_UP}  # AlarmDone.action -> the button it replaces
 DIGEST_LINES = 60  # keeps the digest far below Slack's ~13k characters of blocks
 
 ICONS = {
@@ -125,19 +126,35 @@ def alarm_card(card: AlarmCard, record: AlarmRecord, settings: AlarmSettings, no
     mute = record.mute if record.mute and record.mute.until > now else None
     if mute is not None:
         status.append(f":mute: Muted by <@{mute.by}> until {render.short_time(mute.until)} UTC")
+    done = record.current_done
+    status.extend(done_line(d) for d in done)
     if status:
         blocks.append(render.context(*status))
     if card.foreign:  # alarms.foreign_alarms: show; nothing on this card acts on the platform
         note = f":warning: Not one of this bot's alarms ({render.escape(card.foreign)}): no buttons, no escalation."
         blocks.append(render.context(note))
     elif state.firing:
-        buttons = _buttons(card, ack is not None, mute is not None, settings)
-        blocks.append(ActionsBlock(block_id=f"alarm:{card.incident}"[:255], elements=buttons))
+        used = {DONE_BY[d.action] for d in done if d.action in DONE_BY}
+        buttons = [b for b in _buttons(card, ack is not None, mute is not None, settings) if b.action_id not in used]
+        if buttons:  # Slack refuses an actions block without elements
+            blocks.append(ActionsBlock(block_id=f"alarm:{card.incident}"[:255], elements=buttons))
     links = console_link(card.name, card.region)
     if links:
         blocks.append(render.context(links))
     fallback = f"{LABELS[state]}: {escape(card.name)} ({subject})"
     return render.message(fallback, blocks)
+
+
+def done_line(done: AlarmDone) -> str:
+    """What ran from the card's button, in its place: "Rolled back to revision 3 by @x at 10:42 UTC"."""
+    what = {
+        "rollback": f":leftwards_arrow_with_hook: Rolled back to revision {done.to}",
+        "scale": f":arrow_up: Scaled to {done.to} tasks",
+    }.get(done.action, f"{render.escape(done.action)} to {done.to}")
+    line = f"{what} by <@{done.by}> at {render.short_time(done.at)} UTC"
+    if done.requested_by and done.requested_by != done.by:
+        line += f" (requested by <@{done.requested_by}>)"
+    return line
 
 
 def _buttons(card: AlarmCard, acked: bool, muted: bool, settings: AlarmSettings) -> list[ButtonElement]:
@@ -168,8 +185,13 @@ def resolved_reply(card: AlarmCard) -> render.Message:
     return render.info(f":white_check_mark: Resolved after {took} ({render.when(card.resolved_at)}).")
 
 
+def fired_again(card: AlarmCard) -> bool:
+    """The incident fired before (it resolved, or lost its data, and fires again): firing_reply says "again"."""
+    return card.fired > 1
+
+
 def firing_reply(card: AlarmCard) -> render.Message:
-    again = f" again (fired {card.fired} times in this incident)" if card.fired > 1 else ""
+    again = f" again (fired {card.fired} times in this incident)" if fired_again(card) else ""
     reason = f"\n_{render.escape(render.clip(card.reason, 600))}_" if card.reason else ""
     return render.info(f":rotating_light: In ALARM{again} since {render.short_time(card.changed_at)} UTC.{reason}")
 

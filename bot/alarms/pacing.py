@@ -74,8 +74,9 @@ class PacedSlack:
         self.margin = margin
         self.writes = 0
 
-    def post(self, channel: str, msg: render.Message, thread_ts: str | None = None) -> str:
-        return self._write(channel, lambda: self.slack.post(channel, msg, thread_ts))
+    def post(self, channel: str, msg: render.Message, thread_ts: str | None = None, broadcast: bool = False) -> str:
+        """A reply broadcast to the channel too is one write, like any other."""
+        return self._write(channel, lambda: self.slack.post(channel, msg, thread_ts, broadcast))
 
     def update(self, channel: str, ts: str, msg: render.Message) -> None:
         self._write(channel, lambda: self.slack.update(channel, ts, msg))

@@ -6,7 +6,8 @@ For each batch:
      it gets a card without buttons, service, deploy correlation or escalation);
   2. coalesce per alarm: the newest StateChangeTime wins; older notifications than the card shows are stale;
   3. per alarm, oldest change first: open a card (or join the storm digest), update it in place, reply in
-     its thread on resolve and on firing again, or do nothing for a repeat of the state it shows;
+     its thread on resolve and on firing (a reply that it fires again in the incident also goes to the
+     channel: reply_broadcast), or do nothing for a repeat of the state it shows;
   4. write the digest once for the whole batch.
 
 Slack writes go through PacedSlack (one per second per channel). State is saved only after the writes of
@@ -274,8 +275,11 @@ class AlarmRelay:
         elif not muted and alarm.state is AlarmState.ALARM:
             reply = cards.firing_reply(updated)
         if reply is not None:
-            slack.post(updated.channel, reply, thread_ts=updated.ts)
-            self._on_copies(updated, lambda channel, ts: slack.post(channel, reply, thread_ts=ts))
+            # Firing again in this incident: the card is re-drawn where it was, maybe far up the channel, so
+            # the reply in its thread goes to the channel too (one write, paced as any other).
+            again = cards.fired_again(updated) and alarm.state is AlarmState.ALARM
+            slack.post(updated.channel, reply, thread_ts=updated.ts, broadcast=again)
+            self._on_copies(updated, lambda channel, ts: slack.post(channel, reply, thread_ts=ts, broadcast=again))
         self.state.save_alarm_card(updated, now)
         self._shown(result, group)
 

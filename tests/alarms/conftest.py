@@ -40,3 +40,13 @@ def alarms(bot: Bot, fake_time: FakeTime, monkeypatch: pytest.MonkeyPatch) -> It
     handlers.alarms.reset()
     yield AlarmsLambda(bot)
     handlers.alarms.reset()
+
+
+@pytest.fixture
+def deployments(bot: Bot) -> Iterator[Any]:
+    """handlers.deployments.handler (ECS deployment events), built from the same environment."""
+    import handlers.deployments
+
+    handlers.deployments.reset()
+    yield handlers.deployments
+    handlers.deployments.reset()

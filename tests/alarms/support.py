@@ -259,6 +259,11 @@ class AlarmsLambda:
     def thread(self, card: Any) -> list[str]:
         return [m.text for m in self.slack.channel(ALARM_CHANNEL) if m.thread_ts == card.ts]
 
+    def seen(self, channel: str = ALARM_CHANNEL) -> list[Any]:
+        """What a person scrolling the channel sees, oldest first: its messages and the thread replies that
+        were also sent to the channel (reply_broadcast)."""
+        return [m for m in self.slack.channel(channel) if m.thread_ts is None or m.broadcast]
+
     def writes(self) -> int:
         return len(self.slack.calls("chat.postMessage")) + len(self.slack.calls("chat.update"))
 

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
 
+from bot.aws import ClientFactory
+from bot.state import AlarmMute, StateStore
+
 from .support import (
+    ACCOUNT,
     PREFIX,
+    REGION,
     T0,
     AlarmsLambda,
+    FakeTime,
     anomaly_alarm,
     body,
     composite_alarm,
@@ -73,6 +80,55 @@ def test_a_flapping_alarm_keeps_one_card(alarms: AlarmsLambda) -> None:
     assert "fired 4 times in this incident (flapping)" in alarms.text(card)
     assert "RESOLVED" in alarms.text(card)
     assert len(alarms.thread(card)) == 7  # 4 resolves, 3 "again"
+
+
+def test_an_alarm_that_fires_again_after_it_resolved_is_told_in_the_channel_not_only_far_up_it(
+    alarms: AlarmsLambda, fake_time: FakeTime
+) -> None:
+    """Issue 15, 5: the card re-opens in place, far up the channel; the reply in its thread is also sent to the
+    channel (reply_broadcast), so the newest thing in the channel says the alarm fired again."""
+    alarms.deliver(metric_alarm(at=T0))
+    card = alarms.card()
+    alarms.deliver(metric_alarm(state="OK", old="ALARM", at=T0 + timedelta(minutes=5)))
+    assert alarms.seen() == [card]  # resolving is told in the thread only
+    for other in range(3):  # the channel moves on
+        alarms.deliver(metric_alarm(name=PREFIX + f"service-b-other-{other}", at=T0 + timedelta(minutes=6)))
+    slept = len(fake_time.slept)
+
+    alarms.deliver(metric_alarm(at=T0 + timedelta(minutes=9)))
+    assert len(alarms.cards()) == 4
+    newest = alarms.seen()[-1]
+    assert newest.thread_ts == card.ts  # a reply in the card's thread, shown in the channel too
+    assert newest.text.startswith(":rotating_light: In ALARM again (fired 2 times in this incident) since 12:09 UTC.")
+    assert alarms.thread(card)[-1] == newest.text
+    assert "ALARM:" in alarms.text(next(m for m in alarms.cards() if m.ts == card.ts))
+    # The card's update and the broadcast are two writes to the channel, each in its own one-second slot.
+    assert fake_time.slept[slept:] == [1.0, 1.0]
+
+
+def test_a_flapping_alarm_tells_the_channel_each_time_it_fires_again_but_not_when_it_resolves(
+    alarms: AlarmsLambda,
+) -> None:
+    for minute in range(0, 6, 2):
+        alarms.deliver(metric_alarm(at=T0 + timedelta(minutes=minute)))
+        alarms.deliver(metric_alarm(state="OK", old="ALARM", at=T0 + timedelta(minutes=minute + 1)))
+    card = alarms.card()
+    broadcast = [m.text for m in alarms.seen() if m.ts != card.ts]
+    assert len(broadcast) == 2
+    assert all("In ALARM again" in text for text in broadcast)
+
+
+def test_a_muted_alarm_that_fires_again_tells_nobody(alarms: AlarmsLambda) -> None:
+    alarms.deliver(metric_alarm(at=T0))
+    card = alarms.card()
+    alarms.deliver(metric_alarm(state="OK", old="ALARM", at=T0 + timedelta(minutes=5)))
+    key = f"{ACCOUNT}#{REGION}#{PREFIX}service-a-cpu-high"
+    StateStore(ClientFactory(), "fargate-chatops-state", REGION).mute_alarm(
+        key, AlarmMute("U0OPERATOR", time.time(), time.time() + 3600)
+    )
+    alarms.deliver(metric_alarm(at=T0 + timedelta(minutes=9)))
+    assert alarms.seen() == [card]
+    assert "ALARM:" in alarms.text(alarms.card())
 
 
 def test_an_alarm_that_fires_again_long_after_it_resolved_gets_a_new_card(alarms: AlarmsLambda) -> None:

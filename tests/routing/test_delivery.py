@@ -64,6 +64,32 @@ def test_acknowledge_on_a_copy_redraws_the_card_everywhere(alarms: AlarmsLambda)
         assert f"Acknowledged by <@{OPERATOR}>" in alarms.text(cards(alarms.bot, channel)[0]), channel
 
 
+def test_an_alarm_that_fires_again_is_told_in_every_channel_of_its_card(alarms: AlarmsLambda) -> None:
+    name, at = PREFIX + "service-a-cpu-critical", datetime.now(UTC)
+    alarms.deliver(metric_alarm(name=name, at=at))
+    alarms.deliver(metric_alarm(name=name, state="OK", old="ALARM", at=at + timedelta(minutes=2)))
+    alarms.deliver(metric_alarm(name=name, at=at + timedelta(minutes=4)))
+    for channel in (CRITICAL, TEAM_A):
+        [card] = cards(alarms.bot, channel)
+        newest = alarms.seen(channel)[-1]
+        assert (newest.thread_ts, newest.broadcast) == (card.ts, True), channel
+        assert "In ALARM again" in newest.text, channel
+
+
+def test_a_scale_up_run_from_a_copy_shows_on_the_card_everywhere(alarms: AlarmsLambda) -> None:
+    alarms.deliver(metric_alarm(name=PREFIX + "service-a-cpu-critical", at=datetime.now(UTC)))
+    copy = cards(alarms.bot, TEAM_A)[0]
+    value = alarms.buttons(copy)["alarm_scale_up"]["value"]
+    assert alarms.bot.click("alarm_scale_up", value, copy.ts, user=OPERATOR, channel=TEAM_A).text == ""
+    plan = alarms.bot.last_card(TEAM_A)  # the plan card is where the button was pressed
+    alarms.bot.click("plan_confirm", alarms.bot.button(plan, "plan_confirm")["value"], plan.ts, OPERATOR, TEAM_A)
+    assert ecs_service("service-a")["desiredCount"] == 3
+    for channel in (CRITICAL, TEAM_A):
+        card = cards(alarms.bot, channel)[0]
+        assert f"Scaled to 3 tasks by <@{OPERATOR}>" in alarms.text(card), channel
+        assert "alarm_scale_up" not in alarms.buttons(card), channel
+
+
 # --- deploy cards ----------------------------------------------------------------------------------------
 
 
