@@ -116,7 +116,9 @@ def build_app(chatops: ChatOps, signing_secret: str, token: str) -> App:
         key = f"{message_ts}:{action['action_id']}:{action.get('value', '')}"
         from bot.plans import Requester
 
-        who = Requester(body["user"]["id"], channel, key, message_ts=message_ts or None)
+        who = Requester(
+            body["user"]["id"], channel, key, message_ts=message_ts or None, attempt=str(action.get("action_ts", ""))
+        )
         chatops.click(action["action_id"], str(action.get("value", "")), who, _ephemeral(respond))
 
     for action_id in BUTTON_ACTIONS:

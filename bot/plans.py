@@ -53,6 +53,7 @@ class Requester:
     channel: str
     key: str  # Slack's natural key for this request: trigger_id, or message ts + action + value
     message_ts: str | None = None  # the card a button was clicked on
+    attempt: str = ""  # a click's action_ts: the same button pressed again is a new request, a redelivery is not
 
 
 def plan_id(key: str) -> str:
@@ -95,7 +96,7 @@ class Planner:
     def _new_plan(self, action: Action, target: Target, current: ServiceState, who: Requester) -> Plan:
         now = time.time()
         return Plan(
-            id=plan_id(who.key),
+            id=plan_id(f"{who.key}:{who.attempt}" if who.attempt else who.key),
             action=action,
             env=target.env,
             service=target.name,

@@ -193,3 +193,21 @@ def test_a_card_no_event_ended_is_settled_from_ecs_after_the_services_timeout(bo
     assert state.audit_trail("production", "service-a")[0].decision == "completed"
     assert schedule.run()["deploy_cards_settled"] == []  # settled once
     assert bot.command("/deploy service-a v1.1.0", user=DEPLOYER2).text == ""
+
+
+def test_a_cards_roll_back_button_pressed_again_after_a_cancel_makes_a_new_plan(bot: Bot, deployments: Any) -> None:
+    """The button's plan was keyed on the card, the button and its value only: once its plan was cancelled,
+    pressing Roll back again quietly did nothing. Each press is a request of its own (its action_ts)."""
+    ts, arn, deployment_id = deploy(bot)
+    deployments.handler(
+        deployment_event(arn, "SERVICE_DEPLOYMENT_FAILED", deployment_id, "tasks failed"), lambda_context()
+    )
+    button = bot.button(card(bot, ts), "rollback_request")
+    for _ in range(2):
+        assert bot.click("rollback_request", button["value"], ts).text == ""
+        plan = bot.last_card()
+        assert "Plan: Roll back service-a" in bot.card_text(plan)
+        bot.click("plan_cancel", bot.button(plan, "plan_cancel")["value"], plan.ts)
+        assert "Cancelled" in bot.card_text(card(bot, plan.ts))
+    plans = [m for m in bot.slack.channel(CHANNEL) if m.thread_ts is None and "Roll back service-a" in bot.card_text(m)]
+    assert len(plans) == 2
