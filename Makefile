@@ -16,6 +16,8 @@ PROJECT      ?= ecs-microservices
 AWS_REGION   ?= us-east-1
 SERVICES     := service-a service-b
 TAG          ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo dev)
+# pytest-xdist workers for `make test`: one a core (TEST_WORKERS=1 for one worker)
+TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 BASE_URL     ?=
 
 .PHONY: help venv run test lint fmt typecheck bench init plan apply destroy smoke logs-a logs-b build push \
@@ -58,7 +60,7 @@ browser: ## Install Debian's chromium for the browser test when it is missing (n
 		fi; }
 
 test: venv checkov-venv browser lint typecheck ## Run every test: lint, types, unit, integration, browser, infra and template checks
-	CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov $(PY) -m pytest
+	CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov $(PY) -m pytest -n $(TEST_WORKERS)
 
 lint: venv ## ruff lint and format check
 	$(VENV)/bin/ruff check .

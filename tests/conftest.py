@@ -2,4 +2,4 @@
 that reaches the Slack stand-in (tests/slack_payloads.py). Each directory's conftest.py brings its fixtures.
 """
 
-pytest_plugins = ["pytester", "slack_payloads"]
+pytest_plugins = ["pytester", "slack_payloads", "run_summary"]

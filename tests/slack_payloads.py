@@ -288,21 +288,60 @@ def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
         recorder.current, recorder.expected_invalid = "(outside any test)", False
 
 
+WORKER_KEY = "slack_payloads"
+REMOTE = pytest.StashKey[dict[str, Any]]()
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    recorder = session.config.stash[RECORDER]
+    config = session.config
+    recorder = config.stash[RECORDER]
     recorder.check()
-    if recorder.violations and session.exitstatus == pytest.ExitCode.OK:
+    found = _violation_lines(recorder)
+    workeroutput = getattr(config, "workeroutput", None)
+    if workeroutput is not None:  # a pytest-xdist worker: the controller adds up and reports
+        workeroutput[WORKER_KEY] = {
+            "checked": len(recorder.payloads),
+            "not_checked": recorder.not_checked,
+            "violations": found,
+        }
+    remote = config.stash.get(REMOTE, None)
+    if (found or (remote and remote["violations"])) and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """pytest-xdist, on the controller: a worker finished; add its payloads and violations."""
+    sent = getattr(node, "workeroutput", {}).get(WORKER_KEY)
+    if sent is None:
+        return
+    if REMOTE not in node.config.stash:
+        node.config.stash[REMOTE] = {"checked": 0, "not_checked": 0, "violations": []}
+    remote = node.config.stash[REMOTE]
+    remote["checked"] += sent["checked"]
+    remote["not_checked"] += sent["not_checked"]
+    remote["violations"] += sent["violations"]
+
+
+def _violation_lines(recorder: Recorder) -> list[str]:
+    lines = []
+    for payload, problem in recorder.violations:
+        refused = f" (the stand-in answered {payload.refused})" if payload.refused else ""
+        lines.append(f"{payload.nodeid}: {payload.method}{refused}: {problem}")
+    return lines
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     recorder = config.stash[RECORDER]
-    if recorder.violations:
+    remote = config.stash.get(REMOTE, None) or {"checked": 0, "not_checked": 0, "violations": []}
+    violations = [*_violation_lines(recorder), *remote["violations"]]
+    checked = len(recorder.payloads) + remote["checked"]
+    not_checked = recorder.not_checked + remote["not_checked"]
+    if violations:
         terminalreporter.section("Slack payloads Slack would refuse", red=True)
-        for payload, problem in recorder.violations:
-            refused = f" (the stand-in answered {payload.refused})" if payload.refused else ""
-            terminalreporter.write_line(f"{payload.nodeid}: {payload.method}{refused}: {problem}")
-    line = f"Slack payloads checked: {len(recorder.payloads)}, violations: {len(recorder.violations)}"
-    if recorder.not_checked:
-        line += f"; {recorder.not_checked} not checked (sent by tests marked {MARKER})"
-    terminalreporter.write_line(line, red=bool(recorder.violations), green=not recorder.violations)
+        for line in violations:
+            terminalreporter.write_line(line)
+    line = f"Slack payloads checked: {checked}, violations: {len(violations)}"
+    if not_checked:
+        line += f"; {not_checked} not checked (sent by tests marked {MARKER})"
+    terminalreporter.write_line(line, red=bool(violations), green=not violations)

@@ -7,6 +7,9 @@ the summary line.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 pytestmark = pytest.mark.slack_invalid_payloads_expected  # the inner suites post bad payloads on purpose
@@ -150,3 +153,33 @@ def test_a_modal_with_a_long_title(slack):
     )
     assert result.ret == 1
     result.stdout.fnmatch_lines(["*test_a_modal_with_a_long_title*views.open*title*", "*violations: 1"])
+
+
+def test_under_xdist_a_workers_bad_payload_fails_the_run_and_the_counts_add_up(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make test` runs the suite on two pytest-xdist workers: what each worker saw reaches the controller."""
+    tests = Path(__file__).resolve().parent
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tests.parent), str(tests)]))
+    pytester.makeconftest(SUITE_HELPERS)
+    good = """
+from conftest import post, section
+
+def test_good(slack):
+    post(slack.api_url + "chat.postMessage", {"channel": "C1", "text": "fine", "blocks": [section("fine")]})
+"""
+    bad = """
+from conftest import post, section
+
+def test_bad(slack):
+    post(slack.api_url + "chat.postMessage", {"channel": "C1", "text": "plan", "blocks": [section("x" * 3001)]})
+"""
+    pytester.makepyfile(test_good=good, test_bad=bad)
+    result = pytester.runpytest_subprocess(
+        "-p", "slack_payloads", "-p", "no:cacheprovider", "-n", "2", "--dist", "loadfile"
+    )
+    result.assert_outcomes(passed=2)
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        ["*test_bad.py::test_bad*chat.postMessage*3,000*", "Slack payloads checked: 2, violations: 1"]
+    )

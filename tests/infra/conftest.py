@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import run_summary
 
 from .tfchecks import INFRA, REPO, SUMMARY_LINES, evaluate_names
 
@@ -29,9 +30,6 @@ def checkov_bin() -> Path:
     )
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Show the checkov counts in every run's output, not only with -s."""
-    if SUMMARY_LINES:
-        terminalreporter.section("infra")
-        for line in SUMMARY_LINES:
-            terminalreporter.write_line(line)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Show the checkov counts in every run's output, not only with -s (tests/run_summary.py prints them)."""
+    run_summary.lines(session.config, "infra", SUMMARY_LINES)

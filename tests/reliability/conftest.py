@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import run_summary
 from fixtures_bot import aws, aws_environment, bot, config, config_dict, seed_plan
 
 from sandbox.slack_api import Fault, SlackStandIn
@@ -55,10 +56,6 @@ def slack() -> Iterator[FaultySlack]:
     stand_in.stop()
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if not COUNTS:
-        return
-    terminalreporter.section("reliability suite: what was tried")
-    for key, label in LABELS.items():
-        if COUNTS.get(key):
-            terminalreporter.write_line(f"{COUNTS[key]:>6}  {label}")
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Printed at the end of the run by tests/run_summary.py (added up over pytest-xdist workers)."""
+    run_summary.counted(session.config, "reliability suite: what was tried", LABELS, COUNTS)

@@ -133,12 +133,13 @@ def test_finding_1_a_refusal_is_told_to_the_person_and_changes_nothing_stored(bo
 def test_finding_2_a_failed_write_after_update_service_does_not_record_the_change_as_failed(
     bot: Bot, aws_faults: AwsFaults, deployments: Any
 ) -> None:
-    """Defect: a bookkeeping write after UpdateService (a throttled DynamoDB write of the image cache)
+    """Defect: a bookkeeping write after UpdateService (e.g. a throttled DynamoDB write of the image cache)
     raised into the failure path: ECS ran the new revision, but the audit and the plan said "failed", no
     deploy card was saved (no progress, no Roll back button) and the lock stayed held until its TTL."""
     ts, plan_id = plan_card(bot, "/deploy service-a v1.3.0")
-    # Throttled through all of botocore's attempts once; the bot's own retry then gets it written.
-    fault = aws_faults.add("PutItem", "ProvisionedThroughputExceededException", times=MAX_ATTEMPTS, matching=b"image#")
+    # Failing through all of botocore's attempts once; the bot's own retry then gets it written. (A 500, not
+    # throttling: that would slow the adaptive retry mode's client for seconds, and the test with it.)
+    fault = aws_faults.add("PutItem", "InternalServerError", times=MAX_ATTEMPTS, status=500, matching=b"image#")
     reply = bot.click("plan_confirm", plan_id, ts, user=DEPLOYER)
     assert fault.sent == MAX_ATTEMPTS
     assert revision("service-a") == "4"
