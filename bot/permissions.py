@@ -118,9 +118,10 @@ GRANTS: tuple[Grant, ...] = (
     _grant("logs:FilterLogEvents", Scope.LOG_GROUPS, S, why="/logs and the alarm card's Show logs"),
     _grant(
         "cloudwatch:DescribeAlarms",
-        Scope.PLATFORM_ALARMS,
+        Scope.ANY,
         S,
-        why="/alarms, /status, plan cards",
+        why="/alarms, /status, plan cards; read-only. '*' because the call returns composite alarms too, which "
+        "AWS's DescribeAlarms reference allows only with the permission scoped to '*'",
     ),
     _grant(
         "cloudwatch:ListTagsForResource",
