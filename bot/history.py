@@ -165,7 +165,10 @@ def last_known_good(revisions: Sequence[Revision], current: str) -> Revision | N
 
 
 def known(revisions: Sequence[Revision], task_definition: str) -> Revision | None:
-    return next((r for r in revisions if r.task_definition == task_definition), None)
+    """The record of this revision, matched on its number (the record's key: one service, one family), so a
+    short `family:3` and a full ARN find the same record, and a known-bad revision never looks unrecorded."""
+    number = revision_of(task_definition)
+    return next((r for r in revisions if r.number == number), None)
 
 
 def _pk(env: str, service: str) -> str:
