@@ -1,0 +1,138 @@
+"""template.yaml's IAM statements agree with AWS's action database (issue 16, item 3).
+
+The checker (tests/iam_database.py) is run on the real template, resolved with the values
+scripts/deploy-bot.sh passes from Terraform's outputs, and on broken copies: each kind of mistake it
+exists for must be reported, so a checker that cannot fail is caught too.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from iam_database import check_policies, check_statement, count_statements, template_policies
+
+ACCOUNT = "123456789012"
+SERVICES = ("service-a", "service-b")
+PREFIX = "ecs-microservices-production"
+# What scripts/deploy-bot.sh fills in from infra/'s outputs (see test_deploy_script.terraform_outputs),
+# plus an environment role so the optional EnvironmentRoles statements are checked too.
+PARAMETERS: dict[str, Any] = {
+    "ProjectName": "ecs-microservices",
+    "EnvironmentName": "production",
+    "ClusterName": f"{PREFIX}-cluster",
+    "ServiceNames": list(SERVICES),
+    "EcrRepositoryArns": [f"arn:aws:ecr:eu-west-1:{ACCOUNT}:repository/{PREFIX}-{s}" for s in SERVICES],
+    "TaskRoleArns": [f"arn:aws:iam::{ACCOUNT}:role/{PREFIX}-{s}-task" for s in SERVICES],
+    "ExecutionRoleArn": f"arn:aws:iam::{ACCOUNT}:role/{PREFIX}-execution",
+    "AlarmTopicArn": f"arn:aws:sns:eu-west-1:{ACCOUNT}:{PREFIX}-alarms",
+    "EnvironmentRoleArns": ["arn:aws:iam::210987654321:role/opsbot-staging"],
+}
+
+
+def _policies(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return template_policies(template, PARAMETERS)
+
+
+def _statement(template: dict[str, Any], function: str, sid: str) -> dict[str, Any]:
+    for policy in template["Resources"][function]["Properties"]["Policies"]:
+        for statement in policy.get("Statement", []):
+            if isinstance(statement, dict) and statement.get("Sid") == sid:
+                return statement
+    raise AssertionError(f"{function} has no statement {sid}")
+
+
+def test_every_template_statement_is_what_aws_authorises(template: dict[str, Any]) -> None:
+    policies = _policies(template)
+    # Every function's inline policy, the alarm queue's resource policy, the optional environment roles.
+    assert {"SlackFunction Policies[0]", "AlarmQueuePolicy PolicyDocument"} <= set(policies)
+    assert count_statements(policies.values()) >= 25
+    assert check_policies(policies) == []
+
+
+def test_a_wrong_arn_is_reported(template: dict[str, Any]) -> None:
+    broken = copy.deepcopy(template)
+    # UpdateService on a task-definition ARN: valid-looking, and never matches a request.
+    _statement(broken, "SlackFunction", "ClusterServices")["Resource"] = {
+        "Fn::Sub": "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task-definition/${ProjectName}-*:*"
+    }
+    problems = check_policies(_policies(broken))
+    assert any("ecs:UpdateService does not act on arn:aws:ecs:eu-west-1:" in p for p in problems), problems
+    assert all("SlackFunction" in p for p in problems)
+
+
+def test_a_wrong_condition_key_is_reported(template: dict[str, Any]) -> None:
+    broken = copy.deepcopy(template)
+    _statement(broken, "SlackFunction", "TaskAndExecutionRoles")["Condition"] = {
+        "StringEquals": {"iam:PassedToServices": "ecs-tasks.amazonaws.com"}
+    }
+    problems = check_policies(_policies(broken))
+    assert problems == [
+        "SlackFunction Policies[0]: TaskAndExecutionRoles: iam:PassRole has no condition key "
+        "iam:PassedToServices (AWS would treat it as absent)"
+    ]
+
+
+def test_a_scoped_action_without_resource_types_is_reported(template: dict[str, Any]) -> None:
+    broken = copy.deepcopy(template)
+    _statement(broken, "SlackFunction", "ClusterServices")["Action"].append("ecs:ListTaskDefinitions")
+    problems = check_policies(_policies(broken))
+    assert len(problems) == 1
+    assert "ecs:ListTaskDefinitions supports no resource type, so AWS authorises it only against '*'" in problems[0]
+
+
+def test_describe_alarms_scoped_to_alarms_is_reported(template: dict[str, Any]) -> None:
+    """The database lists DescribeAlarms on alarms; its API reference requires '*' for composite alarms."""
+    broken = copy.deepcopy(template)
+    _statement(broken, "AlarmsFunction", "PlatformAlarms")["Action"].append("cloudwatch:DescribeAlarms")
+    problems = check_policies(_policies(broken))
+    assert len(problems) == 1
+    assert "cloudwatch:DescribeAlarms must be granted on '*'" in problems[0]
+
+
+@pytest.mark.parametrize(
+    ("statement", "expected"),
+    [
+        ({"Action": "ecs:UpdateServices", "Resource": "*"}, "ecs:UpdateServices is no action of AWS's database"),
+        ({"Action": "s3:GetObject", "Resource": "arn:aws:s3:::state"}, "s3:GetObject does not act on"),
+        ({"Action": "s3:ListBucket", "Resource": "arn:aws:s3:::state/env/*"}, "s3:ListBucket does not act on"),
+        ({"Action": "iam:PassRole", "Resource": "arn:aws:iam:eu-west-1:1:role/x"}, "iam:PassRole does not act on"),
+        (
+            {"Action": "ecs:Describe*", "Resource": "arn:aws:ecs:eu-west-1:1:service/c/x"},
+            "ecs:DescribeTaskDefinition (from ecs:Describe*) supports no resource type",
+        ),
+        (
+            {
+                "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"token.actions.githubusercontent.com:sub": "repo:o/r:ref:x"}},
+            },
+            "sts:AssumeRole has no condition key token.actions.githubusercontent.com:sub",
+        ),
+    ],
+    ids=["misspelt", "object-on-bucket", "bucket-on-object", "iam-with-region", "wildcard", "oidc-key-on-assume"],
+)
+def test_each_kind_of_mistake_is_named(statement: dict[str, Any], expected: str) -> None:
+    problems = check_statement({"Sid": "S", "Effect": "Allow", **statement})
+    assert any(expected in p for p in problems), problems
+
+
+def test_correct_statements_pass() -> None:
+    good = [
+        {"Action": ["s3:GetObject", "s3:PutObject"], "Resource": "arn:aws:s3:::state/ecs/*"},
+        {"Action": "logs:PutLogEvents", "Resource": "arn:aws:logs:eu-west-1:1:log-group:/ecs/x:log-stream:*"},
+        {"Action": "secretsmanager:GetSecretValue", "Resource": "arn:aws:secretsmanager:eu-west-1:1:secret:a/b-??????"},
+        {
+            "Action": "iam:CreateRole",
+            "Resource": "arn:aws:iam::1:role/x-*",
+            "Condition": {"StringEquals": {"iam:PermissionsBoundary": "arn:aws:iam::1:policy/b"}},
+        },
+        {
+            "Principal": {"Federated": "arn:aws:iam::1:oidc-provider/token.actions.githubusercontent.com"},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {"StringEquals": {"token.actions.githubusercontent.com:sub": "repo:o/r:environment:p"}},
+        },
+    ]
+    for statement in good:
+        assert check_statement({"Sid": "S", "Effect": "Allow", **statement}) == [], statement
