@@ -159,9 +159,9 @@ SPECS: dict[str, Spec] = {
     ),
     "status": Spec("/status [service] [env]", "Tasks, revision, image tag, rollout and alarms per service."),
     "logs": Spec(
-        "/logs <service> [since] [filter]",
-        "Recent log lines (default 15m, 50 lines); since like 30m, 2h, 1d (at most 7d); filter is a CloudWatch"
-        ' filter pattern, as typed (quote a term that looks like a window: `"5m"`).',
+        "/logs <service> [env] [since] [filter]",
+        "The newest log lines (default 15m, 50 lines); since like 30m, 2h, 1d (at most 7d); filter is a CloudWatch"
+        ' filter pattern, as typed (quote a term that looks like a window or an environment: `"5m"`).',
     ),
     "alarms": Spec("/alarms [env]", "Alarms that are not OK, with the service each belongs to."),
     "cost": Spec("/cost [week|month|<N>d] [env]", "Spend for the period against the one before, and what moved."),
@@ -378,22 +378,36 @@ class Parser:
         return Status(service, env)
 
     def _logs(self, words: list[str]) -> Logs:
-        """`<service> [window] [filter]`: a word shaped like a window is one (or an error); the filter is the
-        rest as typed, handed to CloudWatch as its filter pattern (`"5x"` searches for the term 5x)."""
+        """`<service> [env] [window] [filter]`: a known environment's name right after the service, or right
+        after the window, is the environment; a word shaped like a window is one (or an error); the filter is
+        the rest as typed, handed to CloudWatch as its filter pattern (`"5x"` searches for the term 5x). A
+        filter ending in an environment's name is refused: the environment goes before the filter."""
         if not words:
             raise _fail("logs", "Name the service whose logs you want.")
         service = self._service("logs", words[0])
         rest = words[1:]
-        since = DEFAULT_LOG_WINDOW
+        env = None
+        if rest and rest[0] in self.environments:
+            env, rest = rest[0], rest[1:]
+        since, window = DEFAULT_LOG_WINDOW, []
         if rest and WINDOW_SHAPE.match(rest[0].lower()):
-            since = self._window(rest[0])
-            rest = rest[1:]
+            since, window, rest = self._window(rest[0]), rest[:1], rest[1:]
+            if env is None and rest and rest[0] in self.environments:
+                env, rest = rest[0], rest[1:]
+        if rest and rest[-1] in self.environments:
+            name = rest[-1]
+            if env is not None:
+                problem = f"Two environments, `{env}` and `{name}`"
+            else:
+                retyped = _show(" ".join([service, name, *window, *rest[:-1]]), 80)
+                problem = f"`{name}` after the filter is an environment: give it before the filter (`/logs {retyped}`)"
+            raise _fail("logs", f'{problem}. To search the logs for `{name}`, quote it: `"{name}"`.')
         pattern = " ".join(rest) or None
         if pattern is not None and len(pattern) > MAX_FILTER:
             raise _fail("logs", f"The filter is too long (at most {MAX_FILTER} characters).")
         if pattern is not None and len(UNESCAPED_QUOTE.findall(pattern)) % 2:
             raise _fail("logs", "A quote in the filter is not closed.")
-        return Logs(service, since, pattern)
+        return Logs(service, since, pattern, env)
 
     @staticmethod
     def _window(token: str) -> timedelta:

@@ -204,10 +204,19 @@ class ChatOps:
 
     def logs(self, command: c.Logs) -> render.Message:
         target = self.config.target(command.service, command.env)
-        lines = self.platform.log_lines(target, command.since, command.pattern, LOG_LINES)
+        read = self.platform.read_logs(target, command.since, command.pattern, LOG_LINES)
         console = log_group_console_url(target.log_group, target.region)
         window = _duration(command.since)
-        return render.logs_message(target.name, target.env, lines, window, command.pattern, console, LOG_LINES)
+        return render.logs_message(
+            target.name,
+            target.env,
+            read.lines,
+            window,
+            command.pattern,
+            console,
+            LOG_LINES,
+            searched_from=read.searched_from,
+        )
 
     def lock(self, command: c.Lock | c.Unlock, who: Requester, text: str) -> render.Message:
         target = self.config.target(command.service, command.env)

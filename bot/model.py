@@ -86,6 +86,16 @@ class LogLine:
 
 
 @dataclass(frozen=True, slots=True)
+class LogRead:
+    """What a log read found: the newest lines of the window, oldest first. `searched_from` is set when the
+    read stopped before it had them all (its call or time budget ran out): the lines are every line from
+    then to the window's end, and the window's older part was not searched."""
+
+    lines: list[LogLine]
+    searched_from: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ImageTag:
     tag: str
     pushed_at: datetime

@@ -7,14 +7,17 @@ bot.operations, which checks who, confirms, runs once and audits.
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from enum import Enum
 from typing import Any
 
 from bot.aws import ClientFactory
 from bot.config import Config, EnvironmentConfig, Target
 from bot.errors import OperationError, aws_operation
-from bot.model import Alarm, ImageTag, LogLine, ScalingBounds, ServiceState, utcnow
+from bot.model import Alarm, ImageTag, LogLine, LogRead, ScalingBounds, ServiceState, utcnow
 
 DESCRIBE_SERVICES_BATCH = 10  # the API's limit per call
 # Fields of a described task definition that register_task_definition does not accept back.
@@ -224,37 +227,121 @@ class Platform:
     def log_lines(
         self, target: Target, since: timedelta, pattern: str | None, limit: int, until: datetime | None = None
     ) -> list[LogLine]:
-        """The newest `limit` lines of the service's log group in the window, oldest first."""
+        """The newest `limit` lines of the service's log group in the window, oldest first (see read_logs)."""
+        return self.read_logs(target, since, pattern, limit, until).lines
+
+    def read_logs(
+        self, target: Target, since: timedelta, pattern: str | None, limit: int, until: datetime | None = None
+    ) -> LogRead:
+        """The newest `limit` lines of the service's log group in the window ending `until` (default now),
+        oldest first; `pattern` is a CloudWatch filter pattern, passed as typed.
+
+        FilterLogEvents returns the OLDEST events of its time range first (at most 1 MB or 10,000 a page,
+        and a page may be empty while more remain), so reading the window forward shows its start on a busy
+        service. The read goes backwards instead: the whole window first (one call when it holds few
+        lines), then, while a window holds more than LOG_WINDOW_EVENTS events, a shorter one ending at the
+        same time (sized from the rate of the events seen), and each earlier one wider, until `limit` lines
+        are found or the window's start is reached. Bounded by MAX_LOG_CALLS calls and LOG_READ_SECONDS.
+        """
         logs = self._client("logs", target.environment)
         end = until or utcnow()
-        kwargs: dict[str, Any] = {
-            "logGroupName": target.log_group,
-            "startTime": int((end - since).timestamp() * 1000),
-            "endTime": int(end.timestamp() * 1000),
-        }
-        if pattern:
-            kwargs["filterPattern"] = pattern
-        lines: list[LogLine] = []
-        pages = 0
+        end_ms = int(end.timestamp() * 1000)
+        search = _BackwardSearch(logs, target.log_group, pattern)
         with aws_operation("Read logs"):
-            while True:
-                response = logs.filter_log_events(**kwargs)
-                pages += 1
-                for event in response.get("events", []):
-                    lines.append(
-                        LogLine(
-                            timestamp=datetime.fromtimestamp(event["timestamp"] / 1000).astimezone(),
-                            message=str(event.get("message", "")).rstrip("\n"),
-                            stream=str(event.get("logStreamName", "")),
-                        )
-                    )
-                token = response.get("nextToken")
-                # Bounded: a chatty service cannot make /logs page through hours of logs.
-                if not token or pages >= 5 or len(lines) >= 10 * limit:
-                    break
-                kwargs["nextToken"] = token
-        lines.sort(key=lambda line: line.timestamp)
-        return lines[-limit:]
+            events, searched_from = search.newest(end_ms - int(since.total_seconds() * 1000), end_ms, limit)
+        events.sort(key=lambda event: int(event["timestamp"]))  # stable: the API's order within a millisecond
+        lines = [
+            LogLine(
+                timestamp=datetime.fromtimestamp(int(event["timestamp"]) / 1000, UTC),
+                message=str(event.get("message", "")).rstrip("\n"),
+                stream=str(event.get("logStreamName", "")),
+            )
+            for event in events[-limit:]
+        ]
+        stopped = None if searched_from is None else datetime.fromtimestamp(searched_from / 1000, UTC)
+        return LogRead(lines, stopped)
+
+
+# Reading logs backwards (Platform.read_logs). A window holding at most this many events is read whole;
+# one holding more is narrowed towards its end. Also each call's `limit`: one page in real AWS unless the
+# lines are longer than 5 KB each (a page is at most 1 MB).
+LOG_WINDOW_EVENTS = 200
+MAX_LOG_CALLS = 12  # FilterLogEvents calls per read
+LOG_READ_SECONDS = 20.0  # well inside the Slack function's 120 s; the user is waiting
+
+
+class _Outcome(Enum):
+    WHOLE = "whole"  # every event of the window was read
+    TOO_MANY = "too many"  # more than LOG_WINDOW_EVENTS: the events read are the window's oldest
+    OUT_OF_BUDGET = "out of budget"
+
+
+class _BackwardSearch:
+    def __init__(self, logs: Any, log_group: str, pattern: str | None) -> None:
+        self.logs = logs
+        self.log_group = log_group
+        self.pattern = pattern
+        self.calls = 0
+        self.deadline = time.monotonic() + LOG_READ_SECONDS
+
+    def newest(self, start: int, end: int, limit: int) -> tuple[list[dict[str, Any]], int | None]:
+        """At least `limit` newest events of [start, end] (milliseconds, both ends included), or all of them;
+        and None, or the millisecond from which every event was found if the budget ran out first."""
+        found: list[dict[str, Any]] = []  # every event of (high, end]
+        high = end
+        span = end - start + 1
+        while high >= start and len(found) < limit:
+            low = max(start, high - span + 1)
+            events, outcome = self._window(low, high)
+            if outcome is _Outcome.OUT_OF_BUDGET:
+                return found, high + 1
+            if outcome is _Outcome.WHOLE or low == high:  # a millisecond with too many events: take them
+                found = events + found
+                high = low - 1
+                span = _wider(span, len(events), limit - len(found))
+            else:
+                span = _narrower(low, high, events, limit - len(found))
+        return found, None
+
+    def _window(self, low: int, high: int) -> tuple[list[dict[str, Any]], _Outcome]:
+        kwargs: dict[str, Any] = {
+            "logGroupName": self.log_group,
+            "startTime": low,
+            "endTime": high,
+            "limit": LOG_WINDOW_EVENTS,
+        }
+        if self.pattern:
+            kwargs["filterPattern"] = self.pattern
+        events: list[dict[str, Any]] = []
+        while True:
+            if self.calls >= MAX_LOG_CALLS or time.monotonic() > self.deadline:
+                return events, _Outcome.OUT_OF_BUDGET
+            response = self.logs.filter_log_events(**kwargs)
+            self.calls += 1
+            events.extend(response.get("events", []))
+            token = response.get("nextToken")
+            if not token:
+                return events, _Outcome.WHOLE
+            if len(events) >= LOG_WINDOW_EVENTS:  # that many, and more to come
+                return events, _Outcome.TOO_MANY
+            kwargs["nextToken"] = token
+
+
+def _narrower(low: int, high: int, oldest: list[dict[str, Any]], need: int) -> int:
+    """A span ending at `high` that should hold about twice `need` events, from the rate of the window's
+    oldest events; at most a quarter of the window, so that a rate misjudged (the lines come faster towards
+    the end, as in an incident) still narrows the search quickly."""
+    stamps = sorted(int(event["timestamp"]) for event in oldest)
+    rate = len(stamps) / (stamps[-1] - stamps[0] + 1)  # events per millisecond
+    return max(1, min((high - low + 1) // 4, math.ceil(2 * need / rate)))
+
+
+def _wider(span: int, got: int, need: int) -> int:
+    """The next (earlier) window's span after one of `span` ms held `got` events: sized for twice `need`,
+    from 2 to 8 times as wide (a quiet stretch is crossed quickly, a busy one is not overshot)."""
+    if got == 0:
+        return 8 * span
+    return max(2 * span, min(8 * span, math.ceil(2 * need * span / got)))
 
 
 def _resource_id(target: Target) -> str:

@@ -187,11 +187,27 @@ def logs_message(
     pattern: str | None,
     console_url: str | None,
     limit: int,
+    *,
+    searched_from: datetime | None = None,
 ) -> Message:
+    """The newest lines, oldest first (the newest at the bottom, as a terminal's tail shows them).
+    `searched_from`: the read stopped there (bot.model.LogRead), so the window's older lines were not seen."""
     title = f"Logs: {service} ({env}), last {window}" + (f", filter `{escape(pattern)}`" if pattern else "")
     blocks: list[Block] = [section(f"*{title}*")]
-    if not lines:
+    console = link(console_url, "Open in CloudWatch") if console_url else None
+    stopped = None
+    if searched_from is not None:
+        stopped = (
+            f"since {searched_from.astimezone(UTC).strftime('%H:%M:%S')} UTC, where the search stopped: it goes back"
+            " from the newest line, and the whole window did not fit its limit. Give a shorter window or a filter,"
+            " or open CloudWatch"
+        )
+    if not lines and stopped is None:
         blocks.append(section("No log lines in that window."))
+    elif not lines:
+        blocks.append(section(f"No log lines found {stopped}."))
+        if console:
+            blocks.append(context(console))
     else:
         texts = [_log_text(line) for line in lines]
         kept = _newest_within(texts, LOG_BLOCKS_BUDGET)
@@ -199,8 +215,9 @@ def logs_message(
         notes = [f"{len(lines)} line{'' if len(lines) == 1 else 's'} (at most {limit})"]
         if len(kept) < len(texts):
             notes.append(f"the oldest {len(texts) - len(kept)} left out to fit Slack")
-        where = f" · {link(console_url, 'Open in CloudWatch')}" if console_url else ""
-        blocks.append(context("; ".join(notes) + where))
+        if stopped:
+            notes.append(f"only lines {stopped}")
+        blocks.append(context("; ".join(notes) + (f" · {console}" if console else "")))
     return message(title, blocks)
 
 
