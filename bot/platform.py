@@ -240,8 +240,13 @@ class Platform:
         and a page may be empty while more remain), so reading the window forward shows its start on a busy
         service. The read goes backwards instead: the whole window first (one call when it holds few
         lines), then, while a window holds more than LOG_WINDOW_EVENTS events, a shorter one ending at the
-        same time (sized from the rate of the events seen), and each earlier one wider, until `limit` lines
-        are found or the window's start is reached. Bounded by MAX_LOG_CALLS calls and LOG_READ_SECONDS.
+        same time (sized from the rate of the events seen; a quarter as long if its search was still going
+        after MAX_WINDOW_PAGES pages), and each earlier one wider, until `limit` lines are found or the
+        window's start is reached. Bounded by MAX_LOG_CALLS calls and LOG_READ_SECONDS; if the budget runs
+        out first, the lines found are still the newest, and LogRead.searched_from says how far back.
+        (Logs Insights was the other way: asynchronous, billed per GB scanned over the whole window, its
+        own query language, which a CloudWatch filter pattern as typed does not carry over to, and moto
+        ignores its `filter`; this keeps the filter pattern's meaning and the one FilterLogEvents grant.)
         """
         logs = self._client("logs", target.environment)
         end = until or utcnow()
@@ -267,12 +272,16 @@ class Platform:
 # lines are longer than 5 KB each (a page is at most 1 MB).
 LOG_WINDOW_EVENTS = 200
 MAX_LOG_CALLS = 12  # FilterLogEvents calls per read
+# A window whose search has not ended after this many pages (pages may be empty while CloudWatch scans a
+# large group) is narrowed too: a shorter range scans sooner, and only its newest part is wanted anyway.
+MAX_WINDOW_PAGES = 3
 LOG_READ_SECONDS = 20.0  # well inside the Slack function's 120 s; the user is waiting
 
 
 class _Outcome(Enum):
     WHOLE = "whole"  # every event of the window was read
     TOO_MANY = "too many"  # more than LOG_WINDOW_EVENTS: the events read are the window's oldest
+    SLOW = "slow"  # MAX_WINDOW_PAGES pages and not done: the events read are the window's oldest
     OUT_OF_BUDGET = "out of budget"
 
 
@@ -289,7 +298,7 @@ class _BackwardSearch:
         and None, or the millisecond from which every event was found if the budget ran out first."""
         found: list[dict[str, Any]] = []  # every event of (high, end]
         high = end
-        span = end - start + 1
+        span = ceiling = end - start + 1  # spans stay within the ceiling: the span narrowed to when a search was slow
         while high >= start and len(found) < limit:
             low = max(start, high - span + 1)
             events, outcome = self._window(low, high)
@@ -298,9 +307,11 @@ class _BackwardSearch:
             if outcome is _Outcome.WHOLE or low == high:  # a millisecond with too many events: take them
                 found = events + found
                 high = low - 1
-                span = _wider(span, len(events), limit - len(found))
-            else:
+                span = min(ceiling, _wider(span, len(events), limit - len(found)))
+            elif outcome is _Outcome.TOO_MANY:
                 span = _narrower(low, high, events, limit - len(found))
+            else:
+                span = ceiling = max(1, (high - low + 1) // 4)
         return found, None
 
     def _window(self, low: int, high: int) -> tuple[list[dict[str, Any]], _Outcome]:
@@ -313,17 +324,21 @@ class _BackwardSearch:
         if self.pattern:
             kwargs["filterPattern"] = self.pattern
         events: list[dict[str, Any]] = []
+        pages = 0
         while True:
             if self.calls >= MAX_LOG_CALLS or time.monotonic() > self.deadline:
                 return events, _Outcome.OUT_OF_BUDGET
             response = self.logs.filter_log_events(**kwargs)
             self.calls += 1
+            pages += 1
             events.extend(response.get("events", []))
             token = response.get("nextToken")
             if not token:
                 return events, _Outcome.WHOLE
             if len(events) >= LOG_WINDOW_EVENTS:  # that many, and more to come
                 return events, _Outcome.TOO_MANY
+            if pages >= MAX_WINDOW_PAGES and high > low:
+                return events, _Outcome.SLOW
             kwargs["nextToken"] = token
 
 

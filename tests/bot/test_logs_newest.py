@@ -25,6 +25,7 @@ from harness import VIEWER, Bot, Reply, config_data
 from moto import mock_aws
 from moto.logs.models import LogsBackend
 
+from bot import render
 from bot.aws import ClientFactory, recorded_calls
 from bot.config import Config, parse_config
 from bot.model import LogLine
@@ -175,6 +176,28 @@ class TestReader:
         # empty page, then 76 events): the rate of the oldest events sizes the narrowed window.
         assert calls.count("logs:FilterLogEvents") <= 6, calls
 
+    def test_a_search_slow_on_wide_ranges_shows_the_newest_matches_it_reached(
+        self, busy: tuple[Platform, Config, datetime], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A filter over a large log group: CloudWatch answers a wide range with empty pages while it scans.
+        Emulated in moto's backend: a range wider than a minute only ever answers empty pages with a token."""
+        original = LogsBackend.filter_log_events
+
+        def slow_when_wide(self: LogsBackend, log_group_name: str, *args: Any) -> Any:
+            start, end = args[1], args[2]
+            if end - start > 60_000:
+                return [], f"{log_group_name}@still@scanning", []
+            return original(self, log_group_name, *args)
+
+        monkeypatch.setattr(LogsBackend, "filter_log_events", slow_when_wide)
+        platform, config, end = busy
+        with recorded_calls() as calls:
+            read = platform.read_logs(config.target("service-a"), timedelta(minutes=15), "ERROR", 50, until=end)
+        errors = [n for n in range(EVENTS) if n % ERROR_EVERY == 0]
+        assert numbers(read.lines) == errors[-50:]  # narrowed to ranges it could finish, newest first
+        assert read.searched_from is None
+        assert calls.count("logs:FilterLogEvents") <= MAX_LOG_CALLS
+
 
 # --- /logs in Slack --------------------------------------------------------------------------------------
 
@@ -234,31 +257,43 @@ def staging_log(bot: Bot) -> None:
     )
 
 
-@pytest.mark.parametrize("text", ["service-a staging", "service-a staging 1h", "service-a 1h staging"])
-def test_logs_reads_the_environment_named(bot: Bot, staging_log: None, text: str) -> None:
-    reply = bot.command(f"/logs {text}", user=VIEWER)
-    assert "Logs: service-a (staging)" in reply.text
-    assert "on staging" in str(reply.responses)
-    assert "upstream timeout" not in str(reply.responses)  # production's seeded line
+def test_logs_reads_the_environment_named_after_the_service_or_the_window(bot: Bot, staging_log: None) -> None:
+    for text in ("service-a staging", "service-a staging 1h", "service-a 1h staging"):
+        reply = bot.command(f"/logs {text}", user=VIEWER)
+        assert "Logs: service-a (staging)" in reply.text, text
+        assert "on staging" in str(reply.responses), text
+        assert "upstream timeout" not in str(reply.responses), text  # production's seeded line
 
 
-def test_logs_with_a_filter_in_an_environment(bot: Bot, staging_log: None) -> None:
-    reply = bot.command("/logs service-a staging 1h staging", user=VIEWER)  # the second one is refused
-    assert 'Two environments, `staging` and `staging`. To search the logs for `staging`, quote it: `"staging"`' in (
-        reply.text
-    )
+def test_an_environment_and_a_filter(bot: Bot, staging_log: None) -> None:
     reply = bot.command('/logs service-a staging "on staging"', user=VIEWER)
     assert 'Logs: service-a (staging), last 15m, filter `"on staging"`' in reply.text
     assert "on staging" in str(reply.responses)
-
-
-def test_an_environment_after_the_filter_is_refused_with_the_command_to_type(bot: Bot) -> None:
     with recorded_calls() as calls:
-        reply = bot.command("/logs service-a 30m ERROR staging", user=VIEWER)
+        refused = bot.command("/logs service-a 30m ERROR staging", user=VIEWER).text
+        twice = bot.command("/logs service-a staging 1h staging", user=VIEWER).text
     assert (
         "`staging` after the filter is an environment: give it before the filter (`/logs service-a staging 30m ERROR`)."
-        ' To search the logs for `staging`, quote it: `"staging"`.' in reply.text
+        ' To search the logs for `staging`, quote it: `"staging"`.' in refused
     )
+    assert 'Two environments, `staging` and `staging`. To search the logs for `staging`, quote it: `"staging"`' in twice
     assert "logs:FilterLogEvents" not in calls
     reply = bot.command('/logs service-a ERROR "staging"', user=VIEWER)  # quoted: a term of the filter
     assert 'Logs: service-a (production), last 15m, filter `ERROR "staging"`' in reply.text
+
+
+def test_lines_found_before_the_search_stopped_are_shown_with_where_it_stopped() -> None:
+    line = LogLine(datetime(2026, 1, 5, 12, 0, 3, tzinfo=UTC), '{"n": 7}', "ecs/app/task0")
+    message = render.logs_message(
+        "service-a",
+        "production",
+        [line],
+        "7d",
+        "ERROR",
+        None,
+        50,
+        searched_from=datetime(2026, 1, 5, 12, 0, tzinfo=UTC),
+    )
+    note = message["blocks"][-1]["elements"][0]["text"]
+    assert note.startswith("1 line (at most 50); only lines since 12:00:00 UTC, where the search stopped")
+    assert note.endswith("Give a shorter window or a filter, or open CloudWatch")
