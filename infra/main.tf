@@ -7,7 +7,7 @@ locals {
   partition = data.aws_partition.current.partition
 
   nat_gateway_per_az      = coalesce(var.nat_gateway_per_az, var.environment == "production")
-  alb_deletion_protection = coalesce(var.alb_deletion_protection, var.environment == "production")
+  alb_deletion_protection = !var.allow_destroy && coalesce(var.alb_deletion_protection, var.environment == "production")
 
   # CI passes optional settings as TF_VAR_x="" when unset; treat that as "not given".
   certificate_arn = var.certificate_arn != "" ? var.certificate_arn : null
@@ -64,7 +64,10 @@ module "ecr" {
   repositories     = module.naming.ecr_repositories
   kms_key_arn      = aws_kms_key.platform.arn
   keep_last_images = var.ecr_keep_last_images
-  force_delete     = var.ecr_force_delete
+  force_delete     = var.ecr_force_delete || var.allow_destroy
+
+  release_tag_prefixes = var.ecr_release_tag_prefixes
+  keep_release_images  = var.ecr_keep_release_images
 }
 
 module "iam" {
@@ -102,10 +105,11 @@ module "alb" {
 
   services = {
     for name, s in local.routed_services : name => {
-      port              = s.port
-      health_path       = s.health_path
-      path_patterns     = s.public_path_patterns
-      target_group_name = module.naming.target_groups[name]
+      port                = s.port
+      health_path         = s.health_path
+      path_patterns       = s.public_path_patterns
+      target_group_prefix = module.naming.target_group_prefixes[name]
+      target_group_name   = module.naming.target_groups[name]
     }
   }
   service_security_group_ids = { for name in keys(local.routed_services) : name => module.ecs.security_group_ids[name] }
@@ -125,6 +129,12 @@ module "alb" {
 module "ecs" {
   source = "./modules/ecs"
 
+  # The services' first tasks pull their images with the execution role: they must wait for its policy,
+  # not only for the role, whose ARN exists before the policy is attached.
+  depends_on = [module.iam]
+
+  aws_region             = var.aws_region
+  allow_destroy          = var.allow_destroy
   cluster_name           = module.naming.cluster
   use_fargate_spot       = var.use_fargate_spot
   kms_key_arn            = aws_kms_key.platform.arn

@@ -125,7 +125,8 @@ variable "services" {
     alarms) is created from this map; a new service is one more entry.
       port                 container port
       cpu, memory          Fargate task size (CPU units, MiB)
-      min_tasks, max_tasks autoscaling bounds (desired count starts at min_tasks)
+      min_tasks, max_tasks autoscaling bounds a service is created with (desired count starts at min_tasks);
+                           afterwards /scale owns them and an apply leaves them alone
       health_path          HTTP path answering 200 when healthy (container and ALB health checks)
       public_path_patterns ALB path patterns routed to the service; empty means not reachable from the internet
       environment          plain environment variables
@@ -234,9 +235,21 @@ variable "log_retention_days" {
 ################################################################################
 
 variable "certificate_arn" {
-  description = "ACM certificate ARN for the HTTPS listener. Null serves plain HTTP (the alb_security_warning output says so)."
+  description = "ACM certificate ARN for the HTTPS listener. Required when environment is \"production\" unless allow_http = true; elsewhere null (or \"\") serves plain HTTP (the alb_security_warning output says so)."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.environment != "production" || var.allow_http || (var.certificate_arn != null && var.certificate_arn != "")
+    error_message = "environment \"production\" needs certificate_arn, an ACM certificate of aws_region, so the ALB serves HTTPS (HTTP then redirects to it). To serve plain HTTP in production on purpose, set allow_http = true."
+  }
+}
+
+variable "allow_http" {
+  description = "Let environment \"production\" serve plain HTTP without certificate_arn. Off by default: a production ALB without a certificate is refused at plan time."
+  type        = bool
+  default     = false
+  nullable    = false
 }
 
 variable "ssl_policy" {
@@ -247,7 +260,7 @@ variable "ssl_policy" {
 }
 
 variable "alb_deletion_protection" {
-  description = "ALB deletion protection. Null means on in production and off elsewhere."
+  description = "ALB deletion protection. Null means on in production and off elsewhere; allow_destroy = true turns it off."
   type        = bool
   default     = null
 }
@@ -283,14 +296,39 @@ variable "waf_rate_limit" {
 ################################################################################
 
 variable "ecr_keep_last_images" {
-  description = "How many images each ECR repository keeps; older ones are expired."
+  description = "How many commit builds (tags without a release prefix, e.g. the SHAs CI pushes) each ECR repository keeps; older ones are expired."
   type        = number
-  default     = 30
+  default     = 50
+  nullable    = false
+}
+
+variable "ecr_release_tag_prefixes" {
+  description = "Tag prefixes of release images (v1.4.0): counted apart from commit builds and kept ecr_keep_release_images per prefix, so a rollback to a release still finds its image after many CI pushes."
+  type        = list(string)
+  default     = ["v"]
+  nullable    = false
+}
+
+variable "ecr_keep_release_images" {
+  description = "How many release images (per prefix of ecr_release_tag_prefixes) each ECR repository keeps."
+  type        = number
+  default     = 200
   nullable    = false
 }
 
 variable "ecr_force_delete" {
-  description = "Let terraform destroy delete ECR repositories that still contain images."
+  description = "Let terraform destroy delete ECR repositories that still contain images (allow_destroy = true does too)."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+################################################################################
+# Teardown
+################################################################################
+
+variable "allow_destroy" {
+  description = "Prepare a teardown: lifts the ALB's deletion protection and lets `terraform destroy` delete the access-log bucket with its logs, the ECR repositories with their images, and the ECS and Cloud Map services without draining them. Apply with it first (the flags live in the state), then destroy with it."
   type        = bool
   default     = false
   nullable    = false

@@ -1,7 +1,5 @@
 data "aws_caller_identity" "current" {}
 
-data "aws_partition" "current" {}
-
 # Regions opened before August 2022 deliver access logs from a regional ELB account; newer ones
 # from the log delivery service principal. The bucket policy allows both.
 data "aws_elb_service_account" "current" {}
@@ -19,7 +17,9 @@ locals {
 ################################################################################
 
 resource "aws_security_group" "this" {
-  name        = var.security_group_name
+  # A prefix, not a name: the replacement is created before the old group is destroyed, and a fixed
+  # name would collide with it. The readable name is the Name tag.
+  name_prefix = "${var.security_group_name}-"
   description = "Internet to the ALB, ALB to the routed services only"
   vpc_id      = var.vpc_id
 
@@ -204,7 +204,10 @@ resource "aws_lb_target_group" "this" {
 
   #checkov:skip=CKV_AWS_378:TLS ends at the ALB; ALB-to-task traffic stays inside the VPC's private subnets, limited by security groups.
 
-  name                 = each.value.target_group_name
+  # AWS allows a target group name_prefix of 6 characters and completes it to 32 with a unique suffix,
+  # so a replacement (create_before_destroy) never collides with the group it replaces. The readable
+  # name is the Name tag.
+  name_prefix          = each.value.target_group_prefix
   port                 = each.value.port
   protocol             = "HTTP"
   target_type          = "ip"
@@ -221,7 +224,7 @@ resource "aws_lb_target_group" "this" {
     unhealthy_threshold = 3
   }
 
-  tags = { Service = each.key }
+  tags = { Name = each.value.target_group_name, Service = each.key }
 
   lifecycle {
     create_before_destroy = true

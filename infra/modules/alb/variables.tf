@@ -14,9 +14,14 @@ variable "name" {
 }
 
 variable "security_group_name" {
-  description = "Name of the ALB's security group."
+  description = "Name tag of the ALB's security group, and with \"-\" the prefix of its name (AWS adds a unique suffix)."
   type        = string
   nullable    = false
+
+  validation {
+    condition     = length(var.security_group_name) < 100
+    error_message = "A security group name_prefix has at most 100 characters."
+  }
 }
 
 variable "vpc_id" {
@@ -54,18 +59,19 @@ variable "idle_timeout" {
 ################################################################################
 
 variable "services" {
-  description = "Services reachable from the internet, keyed by short name: container port, health check path, ALB path patterns and target group name (at most 32 characters)."
+  description = "Services reachable from the internet, keyed by short name: container port, health check path, ALB path patterns, target group name prefix (at most 6 characters; AWS adds a unique suffix) and the readable target group name for its Name tag."
   type = map(object({
-    port              = number
-    health_path       = string
-    path_patterns     = list(string)
-    target_group_name = string
+    port                = number
+    health_path         = string
+    path_patterns       = list(string)
+    target_group_prefix = string
+    target_group_name   = string
   }))
   nullable = false
 
   validation {
-    condition     = alltrue([for s in values(var.services) : length(s.target_group_name) <= 32 && length(s.path_patterns) >= 1 && length(s.path_patterns) <= 5])
-    error_message = "Each routed service needs a target group name of at most 32 characters and 1-5 path patterns."
+    condition     = alltrue([for s in values(var.services) : length(s.target_group_prefix) <= 6 && length(s.path_patterns) >= 1 && length(s.path_patterns) <= 5])
+    error_message = "Each routed service needs a target group name prefix of at most 6 characters and 1-5 path patterns."
   }
 }
 

@@ -1,5 +1,3 @@
-data "aws_region" "current" {}
-
 locals {
   capacity_provider_strategy = concat(
     [{ capacity_provider = "FARGATE", base = 1, weight = 1 }],
@@ -16,6 +14,10 @@ locals {
   # Filter on `public`, not on target_group_arn: the ARN is unknown until the group exists, and
   # for_each keys must be known at plan time.
   routed = { for name, s in var.services : name => s if s.public }
+
+  # Cost per service (the bot's /cost) groups by this tag; the chat-ops bot's cost.tag_key must match.
+  # propagate_tags = "SERVICE" copies a service's tags onto its tasks, which is where Fargate cost lands.
+  service_tags = { for name, _ in var.services : name => { Service = name } }
 }
 
 ################################################################################
@@ -66,6 +68,8 @@ resource "aws_service_discovery_service" "this" {
   for_each = { for name, s in var.services : name => s if s.discoverable }
 
   name = each.key
+  # Lets `terraform destroy` remove the service while ECS still has instances registered in it.
+  force_destroy = var.allow_destroy
 
   dns_config {
     namespace_id   = aws_service_discovery_private_dns_namespace.this.id
@@ -88,6 +92,8 @@ resource "aws_cloudwatch_log_group" "service" {
   name              = each.value.log_group_name
   retention_in_days = var.log_retention_days
   kms_key_id        = var.kms_key_arn
+
+  tags = local.service_tags[each.key]
 }
 
 ################################################################################
@@ -97,7 +103,9 @@ resource "aws_cloudwatch_log_group" "service" {
 resource "aws_security_group" "service" {
   for_each = var.services
 
-  name        = each.value.security_group_name
+  # A prefix, not a name: a replacement is created before the old group is destroyed, and a fixed name
+  # would collide with it. The readable name is the Name tag.
+  name_prefix = "${each.value.security_group_name}-"
   description = "Tasks of ${each.value.ecs_service_name}"
   vpc_id      = var.vpc_id
 
@@ -168,6 +176,7 @@ resource "aws_ecs_task_definition" "this" {
   execution_role_arn       = var.execution_role_arn
   task_role_arn            = each.value.task_role_arn
   skip_destroy             = true # keep old revisions registered: they are the rollback targets
+  tags                     = local.service_tags[each.key]
 
   runtime_platform {
     operating_system_family = "LINUX"
@@ -214,7 +223,7 @@ resource "aws_ecs_task_definition" "this" {
       logDriver = "awslogs"
       options = {
         awslogs-group         = aws_cloudwatch_log_group.service[each.key].name
-        awslogs-region        = data.aws_region.current.name
+        awslogs-region        = var.aws_region
         awslogs-stream-prefix = "ecs"
       }
     }
@@ -236,6 +245,13 @@ resource "aws_ecs_service" "this" {
   enable_execute_command  = var.enable_execute_command
   propagate_tags          = "SERVICE"
   enable_ecs_managed_tags = true
+  tags                    = local.service_tags[each.key]
+
+  # ECS applies a changed capacity provider strategy (use_fargate_spot) to a running service only with
+  # a new deployment; with this, any in-place update of the service starts one.
+  force_new_deployment = true
+  # With allow_destroy, `terraform destroy` deletes the service without first scaling it to zero.
+  force_delete = var.allow_destroy
 
   deployment_minimum_healthy_percent = var.deployment_minimum_healthy_percent
   deployment_maximum_percent         = var.deployment_maximum_percent
@@ -302,6 +318,14 @@ resource "aws_appautoscaling_target" "this" {
   resource_id        = "service/${aws_ecs_cluster.this.name}/${aws_ecs_service.this[each.key].name}"
   min_capacity       = each.value.min_tasks
   max_capacity       = each.value.max_tasks
+
+  lifecycle {
+    # min_tasks/max_tasks are the bounds a service is created with. After that they belong to the
+    # chat-ops bot (/scale moves them, `/scale <service> auto` hands back to min_tasks): an apply must
+    # not undo a /scale. To change the bounds of an existing service use /scale (or the
+    # application-autoscaling API); Terraform applies new values only to a service it creates.
+    ignore_changes = [min_capacity, max_capacity]
+  }
 }
 
 resource "aws_appautoscaling_policy" "cpu" {

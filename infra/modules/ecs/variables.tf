@@ -8,6 +8,19 @@ variable "cluster_name" {
   nullable    = false
 }
 
+variable "aws_region" {
+  description = "Region of the platform (the awslogs driver's region). A variable, not a data source: the module is applied after the IAM module (depends_on), which would defer a data source's read and with it the task definitions."
+  type        = string
+  nullable    = false
+}
+
+variable "allow_destroy" {
+  description = "Let `terraform destroy` remove the services and Cloud Map services without draining them first (apply it before the destroy)."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
 variable "use_fargate_spot" {
   description = "Place tasks beyond the first of each service on FARGATE_SPOT (1:3)."
   type        = bool
@@ -69,7 +82,7 @@ variable "service_discovery_namespace" {
 ################################################################################
 
 variable "services" {
-  description = "Services keyed by short name, with every name already derived (see modules/naming) and the image to run. `public` (known at plan time) says whether the service is behind the ALB; target_group_arn is then its target group."
+  description = "Services keyed by short name, with every name already derived (see modules/naming; security_group_name is the Name tag and, with \"-\", the name prefix of the tasks' security group) and the image to run. `public` (known at plan time) says whether the service is behind the ALB; target_group_arn is then its target group."
   type = map(object({
     ecs_service_name    = string
     task_family         = string

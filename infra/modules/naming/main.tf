@@ -8,9 +8,17 @@ locals {
   alb_full = "${local.prefix}-alb"
   alb      = length(local.alb_full) <= 32 ? local.alb_full : "${trimsuffix(substr(local.alb_full, 0, 25), "-")}-${substr(sha1(local.alb_full), 0, 6)}"
 
-  # Target groups: "{env}-{service}" (cut to 25) + "-" + 6 hex of sha1("{prefix}-{service}:{port}").
-  # The hash keeps names of different projects apart and changes with the port, so a replaced
-  # group gets a new name (create_before_destroy).
+  # Target groups are named by AWS from a prefix (create_before_destroy needs a name the group being
+  # replaced does not have, whatever forced the replacement): 5 hex of sha1("{prefix}-{service}") + "-",
+  # completed by AWS to 32 characters, e.g. "3f9a2-20260601120000000000000001". The prefix says which
+  # service of which platform a group serves (the chat-ops bot maps a TargetGroup alarm dimension to its
+  # service with it).
+  target_group_prefixes = {
+    for name in keys(var.service_ports) : name => "${substr(sha1("${local.prefix}-${name}"), 0, 5)}-"
+  }
+
+  # The readable name of each target group, its Name tag: "{env}-{service}" (cut to 25) + "-" + 6 hex of
+  # sha1("{prefix}-{service}:{port}").
   target_groups = {
     for name, port in var.service_ports :
     name => "${trimsuffix(substr("${var.environment}-${name}", 0, 25), "-")}-${substr(sha1("${local.prefix}-${name}:${port}"), 0, 6)}"

@@ -14,8 +14,13 @@ output "alb" {
 }
 
 output "target_groups" {
-  description = "Target group name per service (at most 32 characters)."
+  description = "Readable target group name per service (at most 32 characters): the group's Name tag."
   value       = local.target_groups
+}
+
+output "target_group_prefixes" {
+  description = "Target group name prefix per service (6 characters; AWS completes the name with a unique suffix)."
+  value       = local.target_group_prefixes
 }
 
 output "ecs_services" {
@@ -49,7 +54,7 @@ output "alarm_prefixes" {
 }
 
 output "security_groups" {
-  description = "Security group name per service."
+  description = "Security group Name tag per service; with \"-\" the prefix of the group's name."
   value       = { for name in keys(var.service_ports) : name => "${local.prefix}-${name}-tasks" }
 }
 

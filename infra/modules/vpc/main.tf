@@ -196,11 +196,17 @@ resource "aws_flow_log" "this" {
 resource "aws_security_group" "endpoints" {
   count = var.enable_vpc_endpoints ? 1 : 0
 
-  name        = var.endpoint_security_group_name
+  # A prefix, not a name: the replacement is created before the old group is destroyed (the endpoints
+  # still use it), and a fixed name would collide with it. The readable name is the Name tag.
+  name_prefix = "${var.endpoint_security_group_name}-"
   description = "HTTPS from inside the VPC to the interface endpoints"
   vpc_id      = aws_vpc.this.id
 
   tags = { Name = var.endpoint_security_group_name }
+
+  lifecycle {
+    create_before_destroy = true
+  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "endpoints_https" {

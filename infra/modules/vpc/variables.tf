@@ -62,7 +62,7 @@ variable "enable_vpc_endpoints" {
 }
 
 variable "endpoint_security_group_name" {
-  description = "Name of the security group of the interface endpoints."
+  description = "Name tag of the interface endpoints' security group, and with \"-\" the prefix of its name."
   type        = string
   nullable    = false
 }
