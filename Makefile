@@ -10,6 +10,9 @@ PYTHON       ?= python3
 VENV         := .venv
 PY           := $(VENV)/bin/python
 CHECKOV_VENV := .venv-checkov
+SAM_VENV     := .venv-sam
+# No usage data from the SAM CLI, in any recipe (make test, deploy-bot).
+export SAM_CLI_TELEMETRY := 0
 INFRA        := infra
 ENV_NAME     ?= production
 PROJECT      ?= ecs-microservices
@@ -21,7 +24,7 @@ TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 BASE_URL     ?=
 
 .PHONY: help venv run test lint fmt typecheck bench init plan apply destroy smoke logs-a logs-b build push \
-        deploy-bot clean checkov-venv browser
+        deploy-bot clean checkov-venv browser sam-venv
 
 help: ## List every target with what it does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -45,6 +48,15 @@ $(CHECKOV_VENV)/.installed:
 
 checkov-venv: $(CHECKOV_VENV)/.installed ## Create the separate virtualenv that holds checkov
 
+# The SAM CLI pins its own boto3, Flask and cfn-lint: a virtualenv of its own too.
+$(SAM_VENV)/.installed:
+	@test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/python -m pip install --quiet 'aws-sam-cli>=1.170,<2'
+	@touch $@
+
+sam-venv: $(SAM_VENV)/.installed ## Create the separate virtualenv that holds the AWS SAM CLI
+
 run: venv ## Run everything locally (Slack page on :3000, moto, bot, services); Ctrl-C stops everything
 	$(PY) -m sandbox
 
@@ -59,7 +71,7 @@ browser: ## Install Debian's chromium for the browser test when it is missing (n
 			if [ -n "$${CI:-}" ]; then exit 1; fi; \
 		fi; }
 
-test: venv checkov-venv browser lint typecheck ## Run every test: lint, types, unit, integration, browser, infra and template checks
+test: venv checkov-venv browser lint typecheck sam-venv ## Run every test: lint, types, unit, integration, browser, infra and template checks
 	CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov $(PY) -m pytest -n $(TEST_WORKERS)
 
 lint: venv ## ruff lint and format check
@@ -143,5 +155,5 @@ deploy-bot: ## sam build + deploy the bot with parameters from infra/'s Terrafor
 
 clean: ## Remove caches and build output (never committed files)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis .aws-sam build dist .run
-	find . -path ./$(VENV) -prune -o -path ./$(CHECKOV_VENV) -prune -o -name __pycache__ -type d -print0 | xargs -0 rm -rf
+	find . -path ./$(VENV) -prune -o -path ./$(CHECKOV_VENV) -prune -o -path ./$(SAM_VENV) -prune -o -name __pycache__ -type d -print0 | xargs -0 rm -rf
 	rm -rf $(INFRA)/.terraform $(INFRA)/tfplan

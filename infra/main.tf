@@ -86,6 +86,8 @@ module "iam" {
   create_github_oidc_provider = var.create_github_oidc_provider
   github_actions_role_name    = module.naming.singletons.github_actions_role
   github_plan_role_name       = module.naming.singletons.github_plan_role
+  github_bot_deploy_role_name = "${module.naming.prefix}-github-bot-deploy"
+  flow_log_role_name          = module.naming.singletons.flow_log_role
   name_prefix                 = module.naming.prefix
   cluster_name                = module.naming.cluster
   kms_key_arn                 = aws_kms_key.platform.arn

@@ -95,6 +95,16 @@ output "github_plan_role_arn" {
   value       = module.iam.github_plan_role_arn
 }
 
+output "github_bot_deploy_role_arn" {
+  description = "Role for the bot's deploy workflow, deploy-bot.yml (sam deploy; null without github_repo)."
+  value       = module.iam.github_bot_deploy_role_arn
+}
+
+output "platform_boundary_arn" {
+  description = "Permissions boundary every platform role carries; the deploy role may create or change only roles with it."
+  value       = module.iam.platform_boundary_arn
+}
+
 output "cloudwatch_dashboard_url" {
   description = "Console URL of the platform's CloudWatch dashboard."
   value       = module.monitoring.dashboard_url

@@ -36,6 +36,15 @@ MUST_BE_STAR: dict[str, str] = {
     ),
 }
 
+# Resource types AWS documents outside the database: "resource type -> ARN format" added per action.
+EXTRA_RESOURCE_TYPES: dict[str, dict[str, str]] = {
+    # AWS SAM Developer Guide, "Managing AWS SAM permissions with CloudFormation mechanisms": a stack using
+    # the SAM transform needs CreateChangeSet on the transform's ARN.
+    "cloudformation:createchangeset": {
+        "transform": "arn:${Partition}:cloudformation:${Region}:aws:transform/${TransformName}",
+    },
+}
+
 # AWS's global condition keys (IAM User Guide, "AWS global condition context keys"). The tag keys
 # aws:RequestTag/, aws:ResourceTag/ and aws:TagKeys are left out on purpose: they work only where the
 # database lists them for the action or its resource type.
@@ -133,7 +142,9 @@ def actions_matching(pattern: str) -> tuple[Action, ...]:
             if resource.get("arn"):
                 types[type_name] = resource["arn"]
             keys.update(k.lower() for k in resource.get("condition_keys", []))
-        found.append(Action(f"{service['prefix']}:{privilege}", types, frozenset(keys)))
+        full_name = f"{service['prefix']}:{privilege}"
+        types.update(EXTRA_RESOURCE_TYPES.get(full_name.lower(), {}))
+        found.append(Action(full_name, types, frozenset(keys)))
     return tuple(found)
 
 
@@ -223,7 +234,12 @@ def _key_allowed(key: str, action: Action) -> bool:
 
 
 def check_statement(statement: Mapping[str, Any], where: str = "") -> list[str]:
-    """Problems of one statement, each a line naming the statement, the action and what is wrong."""
+    """Problems of one statement, each a line naming the statement, the action and what is wrong.
+
+    A statement may list resources of several types (cluster and services for the ECS actions): AWS
+    matches each request against the whole list, so each action must act on at least one of the ARNs,
+    and each ARN must be acted on by at least one of the actions; otherwise that part never matches.
+    """
     label = f"{where}{statement.get('Sid') or '(no Sid)'}"
     problems: list[str] = []
     if "NotAction" in statement or "NotResource" in statement:
@@ -233,7 +249,9 @@ def check_statement(statement: Mapping[str, Any], where: str = "") -> list[str]:
     trust_policy = "Principal" in statement and not resources
     if not resources and not trust_policy:
         problems.append(f"{label}: no Resource")
+    scoped = [r for r in resources if r != "*"]
     keys = [key for block in (statement.get("Condition") or {}).values() for key in block]
+    used: set[str] = set()
     for pattern in (str(a) for a in _as_list(statement.get("Action"))):
         if pattern == "*":
             problems.append(f"{label}: Action '*' grants every action; name them")
@@ -242,35 +260,51 @@ def check_statement(statement: Mapping[str, Any], where: str = "") -> list[str]:
         if not matched:
             problems.append(f"{label}: {pattern} is no action of AWS's database (misspelt, or not an IAM action)")
             continue
-        for action in matched:
-            problems += _check_action(label, pattern, action, resources, keys, trust_policy)
+        if len(matched) == 1 and not any(c in pattern for c in "*?"):
+            [action] = matched
+            if not trust_policy:
+                problems += _check_resources(label, action.name, action, scoped, used)
+            problems += [
+                f"{label}: {action.name} has no condition key {key} (AWS would treat it as absent)"
+                for key in keys
+                if not _key_allowed(key, action)
+            ]
+            continue
+        # A wildcard grants whichever of its actions fit the statement: report only what fits none of them,
+        # and the actions whose API reference requires '*'.
+        if scoped and not trust_policy:
+            misses = [_check_resources(label, a.name, a, scoped, used) for a in matched]
+            if all(misses):
+                problems.append(f"{label}: none of the actions {pattern} names acts on {', '.join(scoped)}")
+            problems += [m[0] for a, m in zip(matched, misses, strict=True) if a.name.lower() in MUST_BE_STAR]
+        problems += [
+            f"{label}: none of the actions {pattern} names has the condition key {key}"
+            for key in keys
+            if not any(_key_allowed(key, a) for a in matched)
+        ]
+    dead = [arn for arn in scoped if arn not in used]
+    if dead and not any("no action of AWS" in p or "supports no resource" in p for p in problems):
+        problems += [f"{label}: no action of this statement acts on {arn}" for arn in dead]
     return problems
 
 
-def _check_action(
-    label: str, pattern: str, action: Action, resources: list[str], keys: list[str], trust_policy: bool
-) -> list[str]:
-    name = action.name if action.name.lower() == pattern.lower() else f"{action.name} (from {pattern})"
-    problems: list[str] = []
-    if not trust_policy:
-        scoped = [r for r in resources if r != "*"]
-        reason = MUST_BE_STAR.get(action.name.lower())
-        if scoped and reason:
-            problems.append(f"{label}: {name} must be granted on '*' ({reason}), not on {', '.join(scoped)}")
-        elif scoped and not action.resource_types:
-            problems.append(
-                f"{label}: {name} supports no resource type, so AWS authorises it only against '*'; "
-                f"{', '.join(scoped)} never matches"
-            )
-        elif scoped:
-            for arn in scoped:
-                if not any(arn_matches_format(arn, fmt) for fmt in action.resource_types.values()):
-                    kinds = "; ".join(f"{t}: {fmt}" for t, fmt in sorted(action.resource_types.items()))
-                    problems.append(f"{label}: {name} does not act on {arn} (it supports {kinds})")
-    for key in keys:
-        if not _key_allowed(key, action):
-            problems.append(f"{label}: {name} has no condition key {key} (AWS would treat it as absent)")
-    return problems
+def _check_resources(label: str, name: str, action: Action, scoped: list[str], used: set[str]) -> list[str]:
+    if not scoped:
+        return []
+    reason = MUST_BE_STAR.get(action.name.lower())
+    if reason:
+        return [f"{label}: {name} must be granted on '*' ({reason}), not on {', '.join(scoped)}"]
+    if not action.resource_types:
+        return [
+            f"{label}: {name} supports no resource type, so AWS authorises it only against '*'; "
+            f"{', '.join(scoped)} never matches"
+        ]
+    hits = [arn for arn in scoped if any(arn_matches_format(arn, f) for f in action.resource_types.values())]
+    used.update(hits)
+    if hits:
+        return []
+    kinds = "; ".join(f"{t}: {fmt}" for t, fmt in sorted(action.resource_types.items()))
+    return [f"{label}: {name} does not act on {', '.join(scoped)} (it supports {kinds})"]
 
 
 def check_policy(document: Mapping[str, Any] | str, where: str = "") -> list[str]:
@@ -452,3 +486,112 @@ def check_policies(policies: Mapping[str, Mapping[str, Any] | str]) -> list[str]
 
 def count_statements(policies: Iterable[Mapping[str, Any] | str]) -> int:
     return sum(statement_count(p) for p in policies)
+
+
+# --- Terraform: the policies of `terraform show -json` (a state or a saved plan) -----------------
+
+# resource type -> attributes holding a policy document
+TERRAFORM_POLICY_ATTRIBUTES = {
+    "aws_iam_policy": ("policy",),
+    "aws_iam_role_policy": ("policy",),
+    "aws_iam_role": ("assume_role_policy",),
+    "aws_iam_policy_document": ("json",),
+    "aws_kms_key": ("policy",),
+    "aws_sns_topic_policy": ("policy",),
+    "aws_s3_bucket_policy": ("policy",),
+    "aws_sqs_queue_policy": ("policy",),
+    "aws_cloudwatch_log_resource_policy": ("policy_document",),
+    "aws_ecr_repository_policy": ("policy",),
+}
+
+
+def _module_resources(module: Mapping[str, Any] | None) -> Iterator[Mapping[str, Any]]:
+    if not module:
+        return
+    yield from module.get("resources", [])
+    for child in module.get("child_modules", []):
+        yield from _module_resources(child)
+
+
+def terraform_policies(show: Mapping[str, Any]) -> dict[str, str]:
+    """Every policy document in `terraform show -json` output: resource address -> JSON text.
+
+    A state has values.root_module; a saved plan has planned_values (resources) and prior_state (data
+    sources, read at plan time). Values Terraform does not know yet (after_unknown) are absent.
+    """
+    roots = [show.get("values", {}).get("root_module"), show.get("planned_values", {}).get("root_module")]
+    roots.append(show.get("prior_state", {}).get("values", {}).get("root_module"))
+    found: dict[str, str] = {}
+    for root in roots:
+        for resource in _module_resources(root):
+            for attribute in TERRAFORM_POLICY_ATTRIBUTES.get(resource["type"], ()):
+                text = (resource.get("values") or {}).get(attribute)
+                if isinstance(text, str) and text.strip():
+                    found.setdefault(f"{resource['address']}.{attribute}", text)
+    return found
+
+
+# --- evaluation: would these statements allow a request? ------------------------------------------
+
+
+def _glob(pattern: str, value: str, *, case: bool) -> bool:
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, value, 0 if case else re.IGNORECASE) is not None
+
+
+def _condition_holds(operator: str, key: str, expected: Any, context: Mapping[str, Any]) -> bool:
+    op = operator.split(":")[-1]  # ForAnyValue:/ForAllValues: read as a plain comparison of each value
+    if_exists = op.endswith("IfExists")
+    op = op.removesuffix("IfExists")
+    values = [str(v) for v in _as_list(expected)]
+    actual = next((v for k, v in context.items() if k.lower() == key.lower()), None)
+    if op == "Null":
+        return (actual is None) == (values[0].lower() == "true")
+    if actual is None:
+        return if_exists or "Not" in op
+    actuals = [str(a) for a in _as_list(actual)]
+    negated = "Not" in op
+    base = op.replace("Not", "")
+    if base in ("StringEquals", "ArnEquals", "Bool"):
+        hit = any(a == v for a in actuals for v in values)
+    elif base == "StringEqualsIgnoreCase":
+        hit = any(a.lower() == v.lower() for a in actuals for v in values)
+    elif base in ("StringLike", "ArnLike"):
+        hit = any(_glob(v, a, case=True) for a in actuals for v in values)
+    else:
+        raise ValueError(f"condition operator {operator} is not evaluated here")
+    return hit != negated
+
+
+def _statement_applies(statement: Mapping[str, Any], action: str, resource: str, context: Mapping[str, Any]) -> bool:
+    if "NotAction" in statement:
+        if any(_glob(str(a), action, case=False) for a in _as_list(statement["NotAction"])):
+            return False
+    elif not any(_glob(str(a), action, case=False) for a in _as_list(statement.get("Action"))):
+        return False
+    if "NotResource" in statement:
+        if any(_glob(str(r), resource, case=True) for r in _as_list(statement["NotResource"])):
+            return False
+    elif not any(_glob(str(r), resource, case=True) for r in _as_list(statement.get("Resource"))):
+        return False
+    for operator, block in (statement.get("Condition") or {}).items():
+        for key, expected in block.items():
+            if not _condition_holds(operator, key, expected, context):
+                return False
+    return True
+
+
+def evaluate(
+    policies: Iterable[Mapping[str, Any] | str], action: str, resource: str, context: Mapping[str, Any] | None = None
+) -> str:
+    """ "Allow", "ExplicitDeny" or "ImplicitDeny" for one request under identity policies (no boundary,
+    SCP or session policy; no policy variables): an explicit Deny wins, then any Allow."""
+    statements = [
+        s
+        for p in policies
+        for s in _as_list((json.loads(p) if isinstance(p, str) else p).get("Statement"))
+        if _statement_applies(s, action, resource, context or {})
+    ]
+    if any(s.get("Effect") == "Deny" for s in statements):
+        return "ExplicitDeny"
+    return "Allow" if statements else "ImplicitDeny"

@@ -1,4 +1,5 @@
-"""The Lambda bundle's requirements are the project's dependencies, and the build targets match the functions."""
+"""The Lambda bundle's requirements are the project's dependencies, the build targets match the functions,
+and every function takes its dependencies from one layer built for the functions' runtime."""
 
 from __future__ import annotations
 
@@ -11,6 +12,11 @@ from .checks import REPO, functions
 
 REQUIREMENTS = REPO / "lambda" / "requirements.txt"
 MAKEFILE = REPO / "lambda" / "Makefile"
+LAYER = "DependenciesLayer"
+# The wheel platform of each Lambda architecture (lambda/Makefile's WHEEL_PLATFORM ends with it).
+WHEEL_MACHINE = {"arm64": "aarch64", "x86_64": "x86_64"}
+# Runtimes Lambda deprecates first: python3.11 is deprecated from mid-2027.
+OLDEST_RUNTIME = (3, 12)
 
 
 def _requirements(lines: list[str]) -> set[str]:
@@ -25,16 +31,67 @@ def test_bundle_requirements_are_the_project_dependencies() -> None:
     )
 
 
+def makefile_variable(name: str) -> str:
+    """The default of a `NAME ?= value` line of lambda/Makefile."""
+    found = re.search(rf"^{name}\s*\?=\s*(\S+)\s*$", MAKEFILE.read_text(), re.MULTILINE)
+    assert found, f"lambda/Makefile has no `{name} ?= ...` line"
+    return found.group(1)
+
+
+def _dry_run(target: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["make", "--dry-run", "-f", str(MAKEFILE), target, "ARTIFACTS_DIR=/nowhere"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 def test_every_function_has_a_build_target(template: dict[str, Any]) -> None:
-    for name in functions(template):
+    for name in [*functions(template), LAYER]:
         metadata = template["Resources"][name].get("Metadata", {})
         assert metadata.get("BuildMethod") == "makefile", f"{name}: build with lambda/Makefile"
         assert metadata.get("ContextPath") == "lambda", f"{name}: ContextPath must point at lambda/"
-        dry_run = subprocess.run(
-            ["make", "--dry-run", "-f", str(MAKEFILE), f"build-{name}", "ARTIFACTS_DIR=/nowhere"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        dry_run = _dry_run(f"build-{name}")
         assert dry_run.returncode == 0, f"lambda/Makefile cannot build-{name}:\n{dry_run.stderr}"
+
+
+def test_the_functions_run_a_python_the_bundle_is_built_for(template: dict[str, Any]) -> None:
+    runtime = template["Globals"]["Function"]["Runtime"]
+    version = makefile_variable("PYTHON_VERSION")
+    assert runtime == f"python{version}", (
+        f"template.yaml's Runtime {runtime} differs from lambda/Makefile's PYTHON_VERSION {version}: "
+        "the dependencies would be installed for another Python"
+    )
+    assert tuple(map(int, version.split("."))) >= OLDEST_RUNTIME, (
+        f"{runtime}: python3.11 is deprecated on Lambda from mid-2027; use python3.12 or later"
+    )
+    for name, properties in functions(template).items():
+        assert properties["Runtime"] == runtime, f"{name} overrides the Globals Runtime: the layer is built for one"
+
+
+def test_every_function_takes_its_dependencies_from_the_one_layer(template: dict[str, Any]) -> None:
+    layers = [name for name, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::LayerVersion"]
+    assert layers == [LAYER], f"one dependencies layer expected, found {layers}"
+    layer = template["Resources"][LAYER]
+    globals_ = template["Globals"]["Function"]
+    assert layer["Properties"]["CompatibleRuntimes"] == [globals_["Runtime"]]
+    architectures = globals_["Architectures"]
+    assert layer["Properties"]["CompatibleArchitectures"] == architectures
+    assert [layer["Metadata"]["BuildArchitecture"]] == architectures, f"{LAYER}: BuildArchitecture {architectures}"
+    assert layer["Properties"]["ContentUri"] == "lambda", f"{LAYER}: a new version only when lambda/ changes"
+    platform = makefile_variable("WHEEL_PLATFORM")
+    assert platform.endswith(WHEEL_MACHINE[architectures[0]]), (
+        f"lambda/Makefile's WHEEL_PLATFORM {platform} is not for {architectures[0]}"
+    )
+    for name, properties in functions(template).items():
+        assert {"Ref": LAYER} in properties.get("Layers", []), f"{name} does not use {LAYER}: its imports would fail"
+
+
+def test_the_layer_holds_the_dependencies_and_the_functions_only_the_code() -> None:
+    layer = _dry_run(f"build-{LAYER}").stdout
+    assert "--requirement" in layer, "build-DependenciesLayer does not install lambda/requirements.txt"
+    assert '--target "/nowhere/python"' in layer, "the layer's packages must be under python/ (/opt/python)"
+    function = _dry_run("build-SlackFunction").stdout
+    assert "pip" not in function, "a function installs dependencies: they belong in the layer"

@@ -64,10 +64,11 @@ def lambda_environment(properties: Mapping[str, Any]) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """What lambda/Makefile puts in the function bundle, less the dependencies (the venv has them)."""
+    """What lambda/Makefile puts in a function: the code; the dependencies are the layer's (here the venv's).
+
+    tests/deploy/test_sam_build.py imports each handler from a real `sam build` with only its layer."""
     artifacts = tmp_path_factory.mktemp("bundle")
-    # PYTHON=true turns the pip step into `true -m pip ...`: no download of the dependencies.
-    make = ["make", "--silent", "-f", "lambda/Makefile", "build-SlackFunction", "PYTHON=true"]
+    make = ["make", "--silent", "-f", "lambda/Makefile", "build-SlackFunction"]
     subprocess.run(
         [*make, f"ARTIFACTS_DIR={artifacts}"],
         cwd=REPO,

@@ -99,8 +99,8 @@ def test_describe_alarms_scoped_to_alarms_is_reported(template: dict[str, Any]) 
         ({"Action": "s3:ListBucket", "Resource": "arn:aws:s3:::state/env/*"}, "s3:ListBucket does not act on"),
         ({"Action": "iam:PassRole", "Resource": "arn:aws:iam:eu-west-1:1:role/x"}, "iam:PassRole does not act on"),
         (
-            {"Action": "ecs:Describe*", "Resource": "arn:aws:ecs:eu-west-1:1:service/c/x"},
-            "ecs:DescribeTaskDefinition (from ecs:Describe*) supports no resource type",
+            {"Action": "ecs:Describe*", "Resource": "arn:aws:s3:::bucket"},
+            "none of the actions ecs:Describe* names acts on arn:aws:s3:::bucket",
         ),
         (
             {
@@ -121,6 +121,11 @@ def test_each_kind_of_mistake_is_named(statement: dict[str, Any], expected: str)
 def test_correct_statements_pass() -> None:
     good = [
         {"Action": ["s3:GetObject", "s3:PutObject"], "Resource": "arn:aws:s3:::state/ecs/*"},
+        {"Action": "ecs:Describe*", "Resource": "arn:aws:ecs:eu-west-1:1:service/c/x"},
+        {
+            "Action": ["ecs:UpdateService", "ecs:UpdateCluster"],
+            "Resource": ["arn:aws:ecs:eu-west-1:1:service/c/x", "arn:aws:ecs:eu-west-1:1:cluster/c"],
+        },
         {"Action": "logs:PutLogEvents", "Resource": "arn:aws:logs:eu-west-1:1:log-group:/ecs/x:log-stream:*"},
         {"Action": "secretsmanager:GetSecretValue", "Resource": "arn:aws:secretsmanager:eu-west-1:1:secret:a/b-??????"},
         {

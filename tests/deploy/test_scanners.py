@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,8 @@ def test_cfn_lint_reports_no_error_and_no_warning(template_text: str) -> None:
 
 
 def test_cfn_lint_would_catch_a_broken_template(template_text: str) -> None:
-    broken = template_text.replace("Runtime: python3.11", "Runtime: python2.7")
+    broken, replaced = re.subn(r"Runtime: python3\.\d+", "Runtime: python2.7", template_text)
+    assert replaced, "template.yaml has no `Runtime: python3.x` line to break"
     assert any(m.rule.id.startswith("E") for m in lint(broken, config=ManualArgs(regions=["us-east-1"])))
 
 

@@ -5,6 +5,11 @@
 #   `terraform plan -lock=false`; it can change nothing.
 # Both policies list what the workflow and Terraform call, scoped to the platform's names
 # ("{project}-{env}-*") wherever the AWS service supports resource-level permissions.
+#
+# The deploy role cannot raise its own privileges: it may change only the platform's own roles (task,
+# execution, flow-log) by exact ARN, each carrying the platform permissions boundary (required by
+# condition); a guard policy denies it every change to the GitHub roles, their policies and the
+# boundary. Changes to those are applied by an administrator (`make plan apply`), never by CI.
 
 locals {
   github_sub_prefix = local.github_enabled ? "repo:${var.github_repo}" : ""
@@ -14,7 +19,8 @@ locals {
     cluster       = "arn:${local.partition}:ecs:${local.region}:${local.account}:cluster/${var.cluster_name}"
     services      = "arn:${local.partition}:ecs:${local.region}:${local.account}:service/${var.cluster_name}/*"
     task_defs     = "arn:${local.partition}:ecs:${local.region}:${local.account}:task-definition/${var.name_prefix}-*:*"
-    roles         = "arn:${local.partition}:iam::${local.account}:role/${var.name_prefix}-*"
+    role          = "arn:${local.partition}:iam::${local.account}:role"
+    policy        = "arn:${local.partition}:iam::${local.account}:policy"
     oidc_provider = "arn:${local.partition}:iam::${local.account}:oidc-provider/token.actions.githubusercontent.com"
     log_groups = [
       "arn:${local.partition}:logs:${local.region}:${local.account}:log-group:/ecs/${var.name_prefix}-*",
@@ -29,6 +35,21 @@ locals {
     state_bucket = "arn:${local.partition}:s3:::${coalesce(var.terraform_state_bucket, "unset")}"
     lock_table   = "arn:${local.partition}:dynamodb:${local.region}:${local.account}:table/${var.terraform_lock_table}"
   }
+
+  # The only roles the deploy role may change or pass: exactly the platform's (never a GitHub role).
+  platform_role_arns = [
+    for name in concat(values(var.task_role_names), [var.execution_role_name, var.flow_log_role_name]) :
+    "${local.arn.role}/${name}"
+  ]
+  github_role_arns = [
+    for name in [var.github_actions_role_name, var.github_plan_role_name, var.github_bot_deploy_role_name] :
+    "${local.arn.role}/${name}"
+  ]
+  # Managed policies only an administrator changes: the GitHub roles' own and the boundary.
+  guarded_policy_arns = concat(
+    [for name in [var.github_actions_role_name, var.github_plan_role_name, var.github_bot_deploy_role_name] : "${local.arn.policy}/${name}-*"],
+    [aws_iam_policy.platform_boundary.arn],
+  )
 
   # Read-only calls Terraform makes to refresh the platform's resources.
   refresh_actions = [
@@ -49,6 +70,7 @@ locals {
     "iam:GetOpenIDConnectProvider",
     "iam:GetPolicy",
     "iam:GetPolicyVersion",
+    "iam:ListPolicyVersions",
     "iam:GetRole",
     "iam:GetRolePolicy",
     "iam:ListAttachedRolePolicies",
@@ -350,19 +372,43 @@ data "aws_iam_policy_document" "github_deploy_terraform" {
   statement {
     sid = "ManagePlatformRoles"
     actions = [
-      "iam:AttachRolePolicy",
-      "iam:CreateRole",
       "iam:DeleteRole",
       "iam:DeleteRolePolicy",
       "iam:DetachRolePolicy",
-      "iam:PutRolePolicy",
       "iam:TagRole",
       "iam:UntagRole",
       "iam:UpdateAssumeRolePolicy",
       "iam:UpdateRole",
       "iam:UpdateRoleDescription",
     ]
-    resources = [local.arn.roles]
+    resources = local.platform_role_arns
+  }
+
+  # What can add permissions to a role: only on the platform's roles, and only while the role carries
+  # the platform boundary, so no role it creates or changes can exceed the boundary.
+  statement {
+    sid = "GrantWithinPlatformBoundary"
+    actions = [
+      "iam:AttachRolePolicy",
+      "iam:CreateRole",
+      "iam:PutRolePermissionsBoundary",
+      "iam:PutRolePolicy",
+    ]
+    resources = local.platform_role_arns
+
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PermissionsBoundary"
+      values   = [aws_iam_policy.platform_boundary.arn]
+    }
+  }
+
+  # Terraform updates a managed policy by adding a version (and deleting the oldest of five); the
+  # guard policy denies this on the GitHub roles' policies and the boundary.
+  statement {
+    sid       = "UpdatePlatformManagedPolicies"
+    actions   = ["iam:CreatePolicyVersion", "iam:DeletePolicyVersion", "iam:ListPolicyVersions"]
+    resources = ["${local.arn.policy}/${var.name_prefix}-*"]
   }
 
   statement {
@@ -380,7 +426,7 @@ data "aws_iam_policy_document" "github_deploy_terraform" {
   statement {
     sid       = "PassTaskRolesToEcs"
     actions   = ["iam:PassRole"]
-    resources = [local.arn.roles]
+    resources = local.platform_role_arns
 
     condition {
       test     = "StringEquals"
@@ -441,10 +487,16 @@ data "aws_iam_policy_document" "github_deploy_terraform" {
       "sns:SetTopicAttributes",
       "sns:Subscribe",
       "sns:TagResource",
-      "sns:Unsubscribe",
       "sns:UntagResource",
     ]
     resources = [local.arn.topics]
+  }
+
+  statement {
+    sid = "RemoveAlarmSubscriptions"
+    # wildcard: sns:Unsubscribe has no resource-level permission (AWS's action database).
+    actions   = ["sns:Unsubscribe"]
+    resources = ["*"]
   }
 
   statement {
@@ -492,12 +544,59 @@ resource "aws_iam_policy" "github_refresh" {
   policy      = data.aws_iam_policy_document.github_refresh.json
 }
 
+# Deny wins over every Allow: the deploy role can never change a GitHub role (its own included), the
+# policies attached to them or the boundary, whatever its other policies say.
+data "aws_iam_policy_document" "github_deploy_guard" {
+  statement {
+    sid    = "NeverChangeGitHubRoles"
+    effect = "Deny"
+    actions = [
+      "iam:AttachRolePolicy",
+      "iam:CreateRole",
+      "iam:DeleteRole",
+      "iam:DeleteRolePermissionsBoundary",
+      "iam:DeleteRolePolicy",
+      "iam:DetachRolePolicy",
+      "iam:PutRolePermissionsBoundary",
+      "iam:PutRolePolicy",
+      "iam:TagRole",
+      "iam:UntagRole",
+      "iam:UpdateAssumeRolePolicy",
+      "iam:UpdateRole",
+    ]
+    resources = local.github_role_arns
+  }
+
+  statement {
+    sid    = "NeverChangeGuardedPolicies"
+    effect = "Deny"
+    actions = [
+      "iam:CreatePolicyVersion",
+      "iam:DeletePolicy",
+      "iam:DeletePolicyVersion",
+      "iam:SetDefaultPolicyVersion",
+      "iam:TagPolicy",
+      "iam:UntagPolicy",
+    ]
+    resources = local.guarded_policy_arns
+  }
+}
+
+resource "aws_iam_policy" "github_deploy_guard" {
+  count = local.github_enabled ? 1 : 0
+
+  name        = "${var.github_actions_role_name}-guard"
+  description = "Deny the deploy role any change to the GitHub roles, their policies and the platform boundary"
+  policy      = data.aws_iam_policy_document.github_deploy_guard.json
+}
+
 resource "aws_iam_role_policy_attachment" "github_deploy" {
   for_each = local.github_enabled ? {
     images    = aws_iam_policy.github_deploy_images[0].arn
     terraform = aws_iam_policy.github_deploy_terraform[0].arn
     network   = aws_iam_policy.github_deploy_network[0].arn
     refresh   = aws_iam_policy.github_refresh[0].arn
+    guard     = aws_iam_policy.github_deploy_guard[0].arn
   } : {}
 
   role       = aws_iam_role.github_actions[0].name

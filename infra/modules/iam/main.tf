@@ -16,6 +16,67 @@ locals {
 }
 
 ################################################################################
+# Permissions boundary of the platform's roles (task, execution, flow-log)
+################################################################################
+
+# The most any platform role may ever do, whatever policy is attached to it: the deploy role may only
+# create or change roles that carry this boundary (github.tf), so it cannot mint a stronger role and
+# run a task with it. A service that needs another AWS API adds it here, applied by an administrator.
+data "aws_iam_policy_document" "platform_boundary" {
+  statement {
+    sid = "EcrLogin"
+    # wildcard: ecr:GetAuthorizationToken has no resource-level permission.
+    actions   = ["ecr:GetAuthorizationToken"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "PullPlatformImages"
+    actions   = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+    resources = ["arn:${local.partition}:ecr:${local.region}:${local.account}:repository/${var.name_prefix}-*"]
+  }
+
+  statement {
+    sid     = "WritePlatformLogs"
+    actions = ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"]
+    resources = [
+      "arn:${local.partition}:logs:${local.region}:${local.account}:log-group:/ecs/${var.name_prefix}-*",
+      "arn:${local.partition}:logs:${local.region}:${local.account}:log-group:/vpc/${var.name_prefix}/*",
+    ]
+  }
+
+  statement {
+    sid       = "ReadSecretsAndParameters"
+    actions   = ["secretsmanager:GetSecretValue", "ssm:GetParameters"]
+    resources = ["arn:${local.partition}:secretsmanager:${local.region}:${local.account}:secret:*", "arn:${local.partition}:ssm:${local.region}:${local.account}:parameter/*"]
+  }
+
+  statement {
+    sid       = "UsePlatformKey"
+    actions   = ["kms:Decrypt"]
+    resources = [var.kms_key_arn]
+  }
+
+  statement {
+    sid = "EcsExecSessions"
+    # wildcard: the SSM messages channel actions have no resource-level permission.
+    actions = [
+      "ssmmessages:CreateControlChannel",
+      "ssmmessages:CreateDataChannel",
+      "ssmmessages:OpenControlChannel",
+      "ssmmessages:OpenDataChannel",
+    ]
+    resources = ["*"]
+  }
+}
+
+resource "aws_iam_policy" "platform_boundary" {
+  name        = "${var.name_prefix}-platform-boundary"
+  description = "Permissions boundary of the platform's task, execution and flow-log roles"
+  policy      = data.aws_iam_policy_document.platform_boundary.json
+}
+
+################################################################################
 # Task execution role (used by the ECS agent, not by the application)
 ################################################################################
 
@@ -44,9 +105,10 @@ data "aws_iam_policy_document" "ecs_tasks_assume" {
 }
 
 resource "aws_iam_role" "execution" {
-  name               = var.execution_role_name
-  description        = "ECS task execution role: pull the platform's images, write its logs, read its declared secrets"
-  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+  name                 = var.execution_role_name
+  description          = "ECS task execution role: pull the platform's images, write its logs, read its declared secrets"
+  assume_role_policy   = data.aws_iam_policy_document.ecs_tasks_assume.json
+  permissions_boundary = aws_iam_policy.platform_boundary.arn
 }
 
 data "aws_iam_policy_document" "execution" {
@@ -103,9 +165,10 @@ resource "aws_iam_role_policy" "execution" {
 resource "aws_iam_role" "task" {
   for_each = var.task_role_names
 
-  name               = each.value
-  description        = "Role of the ${each.key} application code"
-  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+  name                 = each.value
+  description          = "Role of the ${each.key} application code"
+  assume_role_policy   = data.aws_iam_policy_document.ecs_tasks_assume.json
+  permissions_boundary = aws_iam_policy.platform_boundary.arn
 }
 
 data "aws_iam_policy_document" "execute_command" {

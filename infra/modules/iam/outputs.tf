@@ -32,3 +32,13 @@ output "github_oidc_provider_arn" {
   description = "ARN of the GitHub OIDC provider used by the roles (null without github_repo)."
   value       = local.github_oidc_provider_arn
 }
+
+output "platform_boundary_arn" {
+  description = "ARN of the permissions boundary every platform role (task, execution, flow-log) must carry."
+  value       = aws_iam_policy.platform_boundary.arn
+}
+
+output "github_bot_deploy_role_arn" {
+  description = "ARN of the role of the bot's deploy workflow (sam deploy; null without github_repo)."
+  value       = try(aws_iam_role.github_bot_deploy[0].arn, null)
+}

@@ -33,6 +33,12 @@ variable "secret_arns" {
   nullable    = false
 }
 
+variable "flow_log_role_name" {
+  description = "Name of the VPC flow-log role (modules/vpc): the deploy role may manage it, within the platform boundary."
+  type        = string
+  nullable    = false
+}
+
 variable "enable_execute_command" {
   description = "Give the task roles the SSM messages permissions ECS Exec needs."
   type        = bool
@@ -79,6 +85,12 @@ variable "github_actions_role_name" {
 
 variable "github_plan_role_name" {
   description = "Name of the read-only role assumed by pull-request workflows to run terraform plan."
+  type        = string
+  nullable    = false
+}
+
+variable "github_bot_deploy_role_name" {
+  description = "Name of the role the bot's deploy workflow (deploy-bot.yml, environment github_environment) assumes for sam deploy."
   type        = string
   nullable    = false
 }
