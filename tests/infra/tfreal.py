@@ -146,6 +146,8 @@ class Terraform:
         env = {k: v for k, v in env.items() if not k.startswith(("TF_CLI_ARGS_", "TF_VAR_"))}
         if self.config is not None:
             env["TF_CLI_CONFIG_FILE"] = str(self.config)
+        elif not Path(env.get("TF_CLI_CONFIG_FILE", "/")).is_file():
+            env.pop("TF_CLI_CONFIG_FILE", None)  # one that does not exist only earns a warning on every command
         return env
 
     def run(self, directory: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -170,22 +172,22 @@ class Terraform:
 
 
 def terraform(providers: bool = True) -> Terraform:
-    """The real CLI, or skip (fail in CI). providers=True also needs the hashicorp/aws mirror."""
+    """The real CLI, or skip (fail in CI). providers=True also needs the hashicorp/aws mirror.
+
+    The project's CLI config is used whenever there is a mirror, so no command ever reaches a registry.
+    """
     binary = shutil.which("terraform")
     if binary is None:
         unavailable("terraform is not on PATH: install Terraform >= 1.5 to run the Terraform checks")
     assert binary is not None
-    if not providers:
-        return Terraform(binary, None)
     mirror = provider_mirror()
-    if mirror is None:
+    if mirror is None and providers:
         unavailable(
             "no filesystem mirror of hashicorp/aws found: set TF_PROVIDER_MIRROR to a directory holding "
             f"{PROVIDER} (`terraform providers mirror DIR` in infra/ makes one; looked at "
             f"{', '.join(map(str, MIRROR_CANDIDATES))})"
         )
-    assert mirror is not None
-    return Terraform(binary, cli_config(mirror))
+    return Terraform(binary, None if mirror is None else cli_config(mirror))
 
 
 def error_summaries(output: str) -> list[str]:
