@@ -23,7 +23,7 @@ TAG          ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo dev)
 TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 BASE_URL     ?=
 
-.PHONY: help venv run test lint fmt typecheck bench init plan apply destroy smoke logs-a logs-b build push \
+.PHONY: help venv run test lint fmt typecheck bench init plan apply ecr rollout deploy destroy smoke logs-a logs-b build push \
         deploy-bot clean checkov-venv browser sam-venv terraform-config
 
 help: ## List every target with what it does
@@ -121,18 +121,50 @@ init: ## terraform init in infra/ (BUCKET=<state bucket> required)
 	terraform -chdir=$(INFRA) init -backend-config="bucket=$(BUCKET)" -backend-config="region=$(AWS_REGION)" \
 		-backend-config="key=$(PROJECT)/$(ENV_NAME)/terraform.tfstate"
 
-plan: ## terraform plan in infra/ deploying image tag TAG (writes infra/tfplan)
-	$(call require,terraform,Install Terraform >= 1.5: see docs/deploy.md.)
-	terraform -chdir=$(INFRA) plan -var="image_tag=$(TAG)" -out=tfplan
+# Every plan, apply and destroy reads the committed infra/$(ENV_NAME).tfvars, the file CI reads too.
+TFVARS       ?= $(ENV_NAME).tfvars
+TF_VAR_ARGS   = -var-file=$(TFVARS) -var="image_tag=$(TAG)"
 
-apply: ## terraform apply of the saved plan in infra/
+define require_tfvars
+	@test -f $(INFRA)/$(TFVARS) || { echo "make $@: $(INFRA)/$(TFVARS) is missing (ENV_NAME=$(ENV_NAME), or TFVARS=<file in $(INFRA)/>)" >&2; exit 1; }
+	@! grep -n 'CHANGE-ME' $(INFRA)/$(TFVARS) >&2 || { echo "make $@: replace every CHANGE-ME above in $(INFRA)/$(TFVARS) and commit it (CI plans with it too)" >&2; exit 1; }
+endef
+
+plan: ## terraform plan in infra/ with infra/<ENV_NAME>.tfvars (production.tfvars), image tag TAG (writes infra/tfplan)
+	$(call require,terraform,Install Terraform >= 1.5: see docs/deploy.md.)
+	$(call require_tfvars)
+	terraform -chdir=$(INFRA) plan $(TF_VAR_ARGS) -out=tfplan
+
+apply: ## terraform apply of the saved plan in infra/ (registers new revisions; `make rollout` runs them)
 	$(call require,terraform,Install Terraform >= 1.5: see docs/deploy.md.)
 	@test -f $(INFRA)/tfplan || { echo "make apply: no saved plan; run 'make plan' first" >&2; exit 1; }
 	terraform -chdir=$(INFRA) apply tfplan
+	@rm -f $(INFRA)/tfplan
 
-destroy: ## terraform destroy in infra/ (asks for confirmation)
+ecr: ## First install only: create the ECR repositories (terraform apply -target=module.ecr) before the first push
 	$(call require,terraform,Install Terraform >= 1.5: see docs/deploy.md.)
-	terraform -chdir=$(INFRA) destroy -var="image_tag=$(TAG)"
+	$(call require_tfvars)
+	terraform -chdir=$(INFRA) apply -target=module.ecr $(TF_VAR_ARGS)
+
+rollout: ## Roll every service onto the newest revision of its task definition and wait until stable (scripts/rollout.sh)
+	$(call require,terraform,Install Terraform >= 1.5: see docs/deploy.md.)
+	$(call require,aws,Install the AWS CLI v2.)
+	scripts/rollout.sh $(TAG)
+
+deploy: ## Deploy commit TAG: push its images, plan and apply, roll out, wait for steady state
+	$(MAKE) push TAG=$(TAG)
+	$(MAKE) plan TAG=$(TAG)
+	$(MAKE) apply
+	$(MAKE) rollout TAG=$(TAG)
+
+# Production resources are protected (ALB deletion protection, non-empty ECR repositories and log bucket):
+# the first apply lifts the protection (allow_destroy = true), then destroy removes everything.
+destroy: ## Tear the platform down (CONFIRM=<ENV_NAME> required): lifts deletion protection, then destroys
+	$(call require,terraform,Install Terraform >= 1.5: see docs/deploy.md.)
+	$(call require_tfvars)
+	@test "$(CONFIRM)" = "$(ENV_NAME)" || { echo "make destroy: this deletes the whole $(ENV_NAME) platform, images and logs included; run 'make destroy CONFIRM=$(ENV_NAME)'" >&2; exit 1; }
+	terraform -chdir=$(INFRA) apply $(TF_VAR_ARGS) -var="allow_destroy=true"
+	terraform -chdir=$(INFRA) destroy $(TF_VAR_ARGS) -var="allow_destroy=true"
 
 # Only curl: no AWS credentials, and terraform only to read the ALB address when BASE_URL is not given.
 smoke: ## Smoke-test the deployed platform through its ALB, or BASE_URL=<url> (make run's: http://127.0.0.1:8000)

@@ -45,4 +45,4 @@ while read -r service url; do
   docker push "$url:$tag"
 done <<<"$pairs"
 
-echo "Pushed tag $tag. Deploy it with: make plan TAG=$tag && make apply"
+echo "Pushed tag $tag. Deploy it with: make deploy TAG=$tag (apply, then roll the services out and wait; apply alone only registers revisions)"

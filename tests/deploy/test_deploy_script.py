@@ -7,6 +7,7 @@ import os
 import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -115,3 +116,121 @@ def test_a_missing_tool_is_named(tmp_path: Path, missing: str) -> None:
     result, _ = run_script(tmp_path, terraform_outputs(), tools=present)
     assert result.returncode != 0
     assert f"'{missing}' is not installed" in result.stderr
+
+
+# --- scripts/rollout.sh: the real aws CLI against moto in server mode --------------------------------
+
+ROLLOUT = REPO / "scripts" / "rollout.sh"
+AWS_CLI = Path(sys.executable).parent / "aws"  # awscli, a dev dependency
+
+
+@pytest.fixture(scope="module")
+def moto_ecs() -> Iterator[str]:
+    """moto in server mode on 127.0.0.1; services report their desired count running (as a settled
+    deployment does), so `aws ecs wait services-stable` can succeed."""
+    from moto.server import ThreadedMotoServer
+
+    if not AWS_CLI.is_file():
+        pytest.fail(f"the aws CLI is missing from the virtualenv ({AWS_CLI}): run `make venv`", pytrace=False)
+    previous = os.environ.get("MOTO_ECS_SERVICE_RUNNING")
+    os.environ["MOTO_ECS_SERVICE_RUNNING"] = "1"
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+        if previous is None:
+            os.environ.pop("MOTO_ECS_SERVICE_RUNNING", None)
+        else:
+            os.environ["MOTO_ECS_SERVICE_RUNNING"] = previous
+
+
+def _ecs(endpoint: str) -> Any:
+    import boto3
+
+    return boto3.client(
+        "ecs", region_name="eu-west-1", endpoint_url=endpoint, aws_access_key_id="test", aws_secret_access_key="test"
+    )
+
+
+def _platform(endpoint: str, prefix: str, tags: tuple[str, ...]) -> dict[str, Any]:
+    """A cluster whose services run revision 1 while Terraform has registered the later ones (tags)."""
+    ecs = _ecs(endpoint)
+    ecs.create_cluster(clusterName=f"{prefix}-cluster")
+    for service in SERVICES:
+        family = f"{prefix}-{service}"
+        for tag in tags:
+            image = f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com/{family}:{tag}"
+            ecs.register_task_definition(
+                family=family, containerDefinitions=[{"name": service, "image": image, "memory": 512}]
+            )
+        ecs.create_service(
+            cluster=f"{prefix}-cluster", serviceName=family, taskDefinition=f"{family}:1", desiredCount=1
+        )
+    outputs = terraform_outputs(env=prefix.rsplit("-", 1)[-1])
+    outputs["cluster_name"]["value"] = f"{prefix}-cluster"
+    outputs["ecs_service_names"]["value"] = {s: f"{prefix}-{s}" for s in SERVICES}
+    outputs["task_definition_families"]["value"] = {s: f"{prefix}-{s}" for s in SERVICES}
+    return outputs
+
+
+def run_rollout(tmp_path: Path, endpoint: str, outputs: dict[str, Any], *args: str) -> subprocess.CompletedProcess[str]:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (tmp_path / "outputs.json").write_text(json.dumps(outputs))
+    _stub(bin_dir, "terraform", f'cat "{tmp_path / "outputs.json"}"')
+    environment = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
+        "PATH": f"{bin_dir}:{AWS_CLI.parent}:/usr/bin:/bin",
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+    }
+    return subprocess.run(
+        ["bash", str(ROLLOUT), *args], env=environment, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def _running(endpoint: str, prefix: str) -> dict[str, str]:
+    services = _ecs(endpoint).describe_services(
+        cluster=f"{prefix}-cluster", services=[f"{prefix}-{s}" for s in SERVICES]
+    )["services"]
+    return {s["serviceName"]: s["taskDefinition"].rsplit("/", 1)[-1] for s in services}
+
+
+@pytest.mark.slow
+def test_rollout_moves_every_service_to_the_newest_revision_and_waits(tmp_path: Path, moto_ecs: str) -> None:
+    """`make apply` only registers revisions 2 and 3; the rollout puts both services on revision 3."""
+    prefix = "ecs-microservices-rollout"
+    outputs = _platform(moto_ecs, prefix, ("v1", "v2", "v3"))
+    assert set(_running(moto_ecs, prefix).values()) == {f"{prefix}-service-a:1", f"{prefix}-service-b:1"}
+    result = run_rollout(tmp_path, moto_ecs, outputs, "v3")
+    assert result.returncode == 0, result.stderr
+    assert _running(moto_ecs, prefix) == {f"{prefix}-{s}": f"{prefix}-{s}:3" for s in SERVICES}
+    assert "waiting until" in result.stdout
+    assert result.stdout.rstrip().endswith("run the newest revisions of tag v3.")
+
+
+def test_rollout_refuses_a_revision_of_another_tag_and_changes_nothing(tmp_path: Path, moto_ecs: str) -> None:
+    prefix = "ecs-microservices-wrongtag"
+    outputs = _platform(moto_ecs, prefix, ("v1", "v2"))
+    result = run_rollout(tmp_path, moto_ecs, outputs, "v3")
+    assert result.returncode != 0
+    assert f"the newest revision of {prefix}-service-a ({prefix}-service-a:2) runs" in result.stderr
+    assert "not tag v3: apply TAG=v3 first" in result.stderr
+    assert set(_running(moto_ecs, prefix).values()) == {f"{prefix}-service-a:1", f"{prefix}-service-b:1"}
+
+
+def test_rollout_names_a_missing_output_and_a_missing_family(tmp_path: Path, moto_ecs: str) -> None:
+    outputs = terraform_outputs()
+    del outputs["task_definition_families"]
+    result = run_rollout(tmp_path, moto_ecs, outputs)
+    assert result.returncode != 0
+    assert "no Terraform output task_definition_families" in result.stderr
+    result = run_rollout(tmp_path, moto_ecs, terraform_outputs(env="nothing"))
+    assert result.returncode != 0
+    assert "cannot read task definition family ecs-microservices-nothing-service-a" in result.stderr

@@ -6,13 +6,14 @@ import os
 import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from .tfchecks import REPO
 
-SCRIPTS = ("setup-backend.sh", "push-images.sh", "test-services.sh")
+SCRIPTS = ("setup-backend.sh", "push-images.sh", "test-services.sh", "rollout.sh", "deploy-bot.sh")
 WORKFLOWS = REPO / ".github" / "workflows"
 
 
@@ -104,7 +105,7 @@ def test_test_services_uses_failing_curl() -> None:
 
 
 def workflow_files() -> list[Path]:
-    return [WORKFLOWS / "ci.yml", WORKFLOWS / "deploy.yml.disabled"]
+    return sorted(p for p in WORKFLOWS.iterdir() if p.name.endswith((".yml", ".yml.disabled")))
 
 
 @pytest.mark.parametrize("path", workflow_files(), ids=lambda p: p.name)
@@ -135,5 +136,233 @@ def test_deploy_workflow_is_oidc_sha_tagged_and_applies_only_on_main() -> None:
     assert "aws-access-key-id" not in text
     assert ":latest" not in text
     assert "terraform -chdir=infra apply" in text
-    assert "aws ecs wait services-stable" in text
-    assert "TF_VAR_github_repo: ${{ github.repository }}" in text
+    # The same roll-out as `make rollout` (update-service to the newest revisions, wait for stability).
+    assert 'scripts/rollout.sh "${IMAGE_TAG}"' in text
+
+
+def test_ci_plans_with_the_committed_production_variables() -> None:
+    """CI and `make plan` read the same committed file; nothing passed piecemeal as TF_VAR_."""
+    text = (WORKFLOWS / "deploy.yml.disabled").read_text()
+    plans = re.findall(r"terraform -chdir=infra plan [^\n]*", text)
+    assert len(plans) == 2
+    assert all("-var-file=production.tfvars" in p for p in plans), plans
+    assert "TF_VAR_" not in text
+    makefile = (REPO / "Makefile").read_text()
+    assert "TFVARS       ?= $(ENV_NAME).tfvars" in makefile
+    assert "ENV_NAME     ?= production" in makefile
+    assert "infra/production.tfvars" not in (REPO / ".gitignore").read_text()
+    tracked = subprocess.run(
+        ["git", "ls-files", "--error-unmatch", "infra/production.tfvars"], cwd=REPO, capture_output=True, check=False
+    )
+    assert tracked.returncode == 0, "infra/production.tfvars must be committed"
+
+
+# --- every script, make target, Terraform output and variable the workflows use exists ----------------
+
+
+def _makefile_targets() -> set[str]:
+    return set(re.findall(r"^([a-zA-Z][\w-]*):", (REPO / "Makefile").read_text(), flags=re.MULTILINE))
+
+
+def _terraform_blocks(kind: str) -> set[str]:
+    names: set[str] = set()
+    for path in (REPO / "infra").glob("*.tf"):
+        names |= set(re.findall(rf'^{kind} "([\w-]+)"', path.read_text(), flags=re.MULTILINE))
+    return names
+
+
+def _run_lines(workflow: dict[str, Any]) -> list[str]:
+    return [step.get("run", "") for job in workflow["jobs"].values() for step in job.get("steps", [])]
+
+
+def references(text: str) -> dict[str, set[str]]:
+    """Scripts, make targets, Terraform outputs, variables and var files named in shell text."""
+    return {
+        "scripts": set(re.findall(r"\bscripts/([\w-]+\.sh)\b", text)),
+        "targets": set(re.findall(r"(?:^|[\s;&|(])make\s+(?:-\S+\s+)*([a-z][\w-]*)", text)),
+        "outputs": set(re.findall(r"terraform\s+(?:-chdir=\S+\s+)?output\s+(?:-\S+\s+)*([a-z_][\w]*)", text)),
+        "variables": set(re.findall(r'-var[= ]"?([a-z_][\w]*)=', text)) | set(re.findall(r"TF_VAR_([a-z_]\w*)", text)),
+        "var_files": set(re.findall(r"-var-file=\"?([\w./$()-]+)", text)),
+    }
+
+
+def _script_outputs(script: Path) -> set[str]:
+    """Outputs a script reads: `output -json NAME`/`-raw NAME`, and the names its Python checks for."""
+    text = script.read_text()
+    found = references(text)["outputs"]
+    for block in re.findall(r"needed = \[(.*?)\]", text, flags=re.DOTALL):
+        found |= set(re.findall(r'"([a-z_]+)"', block))
+    return found
+
+
+def test_every_script_target_output_and_variable_the_workflows_use_exists() -> None:
+    targets, outputs, variables = _makefile_targets(), _terraform_blocks("output"), _terraform_blocks("variable")
+    used: dict[str, set[str]] = {kind: set() for kind in ("scripts", "targets", "outputs", "variables", "var_files")}
+    for path in workflow_files():
+        for run in _run_lines(yaml.safe_load(path.read_text())):
+            for kind, names in references(run).items():
+                used[kind] |= names
+    # What the scripts the workflows call read, and the make targets those call in turn.
+    makefile = (REPO / "Makefile").read_text()
+    for target in list(used["targets"]):
+        recipe = re.search(rf"^{target}:.*?\n((?:\t.*\n)*)", makefile, flags=re.MULTILINE)
+        if recipe:
+            for kind, names in references(recipe.group(1)).items():
+                used[kind] |= names
+    for script in list(used["scripts"]):
+        if (REPO / "scripts" / script).is_file():
+            used["outputs"] |= _script_outputs(REPO / "scripts" / script)
+    assert {"push-images.sh", "rollout.sh", "deploy-bot.sh"} <= used["scripts"]
+    assert {"init", "deploy-bot", "test", "checkov-venv"} <= used["targets"]
+    missing_scripts = [s for s in used["scripts"] if not os.access(REPO / "scripts" / s, os.X_OK)]
+    assert missing_scripts == []
+    assert used["targets"] - targets == set()
+    assert used["outputs"] >= {"ecr_repository_urls", "cluster_name", "task_definition_families", "aws_region"}
+    assert used["outputs"] - outputs == set()
+    assert used["variables"] == {"image_tag"}
+    assert used["variables"] - variables == set()
+    assert used["var_files"] == {"production.tfvars"}
+    assert all((REPO / "infra" / f).is_file() for f in used["var_files"])
+
+
+def test_every_output_variable_and_target_the_makefile_and_docs_use_exists() -> None:
+    """make plan/apply/deploy/destroy pass -var allow_destroy and -var image_tag; the docs name outputs."""
+    makefile = (REPO / "Makefile").read_text()
+    variables = _terraform_blocks("variable")
+    assert {"allow_destroy", "image_tag"} <= references(makefile)["variables"] <= variables
+    outputs = _terraform_blocks("output")
+    docs = "\n".join((REPO / p).read_text() for p in ("README.md", "docs/deploy.md", "docs/infra.md"))
+    named = set(re.findall(r"terraform output (?:-\S+ )*([a-z_]+)", docs)) | set(
+        re.findall(r"`(github_[a-z_]+_arn)`", docs)
+    )
+    assert "github_bot_deploy_role_arn" in named
+    assert named - outputs == set()
+    assert set(re.findall(r"`make ([a-z][\w-]*)", docs)) - _makefile_targets() == set()
+
+
+def test_the_reference_check_catches_a_missing_target_output_and_variable() -> None:
+    found = references(
+        "make init BUCKET=x && make deploy-bott\nterraform -chdir=infra output -raw cluster_nme\n"
+        'terraform -chdir=infra plan -var-file=prod.tfvars -var="image_tagg=1"'
+    )
+    assert found["targets"] - _makefile_targets() == {"deploy-bott"}
+    assert found["outputs"] - _terraform_blocks("output") == {"cluster_nme"}
+    assert found["variables"] - _terraform_blocks("variable") == {"image_tagg"}
+    assert found["var_files"] == {"prod.tfvars"}
+
+
+# --- one documented order: README, docs/infra.md and docs/deploy.md agree, and the Makefile does it ---
+
+DOCS = ("README.md", "docs/infra.md", "docs/deploy.md")
+COMMAND = re.compile(r"`(make [a-z][\w-]*|scripts/[\w-]+\.sh|sam delete)")
+FIRST_INSTALL = [
+    "scripts/setup-backend.sh",
+    "make init",
+    "make ecr",
+    "make push",
+    "make plan",
+    "make apply",
+    "make rollout",
+    "make deploy-bot",
+    "scripts/deploy-bot.sh",
+]
+TEARDOWN = ["sam delete", "make destroy"]
+
+
+def section(text: str, heading: str) -> str:
+    """The text under the Markdown heading `heading` (any level) up to the next heading of its level or higher."""
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if re.fullmatch(rf"(#+) {heading}", line)), None)
+    assert start is not None, f"no heading '{heading}'"
+    level = len(lines[start].split(" ", 1)[0])
+    end = next((i for i in range(start + 1, len(lines)) if re.match(rf"#{{1,{level}}} ", lines[i])), len(lines))
+    return "\n".join(lines[start + 1 : end])
+
+
+def numbered_steps(text: str) -> list[str]:
+    """The commands of a numbered list, in order (a command repeated in a row counts once)."""
+    items = re.findall(r"^\d+\. .*(?:\n {3,}.*)*", text, flags=re.MULTILINE)
+    commands: list[str] = []
+    for command in COMMAND.findall("\n".join(items)):
+        if not commands or commands[-1] != command:
+            commands.append(command)
+    return commands
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_the_docs_give_one_order_for_install_and_teardown(doc: str) -> None:
+    text = (REPO / doc).read_text()
+    assert numbered_steps(section(text, "First install")) == FIRST_INSTALL
+    assert numbered_steps(section(text, "Teardown")) == TEARDOWN
+    redeploy = COMMAND.findall(section(text, "Redeploy"))
+    assert redeploy[0] == "make deploy"
+    order = [c for c in redeploy if c in ("make push", "make plan", "make apply", "make rollout")]
+    assert order[:4] == ["make push", "make plan", "make apply", "make rollout"]
+    assert "make deploy-bot" in redeploy
+
+
+def test_the_order_check_catches_a_doc_that_differs() -> None:
+    text = (REPO / "docs" / "infra.md").read_text()
+    swapped = text.replace("2. ECR: `make ecr`", "2. ECR: `make push`").replace(
+        "3. Push: `make push`", "3. Push: `make ecr`"
+    )
+    assert swapped != text
+    assert numbered_steps(section(swapped, "First install")) != FIRST_INSTALL
+
+
+def _make(tmp_path: Path, *args: str, tfvars: str = 'aws_region = "eu-west-1"\n') -> tuple[int, str, list[str]]:
+    """Run make with a `terraform` stand-in that logs its arguments, on a copy of the tfvars."""
+    infra = tmp_path / "infra"
+    infra.mkdir(exist_ok=True)
+    (infra / "production.tfvars").write_text(tfvars)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    log = tmp_path / "terraform.log"
+    (bin_dir / "terraform").write_text(f'#!/usr/bin/env bash\necho "$*" >> "{log}"\n')
+    (bin_dir / "terraform").chmod(0o755)
+    result = subprocess.run(
+        ["make", "--no-print-directory", "-s", f"INFRA={infra}", "TAG=abc123", *args],
+        cwd=REPO,
+        env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return result.returncode, result.stderr, log.read_text().splitlines() if log.exists() else []
+
+
+def test_make_destroy_needs_confirm_then_lifts_protection_before_destroying(tmp_path: Path) -> None:
+    code, stderr, calls = _make(tmp_path, "destroy")
+    assert code != 0
+    assert "run 'make destroy CONFIRM=production'" in stderr
+    assert calls == []
+    code, stderr, calls = _make(tmp_path, "destroy", "CONFIRM=production")
+    assert code == 0, stderr
+    infra = tmp_path / "infra"
+    arguments = "-var-file=production.tfvars -var=image_tag=abc123 -var=allow_destroy=true"
+    assert calls == [f"-chdir={infra} apply {arguments}", f"-chdir={infra} destroy {arguments}"]
+
+
+def test_make_plan_reads_the_committed_tfvars_and_refuses_placeholders(tmp_path: Path) -> None:
+    code, stderr, calls = _make(tmp_path, "plan")
+    assert code == 0, stderr
+    assert calls == [f"-chdir={tmp_path / 'infra'} plan -var-file=production.tfvars -var=image_tag=abc123 -out=tfplan"]
+    code, stderr, calls = _make(tmp_path, "plan", tfvars='alarm_email = "CHANGE-ME@example.com"\n')
+    assert code != 0
+    assert "replace every CHANGE-ME above" in stderr
+    # The committed file still has its placeholders until an operator fills them in.
+    assert "CHANGE-ME" in (REPO / "infra" / "production.tfvars").read_text()
+
+
+def test_make_deploy_pushes_applies_and_rolls_out_in_that_order() -> None:
+    recipe = subprocess.run(
+        ["make", "-n", "--no-print-directory", "deploy", "TAG=abc123"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    steps = [line for line in recipe.splitlines() if line.startswith("make ")]
+    assert [s.split()[1] for s in steps] == ["push", "plan", "apply", "rollout"]
+    assert all("TAG=abc123" in s for s in steps if s.split()[1] != "apply")

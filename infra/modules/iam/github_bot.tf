@@ -100,6 +100,19 @@ data "aws_iam_policy_document" "github_bot_deploy" {
     resources = [local.bot_arn.sam_bucket]
   }
 
+  # scripts/deploy-bot.sh reads infra/'s Terraform outputs from the state.
+  statement {
+    sid       = "ReadTerraformState"
+    actions   = ["s3:GetObject"]
+    resources = ["${local.arn.state_bucket}/${var.terraform_state_key_prefix}/*"]
+  }
+
+  statement {
+    sid       = "ListTerraformState"
+    actions   = ["s3:ListBucket"]
+    resources = [local.arn.state_bucket]
+  }
+
   statement {
     sid = "NoResourceLevelPermission"
     # wildcard: these actions have no resource-level permission (AWS's action database): template
