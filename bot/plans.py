@@ -33,6 +33,21 @@ from bot.state import RollingOutError, StateStore
 
 NEWEST_TAGS_SHOWN = 5
 PRE_RELEASE = re.compile(r"^v?\d+(\.\d+)*-[0-9A-Za-z.-]+$")  # semver's pre-release: v1.4.0-rc1, 2.0.0-beta.2
+# A private ECR image: "<account>.dkr.ecr.<region>.amazonaws.com[.cn]/<repository>(:<tag>|@<digest>)".
+ECR_IMAGE = re.compile(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/([^:@]+)(?::([^@]+))?(?:@(.+))?$")
+
+
+def ecr_reference(image: str, target: Target) -> str | None:
+    """The tag or digest of `image` when it is in the service's own ECR repository (the one the bot may read),
+    else None: an image elsewhere cannot be looked up, and ECS reports its pull failures itself."""
+    found = ECR_IMAGE.match(image)
+    if found is None:
+        return None
+    account, region, repository, tag, digest = found.groups()
+    environment = target.environment
+    if (account, region, repository) != (environment.account_id, environment.region, target.ecr_repository):
+        return None
+    return digest or tag
 
 
 def _known_good_note(good: Revision, now: float) -> str:
@@ -178,10 +193,11 @@ class Planner:
         else:
             to_arn, note = self._rollback_target(target, current, revisions)
         definition = self.platform.task_definition(target, to_arn)
+        new_image = self.platform.container_image(target, definition)
+        self._check_image_in_ecr(target, to_arn, new_image, revisions)
         old_image = self.platform.container_image(
             target, self.platform.task_definition(target, current.task_definition)
         )
-        new_image = self.platform.container_image(target, definition)
         plan = self._new_plan(Action.ROLLBACK, target, current, who)
         plan.to_task_definition = to_arn
         plan.image = new_image
@@ -238,6 +254,27 @@ class Planner:
         raise BotError(
             f"{target.name} ({target.env}) has no known-good revision below {current.revision} to roll back to.",
             self._recent(target, active, revisions),
+        )
+
+    def _check_image_in_ecr(self, target: Target, to_arn: str, image: str, revisions: list[Revision]) -> None:
+        """ECR's lifecycle policy expires old images: a revision whose image is gone would start tasks that
+        cannot pull it. Refuse before anything changes, saying what to do instead."""
+        reference = ecr_reference(image, target)
+        if reference is None or self.platform.image_exists(target, reference):
+            return
+        revision = revision_of(to_arn)
+        again = (
+            f"push it again (`make push TAG={escape(reference)}` from that commit; an expired tag is free) and "
+            "roll back again"
+            if not reference.startswith("sha256:")
+            else "push it again and deploy it by tag (`/deploy " + target.name + " <tag>`)"
+        )
+        raise BotError(
+            f"{target.name} ({target.env}): the image `{escape(reference)}` of revision {revision} is no longer in "
+            f"ECR (repository {escape(target.ecr_repository)}: expired by its lifecycle policy, or deleted), so its "
+            "tasks could not pull it. Nothing was changed.",
+            f"Roll back to another revision: `/rollback {target.name} <revision>`, or {again}. "
+            + self._recent(target, self.platform.family_revisions(target), revisions),
         )
 
     def _recent(self, target: Target, active: list[str], revisions: list[Revision]) -> str:

@@ -149,6 +149,11 @@ class Platform:
         return sorted(tags, key=lambda t: (t.pushed_at, t.tag), reverse=True)
 
     def tag_exists(self, target: Target, tag: str) -> bool:
+        return self.image_exists(target, tag)
+
+    def image_exists(self, target: Target, reference: str) -> bool:
+        """Whether the service's repository still holds an image, by tag or by digest ("sha256:...")."""
+        image_id = {"imageDigest": reference} if reference.startswith("sha256:") else {"imageTag": reference}
         ecr = self._client("ecr", target.environment)
         try:
             with aws_operation("Look up ECR image"):
