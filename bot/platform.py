@@ -157,7 +157,7 @@ class Platform:
         ecr = self._client("ecr", target.environment)
         try:
             with aws_operation("Look up ECR image"):
-                ecr.describe_images(repositoryName=target.ecr_repository, imageIds=[{"imageTag": tag}])
+                ecr.describe_images(repositoryName=target.ecr_repository, imageIds=[image_id])
         except OperationError as error:
             if error.code == "ImageNotFoundException":
                 return False
