@@ -3,14 +3,21 @@
 The relay (bot.alarms.relay) handles the batch as a whole, so that it can coalesce per alarm; Powertools'
 BatchProcessor then reports exactly the records whose alarm could not be shown (partial batch response,
 ReportBatchItemFailures), so SQS redelivers only those, and after maxReceiveCount moves them to the DLQ.
-Records that are not alarm notifications are logged and dropped. Reserved concurrency 1 (template.yaml)
-keeps one writer per channel, so the pacing of Slack writes holds across batches.
+Records that are not alarm notifications are logged and dropped. The event source runs up to two batches
+at once (template.yaml ScalingConfig); each takes the lease of the channels it writes (bot/alarms/lease.py),
+so one writer per channel and the pacing of Slack writes hold across them.
+
+The relay's own alarms (its DLQ, its queue's age, its errors) also come straight from the stack's topic
+OwnAlarmTopic, as an SNS invocation, so they do not wait in the queue they are about. Such an event is
+relayed the same way; if its alarm cannot be shown the invocation fails, and Lambda retries it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -41,7 +48,17 @@ def build_relay() -> AlarmRelay:
     chatops = build_chatops(clock=clock)
     pacer = Pacer(chatops.config.alarms.writes_per_second, pacer_clock, sleep)
     share_logging(logger)
-    return AlarmRelay(chatops.config, chatops.state, chatops.platform, chatops.slack, pacer, clock)
+    own = os.environ.get("OPSBOT_OWN_ALARM_TOPIC_ARN", "")
+    return AlarmRelay(
+        chatops.config,
+        chatops.state,
+        chatops.platform,
+        chatops.slack,
+        pacer,
+        clock,
+        sleep,
+        own_topics=frozenset({own} if own else ()),
+    )
 
 
 _relay = Lazy(build_relay)
@@ -49,14 +66,27 @@ get_relay = _relay.get
 reset = _relay.reset  # forget the built relay (tests that change the environment or the clocks)
 
 
+def _sns_envelope(record: dict[str, Any]) -> Received:
+    """An SNS invocation's record as the queue would hold it: the SNS envelope, as JSON."""
+    sns = record.get("Sns") or {}
+    keys = ("Type", "MessageId", "TopicArn", "Subject", "Message", "Timestamp")
+    return Received(str(sns.get("MessageId", "")), json.dumps({k: sns.get(k) for k in keys}))
+
+
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     global last_result
-    records = [Received(str(r.get("messageId", "")), str(r.get("body", ""))) for r in event.get("Records", [])]
+    raw = event.get("Records", [])
+    direct = bool(raw) and all(r.get("EventSource") == "aws:sns" for r in raw)
+    if direct:
+        records = [_sns_envelope(r) for r in raw]
+    else:
+        records = [Received(str(r.get("messageId", "")), str(r.get("body", ""))) for r in raw]
     remaining = None
     if context is not None and hasattr(context, "get_remaining_time_in_millis"):
         remaining = lambda: context.get_remaining_time_in_millis() / 1000  # noqa: E731
-    result = get_relay().process(records, remaining)
+    holder = f"{getattr(context, 'aws_request_id', '') or 'local'}:{uuid.uuid4().hex[:8]}"
+    result = get_relay().process(records, remaining, holder)
     last_result = result
     logger.info(
         "alarm batch handled",
@@ -65,8 +95,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "failed": len(result.failed),
             "dropped": len(result.dropped),
             "slack_writes": result.writes,
+            "source": "sns" if direct else "sqs",
         },
     )
+    if direct:
+        if result.failed:  # Lambda retries the SNS invocation; the same alarm also comes through the queue
+            raise AlarmNotShown("; ".join(sorted(set(result.failed.values()))))
+        return {"shown": len(result.shown_at), "dropped": len(result.dropped)}
 
     def record_handler(record: SQSRecord) -> None:
         why = result.failed.get(record.message_id)

@@ -376,9 +376,12 @@ class ServiceMap:
     (infra/'s target-group names); the service's alarm prefix; the alarm's tag alarms.service_tag_key.
     """
 
-    def __init__(self, config: Config, tags: TagLookup | None = None) -> None:
+    def __init__(self, config: Config, tags: TagLookup | None = None, own_topics: frozenset[str] = frozenset()) -> None:
         self.config = config
         self.tags = tags
+        # The bot stack's own alarm topic (template.yaml OwnAlarmTopic): its alarms about the relay come
+        # straight from it, and it is every environment's as well as alarm_topic_arns.
+        self.own_topics = own_topics
 
     def foreign(self, alarm: AlarmNotification) -> Foreign | None:
         """None when the alarm is from an environment's account (and through one of its alarm topics, when
@@ -401,7 +404,7 @@ class ServiceMap:
                 f"from AWS account {shown}",
             )
         env = self.environment(alarm)
-        if env.alarm_topic_arns and alarm.topic_arn not in env.alarm_topic_arns:
+        if env.alarm_topic_arns and alarm.topic_arn not in {*env.alarm_topic_arns, *self.own_topics}:
             through = repr(alarm.topic_arn) if alarm.topic_arn else "no SNS envelope (raw delivery)"
             return Foreign(
                 f"came through {through}, not one of {env.name}'s alarm_topic_arns",

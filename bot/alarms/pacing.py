@@ -4,7 +4,9 @@ The Pacer spaces writes to one channel by 1/rate seconds, counted from the end o
 (so a slow response cannot bunch two writes into one second at Slack's end), and backs off for a
 429's Retry-After. Its clock and sleep are injectable: tests and the benchmark run it on a simulated
 clock. PacedSlack is bot.operations.SlackOut behind a Pacer, and refuses to start a write that the
-Lambda invocation has no time left to finish (the record is then retried, not half done).
+Lambda invocation has no time left to finish (the record is then retried, not half done), or one to a
+channel whose lease (bot.alarms.lease) the invocation does not hold. The Pacer spaces the writes of one
+invocation; the lease carries its next slot to the next invocation that writes to the channel, on any container.
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ T = TypeVar("T")
 
 class OutOfTime(RuntimeError):
     """Not enough of the invocation is left for another Slack write; the record is retried later."""
+
+
+class NotLeased(RuntimeError):
+    """The invocation does not hold the channel's lease (bot.alarms.lease): another one may be writing there."""
 
 
 class Pacer:
@@ -67,11 +73,13 @@ class PacedSlack:
         pacer: Pacer,
         remaining: Callable[[], float] | None = None,
         margin: float = 10.0,
+        leased: Callable[[str], bool] | None = None,
     ) -> None:
         self.slack = slack
         self.pacer = pacer
         self.remaining = remaining
         self.margin = margin
+        self.leased = leased  # None: no lease needed (a single writer)
         self.writes = 0
 
     def post(self, channel: str, msg: render.Message, thread_ts: str | None = None, broadcast: bool = False) -> str:
@@ -82,6 +90,8 @@ class PacedSlack:
         self._write(channel, lambda: self.slack.update(channel, ts, msg))
 
     def _write(self, channel: str, call: Callable[[], T]) -> T:
+        if self.leased is not None and not self.leased(channel):
+            raise NotLeased(f"no lease on {channel}: another invocation may be writing there")
         if self.remaining is not None and self.remaining() - self.pacer.wait_time(channel) < self.margin:
             raise OutOfTime(f"less than {self.margin:.0f} s left for a Slack write to {channel}")
         with self.pacer.slot(channel):

@@ -10,6 +10,10 @@ For each batch:
      channel: reply_broadcast), or do nothing for a repeat of the state it shows;
   4. write the digest once for the whole batch.
 
+Before it reads the cards, the batch takes the lease of every channel it will write (bot.alarms.lease): the
+event source runs two batches at once, and the lease keeps one writer per channel, so the pace holds and no
+card is raced. A group whose channel stays taken for the batch's time budget fails and is retried.
+
 Slack writes go through PacedSlack (one per second per channel). State is saved only after the writes of
 a change succeeded, so a failed write leaves the alarm as it was and fails exactly the records of that
 alarm: SQS delivers them again, and after the queue's maxReceiveCount they wait in the DLQ (alarmed).
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -26,6 +31,7 @@ from typing import Any
 from bot import render
 from bot.alarms import cards
 from bot.alarms.escalation import Escalations
+from bot.alarms.lease import ChannelLeases
 from bot.alarms.model import AlarmNotification, AlarmState, NotAnAlarm, ServiceMap, parse_body
 from bot.alarms.pacing import OutOfTime, PacedSlack, Pacer
 from bot.config import AlarmSettings, Config, ConfigError, EnvironmentConfig
@@ -37,6 +43,13 @@ from bot.routing import Kind, Route, Router, severity_of
 from bot.state import ALARM_CARD_TTL_SECONDS, AlarmCard, AlarmRecord, RecentDeploy, StateStore
 
 log = logging.getLogger(__name__)
+
+DEFAULT_INVOCATION_SECONDS = 120.0  # template.yaml's Timeout, when the caller gives no remaining time
+WRITE_MARGIN_SECONDS = 10.0  # PacedSlack starts no write with less than this left
+
+
+class ChannelBusy(RuntimeError):
+    """Another invocation kept the channel's lease for this batch's whole time budget; the records are retried."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +109,8 @@ class AlarmRelay:
         slack: Any,  # bot.operations.SlackOut
         pacer: Pacer,
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        own_topics: frozenset[str] = frozenset(),
     ) -> None:
         self.config = config
         self.settings: AlarmSettings = config.alarms
@@ -104,14 +119,18 @@ class AlarmRelay:
         self.slack = slack
         self.pacer = pacer
         self.clock = clock
-        self.services = ServiceMap(config, self._alarm_tags)
+        self.sleep = sleep
+        self.services = ServiceMap(config, self._alarm_tags, own_topics)
         self.router = Router(config)
         self.escalations = Escalations(config, state, slack, clock)
         self._tags: dict[str, dict[str, str]] = {}
 
     # --- the batch ------------------------------------------------------------------------------------
 
-    def process(self, records: Sequence[Received], remaining: Callable[[], float] | None = None) -> BatchResult:
+    def process(
+        self, records: Sequence[Received], remaining: Callable[[], float] | None = None, holder: str | None = None
+    ) -> BatchResult:
+        """`holder` names this invocation in the channels' leases (unique per invocation)."""
         result = BatchResult()
         groups: dict[str, _Group] = {}
         for record in records:
@@ -138,8 +157,21 @@ class AlarmRelay:
             groups.setdefault(alarm.key, _Group(alarm.key, [])).notes.append((record.record_id, alarm))
         if not groups:
             return result
-        slack = PacedSlack(self.slack, self.pacer, remaining)
+        leases = ChannelLeases(self.state, holder or uuid.uuid4().hex, self.clock, self.sleep)
         try:
+            return self._process_leased(groups, leases, remaining, result)
+        finally:
+            leases.release_all(lambda channel: self.clock() + self.pacer.wait_time(channel))
+
+    def _process_leased(
+        self,
+        groups: dict[str, _Group],
+        leases: ChannelLeases,
+        remaining: Callable[[], float] | None,
+        result: BatchResult,
+    ) -> BatchResult:
+        try:
+            groups = self._take_leases(groups, leases, remaining, result)
             stored = self.state.alarm_records(list(groups), now=self.clock())
             storms: dict[str, _Storm] = {}
         except Exception as error:
@@ -147,6 +179,7 @@ class AlarmRelay:
             for group in groups.values():
                 self._fail(result, group, error)
             return result
+        slack = PacedSlack(self.slack, self.pacer, remaining, leased=lambda channel: channel in leases.held)
         digests: dict[str, _DigestWork] = {}
         for group in sorted(groups.values(), key=lambda g: g.latest.changed_at):
             try:
@@ -161,8 +194,62 @@ class AlarmRelay:
         result.writes = slack.writes
         return result
 
+    # --- the channels' leases ------------------------------------------------------------------------------
+
+    def _take_leases(
+        self,
+        groups: dict[str, _Group],
+        leases: ChannelLeases,
+        remaining: Callable[[], float] | None,
+        result: BatchResult,
+    ) -> dict[str, _Group]:
+        """Take the lease of every channel the batch may write (its alarms' routes, and the channels of their
+        cards), in one order (no two invocations wait for each other); returns the groups whose channels are all
+        held. The others fail, so SQS delivers them again."""
+        left = remaining() if remaining is not None else DEFAULT_INVOCATION_SECONDS
+        hold_until = self.clock() + left
+        # Wait at most until the invocation keeps two margins for its own writes (PacedSlack stops at one).
+        budget = max(0.0, left - 2 * WRITE_MARGIN_SECONDS)
+        try:
+            before = self.state.alarm_records(list(groups), now=self.clock())
+        except BotError:
+            before = {}  # read again under the leases; a table that stays down fails the batch there
+        need = {key: self._channels(group.latest, before.get(key)) for key, group in groups.items()}
+        waited = leases.waited
+        for channel in sorted(set().union(*need.values())):
+            taken = leases.acquire(channel, hold_until, max(0.0, budget - (leases.waited - waited)))
+            if taken is not None:
+                # The previous holder's next slot: the pace holds from one invocation to the next.
+                self.pacer.back_off(channel, taken.not_before - self.clock())
+        kept = {}
+        for key, group in groups.items():
+            busy = sorted(need[key] - set(leases.held))
+            if busy:
+                self._fail(result, group, ChannelBusy(f"another invocation holds the lease of {', '.join(busy)}"))
+            else:
+                kept[key] = group
+        return kept
+
+    def _channels(self, alarm: AlarmNotification, record: AlarmRecord | None) -> set[str]:
+        """Where this alarm's writes may go: its card's channels, and its route's (a new card's)."""
+        channels: set[str] = set()
+        card = record.card if record is not None else None
+        if card is not None:
+            channels.add(card.channel)
+            channels.update(channel for channel, _ in card.copies)
+        try:
+            env, service = self._where(alarm)
+            route = self._route(alarm, env.name, service)
+        except Exception:  # _new_card meets the same error, and fails the alarm's records with it
+            log.warning("alarm %s: no route", alarm.name, exc_info=True)
+            return channels
+        if route.home is not None:
+            channels.add(route.home)
+        channels.update(route.copies)
+        return channels
+
     def _fail(self, result: BatchResult, group: _Group, error: Exception) -> None:
-        if isinstance(error, OutOfTime):
+        if isinstance(error, OutOfTime | ChannelBusy):
             log.warning("alarm %s left for the next delivery: %s", group.latest.name, error)
         else:
             log.error("alarm %s not shown; its records are retried: %r", group.latest.name, error, exc_info=error)
@@ -316,10 +403,14 @@ class AlarmRelay:
                 except Exception:
                     log.exception("alarm %s: the copy of the card in %s was not updated", card.name, channel)
 
-    def _new_card(self, alarm: AlarmNotification, opened_at: float) -> AlarmCard:
-        # A foreign alarm is routed as the default environment's, and is no service's.
+    def _where(self, alarm: AlarmNotification) -> tuple[EnvironmentConfig, str | None]:
+        """The alarm's environment and service. A foreign alarm is routed as the default environment's, and is
+        no service's."""
         env = self.config.environment() if alarm.foreign else self.services.environment(alarm)
-        service = None if alarm.foreign else self.services.service(alarm, env)
+        return env, None if alarm.foreign else self.services.service(alarm, env)
+
+    def _new_card(self, alarm: AlarmNotification, opened_at: float) -> AlarmCard:
+        env, service = self._where(alarm)
         resolved = not alarm.state.firing
         route = self._route(alarm, env.name, service)
         if route.home is None:

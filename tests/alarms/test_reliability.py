@@ -9,6 +9,7 @@ from typing import Any
 
 import boto3
 import pytest
+from deploy.checks import TEMPLATE, load_template
 from harness import lambda_context
 
 from bot.alarms.pacing import Pacer
@@ -128,6 +129,11 @@ def test_a_record_that_breaks_the_relay_fails_alone(alarms: AlarmsLambda, monkey
 
 # --- the real queue: SNS -> SQS with a redrive policy (moto) ------------------------------------------
 
+# template.yaml's: the receives before the DLQ.
+MAX_RECEIVES = int(
+    load_template(TEMPLATE.read_text())["Resources"]["AlarmQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"]
+)
+
 
 def _queues() -> tuple[Any, str, str]:
     sqs = boto3.client("sqs", region_name="us-east-1")
@@ -137,7 +143,7 @@ def _queues() -> tuple[Any, str, str]:
         QueueName="opsbot-alarms",
         Attributes={
             "VisibilityTimeout": "0",  # redeliver at once: the test stands in for the 720 s of template.yaml
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"}),
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVES)}),
         },
     )["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -165,7 +171,7 @@ def test_a_slack_outage_loses_no_alarm_it_waits_in_the_dead_letter_queue(alarms:
     receives = 0
     while _poll(alarms, sqs, queue):
         receives += 1
-    assert receives == 5
+    assert receives == MAX_RECEIVES
     assert alarms.cards() == []
     dead = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10)["Messages"]
     assert len(dead) == 1

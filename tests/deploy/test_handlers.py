@@ -26,7 +26,11 @@ SAMPLE_PARAMETERS = {
     "CostReportChannel": "C0COSTS",
     "AlarmChannel": "C0ALARMS",
 }
-SAMPLE_RESOURCES = {"StateTable": "opsbot-state", "AWS::AccountId": "123456789012"}  # and pseudo parameters
+SAMPLE_RESOURCES = {  # and pseudo parameters
+    "StateTable": "opsbot-state",
+    "OwnAlarmTopic": "arn:aws:sns:us-east-1:123456789012:ecs-microservices-production-opsbot-own-alarms",
+    "AWS::AccountId": "123456789012",
+}
 
 # The variables the bot's code reads (bot/config.py and the handlers); the template must set each one.
 CONTRACT_ENVIRONMENT = frozenset(

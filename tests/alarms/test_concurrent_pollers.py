@@ -1,0 +1,56 @@
+"""Two SQS pollers at once (template.yaml: ScalingConfig MaximumConcurrency 2) keep Slack's pace per channel and
+show every alarm once (issue 16, item 4).
+
+A small version of `make bench`'s storm (bench/alarm_storm.py): 8 alarms, 32 notifications in a few seconds,
+batches of 4, two pollers, each a container of its own (a copy of handlers/alarms.py in a thread) against one
+moto state table and one Slack stand-in that records each write's time and channel. Waiting runs on a shared
+simulated clock, so the minute of pacing takes a few seconds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bench.alarm_storm import Storm, storm
+
+SMALL = {
+    "alarms": 8,
+    "notifications": 32,
+    "flapping": 4,
+    "span": 6.0,
+    "batch_size": 4,
+    "window": 0.5,
+    "settings": {"digest_threshold": 50},  # one card per alarm: "shown once" is then a card each
+}
+
+
+@pytest.fixture(scope="module")
+def with_lease() -> dict[str, Any]:
+    return storm(Storm(**SMALL))  # type: ignore[arg-type]
+
+
+def test_the_two_pollers_really_overlap(with_lease: dict[str, Any]) -> None:
+    assert with_lease["overlapping_batches"] >= 2, "the test proves nothing if the batches never run at once"
+
+
+def test_two_pollers_keep_one_write_per_second_per_channel(with_lease: dict[str, Any]) -> None:
+    assert with_lease["max_writes_per_second_per_channel"] == 1
+    assert with_lease["slack_429s"] == 0
+
+
+def test_two_pollers_show_every_alarm_exactly_once_and_lose_none(with_lease: dict[str, Any]) -> None:
+    assert with_lease["alarms_shown_twice_or_more"] == []
+    assert with_lease["alarms_never_shown"] == []
+    assert with_lease["alarms_shown_once"] == with_lease["alarms_fired"] == SMALL["alarms"]
+    assert with_lease["wrong_final_states"] == []
+    assert with_lease["dead_lettered"] == 0
+
+
+def test_without_the_lease_two_pollers_break_slack_s_pace() -> None:
+    """The defect the lease fixes: pacing within one container does not hold across two (what reserved
+    concurrency 1 was meant to prevent, and SQS pollers ignore)."""
+    without = storm(Storm(**SMALL, lease=False, rate_limited=False))  # type: ignore[arg-type]
+    assert without["overlapping_batches"] >= 2
+    assert without["max_writes_per_second_per_channel"] >= 2
