@@ -1,0 +1,70 @@
+"""The per-channel lease (bot/alarms/lease.py) through handlers.alarms.handler: a channel another invocation
+holds is waited for, and when it stays taken the alarm is failed back to SQS (retried, never lost); a lease whose
+invocation died expires by itself; the next holder keeps the previous one's pace."""
+
+from __future__ import annotations
+
+import time
+
+import boto3
+
+from bot.alarms.lease import LEASE_SK, lease_pk
+
+from .support import ALARM_CHANNEL, AlarmsLambda, FakeTime, body, failed_ids, metric_alarm, sqs_event
+
+
+def _table() -> str:
+    import handlers.alarms
+
+    return str(handlers.alarms.get_relay().state.table)
+
+
+def _hold(channel: str, until: float, next_write_at: float = 0.0) -> None:
+    """Another invocation's lease on the channel."""
+    boto3.client("dynamodb", region_name="us-east-1").put_item(
+        TableName=_table(),
+        Item={
+            "pk": {"S": lease_pk(channel)},
+            "sk": {"S": LEASE_SK},
+            "holder": {"S": "another-invocation"},
+            "lease_until": {"N": f"{until:.3f}"},
+            "next_write_at": {"N": f"{next_write_at:.3f}"},
+            "expires_at": {"N": str(int(until + 86400))},
+        },
+    )
+
+
+def _lease(channel: str) -> dict[str, str]:
+    item = boto3.client("dynamodb", region_name="us-east-1").get_item(
+        TableName=_table(), Key={"pk": {"S": lease_pk(channel)}, "sk": {"S": LEASE_SK}}, ConsistentRead=True
+    )["Item"]
+    return {k: next(iter(v.values())) for k, v in item.items()}
+
+
+def test_a_channel_held_elsewhere_fails_the_alarm_back_to_sqs_and_the_redelivery_shows_it(
+    alarms: AlarmsLambda, fake_time: FakeTime
+) -> None:
+    _hold(ALARM_CHANNEL, time.time() + 3600)
+    event = sqs_event(body(metric_alarm()))
+    assert failed_ids(alarms.invoke(event)) == [event["Records"][0]["messageId"]]
+    assert alarms.writes() == 0
+    assert sum(fake_time.slept) >= 9  # it waited its budget (30 s left, less two 10 s margins) first
+    _hold(ALARM_CHANNEL, time.time() - 1)  # the other invocation ended (its lease expired)
+    assert failed_ids(alarms.invoke(event)) == []
+    assert "ALARM:" in alarms.text(alarms.card())
+
+
+def test_the_lease_is_given_back_with_the_channel_s_next_slot(alarms: AlarmsLambda) -> None:
+    before = time.time()
+    assert failed_ids(alarms.deliver(metric_alarm())) == []
+    lease = _lease(ALARM_CHANNEL)
+    assert lease["holder"] == ""
+    assert float(lease["lease_until"]) == 0
+    assert float(lease["next_write_at"]) >= before + 0.9  # one write per second: the next one a second later
+
+
+def test_the_next_holder_keeps_the_previous_one_s_pace(alarms: AlarmsLambda, fake_time: FakeTime) -> None:
+    _hold(ALARM_CHANNEL, time.time() - 1, next_write_at=time.time() + 5)  # released; its next slot in 5 s
+    assert failed_ids(alarms.deliver(metric_alarm())) == []
+    assert max(fake_time.slept, default=0) >= 4  # waited for the slot before the first write
+    assert len(alarms.cards()) == 1
