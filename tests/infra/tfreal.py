@@ -18,7 +18,8 @@ For other tests (the IAM check of the Terraform-rendered policies, for one), fro
 
 (tests/infra has the same as the session fixtures `terraform_state` and `terraform_applied`.)
 
-`applied()` applies infra/ with infra/terraform.tfvars.example (image_tag=IMAGE_TAG) into moto in server mode,
+`applied()` applies infra/ with infra/terraform.tfvars.example (image_tag=IMAGE_TAG, and a certificate imported
+into moto's ACM for the example's placeholder certificate_arn) into moto in server mode,
 ONCE per pytest run even under pytest-xdist: the first worker to ask applies under a file lock in the run's
 shared temporary directory and writes the result to a JSON file there; every other caller reads that file.
 The moto server (tests/infra/motoserver.py, with the moto extensions the apply needs) is a process of its
@@ -60,7 +61,7 @@ PROVIDER = Path("registry.terraform.io") / "hashicorp" / "aws"
 IMAGE_TAG = "0123456789ab"  # what `make plan` passes as image_tag (a commit SHA); the test pushes this tag
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's
-APPLY_TIMEOUT = 600  # seconds; a moto gap makes the provider retry until its own timeouts, far longer
+APPLY_TIMEOUT = 420  # seconds; a moto gap makes the provider retry until its own timeouts, far longer
 IGNORED_WHEN_COPYING = shutil.ignore_patterns(".terraform*", "*.tfstate*", "tfplan", "terraform.tfvars")
 
 # The aws provider's endpoint keys for every service infra/ creates something in (or reads from).
@@ -256,6 +257,52 @@ def start_moto(workdir: Path, owner: int) -> str:
     return url
 
 
+def import_certificate(endpoint_url: str, domain: str = "ecs-microservices.example.com") -> str:
+    """A self-signed certificate imported into moto's ACM; its ARN.
+
+    The example tfvars names a placeholder certificate (`.../certificate/CHANGE-ME` in another account) that
+    a user replaces with their own, as production requires one (or allow_http = true). The apply does the
+    same with this one: moto's ELBv2 refuses a listener whose certificate ACM does not hold, and the
+    provider then retries CertificateNotFound for minutes.
+    """
+    import datetime
+
+    import boto3
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, domain)])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(domain)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    acm = boto3.client(
+        "acm",
+        region_name=REGION,
+        endpoint_url=endpoint_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # moto's
+    )
+    arn: str = acm.import_certificate(
+        Certificate=certificate.public_bytes(serialization.Encoding.PEM),
+        PrivateKey=key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ),
+    )["CertificateArn"]
+    return arn
+
+
 # --------------------------------------------------------------------------- the apply, once a run
 
 
@@ -320,6 +367,7 @@ def _apply(workdir: Path) -> dict[str, Any]:
         "-parallelism=20",  # the provider mostly waits (fixed delays); more calls in flight shorten the apply
         f"-var-file={EXAMPLE_TFVARS}",
         f"-var=image_tag={IMAGE_TAG}",
+        f"-var=certificate_arn={import_certificate(endpoint_url)}",  # the example's is a CHANGE-ME placeholder
         timeout=APPLY_TIMEOUT,
     )
     seconds["apply"] = time.perf_counter() - started
