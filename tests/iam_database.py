@@ -45,6 +45,13 @@ EXTRA_RESOURCE_TYPES: dict[str, dict[str, str]] = {
     },
 }
 
+# ARN forms AWS evaluates that the database's formats do not spell: CloudWatch Logs authorises log-group
+# actions against the group's ARN with ":*" appended (CloudWatch Logs User Guide, "resource ARNs for log
+# groups": a log group's ARN ends in ":*", as DescribeLogGroups returns it).
+EXTRA_ARN_FORMATS: dict[tuple[str, str], str] = {
+    ("logs", "log-group"): r"arn:${Partition}:logs:${Region}:${Account}:log-group:${LogGroupName}:\*",
+}
+
 # AWS's global condition keys (IAM User Guide, "AWS global condition context keys"). The tag keys
 # aws:RequestTag/, aws:ResourceTag/ and aws:TagKeys are left out on purpose: they work only where the
 # database lists them for the action or its resource type.
@@ -141,6 +148,9 @@ def actions_matching(pattern: str) -> tuple[Action, ...]:
             resource = service["resources"].get(type_name) or {}
             if resource.get("arn"):
                 types[type_name] = resource["arn"]
+            extra = EXTRA_ARN_FORMATS.get((service["prefix"], type_name))
+            if extra:
+                types[f"{type_name} (as evaluated)"] = extra
             keys.update(k.lower() for k in resource.get("condition_keys", []))
         full_name = f"{service['prefix']}:{privilege}"
         types.update(EXTRA_RESOURCE_TYPES.get(full_name.lower(), {}))
@@ -165,8 +175,9 @@ def _format_tokens(arn_format: str) -> tuple[Token, ...]:
         if part.startswith("${"):
             excludes = VARIABLE_EXCLUDES.get(part[2:-1], DEFAULT_EXCLUDES)
             tokens += [("one", excludes), ("many", excludes)]  # a variable is never empty
-        else:
-            tokens += [("many", "") if c == "*" else ("lit", c) for c in part]
+        else:  # "*" in a database format is a wildcard; r"\*" (EXTRA_ARN_FORMATS) a literal star
+            for c in re.findall(r"\\\*|\*|.", part):
+                tokens.append(("lit", "*") if c == "\\*" else ("many", "") if c == "*" else ("lit", c))
     return tuple(tokens)
 
 

@@ -99,6 +99,10 @@ def test_describe_alarms_scoped_to_alarms_is_reported(template: dict[str, Any]) 
         ({"Action": "s3:ListBucket", "Resource": "arn:aws:s3:::state/env/*"}, "s3:ListBucket does not act on"),
         ({"Action": "iam:PassRole", "Resource": "arn:aws:iam:eu-west-1:1:role/x"}, "iam:PassRole does not act on"),
         (
+            {"Action": "logs:DescribeLogStreams", "Resource": "arn:aws:logs:eu-west-1:1:log-group:/g:log-stream:*"},
+            "logs:DescribeLogStreams does not act on",
+        ),
+        (
             {"Action": "ecs:Describe*", "Resource": "arn:aws:s3:::bucket"},
             "none of the actions ecs:Describe* names acts on arn:aws:s3:::bucket",
         ),
@@ -111,7 +115,15 @@ def test_describe_alarms_scoped_to_alarms_is_reported(template: dict[str, Any]) 
             "sts:AssumeRole has no condition key token.actions.githubusercontent.com:sub",
         ),
     ],
-    ids=["misspelt", "object-on-bucket", "bucket-on-object", "iam-with-region", "wildcard", "oidc-key-on-assume"],
+    ids=[
+        "misspelt",
+        "object-on-bucket",
+        "bucket-on-object",
+        "iam-with-region",
+        "group-action-on-stream",
+        "wildcard",
+        "oidc-key-on-assume",
+    ],
 )
 def test_each_kind_of_mistake_is_named(statement: dict[str, Any], expected: str) -> None:
     problems = check_statement({"Sid": "S", "Effect": "Allow", **statement})
@@ -127,6 +139,8 @@ def test_correct_statements_pass() -> None:
             "Resource": ["arn:aws:ecs:eu-west-1:1:service/c/x", "arn:aws:ecs:eu-west-1:1:cluster/c"],
         },
         {"Action": "logs:PutLogEvents", "Resource": "arn:aws:logs:eu-west-1:1:log-group:/ecs/x:log-stream:*"},
+        # CloudWatch Logs evaluates log-group actions on the group's ARN with ":*" appended.
+        {"Action": "logs:DescribeLogStreams", "Resource": "arn:aws:logs:eu-west-1:1:log-group:/vpc/x/flow-logs:*"},
         {"Action": "secretsmanager:GetSecretValue", "Resource": "arn:aws:secretsmanager:eu-west-1:1:secret:a/b-??????"},
         {
             "Action": "iam:CreateRole",
