@@ -13,6 +13,8 @@ except in CI, where they fail.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import shutil
 import tempfile
@@ -22,8 +24,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from .tfchecks import SUMMARY_LINES
-from .tfreal import INFRA, Terraform, copy_infra, terraform
+from .tfreal import INFRA, Terraform, copy_infra, shared_directory, terraform
 
 
 @dataclass
@@ -59,43 +63,83 @@ class Results:
         return found
 
 
+def results(tmp_path_factory: pytest.TempPathFactory) -> Results:
+    """Every infra/tests/*.tftest.hcl, in one `terraform test` (the provider schema is loaded once) per pytest
+    run: the first pytest-xdist worker to ask runs it under a file lock and records the outcome in the run's
+    shared temporary directory; the others read the record."""
+    return _results(shared_directory(tmp_path_factory))
+
+
 @cache
-def results() -> Results:
-    """Every infra/tests/*.tftest.hcl, in one `terraform test` (the provider schema is loaded once)."""
-    cli = terraform()
-    work = Path(tempfile.mkdtemp(prefix="tftest-"))
-    try:
-        found = _run(cli, work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+def _results(shared: Path) -> Results:
+    record = shared / "terraform-test-mocked.json"
+    with (shared / "terraform-test-mocked.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, even on a crash
+        if record.exists():
+            data = json.loads(record.read_text())
+            mine = False
+        else:
+            data = _run(terraform(), shared)
+            record.write_text(json.dumps(data))
+            mine = True
+    found = Results(
+        runs={
+            file: {name: Run(name, run["status"], run["plan"], run["diagnostics"]) for name, run in runs.items()}
+            for file, runs in data["runs"].items()
+        },
+        seconds=data["seconds"],
+        output=data["output"],
+    )
     count = sum(len(runs) for runs in found.runs.values())
-    SUMMARY_LINES.append(f"terraform test (mocked AWS provider): {count} runs in {found.seconds:.1f} s")
+    who = "" if mine else ", run by another worker"
+    SUMMARY_LINES.append(f"terraform test (mocked AWS provider): {count} runs in {found.seconds:.1f} s{who}")
     return found
 
 
-def _run(cli: Terraform, work: Path) -> Results:
-    copy = copy_infra(INFRA, work / "infra")
-    started = time.monotonic()
-    cli.check(copy, "init", "-backend=false", "-input=false", "-no-color")
-    test = cli.run(copy, "test", "-json", "-verbose", "-no-color", timeout=600)
-    seconds = time.monotonic() - started
-    runs: dict[str, dict[str, Run]] = {}
+def _plan(line: str) -> dict[str, Any]:
+    """A run's plan without its provider schemas (megabytes no test reads, and most of the parsing time):
+    they are the plan's last member, so the line is cut before them when it has the expected shape."""
+    cut = line.find(',"provider_format_version"')
+    if cut > 0:
+        with contextlib.suppress(ValueError):
+            plan: dict[str, Any] = json.loads(line[:cut] + "}}")["test_plan"]
+            return plan
+    plan = json.loads(line)["test_plan"]
+    plan.pop("provider_schemas", None)
+    return plan
+
+
+def _run(cli: Terraform, shared: Path) -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp(prefix="tftest-", dir=shared))
+    try:
+        copy = copy_infra(INFRA, work / "infra")
+        started = time.monotonic()
+        cli.check(copy, "init", "-backend=false", "-input=false", "-no-color")
+        test = cli.run(copy, "test", "-json", "-verbose", "-no-color", timeout=600)
+        seconds = time.monotonic() - started
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    runs: dict[str, dict[str, dict[str, Any]]] = {}
     lines: list[str] = []
     for line in test.stdout.splitlines():
+        if line.endswith('"type":"test_plan"}'):
+            head = json.loads(line[: line.index(',"test_plan"')] + "}")  # @testfile, @testrun come first
+            run = runs.setdefault(head["@testfile"].rpartition("/")[2], {}).setdefault(head["@testrun"], _new_run())
+            run["plan"] = {"resource_changes": _plan(line).get("resource_changes", [])}
+            continue
         message = json.loads(line) if line.startswith("{") else {"@message": line}
+        lines.append(str(message.get("@message", "")))
         file, name = message.get("@testfile"), message.get("@testrun")
-        if file and name:
-            run = runs.setdefault(file.rpartition("/")[2], {}).setdefault(name, Run(name))
-            if message.get("type") == "test_run" and message["test_run"].get("progress") == "complete":
-                run.status = message["test_run"]["status"]
-            elif message.get("type") == "test_plan":
-                plan = message["test_plan"]
-                plan.pop("provider_schemas", None)  # megabytes no test reads
-                run.plan = plan
-            elif message.get("type") == "diagnostic":
-                diagnostic = message.get("diagnostic", {})
-                detail = " ".join(str(diagnostic.get("detail", "")).split())
-                run.diagnostics.append(f"{message['@message']}: {detail}" if detail else message["@message"])
-        if message.get("type") != "test_plan":
-            lines.append(str(message.get("@message", "")))
-    return Results(runs, seconds, "\n".join(lines) + test.stderr)
+        if not (file and name):
+            continue
+        run = runs.setdefault(file.rpartition("/")[2], {}).setdefault(name, _new_run())
+        if message.get("type") == "test_run" and message["test_run"].get("progress") == "complete":
+            run["status"] = message["test_run"]["status"]
+        elif message.get("type") == "diagnostic":
+            detail = " ".join(str(message.get("diagnostic", {}).get("detail", "")).split())
+            run["diagnostics"].append(f"{message['@message']}: {detail}" if detail else message["@message"])
+    return {"runs": runs, "seconds": seconds, "output": "\n".join(lines) + test.stderr}
+
+
+def _new_run() -> dict[str, Any]:
+    return {"status": "unknown", "plan": None, "diagnostics": []}

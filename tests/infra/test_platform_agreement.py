@@ -16,7 +16,7 @@ import yaml
 
 from bot.config import parse_config
 
-from .mockplan import Run, results
+from .mockplan import Results, Run, results
 from .tfchecks import REPO
 
 FILE = "platform_agreement.tftest.hcl"
@@ -24,17 +24,22 @@ SERVICES = ("service-a", "service-b")
 
 
 @pytest.fixture(scope="module")
-def platform() -> Run:
-    run = results().run(FILE, "platform")
+def tftest(tmp_path_factory: pytest.TempPathFactory) -> Results:
+    return results(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def platform(tftest: Results) -> Run:
+    run = tftest.run(FILE, "platform")
     assert run.status == "pass", run.diagnostics
     return run
 
 
-def test_an_apply_after_scale_keeps_the_autoscaling_bounds_the_bot_set() -> None:
+def test_an_apply_after_scale_keeps_the_autoscaling_bounds_the_bot_set(tftest: Results) -> None:
     """service_updated plans new min/max for a service created with others; its assertion fails with
     "would undo /scale" when Terraform would change them."""
-    created = results().run(FILE, "service_created")
-    updated = results().run(FILE, "service_updated")
+    created = tftest.run(FILE, "service_created")
+    updated = tftest.run(FILE, "service_updated")
     assert created.status == "pass", created.diagnostics
     assert updated.status == "pass", updated.diagnostics
     bounds = updated.resources()['aws_appautoscaling_target.this["web"]']

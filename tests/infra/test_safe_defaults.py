@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from .mockplan import Run, results
+from .mockplan import Results, Run, results
 from .tfchecks import INFRA, blocks, module_dirs, strings, typed_blocks, unquote
 from .tfchecks import parse_dir as parse_dir_uncached
 
@@ -26,8 +26,13 @@ def parse_dir(directory: Path) -> dict[str, dict[str, Any]]:
     return parse_dir_uncached(directory)
 
 
-def passed(name: str, file: str = FILE) -> Run:
-    run = results().run(file, name)
+@pytest.fixture(scope="module")
+def tftest(tmp_path_factory: pytest.TempPathFactory) -> Results:
+    return results(tmp_path_factory)
+
+
+def passed(tftest: Results, name: str, file: str = FILE) -> Run:
+    run = tftest.run(file, name)
     assert run.status == "pass", f"run {name!r} of {file}: {run.status}: {run.diagnostics}"
     return run
 
@@ -41,8 +46,8 @@ def passed(name: str, file: str = FILE) -> Run:
         "teardown",  # production, no certificate, allow_http = true: plans, and serves HTTP
     ],
 )
-def test_production_needs_a_certificate_unless_http_is_allowed_explicitly(name: str) -> None:
-    passed(name)
+def test_production_needs_a_certificate_unless_http_is_allowed_explicitly(tftest: Results, name: str) -> None:
+    passed(tftest, name)
 
 
 def test_the_refusal_says_what_to_do() -> None:
@@ -54,10 +59,12 @@ def test_the_refusal_says_what_to_do() -> None:
     assert "certificate_arn" in message
 
 
-def test_toggling_fargate_spot_forces_a_new_deployment() -> None:
+def test_toggling_fargate_spot_forces_a_new_deployment(tftest: Results) -> None:
     """platform_agreement.tftest.hcl applies the ECS module without Spot, then plans it with Spot."""
-    passed("service_created", "platform_agreement.tftest.hcl")
-    service = passed("service_updated", "platform_agreement.tftest.hcl").resources()['aws_ecs_service.this["web"]']
+    passed(tftest, "service_created", "platform_agreement.tftest.hcl")
+    service = passed(tftest, "service_updated", "platform_agreement.tftest.hcl").resources()[
+        'aws_ecs_service.this["web"]'
+    ]
     assert {s["capacity_provider"] for s in service["capacity_provider_strategy"]} == {"FARGATE", "FARGATE_SPOT"}
     assert service["force_new_deployment"] is True
 
@@ -79,8 +86,8 @@ def protections(run: Run) -> dict[str, Any]:
     }
 
 
-def test_production_is_protected_by_default() -> None:
-    run = passed("platform", "platform_agreement.tftest.hcl")
+def test_production_is_protected_by_default(tftest: Results) -> None:
+    run = passed(tftest, "platform", "platform_agreement.tftest.hcl")
     assert protections(run) == {
         "alb deletion protection": True,
         "log bucket force_destroy": False,
@@ -89,8 +96,8 @@ def test_production_is_protected_by_default() -> None:
     }
 
 
-def test_allow_destroy_lifts_everything_that_blocks_terraform_destroy() -> None:
-    assert protections(passed("teardown")) == {
+def test_allow_destroy_lifts_everything_that_blocks_terraform_destroy(tftest: Results) -> None:
+    assert protections(passed(tftest, "teardown")) == {
         "alb deletion protection": False,
         "log bucket force_destroy": True,
         "ECR force_delete": {True},
@@ -101,10 +108,10 @@ def test_allow_destroy_lifts_everything_that_blocks_terraform_destroy() -> None:
 # --------------------------------------------------------------------------- names on replacement
 
 
-def test_resources_replaced_before_destroy_get_generated_names() -> None:
+def test_resources_replaced_before_destroy_get_generated_names(tftest: Results) -> None:
     """create_before_destroy makes the new one while the old one exists: a fixed name collides
     (InvalidGroup.Duplicate, DuplicateTargetGroupName). AWS generates a fresh name from name_prefix."""
-    planned = passed("platform", "platform_agreement.tftest.hcl")
+    planned = passed(tftest, "platform", "platform_agreement.tftest.hcl")
     groups = {
         address: values
         for address, values in planned.resources().items()
