@@ -81,15 +81,21 @@ def manifest(repository: str, tag: str) -> str:
     )
 
 
+# The services infra/ puts behind the load balancer (terraform.tfvars.example: those with public_path_patterns).
+# Only they get an unhealthy-hosts alarm: the others have no target group to count hosts in.
+# tests/infra/test_terraform_apply.py checks every name seeded here against what `terraform apply` creates.
+PUBLIC_SERVICES = frozenset({"service-a"})
+
+
 def alarm_names(config: Config, env: str | None = None) -> dict[str, list[str]]:
-    """The platform's alarms per service short name ("" for the load balancer's)."""
+    """The platform's alarms per service short name ("" for the load balancer's), named as infra/ names them."""
     environment = config.environment(env)
     names: dict[str, list[str]] = {"": [f"{config.project}-{environment.name}-alb-5xx"]}
     for target in config.targets(environment.name):
-        names[target.name] = [
-            f"{target.alarm_prefix}{suffix}"
-            for suffix in ("cpu-high", "memory-high", "unhealthy-hosts", "running-tasks-low")
-        ]
+        suffixes = ["cpu-high", "memory-high", "unhealthy-hosts", "running-tasks-low"]
+        if target.name not in PUBLIC_SERVICES:
+            suffixes.remove("unhealthy-hosts")
+        names[target.name] = [f"{target.alarm_prefix}{suffix}" for suffix in suffixes]
     return names
 
 

@@ -16,7 +16,8 @@ For other tests (the IAM check of the Terraform-rendered policies, for one), fro
     def state(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         return applied(tmp_path_factory).state        # exactly `terraform show -json` after the apply
 
-(tests/infra has the same as the session fixtures `terraform_state` and `terraform_applied`.)
+(tests/infra/conftest.py has the same as the session fixtures `terraform_state` and `terraform_applied`, and
+starts the apply in a thread as soon as the tests are collected when a selected test's module imports applied.)
 
 `applied()` applies infra/ with infra/terraform.tfvars.example (image_tag=IMAGE_TAG, and a certificate imported
 into moto's ACM for the example's placeholder certificate_arn) into moto in server mode,
@@ -133,6 +134,15 @@ def cli_config(mirror: Path) -> Path:
     return CLI_CONFIG
 
 
+_RUNNING: set[subprocess.Popen[str]] = set()
+
+
+def stop_running() -> None:
+    """Interrupt the terraform commands still running (the run ends while the apply's thread is mid-way)."""
+    for process in list(_RUNNING):
+        process.terminate()  # Terraform stops as on Ctrl-C
+
+
 @dataclass(frozen=True)
 class Terraform:
     """The terraform binary, run with the project's CLI config (when a mirror was asked for)."""
@@ -152,14 +162,20 @@ class Terraform:
         return env
 
     def run(self, directory: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [self.binary, f"-chdir={directory}", *args],
-            capture_output=True,
-            text=True,
-            env=self.env(),
-            timeout=timeout,
-            check=False,
-        )
+        command = [self.binary, f"-chdir={directory}", *args]
+        with subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env()
+        ) as process:
+            _RUNNING.add(process)
+            try:
+                stdout, stderr = process.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.communicate()
+                raise
+            finally:
+                _RUNNING.discard(process)
+        return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
     def check(self, directory: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         """Run; raise AssertionError with Terraform's own error lines when it fails."""
@@ -408,18 +424,6 @@ def applied(tmp_path_factory: pytest.TempPathFactory) -> Applied:
         seconds=data["seconds"],
         directory=Path(data["directory"]),
     )
-
-
-@pytest.fixture(scope="session")
-def terraform_applied(tmp_path_factory: pytest.TempPathFactory) -> Applied:
-    """infra/ applied into moto (see applied())."""
-    return applied(tmp_path_factory)
-
-
-@pytest.fixture(scope="session")
-def terraform_state(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """`terraform show -json` of infra/ applied into moto with the example variables (see applied())."""
-    return applied(tmp_path_factory).state
 
 
 if __name__ == "__main__":
