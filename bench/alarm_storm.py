@@ -7,7 +7,8 @@ arrival jitter reorders some. An emulated SQS event source feeds the real Lambda
 configures it: ScalingConfig MaximumConcurrency 2, so two pollers, each a container of its own (its own copy
 of handlers/alarms.py: its own relay, pacer and clients) in a thread, taking batches of up to 20 after a 5 s
 batching window; failed records visible again after the 720 s visibility timeout, moved to a DLQ after 10
-receives. Both share one moto state table (in-process) and one Slack stand-in, which records every write
+receives. Both share one moto state table (in-process; its writes serialised, as DynamoDB makes a conditional
+write atomic and moto does not across threads) and one Slack stand-in, which records every write
 (chat.postMessage, chat.update) with its time and channel.
 
 The run is made twice: without the per-channel lease (what reserved concurrency 1 used to promise, with the
@@ -30,7 +31,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -266,6 +267,33 @@ def container(index: int, clock: SharedClock) -> ModuleType:
 
 
 @contextmanager
+def atomic_moto_writes() -> Iterator[None]:
+    """DynamoDB applies a conditional write atomically; moto checks the condition and then writes, with no lock,
+    so two threads can both pass the check. The pollers run in threads: their writes are serialised here, as
+    DynamoDB serialises writes to one item."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.Lock()
+    names = ("put_item", "update_item", "delete_item")
+    saved = {name: getattr(DynamoDBBackend, name) for name in names}
+
+    def atomic(method: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with lock:
+                return method(*args, **kwargs)
+
+        return call
+
+    for name, method in saved.items():
+        setattr(DynamoDBBackend, name, atomic(method))
+    try:
+        yield
+    finally:
+        for name, method in saved.items():
+            setattr(DynamoDBBackend, name, method)
+
+
+@contextmanager
 def without_lease() -> Iterator[None]:
     """The relay as it was before issue 16: each invocation paces its own writes and takes no lease."""
     import bot.alarms.relay
@@ -420,6 +448,19 @@ def max_writes_per_second(calls: list[Any]) -> dict[str, int]:
     return busiest
 
 
+def _densest(calls: list[Any]) -> list[tuple[str, str, float, int]]:
+    """The writes (any channel) of the 1 s window that holds the most writes to one channel, for a failure's
+    message."""
+    best: list[tuple[str, str, float, int]] = []
+    ordered = sorted(calls, key=lambda c: c.at)
+    for i, first in enumerate(ordered):
+        channel = first.params.get("channel")
+        window = [c for c in ordered[i:] if c.at < first.at + 1.0 and c.params.get("channel") == channel]
+        if len(window) > len(best):
+            best = [(c.method, str(c.params.get("channel")), round(c.at - ordered[0].at, 3), c.status) for c in window]
+    return best
+
+
 def times_shown(slack: Any, names: list[str], channel: str = CHANNEL) -> dict[str, int]:
     """How many top-level messages show each alarm: its own card (header) or a line of a digest."""
     counts = dict.fromkeys(names, 0)
@@ -476,7 +517,7 @@ def storm(setup: Storm) -> dict[str, Any]:
                 "SLACK_API_URL": slack.api_url,
             }
             lease: AbstractContextManager[None] = nullcontext() if setup.lease else without_lease()
-            with environment(values), mock_aws(), lease:
+            with environment(values), mock_aws(), atomic_moto_writes(), lease:
                 config = load_config()
                 seed(config)
                 notes, services = workload(
@@ -497,6 +538,7 @@ def storm(setup: Storm) -> dict[str, Any]:
     writes = [c for c in slack.calls() if c.method in WRITES]
     latencies = [n.shown_at - n.arrives_at for n in notes if n.shown_at is not None]
     busiest = max_writes_per_second(writes)
+    densest = _densest(writes)
     return {
         "pollers": setup.pollers,
         "lease": setup.lease,
@@ -508,6 +550,7 @@ def storm(setup: Storm) -> dict[str, Any]:
         "slack_writes": sum(1 for c in writes if c.status == 200),
         "slack_429s": sum(1 for c in writes if c.status == 429),
         "max_writes_per_second_per_channel": max(busiest.values(), default=0),
+        "densest_writes": densest,  # the writes of the busiest 1 s window: (method, channel, time, status)
         "alarms_shown_once": sum(1 for name in fired if counts[name] == 1),
         "alarms_fired": len(fired),
         "alarms_shown_twice_or_more": sorted(name for name in fired if counts[name] > 1),
