@@ -105,7 +105,9 @@ def cli_config_text(mirror: Path) -> str:
         "disable_checkpoint = true",
     ]
     if any(mirror.glob(f"{PROVIDER}/*.zip")):
+        # infra/ commits no .terraform.lock.hcl, and without one Terraform 1.4+ bypasses the cache unless told.
         lines.append(f'plugin_cache_dir   = "{CLI_CONFIG.parent / "plugin-cache"}"')
+        lines.append("plugin_cache_may_break_dependency_lock_file = true")
     lines += [
         "",
         "provider_installation {",
@@ -199,10 +201,10 @@ def terraform(providers: bool = True) -> Terraform:
     assert binary is not None
     mirror = provider_mirror()
     if mirror is None and providers:
+        looked = os.environ.get("TF_PROVIDER_MIRROR") or ", ".join(map(str, MIRROR_CANDIDATES))
         unavailable(
             "no filesystem mirror of hashicorp/aws found: set TF_PROVIDER_MIRROR to a directory holding "
-            f"{PROVIDER} (`terraform providers mirror DIR` in infra/ makes one; looked at "
-            f"{', '.join(map(str, MIRROR_CANDIDATES))})"
+            f"{PROVIDER} (`terraform providers mirror DIR` in infra/ makes one; looked at {looked})"
         )
     return Terraform(binary, None if mirror is None else cli_config(mirror))
 
