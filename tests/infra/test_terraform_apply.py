@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from typing import Any
 import boto3
 import pytest
 import yaml
+from cfnlint.decode import decode_str
 from harness import BOT_TOKEN, DEPLOYER, SIGNING_SECRET, VIEWER, Bot
 from moto import mock_aws
 
@@ -183,28 +185,78 @@ def test_logs_reads_each_service_log_group(bot: Bot, aws: Any, config: Config) -
         assert f"hello from {target.name} in moto" in str(reply.responses), reply.text
 
 
-def test_the_relay_queue_can_subscribe_to_the_alarm_topic(platform: Applied, aws: Any) -> None:
-    """template.yaml's relay queue is not in infra/: a queue of the same kind subscribes and receives an alarm."""
+def resolve(value: Any, refs: dict[str, str], attributes: dict[tuple[str, str], str]) -> Any:
+    """CloudFormation's Ref, Fn::GetAtt and Fn::Sub (of refs), enough for the relay queue's few properties."""
+    if isinstance(value, dict) and len(value) == 1:
+        [(function, argument)] = value.items()
+        if function == "Ref":
+            return refs[argument]
+        if function == "Fn::GetAtt":
+            return attributes[tuple(argument)]
+        if function == "Fn::Sub":
+            return re.sub(r"\$\{([^}]+)\}", lambda m: refs[m.group(1)], argument)
+    if isinstance(value, dict):
+        return {key: resolve(item, refs, attributes) for key, item in value.items()}
+    if isinstance(value, list):
+        return [resolve(item, refs, attributes) for item in value]
+    return value
+
+
+def sqs_attribute(value: Any) -> str:
+    """A queue property as the SQS API takes it: JSON for a map (RedrivePolicy), "true" for True."""
+    if isinstance(value, dict):
+        return json.dumps(value)
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def test_the_relay_queue_of_template_yaml_subscribes_to_the_alarm_topic(platform: Applied, aws: Any) -> None:
+    """template.yaml's AlarmQueue, AlarmQueuePolicy and AlarmSubscription (not in infra/), made as the stack
+    would make them with AlarmTopicArn = Terraform's alarm_topic_arn, receive what reaches the topic."""
     topic_arn = platform.outputs["alarm_topic_arn"]
     [topic] = platform.resources("aws_sns_topic")
     policies = [r["values"]["policy"] for r in platform.resources("aws_sns_topic_policy")] + [topic["values"]["policy"]]
-    for policy in policies:  # an explicit Deny on Subscribe would stop the bot's stack
+    for policy in policies:  # the topic's policy has no Deny that would stop the stack's subscription
         for statement in json.loads(policy)["Statement"]:
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-            denies = statement["Effect"] == "Deny" and any(
-                a.lower() in {"sns:subscribe", "sns:*", "*"} for a in actions
-            )
-            assert not denies, statement
-    sqs, sns = aws("sqs"), aws("sns")
-    queue_url = sqs.create_queue(QueueName=f"relay-{uuid.uuid4().hex[:8]}")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    subscription = sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, ReturnSubscriptionArn=True)
-    assert subscription["SubscriptionArn"].startswith(topic_arn)
-    sns.publish(TopicArn=topic_arn, Message=json.dumps({"AlarmName": "ecs-microservices-production-alb-5xx"}))
-    messages = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=2).get("Messages", [])
-    assert [json.loads(json.loads(m["Body"])["Message"])["AlarmName"] for m in messages] == [
-        "ecs-microservices-production-alb-5xx"
+            assert statement["Effect"] != "Deny" or not {a.lower() for a in actions} & {"sns:subscribe", "sns:*", "*"}
+    # The topic is encrypted with the platform key: CloudWatch must be able to use it to publish at all.
+    [key] = [k for k in platform.resources("aws_kms_key") if k["values"]["arn"] == topic["values"]["kms_master_key_id"]]
+    grants = [
+        statement
+        for statement in json.loads(key["values"]["policy"])["Statement"]
+        if statement["Effect"] == "Allow" and statement["Principal"].get("Service") == "cloudwatch.amazonaws.com"
     ]
+    granted = {a for st in grants for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])}
+    assert "kms:Decrypt" in granted, grants
+    assert any(a.startswith("kms:GenerateDataKey") for a in granted), grants
+
+    template = decode_str((REPO / "template.yaml").read_text())[0]
+    resources = template["Resources"]
+    refs = {"ProjectName": "ecs-microservices", "EnvironmentName": "production", "AlarmTopicArn": topic_arn}
+    sqs, sns = aws("sqs"), aws("sns")
+    known: dict[tuple[str, str], str] = {}
+    for logical_id in ("AlarmDeadLetterQueue", "AlarmQueue"):  # the queue's redrive names its DLQ
+        queue = resolve(resources[logical_id]["Properties"], refs, known)
+        attributes = {key: sqs_attribute(value) for key, value in queue.items() if key != "QueueName"}
+        queue_url = sqs.create_queue(QueueName=queue["QueueName"], Attributes=attributes)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        known[(logical_id, "Arn")] = arn
+    policy = resolve(resources["AlarmQueuePolicy"]["Properties"]["PolicyDocument"], refs, known)
+    [statement] = policy["Statement"]
+    assert statement["Condition"]["ArnEquals"]["aws:SourceArn"] == topic_arn  # Terraform's topic may send
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(policy)})
+    subscription = resolve(resources["AlarmSubscription"]["Properties"], refs, known)
+    sns.subscribe(
+        TopicArn=subscription["TopicArn"],
+        Protocol=subscription["Protocol"],
+        Endpoint=subscription["Endpoint"],
+        Attributes={"RawMessageDelivery": str(subscription["RawMessageDelivery"]).lower()},
+    )
+    alarm = {"AlarmName": "ecs-microservices-production-alb-5xx", "NewStateValue": "ALARM", "AWSAccountId": ACCOUNT}
+    sns.publish(TopicArn=topic_arn, Message=json.dumps(alarm))
+    messages = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=2).get("Messages", [])
+    envelopes = [json.loads(m["Body"]) for m in messages]
+    assert [(e["TopicArn"], json.loads(e["Message"])) for e in envelopes] == [(topic_arn, alarm)]
 
 
 # --------------------------------------------------------------------------- the sandbox's seed agrees
