@@ -80,7 +80,8 @@ class ClientFactory:
 
     # For calls on Slack's 3-second ack path: one attempt with short timeouts, so that a slow or unreachable
     # AWS costs the ack at most about a second (the default below could spend 3 s connecting, five times).
-    QUICK = BotocoreConfig(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=0.5, read_timeout=0.5)
+    # total_max_attempts counts the first try; botocore reads "max_attempts" as retries after it (2 tries).
+    QUICK = BotocoreConfig(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=0.5, read_timeout=0.5)
 
     def __init__(self, endpoint_url: str | None = None, max_attempts: int = 5) -> None:
         self.endpoint_url = endpoint_url
