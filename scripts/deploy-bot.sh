@@ -11,6 +11,7 @@
 #   CONFIG_FILE                   the bot's YAML config inside the bundle (default config/example.yaml)
 #   LOG_LEVEL                     DEBUG, INFO, WARNING or ERROR
 #   ENVIRONMENT_ROLE_ARNS         comma-separated roles for environments in other accounts
+#   ALARM_CHANNEL, COST_REPORT_CHANNEL, COST_REPORT_SCHEDULE, OWN_ALARM_EMAIL (docs/deploy.md)
 #   INFRA_DIR                     default infra
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,9 +19,9 @@ cd "$(dirname "$0")/.."
 fail() { echo "deploy-bot: $*" >&2; exit 1; }
 require() { command -v "$1" >/dev/null 2>&1 || fail "'$1' is not installed. $2"; }
 
-require terraform "Install Terraform >= 1.5 (docs/deploy.md)."
-require sam "Install the AWS SAM CLI (docs/deploy.md); sam build also needs Python 3.11."
-require python3 "Install Python 3.11."
+require terraform "Install Terraform >= 1.9 (docs/deploy.md)."
+require sam "Install the AWS SAM CLI (docs/deploy.md); sam build also needs python3 with pip."
+require python3 "Install Python 3 with pip (any version: the layer's wheels are fetched for python3.12)."
 
 infra="${INFRA_DIR:-infra}"
 outputs="$(terraform -chdir="$infra" output -json)" \
@@ -85,16 +86,19 @@ optional = {
     "AlarmChannel": "ALARM_CHANNEL",
     "CostReportChannel": "COST_REPORT_CHANNEL",
     "CostReportSchedule": "COST_REPORT_SCHEDULE",
+    "OwnAlarmEmail": "OWN_ALARM_EMAIL",
 }
 parameters |= {name: os.environ[var] for name, var in optional.items() if os.environ.get(var)}
 for name, value in parameters.items():
-    if not value or any(c.isspace() or c in "\"'" for c in value):
-        sys.exit(f"deploy-bot: parameter {name} would be {value!r}; check the Terraform output it comes from.")
+    # sam deploy reads Key=Value, or Key="a value with spaces" (a cron expression); nothing else survives it.
+    if not value or any(c in "\"'\\" or (c.isspace() and c != " ") for c in value):
+        source = f"the variable {optional[name]}" if name in optional else "the Terraform output it comes from"
+        sys.exit(f"deploy-bot: parameter {name} would be {value!r}; check {source}.")
 
 print(out["aws_region"])
 print(f"{project}-{env}-opsbot")
 for name, value in parameters.items():
-    print(f"{name}={value}")
+    print(f'{name}="{value}"' if " " in value else f"{name}={value}")
 PY
 )"
 region="$(sed -n 1p <<<"$lines")"
@@ -105,7 +109,8 @@ echo "deploy-bot: stack $stack in $region with:"
 printf '  %s\n' "${parameters[@]}"
 
 # --build-in-source: lambda/Makefile reads the repository in place instead of a copy of it (and its venvs).
-sam build --build-in-source
+# --parallel: the dependencies layer and the functions' code are built side by side.
+sam build --build-in-source --parallel
 sam deploy \
   --stack-name "$stack" \
   --region "$region" \

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -46,7 +47,13 @@ def _stub(directory: Path, name: str, body: str) -> None:
     path.chmod(path.stat().st_mode | stat.S_IEXEC)
 
 
-def run_script(tmp_path: Path, outputs: dict[str, Any], *, tools: tuple[str, ...] = ("terraform", "sam")):
+def run_script(
+    tmp_path: Path,
+    outputs: dict[str, Any],
+    *,
+    tools: tuple[str, ...] = ("terraform", "sam"),
+    env: dict[str, str] | None = None,
+):
     """Run the script with stand-ins for terraform and sam; sam records its arguments, one call a line."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
@@ -62,6 +69,7 @@ def run_script(tmp_path: Path, outputs: dict[str, Any], *, tools: tuple[str, ...
     environment = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "STACK_", "LOG_LEVEL", "CONFIG_"))},
         "PATH": f"{bin_dir}:{python_dir}:/usr/bin:/bin",
+        **(env or {}),
     }
     result = subprocess.run(
         ["bash", str(SCRIPT)], env=environment, capture_output=True, text=True, timeout=60, check=False
@@ -70,10 +78,51 @@ def run_script(tmp_path: Path, outputs: dict[str, Any], *, tools: tuple[str, ...
     return result, sam_calls
 
 
+SAM_PYTHON = REPO / ".venv-sam" / "bin" / "python"  # `make sam-venv`
+
+
 def _overrides(deploy: list[str]) -> dict[str, str]:
+    """What `sam deploy` makes of its --parameter-overrides: its own parser when the SAM CLI is installed
+    (make test installs it), else Key=Value with SAM's double quotes around a value taken off."""
     start = deploy.index("--parameter-overrides") + 1
     end = next((i for i in range(start, len(deploy)) if deploy[i].startswith("--")), len(deploy))
-    return dict(item.split("=", 1) for item in deploy[start:end])
+    items = deploy[start:end]
+    if SAM_PYTHON.is_file():
+        parse = (
+            "import json, sys; from samcli.cli.types import CfnParameterOverridesType as T; "
+            "print(json.dumps(T().convert(tuple(sys.argv[1:]), None, None)))"
+        )
+        run = subprocess.run([str(SAM_PYTHON), "-c", parse, *items], capture_output=True, text=True, check=True)
+        parsed: dict[str, str] = json.loads(run.stdout)
+        return parsed
+    pairs = (item.split("=", 1) for item in items)
+    return {key: value[1:-1] if value[:1] == value[-1:] == '"' else value for key, value in pairs}
+
+
+def documented_variables() -> dict[str, str]:
+    """docs/deploy.md's parameter table: template parameter -> the environment variable that sets it."""
+    rows = re.findall(r"^\| `(\w+)`(?:, `(\w+)`)? \| - \| env `(\w+)`(?:, `(\w+)`)?", DEPLOY_DOC.read_text(), re.M)
+    found: dict[str, str] = {}
+    for first, second, first_var, second_var in rows:
+        found[first] = first_var
+        if second:
+            found[second] = second_var
+    return found
+
+
+DEPLOY_DOC = REPO / "docs" / "deploy.md"
+# A valid value for each optional parameter (AllowedPattern / AllowedValues); a cron expression has spaces.
+SAMPLE = {
+    "SlackSigningSecretName": "team/signing-secret",
+    "SlackBotTokenSecretName": "team/bot-token",
+    "ConfigFile": "config/production.yaml",
+    "LogLevel": "DEBUG",
+    "EnvironmentRoleArns": "arn:aws:iam::210987654321:role/opsbot",
+    "AlarmChannel": "C0ALARMS",
+    "CostReportChannel": "C0COSTS",
+    "CostReportSchedule": "cron(0 9 ? * MON *)",
+    "OwnAlarmEmail": "oncall@example.com",
+}
 
 
 def test_outputs_become_the_template_parameters(tmp_path: Path, template: dict[str, Any]) -> None:
@@ -91,6 +140,28 @@ def test_outputs_become_the_template_parameters(tmp_path: Path, template: dict[s
     assert overrides["ServiceNames"] == "service-a,service-b"
     assert overrides["TaskRoleArns"].count("arn:aws:iam::") == 2
     assert "https://abc.example/slack/events" in result.stdout
+
+
+def test_every_optional_parameter_is_set_by_its_documented_variable(tmp_path: Path, template: dict[str, Any]) -> None:
+    """Each optional template parameter is in docs/deploy.md's table; those with an environment variable there
+    reach `sam deploy` from it, as SAM reads them (spaces included)."""
+    parameters = template["Parameters"]
+    table = set(re.findall(r"^\| ((?:`\w+`(?:, )?)+) \|", DEPLOY_DOC.read_text(), re.M))
+    in_table = {name for cell in table for name in re.findall(r"`(\w+)`", cell)}
+    assert sorted(set(parameters) - in_table) == [], "template parameters missing from docs/deploy.md's table"
+    variables = documented_variables()
+    assert sorted(set(SAMPLE) - set(variables)) == [], "no environment variable documented"
+    result, sam_calls = run_script(tmp_path, terraform_outputs(), env={variables[p]: v for p, v in SAMPLE.items()})
+    assert result.returncode == 0, result.stderr
+    overrides = _overrides(sam_calls[1])
+    assert {p: overrides.get(p) for p in SAMPLE} == SAMPLE
+
+
+def test_a_value_sam_would_misread_is_refused(tmp_path: Path) -> None:
+    result, sam_calls = run_script(tmp_path, terraform_outputs(), env={"CONFIG_FILE": 'config/"x".yaml'})
+    assert result.returncode != 0
+    assert "parameter ConfigFile would be" in result.stderr
+    assert sam_calls == []
 
 
 def test_names_that_break_the_convention_stop_the_deploy(tmp_path: Path) -> None:
