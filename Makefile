@@ -85,7 +85,7 @@ lint: venv ## ruff lint and format check
 	$(VENV)/bin/ruff format --check .
 
 fmt: venv ## Format Python (ruff) and Terraform (terraform fmt) in place
-	$(call require,terraform,Install Terraform >= 1.5: see docs/deploy.md.)
+	$(call require,terraform,Install Terraform >= 1.9: see docs/deploy.md.)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 	terraform fmt -recursive $(INFRA)
@@ -116,7 +116,7 @@ define require
 endef
 
 init: ## terraform init in infra/ (BUCKET=<state bucket> required)
-	$(call require,terraform,Install Terraform >= 1.5: see docs/deploy.md.)
+	$(call require,terraform,Install Terraform >= 1.9: see docs/deploy.md.)
 	@test -n "$(BUCKET)" || { echo "make init: set BUCKET=<state bucket> (scripts/setup-backend.sh creates it)" >&2; exit 1; }
 	terraform -chdir=$(INFRA) init -backend-config="bucket=$(BUCKET)" -backend-config="region=$(AWS_REGION)" \
 		-backend-config="key=$(PROJECT)/$(ENV_NAME)/terraform.tfstate"
@@ -131,23 +131,23 @@ define require_tfvars
 endef
 
 plan: ## terraform plan in infra/ with infra/<ENV_NAME>.tfvars (production.tfvars), image tag TAG (writes infra/tfplan)
-	$(call require,terraform,Install Terraform >= 1.5: see docs/deploy.md.)
+	$(call require,terraform,Install Terraform >= 1.9: see docs/deploy.md.)
 	$(call require_tfvars)
 	terraform -chdir=$(INFRA) plan $(TF_VAR_ARGS) -out=tfplan
 
 apply: ## terraform apply of the saved plan in infra/ (registers new revisions; `make rollout` runs them)
-	$(call require,terraform,Install Terraform >= 1.5: see docs/deploy.md.)
+	$(call require,terraform,Install Terraform >= 1.9: see docs/deploy.md.)
 	@test -f $(INFRA)/tfplan || { echo "make apply: no saved plan; run 'make plan' first" >&2; exit 1; }
 	terraform -chdir=$(INFRA) apply tfplan
 	@rm -f $(INFRA)/tfplan
 
 ecr: ## First install only: create the ECR repositories (terraform apply -target=module.ecr) before the first push
-	$(call require,terraform,Install Terraform >= 1.5: see docs/deploy.md.)
+	$(call require,terraform,Install Terraform >= 1.9: see docs/deploy.md.)
 	$(call require_tfvars)
 	terraform -chdir=$(INFRA) apply -target=module.ecr $(TF_VAR_ARGS)
 
 rollout: ## Roll every service onto the newest revision of its task definition and wait until stable (scripts/rollout.sh)
-	$(call require,terraform,Install Terraform >= 1.5: see docs/deploy.md.)
+	$(call require,terraform,Install Terraform >= 1.9: see docs/deploy.md.)
 	$(call require,aws,Install the AWS CLI v2.)
 	scripts/rollout.sh $(TAG)
 
@@ -160,7 +160,7 @@ deploy: ## Deploy commit TAG: push its images, plan and apply, roll out, wait fo
 # Production resources are protected (ALB deletion protection, non-empty ECR repositories and log bucket):
 # the first apply lifts the protection (allow_destroy = true), then destroy removes everything.
 destroy: ## Tear the platform down (CONFIRM=<ENV_NAME> required): lifts deletion protection, then destroys
-	$(call require,terraform,Install Terraform >= 1.5: see docs/deploy.md.)
+	$(call require,terraform,Install Terraform >= 1.9: see docs/deploy.md.)
 	$(call require_tfvars)
 	@test "$(CONFIRM)" = "$(ENV_NAME)" || { echo "make destroy: this deletes the whole $(ENV_NAME) platform, images and logs included; run 'make destroy CONFIRM=$(ENV_NAME)'" >&2; exit 1; }
 	terraform -chdir=$(INFRA) apply $(TF_VAR_ARGS) -var="allow_destroy=true"
@@ -189,7 +189,7 @@ push: ## Build and push both images to ECR (scripts/push-images.sh)
 
 deploy-bot: ## sam build + deploy the bot with parameters from infra/'s Terraform outputs
 	$(call require,sam,Install the AWS SAM CLI.)
-	$(call require,terraform,Install Terraform >= 1.5.)
+	$(call require,terraform,Install Terraform >= 1.9.)
 	scripts/deploy-bot.sh
 
 clean: ## Remove caches and build output (never committed files)

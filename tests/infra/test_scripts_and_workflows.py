@@ -366,3 +366,87 @@ def test_make_deploy_pushes_applies_and_rolls_out_in_that_order() -> None:
     steps = [line for line in recipe.splitlines() if line.startswith("make ")]
     assert [s.split()[1] for s in steps] == ["push", "plan", "apply", "rollout"]
     assert all("TAG=abc123" in s for s in steps if s.split()[1] != "apply")
+
+
+# --- the versions the docs, messages and CI name are the ones infra/ and template.yaml require ---------
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
+
+
+def _required_terraform() -> tuple[int, ...]:
+    """infra/versions.tf's `required_version = ">= X.Y.Z"`, as (X, Y)."""
+    found = re.search(r'required_version\s*=\s*">=\s*([\d.]+)"', (REPO / "infra" / "versions.tf").read_text())
+    assert found, "infra/versions.tf has no required_version >= ..."
+    return _version(found.group(1))[:2]
+
+
+def test_docs_and_messages_name_the_terraform_version_infra_requires() -> None:
+    """Every "Terraform >= X.Y" a person reads (docs, make's and the scripts' hints) is infra/'s minimum."""
+    required = _required_terraform()
+    texts = [REPO / p for p in ("README.md", "Makefile", "docs/infra.md", "docs/deploy.md")]
+    texts += sorted((REPO / "scripts").glob("*.sh"))
+    named = {
+        f"{path.relative_to(REPO)}: Terraform >= {found}"
+        for path in texts
+        for found in re.findall(r"Terraform >= (\d+(?:\.\d+)*)", path.read_text())
+    }
+    assert len(named) >= 3, named  # the docs and make's hints do name it
+    wrong = sorted(n for n in named if _version(n.rsplit(" ", 1)[1])[:2] != required)
+    assert wrong == [], f"infra/versions.tf requires Terraform >= {'.'.join(map(str, required))}"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """template.yaml with its short-form intrinsic functions (!Ref, !Sub, ...) read as plain values."""
+
+
+_CfnLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
+
+
+def test_workflows_run_the_terraform_and_python_versions_the_code_requires() -> None:
+    """Each workflow's Terraform is at least infra/'s minimum; its Python is the functions' runtime."""
+    runtime = yaml.load((REPO / "template.yaml").read_text(), Loader=_CfnLoader)["Globals"]["Function"]["Runtime"]
+    python = runtime.removeprefix("python")
+    for path in workflow_files():
+        text = path.read_text()
+        for version in re.findall(r'terraform_version:\s*"([\d.]+)"', text):
+            assert _version(version)[:2] >= _required_terraform(), f"{path.name}: terraform {version}"
+        pythons = re.findall(r'python-version:\s*"([\d.]+)"', text)
+        assert pythons == [python] * len(pythons), f"{path.name}: python-version {pythons}, the functions run {runtime}"
+
+
+def test_ci_gives_make_test_terraform_and_the_provider_mirror() -> None:
+    """make test's Terraform checks fail rather than skip when CI is set, so the job must provide both."""
+    jobs = yaml.safe_load((WORKFLOWS / "ci.yml").read_text())["jobs"]
+    [job] = [j for j in jobs.values() if any("make test" in s.get("run", "") for s in j["steps"])]
+    steps = job["steps"]
+    assert any(s.get("uses", "").startswith("hashicorp/setup-terraform@") for s in steps)
+    mirror = [s for s in steps if "terraform" in s.get("run", "") and "providers mirror" in s.get("run", "")]
+    assert mirror, "no `terraform providers mirror` step before make test"
+    [make_test] = [s for s in steps if "make test" in s.get("run", "")]
+    assert "TF_PROVIDER_MIRROR" in {**job.get("env", {}), **make_test.get("env", {})}
+    assert steps.index(mirror[0]) < steps.index(make_test)
+
+
+def test_every_make_variable_and_script_the_docs_name_exists() -> None:
+    """`make <target> VAR=...` in the docs uses variables the Makefile reads; every scripts/x.sh exists."""
+    makefile = (REPO / "Makefile").read_text()
+    docs = "\n".join((REPO / p).read_text() for p in DOCS)
+    variables = {
+        name
+        for call in re.findall(r"`make [a-z][\w-]*((?: [A-Z_]+=[^ `]*)+)`", docs)
+        for name in re.findall(r"([A-Z_]+)=", call)
+    }
+    assert {"TAG", "CONFIRM", "BUCKET", "AWS_REGION"} <= variables
+    assert sorted(v for v in variables if f"$({v})" not in makefile) == []
+    scripts = set(re.findall(r"\bscripts/([\w-]+\.sh)\b", docs))
+    assert sorted(s for s in scripts if not os.access(REPO / "scripts" / s, os.X_OK)) == []
+
+
+def test_every_repository_variable_a_workflow_reads_is_documented() -> None:
+    """Enabling a workflow means setting its `vars.X`: infra.md or deploy.md names each one."""
+    docs = "\n".join((REPO / p).read_text() for p in ("docs/infra.md", "docs/deploy.md"))
+    for path in workflow_files():
+        used = set(re.findall(r"\bvars\.([A-Z_]+)", path.read_text()))
+        assert sorted(v for v in used if f"`{v}`" not in docs) == [], path.name
