@@ -69,7 +69,8 @@ GRANTS: tuple[Grant, ...] = (
         A,
         D,
         E,
-        why="/status, plans, alarm deploy correlation, whether the circuit breaker put a failed deploy back, "
+        why="/status, plans, alarm deploy correlation, an alarm's service from its TargetGroup dimension, "
+        "whether the circuit breaker put a failed deploy back, "
         "the sweep of deploy cards no event ended",
     ),
     _grant(

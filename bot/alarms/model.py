@@ -26,7 +26,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from bot.config import Config, EnvironmentConfig, Target
+from bot.config import Config, EnvironmentConfig
 
 MAX_NAME = 255
 MAX_BODY = 256 * 1024  # SQS's own limit; anything longer is not from SNS
@@ -355,6 +355,9 @@ def _metric_query(item: Any, name: str) -> MetricQuery:
 # --- which environment and service -------------------------------------------------------------------
 
 TagLookup = Callable[[EnvironmentConfig, str], Mapping[str, str]]
+# An environment's target groups, as CloudWatch's TargetGroup dimension writes them (the ARN's
+# `targetgroup/<name>/<id>`), each to the configured service registered with it.
+TargetGroupLookup = Callable[[EnvironmentConfig], Mapping[str, str]]
 ACCOUNT_ID = re.compile(r"^\d{12}$")
 
 
@@ -372,13 +375,21 @@ class ServiceMap:
 
     Environment: the platform's naming (`{project}-{env}-` starts the alarm's name), else the only
     environment in the alarm's region, else the default one. Service, first that answers:
-    the config's alarms.service_rules; a ServiceName dimension (the ECS service); a TargetGroup dimension
-    (infra/'s target-group names); the service's alarm prefix; the alarm's tag alarms.service_tag_key.
+    the config's alarms.service_rules; a ServiceName dimension (the ECS service); the service's alarm
+    prefix; a TargetGroup dimension naming a group a service is registered with (`target_groups`, asked
+    only now, so an alarm mapped before costs no AWS call); the alarm's tag alarms.service_tag_key.
     """
 
-    def __init__(self, config: Config, tags: TagLookup | None = None, own_topics: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        config: Config,
+        tags: TagLookup | None = None,
+        own_topics: frozenset[str] = frozenset(),
+        target_groups: TargetGroupLookup | None = None,
+    ) -> None:
         self.config = config
         self.tags = tags
+        self.target_groups = target_groups
         # The bot stack's own alarm topic (template.yaml OwnAlarmTopic): its alarms about the relay come
         # straight from it, and it is every environment's as well as alarm_topic_arns.
         self.own_topics = own_topics
@@ -438,14 +449,15 @@ class ServiceMap:
                 for target in targets:
                     if dimension.value == target.ecs_service:
                         return target.name
-        for dimension in dimensions:
-            if dimension.name == "TargetGroup":
-                for target in targets:
-                    if _target_group_matches(dimension.value, target):
-                        return target.name
         for target in sorted(targets, key=lambda t: len(t.alarm_prefix), reverse=True):
             if alarm.name.startswith(target.alarm_prefix):
                 return target.name
+        groups = [d.value for d in dimensions if d.name == "TargetGroup"]
+        if groups and self.target_groups is not None:
+            of_group = self.target_groups(env)
+            for group in groups:
+                if of_group.get(group) in self.config.service_names:
+                    return of_group[group]
         tag_key = self.config.alarms.service_tag_key
         if tag_key and self.tags is not None and alarm.arn:
             value = self.tags(env, alarm.arn).get(tag_key)
@@ -465,12 +477,3 @@ def _rule_matches(
         values = {d.name: d.value for d in alarm.all_dimensions}
         return all(n in values and re.search(p, values[n]) is not None for n, p in dimensions.items())
     return False
-
-
-def _target_group_matches(dimension_value: str, target: Target) -> bool:
-    """`targetgroup/<name>/<id>`; infra/ names groups "{env}-{service}" (cut to 25) + "-" + 6 hex."""
-    parts = dimension_value.split("/")
-    if len(parts) < 2 or parts[0] != "targetgroup":
-        return False
-    stem = f"{target.env}-{target.name}"[:25].rstrip("-")
-    return re.fullmatch(re.escape(stem) + r"-[0-9a-f]{6}", parts[1]) is not None

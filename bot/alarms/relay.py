@@ -34,11 +34,11 @@ from bot.alarms.escalation import Escalations
 from bot.alarms.lease import ChannelLeases
 from bot.alarms.model import AlarmNotification, AlarmState, NotAnAlarm, ServiceMap, parse_body
 from bot.alarms.pacing import OutOfTime, PacedSlack, Pacer
-from bot.config import AlarmSettings, Config, ConfigError, EnvironmentConfig
+from bot.config import AlarmSettings, Config, ConfigError, EnvironmentConfig, Target
 from bot.errors import BotError
 from bot.history import RevisionHistory, last_known_good
 from bot.model import family_of, revision_of, tag_of
-from bot.platform import Platform
+from bot.platform import DESCRIBE_SERVICES_BATCH, Platform
 from bot.routing import Kind, Route, Router, severity_of
 from bot.state import ALARM_CARD_TTL_SECONDS, AlarmCard, AlarmRecord, RecentDeploy, StateStore
 
@@ -120,10 +120,11 @@ class AlarmRelay:
         self.pacer = pacer
         self.clock = clock
         self.sleep = sleep
-        self.services = ServiceMap(config, self._alarm_tags, own_topics)
+        self.services = ServiceMap(config, self._alarm_tags, own_topics, self._target_groups)
         self.router = Router(config)
         self.escalations = Escalations(config, state, slack, clock)
         self._tags: dict[str, dict[str, str]] = {}
+        self._groups: dict[str, dict[str, str]] = {}  # per environment, for one batch (see _target_groups)
 
     # --- the batch ------------------------------------------------------------------------------------
 
@@ -131,6 +132,7 @@ class AlarmRelay:
         self, records: Sequence[Received], remaining: Callable[[], float] | None = None, holder: str | None = None
     ) -> BatchResult:
         """`holder` names this invocation in the channels' leases (unique per invocation)."""
+        self._groups.clear()
         result = BatchResult()
         groups: dict[str, _Group] = {}
         for record in records:
@@ -484,6 +486,36 @@ class AlarmRelay:
                 log.warning("could not read the tags of %s", arn, exc_info=True)
                 return {}
         return self._tags[arn]
+
+    def _target_groups(self, env: EnvironmentConfig) -> dict[str, str]:
+        """The target groups the environment's services are registered with, as CloudWatch's TargetGroup
+        dimension names them (`targetgroup/<name>/<id>`, the end of the ARN), each to its service: from
+        DescribeServices' loadBalancers, once per environment per batch (a replaced group is seen by the next
+        batch). A failure is logged and maps no alarm by target group in this batch."""
+        if env.name not in self._groups:
+            found: dict[str, str] = {}
+            try:
+                ecs = self.platform.clients.client("ecs", env.region, env.role_arn)
+                by_cluster: dict[str, list[Target]] = {}
+                for target in self.config.targets(env.name):
+                    by_cluster.setdefault(target.cluster, []).append(target)
+                for cluster, targets in by_cluster.items():
+                    of_service = {t.ecs_service: t.name for t in targets}
+                    for start in range(0, len(targets), DESCRIBE_SERVICES_BATCH):
+                        batch = [t.ecs_service for t in targets[start : start + DESCRIBE_SERVICES_BATCH]]
+                        for service in ecs.describe_services(cluster=cluster, services=batch).get("services", []):
+                            name = of_service.get(str(service.get("serviceName")))
+                            if name is None or service.get("status") == "INACTIVE":
+                                continue
+                            for balancer in service.get("loadBalancers", []):
+                                arn = str(balancer.get("targetGroupArn", ""))
+                                if arn.count(":") >= 5:
+                                    found[arn.split(":", 5)[5]] = name
+            except Exception:
+                log.warning("could not read the target groups of %s's services", env.name, exc_info=True)
+                found = {}
+            self._groups[env.name] = found
+        return self._groups[env.name]
 
     # --- storm control --------------------------------------------------------------------------------------
 

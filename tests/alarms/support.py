@@ -158,11 +158,12 @@ def composite_alarm(
     return message
 
 
-def target_group_name(service: str, env: str = "production", port: int = 8000) -> str:
-    """infra/modules/naming: "{env}-{service}" cut to 25 + "-" + 6 hex of sha1("{prefix}-{service}:{port}")."""
-    stem = f"{env}-{service}"[:25].rstrip("-")
-    digest = hashlib.sha1(f"ecs-microservices-{env}-{service}:{port}".encode()).hexdigest()[:6]
-    return f"{stem}-{digest}"
+def target_group_name(service: str, env: str = "production", serial: int = 1) -> str:
+    """A target group's name as AWS completes infra/'s name_prefix (infra/modules/naming): 5 hex of
+    sha1("{prefix}-{service}") + "-", then a unique suffix to 32 characters. It names no service: the relay
+    finds a group's service through the services' load balancers (ECS DescribeServices)."""
+    stem = hashlib.sha1(f"ecs-microservices-{env}-{service}".encode()).hexdigest()[:5]
+    return f"{stem}-{20261201120000000000000000 + serial}"
 
 
 def sns_envelope(message: dict[str, Any]) -> dict[str, Any]:

@@ -81,10 +81,10 @@ def test_what_is_not_an_alarm_notification_says_why(text: str, why: str) -> None
         parse_body(text)
 
 
-def _service(message: dict[str, Any], **alarms: Any) -> str | None:
+def _service(message: dict[str, Any], groups: dict[str, str] | None = None, **alarms: Any) -> str | None:
     data = config_data()
     data["alarms"] = alarms
-    services = ServiceMap(parse_config(data))
+    services = ServiceMap(parse_config(data), target_groups=None if groups is None else lambda _env: groups)
     alarm = parse_message(message)
     return services.service(alarm, services.environment(alarm))
 
@@ -92,7 +92,10 @@ def _service(message: dict[str, Any], **alarms: Any) -> str | None:
 def test_services_from_dimensions_names_and_rules() -> None:
     assert _service(metric_alarm(dimensions={"ServiceName": PREFIX + "service-b"})) == "service-b"
     tg = {"TargetGroup": f"targetgroup/{target_group_name('service-b')}/abc", "LoadBalancer": "app/x/1"}
-    assert _service(metric_alarm(name="tg-unhealthy", dimensions=tg)) == "service-b"
+    assert _service(metric_alarm(name="tg-unhealthy", dimensions=tg), groups={tg["TargetGroup"]: "service-b"}) == (
+        "service-b"
+    )
+    assert _service(metric_alarm(name="tg-unhealthy", dimensions=tg), groups={}) is None  # no service uses it
     assert _service(metric_alarm(name=PREFIX + "service-a-p99", dimensions={})) == "service-a"
     assert _service(metric_alarm(name=PREFIX + "alb-5xx", dimensions={"LoadBalancer": "app/shop/1"})) is None
     rules = [{"service": "service-b", "dimensions": {"LoadBalancer": "^app/shop/"}}]
