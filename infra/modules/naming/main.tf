@@ -10,9 +10,9 @@ locals {
 
   # Target groups are named by AWS from a prefix (create_before_destroy needs a name the group being
   # replaced does not have, whatever forced the replacement): 5 hex of sha1("{prefix}-{service}") + "-",
-  # completed by AWS to 32 characters, e.g. "3f9a2-20260601120000000000000001". The prefix says which
-  # service of which platform a group serves (the chat-ops bot maps a TargetGroup alarm dimension to its
-  # service with it).
+  # completed by AWS to 32 characters, e.g. "3f9a2-20260601120000000000000001". The prefix is stable per
+  # service and platform; the chat-ops bot does not read it: it maps a TargetGroup alarm dimension to its
+  # service through the ECS service's load balancer configuration (DescribeServices).
   target_group_prefixes = {
     for name in keys(var.service_ports) : name => "${substr(sha1("${local.prefix}-${name}"), 0, 5)}-"
   }
