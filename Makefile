@@ -6,7 +6,16 @@ SHELL        := /bin/bash
 .SHELLFLAGS  := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-PYTHON       ?= python3
+# The Python of every virtualenv here: the functions' runtime (template.yaml Globals Runtime, lambda/Makefile's
+# PYTHON_VERSION), so `make test` runs on the version Lambda runs. Found as python3.12 or python3 on PATH, else
+# among pyenv's versions; `make PYTHON=/path/to/python3.12 ...` names one.
+PYTHON_VERSION := 3.12
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(shell for p in python$(PYTHON_VERSION) python3 \
+		"$${PYENV_ROOT:-$$HOME/.pyenv}"/versions/$(PYTHON_VERSION).*/bin/python$(PYTHON_VERSION); do \
+	[ "$$("$$p" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" = $(PYTHON_VERSION) ] \
+		&& { command -v "$$p"; break; }; done)
+endif
 VENV         := .venv
 PY           := $(VENV)/bin/python
 CHECKOV_VENV := .venv-checkov
@@ -31,16 +40,30 @@ help: ## List every target with what it does
 
 # --- local environment ---------------------------------------------------------------------------
 
-$(VENV)/.installed: pyproject.toml
+# Stops a recipe that is about to make a virtualenv when PYTHON is not Python $(PYTHON_VERSION).
+define need-python
+	@[ "$$($(or $(PYTHON),false) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" = $(PYTHON_VERSION) ] || { \
+		echo "make: needs Python $(PYTHON_VERSION), the functions' runtime; $(if $(PYTHON),PYTHON=$(PYTHON) is another version,none found as python$(PYTHON_VERSION) or python3 on PATH nor under pyenv's versions)." >&2; \
+		echo "make: install it (pyenv install $(PYTHON_VERSION), or your system's python$(PYTHON_VERSION) package), or run: make PYTHON=/path/to/python$(PYTHON_VERSION) $(or $(MAKECMDGOALS),venv)" >&2; \
+		exit 1; }
+endef
+
+# The stamp names the Python version: a virtualenv of another version (an older checkout's) is made anew.
+$(VENV)/.installed-python$(PYTHON_VERSION): pyproject.toml
+	$(need-python)
+	@if [ -x $(PY) ] && [ "$$($(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])')" != $(PYTHON_VERSION) ]; then \
+		echo "make: $(VENV) runs $$($(PY) -V), not Python $(PYTHON_VERSION): making it anew"; rm -rf $(VENV); fi
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	@rm -f $(VENV)/.installed $(VENV)/.installed-python*
 	@touch $@
 
-venv: $(VENV)/.installed ## Create or refresh the local virtualenv (.venv)
+venv: $(VENV)/.installed-python$(PYTHON_VERSION) ## Create or refresh the local virtualenv (.venv, Python 3.12)
 
 # checkov pins its own boto3 and replaces python-hcl2's module, so it lives in a virtualenv of its own.
 $(CHECKOV_VENV)/.installed:
+	$(need-python)
 	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet 'checkov>=3,<4'
@@ -50,6 +73,7 @@ checkov-venv: $(CHECKOV_VENV)/.installed ## Create the separate virtualenv that 
 
 # The SAM CLI pins its own boto3, Flask and cfn-lint: a virtualenv of its own too.
 $(SAM_VENV)/.installed:
+	$(need-python)
 	@test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(SAM_VENV)/bin/python -m pip install --quiet 'aws-sam-cli>=1.170,<2'

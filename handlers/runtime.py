@@ -9,7 +9,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING
 
 from bot.config import ConfigError
 
@@ -17,8 +17,6 @@ if TYPE_CHECKING:
     from aws_lambda_powertools import Logger
 
     from bot.core import ChatOps
-
-T = TypeVar("T")
 
 
 def secret(value_variable: str, name_variable: str, environ: Mapping[str, str]) -> str:
@@ -71,7 +69,7 @@ def build_chatops(environ: Mapping[str, str] | None = None, clock: Callable[[], 
     return ChatOps(config, clients, slack_client(config.slack.api_url, bot_token(environ)), clock)
 
 
-class Lazy(Generic[T]):
+class Lazy[T]:
     """Builds its value on first use, once per container (and again after reset(), for tests)."""
 
     def __init__(self, build: Callable[[], T]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 import tomllib
 from typing import Any
 
@@ -69,6 +70,21 @@ def test_the_functions_run_a_python_the_bundle_is_built_for(template: dict[str, 
     )
     for name, properties in functions(template).items():
         assert properties["Runtime"] == runtime, f"{name} overrides the Globals Runtime: the layer is built for one"
+
+
+def test_the_tests_and_the_tools_run_on_the_functions_python(template: dict[str, Any]) -> None:
+    version = template["Globals"]["Function"]["Runtime"].removeprefix("python")
+    root = re.search(r"^PYTHON_VERSION\s*:=\s*(\S+)\s*$", (REPO / "Makefile").read_text(), re.MULTILINE)
+    assert root, "the Makefile has no `PYTHON_VERSION := ...` line (the Python of its virtualenvs)"
+    assert root.group(1) == version, f"the Makefile's virtualenvs use Python {root.group(1)}, the functions {version}"
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert pyproject["project"]["requires-python"] == f">={version}"
+    assert pyproject["tool"]["ruff"]["target-version"] == "py" + version.replace(".", ""), "ruff's target-version"
+    assert pyproject["tool"]["mypy"]["python_version"] == version, "mypy's python_version"
+    running = "{}.{}".format(*sys.version_info[:2])
+    assert running == version, (
+        f"the tests run on Python {running}, the functions on {version}: `make venv` makes .venv anew with {version}"
+    )
 
 
 def test_every_function_takes_its_dependencies_from_the_one_layer(template: dict[str, Any]) -> None:
