@@ -6,6 +6,7 @@ the deployed bot uses, so the sandbox and the tests cannot drift from the real n
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import random
@@ -70,8 +71,17 @@ class Seeded:
     task_definitions: dict[str, list[str]]
 
 
+@functools.cache
 def _client(service: str, region: str, endpoint_url: str | None) -> Any:
+    """One client per service, region and endpoint for the process: making a botocore client costs ~0.1 s, and
+    the tests seed a fresh moto for most of their cases (moto answers any client while it is active)."""
     return boto3.client(service, region_name=region, endpoint_url=endpoint_url)
+
+
+@functools.cache
+def _factory(endpoint_url: str | None) -> ClientFactory:
+    """The bot's client factory for the revision history, kept for the process like _client's clients."""
+    return ClientFactory(endpoint_url)
 
 
 def manifest(repository: str, tag: str) -> str:
@@ -177,7 +187,7 @@ def seed(config: Config, endpoint_url: str | None = None, plan: SeedPlan | None 
             ],
         )
         # The revision history the bot would have recorded: a revision a day, each replacing the one before.
-        history = RevisionHistory(StateStore(ClientFactory(endpoint_url), config.state_table, region))
+        history = RevisionHistory(StateStore(_factory(endpoint_url), config.state_table, region))
         for order, revision in enumerate(plan.ran):
             at = time.time() - 86400 * (len(plan.ran) - order)
             arn, image = arns[revision - 1], f"{repository_uri}:{plan.revisions[revision - 1]}"

@@ -164,6 +164,16 @@ def _poll(alarms: AlarmsLambda, sqs: Any, queue: str) -> int:
     return len(messages)
 
 
+@pytest.fixture
+def no_slack_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """slack_sdk's 5xx retries still happen (and count), without their 0.5-2 s sleeps: these tests are about
+    receives and the dead-letter queue, and ten receives' worth of sleeping cost 25 s of the suite."""
+    from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
+
+    monkeypatch.setattr(BackoffRetryIntervalCalculator, "calculate_sleep_duration", lambda self, attempt: 0.0)
+
+
+@pytest.mark.usefixtures("no_slack_backoff")
 def test_a_slack_outage_loses_no_alarm_it_waits_in_the_dead_letter_queue(alarms: AlarmsLambda) -> None:
     sqs, queue, dlq = _queues()
     boto3.client("sns", region_name="us-east-1").publish(TopicArn=TOPIC_ARN, Message=json.dumps(metric_alarm()))
@@ -183,6 +193,7 @@ def test_a_slack_outage_loses_no_alarm_it_waits_in_the_dead_letter_queue(alarms:
     assert "ALARM:" in alarms.text(alarms.card())
 
 
+@pytest.mark.usefixtures("no_slack_backoff")
 def test_a_short_slack_outage_is_bridged_by_redelivery(alarms: AlarmsLambda) -> None:
     sqs, queue, dlq = _queues()
     boto3.client("sns", region_name="us-east-1").publish(TopicArn=TOPIC_ARN, Message=json.dumps(metric_alarm()))
