@@ -147,13 +147,8 @@ class AlarmActions:
         window = self.config.alarms.log_window_minutes
         at = card.changed_at if card.state != "OK" else card.opened_at
         until = datetime.fromtimestamp(at, UTC) + timedelta(minutes=window)
-        message = cards.logs_reply(
-            target,
-            self.chatops.platform.log_lines(target, timedelta(minutes=2 * window), None, LOG_LINES, until=until),
-            at,
-            window,
-            LOG_LINES,
-        )
+        read = self.chatops.platform.read_logs(target, timedelta(minutes=2 * window), None, LOG_LINES, until=until)
+        message = cards.logs_reply(target, read, at, window, LOG_LINES)
 
         def post() -> dict[str, Any]:
             if card.ts and not card.in_digest:

@@ -17,7 +17,7 @@ from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement
 from bot import render
 from bot.alarms.model import AlarmState
 from bot.config import AlarmSettings, Target
-from bot.model import LogLine
+from bot.model import LogRead
 from bot.render import span
 from bot.slack_text import alarm_console_url, escape, link, log_group_console_url
 from bot.state import AlarmCard, AlarmDone, AlarmRecord, RecentDeploy
@@ -271,10 +271,19 @@ def _chunks(lines: Sequence[str], limit: int) -> list[str]:
 # --- Show logs ------------------------------------------------------------------------------------------
 
 
-def logs_reply(target: Target, lines: Sequence[LogLine], at: float, window_minutes: int, limit: int) -> render.Message:
-    """The log lines around an alarm's time, for the card's thread."""
+def logs_reply(target: Target, read: LogRead, at: float, window_minutes: int, limit: int) -> render.Message:
+    """The log lines around an alarm's time, for the card's thread (with where the search stopped, if it did)."""
     console = log_group_console_url(target.log_group, target.region)
-    message = render.logs_message(target.name, target.env, lines, f"{2 * window_minutes}m", None, console, limit)
+    message = render.logs_message(
+        target.name,
+        target.env,
+        read.lines,
+        f"{2 * window_minutes}m",
+        None,
+        console,
+        limit,
+        searched_from=read.searched_from,
+    )
     title = f"Logs: {target.name} ({target.env}), {window_minutes} min either side of {render.short_time(at)} UTC"
     message["text"] = title
     message["blocks"][0] = render.section(f"*{title}*").to_dict()

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
+import pytest
 from harness import DEPLOYER, OPERATOR, VIEWER, ecs_service
 
 from bot.aws import ClientFactory
@@ -122,6 +123,24 @@ def test_show_logs_posts_the_lines_around_the_alarm_in_its_thread(alarms: Alarms
     text = alarms.bot.card_text(thread[0])
     assert "min either side of" in text
     assert "upstream timeout" in text
+
+
+def test_show_logs_says_where_a_search_that_did_not_finish_stopped(
+    alarms: AlarmsLambda, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A log group CloudWatch is slow to search: the thread says the older part was not searched and what to
+    do, rather than passing off the lines it reached as the whole window."""
+    from moto.logs.models import LogsBackend
+
+    card = fire(alarms)
+    monkeypatch.setattr(
+        LogsBackend, "filter_log_events", lambda self, group, *args: ([], f"{group}@still@searching", [])
+    )
+    assert click(alarms, card, "alarm_logs", VIEWER).text == ""
+    thread = [m for m in alarms.slack.channel(ALARM_CHANNEL) if m.thread_ts == card.ts]
+    text = alarms.bot.card_text(thread[0])
+    assert "where the search stopped" in text
+    assert "No log lines in that window" not in text
 
 
 # --- Acknowledge and Mute -----------------------------------------------------------------------------------
