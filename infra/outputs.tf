@@ -105,6 +105,11 @@ output "platform_boundary_arn" {
   value       = module.iam.platform_boundary_arn
 }
 
+output "bot_functions_boundary_arn" {
+  description = "Permissions boundary of the bot's function roles (template.yaml FunctionPermissionsBoundary); the bot deploy role may create or change only roles with it."
+  value       = module.iam.bot_functions_boundary_arn
+}
+
 output "cloudwatch_dashboard_url" {
   description = "Console URL of the platform's CloudWatch dashboard."
   value       = module.monitoring.dashboard_url

@@ -39,7 +39,7 @@ raw = json.loads(sys.argv[1])
 needed = [
     "project_name", "environment", "aws_region", "cluster_name", "ecs_service_names",
     "task_definition_families", "log_group_names", "ecr_repository_arns", "task_role_arns",
-    "execution_role_arn", "alarm_topic_arn",
+    "execution_role_arn", "alarm_topic_arn", "bot_functions_boundary_arn",
 ]
 missing = [name for name in needed if name not in raw]
 if missing:
@@ -76,6 +76,7 @@ parameters = {
     "TaskRoleArns": ",".join(out["task_role_arns"][s] for s in sorted(out["task_role_arns"])),
     "ExecutionRoleArn": out["execution_role_arn"],
     "AlarmTopicArn": out["alarm_topic_arn"],
+    "FunctionPermissionsBoundary": out["bot_functions_boundary_arn"],
 }
 optional = {
     "SlackSigningSecretName": "SLACK_SIGNING_SECRET_NAME",

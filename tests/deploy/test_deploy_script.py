@@ -37,6 +37,7 @@ def terraform_outputs(project: str = "ecs-microservices", env: str = "production
         "task_role_arns": {s: f"arn:aws:iam::{ACCOUNT}:role/{prefix}-{s}-task" for s in SERVICES},
         "execution_role_arn": f"arn:aws:iam::{ACCOUNT}:role/{prefix}-execution",
         "alarm_topic_arn": f"arn:aws:sns:eu-west-1:{ACCOUNT}:{prefix}-alarms",
+        "bot_functions_boundary_arn": f"arn:aws:iam::{ACCOUNT}:policy/{prefix}-github-bot-deploy-functions-boundary",
     }
     return {name: {"sensitive": False, "value": value} for name, value in values.items()}
 
@@ -139,6 +140,9 @@ def test_outputs_become_the_template_parameters(tmp_path: Path, template: dict[s
     assert set(overrides) <= set(parameters), f"not template parameters: {sorted(set(overrides) - set(parameters))}"
     assert overrides["ServiceNames"] == "service-a,service-b"
     assert overrides["TaskRoleArns"].count("arn:aws:iam::") == 2
+    boundary = terraform_outputs()["bot_functions_boundary_arn"]["value"]
+    assert overrides["FunctionPermissionsBoundary"] == boundary
+    assert template["Globals"]["Function"]["PermissionsBoundary"] == {"Ref": "FunctionPermissionsBoundary"}
     assert "https://abc.example/slack/events" in result.stdout
 
 

@@ -27,6 +27,7 @@ PARAMETERS: dict[str, Any] = {
     "TaskRoleArns": [f"arn:aws:iam::{ACCOUNT}:role/{PREFIX}-{s}-task" for s in SERVICES],
     "ExecutionRoleArn": f"arn:aws:iam::{ACCOUNT}:role/{PREFIX}-execution",
     "AlarmTopicArn": f"arn:aws:sns:eu-west-1:{ACCOUNT}:{PREFIX}-alarms",
+    "FunctionPermissionsBoundary": f"arn:aws:iam::{ACCOUNT}:policy/{PREFIX}-github-bot-deploy-functions-boundary",
     "EnvironmentRoleArns": ["arn:aws:iam::210987654321:role/opsbot-staging"],
 }
 

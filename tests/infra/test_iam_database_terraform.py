@@ -98,8 +98,9 @@ def test_the_deploy_role_cannot_rewrite_its_own_policies_or_the_boundary(state: 
     guarded += [
         p["values"]["arn"] for p in _resources(state, "aws_iam_policy") if "github-bot-deploy" in p["values"]["name"]
     ]
-    assert len(guarded) == 7
-    for arn in guarded:
+    # Its five, the platform boundary, the bot deploy role's policy and the bot functions' boundary.
+    assert len(set(guarded)) == 8
+    for arn in set(guarded):
         for action in ("iam:CreatePolicyVersion", "iam:SetDefaultPolicyVersion", "iam:DeletePolicy"):
             assert evaluate(policies, action, arn) != "Allow", (action, arn)
         # Reading versions is what Terraform's refresh does: allowed.
@@ -147,5 +148,155 @@ def test_the_bot_deploy_role_trusts_the_environment_subject(state: dict[str, Any
         assert evaluate(policies, action, deploy_role, {"iam:PolicyARN": ADMIN}) != "Allow", action
     function_role = f"{deploy_role.rsplit('-github-actions', 1)[0]}-opsbot-SlackFunctionRole-ABC123"
     assert evaluate(policies, "iam:AttachRolePolicy", function_role, {"iam:PolicyARN": ADMIN}) != "Allow"
-    basic = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
-    assert evaluate(policies, "iam:AttachRolePolicy", function_role, {"iam:PolicyARN": basic}) == "Allow"
+    basic = {"iam:PolicyARN": "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"}
+    within = basic | {"iam:PermissionsBoundary": _bot_boundary(state)}
+    assert evaluate(policies, "iam:AttachRolePolicy", function_role, within) == "Allow"
+
+
+def _bot_boundary(state: dict[str, Any]) -> str:
+    [arn] = [
+        p["values"]["arn"]
+        for p in _resources(state, "aws_iam_policy")
+        if p["values"]["name"].endswith("-github-bot-deploy-functions-boundary")
+    ]
+    return arn
+
+
+def test_the_bot_deploy_role_creates_and_changes_roles_only_within_the_bot_boundary(state: dict[str, Any]) -> None:
+    """issue 16.3 review F1: a role `{prefix}-x` made by the bot's token cannot be given more than the boundary."""
+    role = _role(state, "-github-bot-deploy")
+    policies = list(_role_policies(state, role["name"]).values())
+    boundary = _bot_boundary(state)
+    outputs = {name: body["value"] for name, body in state["values"]["outputs"].items()}
+    assert outputs["bot_functions_boundary_arn"] == boundary
+    evil = "arn:aws:iam::123456789012:role/ecs-microservices-production-evil"
+    basic = {"iam:PolicyARN": "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"}
+    for action in (
+        "iam:CreateRole",
+        "iam:PutRolePolicy",
+        "iam:AttachRolePolicy",
+        "iam:DeleteRolePolicy",
+        "iam:DetachRolePolicy",
+        "iam:UpdateAssumeRolePolicy",
+        "iam:PutRolePermissionsBoundary",
+    ):
+        assert evaluate(policies, action, evil, basic) != "Allow", action
+        assert evaluate(policies, action, evil, basic | {"iam:PermissionsBoundary": boundary}) == "Allow", action
+        other = basic | {"iam:PermissionsBoundary": _role(state, "-ecs-execution")["permissions_boundary"]}
+        assert evaluate(policies, action, evil, other) != "Allow", action
+    assert evaluate(policies, "iam:DeleteRolePermissionsBoundary", evil, {"iam:PermissionsBoundary": boundary}) != (
+        "Allow"
+    )
+    # Neither its own token nor the platform's deploy role may rewrite the boundary.
+    deploy = list(_role_policies(state, _role(state, "-github-actions")["name"]).values())
+    for action in ("iam:CreatePolicyVersion", "iam:SetDefaultPolicyVersion", "iam:DeletePolicy"):
+        assert evaluate(policies, action, boundary) != "Allow", action
+        assert evaluate(deploy, action, boundary) != "Allow", action
+    # The boundary grants no IAM but passing the platform's task roles to ECS, and no AssumeRole in this account.
+    [document] = [p["values"]["policy"] for p in _resources(state, "aws_iam_policy") if p["values"]["arn"] == boundary]
+    capped = [json.loads(document)]
+    for action in ("iam:CreateRole", "iam:PutRolePolicy", "iam:PassRole", "organizations:LeaveOrganization"):
+        assert evaluate(capped, action, evil, {"iam:PassedToService": "lambda.amazonaws.com"}) != "Allow", action
+    own = {"aws:ResourceAccount": "123456789012"}
+    assert evaluate(capped, "sts:AssumeRole", "arn:aws:iam::123456789012:role/admin", own) != "Allow"
+    theirs = {"aws:ResourceAccount": "210987654321"}
+    assert evaluate(capped, "sts:AssumeRole", "arn:aws:iam::210987654321:role/opsbot", theirs) == "Allow"
+    task = _role(state, "-service-a-task")["arn"]
+    assert evaluate(capped, "iam:PassRole", task, {"iam:PassedToService": "ecs-tasks.amazonaws.com"}) == "Allow"
+
+
+def test_the_bot_deploy_role_maps_and_subscribes_only_the_bots_functions_and_queues(state: dict[str, Any]) -> None:
+    """issue 16.3 review F7/F8."""
+    role = _role(state, "-github-bot-deploy")
+    policies = list(_role_policies(state, role["name"]).values())
+    function = "arn:aws:lambda:us-east-1:123456789012:function:ecs-microservices-production-opsbot-alarms"
+    other = "arn:aws:lambda:us-east-1:123456789012:function:someone-elses"
+    mapping = "arn:aws:lambda:us-east-1:123456789012:event-source-mapping:*"
+    for resource in ("*", mapping):
+        assert evaluate(policies, "lambda:CreateEventSourceMapping", resource, {"lambda:FunctionArn": other}) != "Allow"
+    assert evaluate(policies, "lambda:CreateEventSourceMapping", "*", {"lambda:FunctionArn": function}) == "Allow"
+
+    platform = "arn:aws:sns:us-east-1:123456789012:ecs-microservices-production-alarms"
+    own = "arn:aws:sns:us-east-1:123456789012:ecs-microservices-production-opsbot-own-alarms"
+    queue = "arn:aws:sqs:us-east-1:123456789012:ecs-microservices-production-opsbot-alarms"
+    allowed = {
+        (platform, "sqs", queue),
+        (own, "lambda", function),
+        (own, "email", "ops@example.com"),
+    }
+    refused = {
+        (platform, "https", "https://attacker.example/"),
+        (own, "https", "https://attacker.example/"),
+        (platform, "sqs", "arn:aws:sqs:us-east-1:210987654321:theirs"),
+        (platform, "lambda", other),
+        (own, "lambda", other),
+        (platform, "email", "someone@example.com"),
+    }
+    for topic, protocol, endpoint in allowed | refused:
+        context = {"sns:Protocol": protocol, "sns:Endpoint": endpoint}
+        expected = (topic, protocol, endpoint) in allowed
+        assert (evaluate(policies, "sns:Subscribe", topic, context) == "Allow") == expected, (topic, protocol)
+
+
+def _boundary(state: dict[str, Any]) -> dict[str, Any]:
+    [boundary] = [
+        p["values"] for p in _resources(state, "aws_iam_policy") if p["values"]["name"].endswith("-platform-boundary")
+    ]
+    return boundary
+
+
+def test_the_boundary_reads_only_the_platforms_secrets_and_parameters(state: dict[str, Any]) -> None:
+    """A task role within the boundary (which the deploy role may give any inline policy) reads no other
+    team's secret or parameter."""
+    boundary = _boundary(state)
+    prefix = boundary["name"].removesuffix("-platform-boundary")
+    account = boundary["arn"].split(":")[4]
+    region = json.loads(_role(state, "-ecs-execution")["assume_role_policy"])["Statement"][0]["Condition"]["ArnLike"][
+        "aws:SourceArn"
+    ].split(":")[3]
+    secrets = f"arn:aws:secretsmanager:{region}:{account}:secret"
+    parameters = f"arn:aws:ssm:{region}:{account}:parameter"
+    policy = [boundary["policy"]]
+    assert evaluate(policy, "secretsmanager:GetSecretValue", f"{secrets}:other-team/db-AbCdEf") != "Allow"
+    assert evaluate(policy, "ssm:GetParameters", f"{parameters}/other-team/db") != "Allow"
+    assert evaluate(policy, "secretsmanager:GetSecretValue", f"{secrets}:{prefix}/db-AbCdEf") == "Allow"
+    assert evaluate(policy, "ssm:GetParameters", f"{parameters}/{prefix}/db") == "Allow"
+
+
+def test_the_deploy_role_cannot_change_whom_a_platform_role_trusts(state: dict[str, Any]) -> None:
+    """A task role trusting an outside account would be a back door that outlives the deploy."""
+    deploy = _role(state, "-github-actions")
+    policies = list(_role_policies(state, deploy["name"]).values())
+    boundary = _boundary(state)["arn"]
+    for suffix in ("-service-a-task", "-ecs-execution", "-vpc-flow-logs"):
+        arn = _role(state, suffix)["arn"]
+        for context in ({}, {"iam:PermissionsBoundary": boundary}):
+            assert evaluate(policies, "iam:UpdateAssumeRolePolicy", arn, context) != "Allow", (arn, context)
+
+
+def test_the_deploy_role_trusts_only_the_environment_subject(state: dict[str, Any]) -> None:
+    """deploy.yml's deploy job declares `environment: production`; a branch subject would admit any job on
+    main without the environment's reviewers."""
+    role = _role(state, "-github-actions")
+    [statement] = json.loads(role["assume_role_policy"])["Statement"]
+    subjects = statement["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"]
+    assert subjects == "repo:your-org/your-repo:environment:production"
+
+
+def test_the_deploy_role_cannot_lock_out_the_platform_key_or_grant_it_away(state: dict[str, Any]) -> None:
+    deploy = _role(state, "-github-actions")
+    policies = list(_role_policies(state, deploy["name"]).values())
+    [key] = [k["values"]["arn"] for k in _resources(state, "aws_kms_key")]
+    bypass = {"kms:BypassPolicyLockoutSafetyCheck": "true"}
+    assert evaluate(policies, "kms:PutKeyPolicy", key, bypass) == "ExplicitDeny"
+    assert evaluate(policies, "kms:PutKeyPolicy", key, {"kms:BypassPolicyLockoutSafetyCheck": "false"}) == "Allow"
+    assert evaluate(policies, "kms:CreateGrant", key, {"kms:GrantIsForAWSResource": "false"}) != "Allow"
+    assert evaluate(policies, "kms:CreateGrant", key) != "Allow"
+    assert evaluate(policies, "kms:CreateGrant", key, {"kms:GrantIsForAWSResource": "true"}) == "Allow"
+
+
+def test_every_platform_role_carries_the_boundary(state: dict[str, Any]) -> None:
+    """The deploy role changes a platform role only with the boundary attached: the flow-log role too."""
+    boundary = _boundary(state)["arn"]
+    for suffix in ("-service-a-task", "-ecs-execution", "-vpc-flow-logs"):
+        assert _role(state, suffix)["permissions_boundary"] == boundary, suffix

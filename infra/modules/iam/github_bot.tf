@@ -33,6 +33,137 @@ locals {
   }
 }
 
+################################################################################
+# Permissions boundary of the bot's function roles (template.yaml, Globals.Function.PermissionsBoundary)
+################################################################################
+
+# The most any role the bot's deploy role creates may ever do, whatever policy the stack gives it: the
+# deploy role may create or change a role only while it carries this boundary (below), so its token
+# cannot mint an administrator under the prefix. It covers what template.yaml's functions are granted
+# (bot/permissions.py) and what SAM adds (logs, X-Ray, SQS event sources and destinations), scoped by
+# the platform's and the stack's names; no IAM but passing the platform's task roles to ECS, and
+# sts:AssumeRole only into other accounts (EnvironmentRoleArns). Named under the bot deploy role's name,
+# so the platform deploy role's guard (github.tf) keeps it as an administrator's, as the role's own.
+data "aws_iam_policy_document" "bot_functions_boundary" {
+  #checkov:skip=CKV_AWS_356:the "*" statement holds only actions without resource-level permissions, and DescribeAlarms, whose API reference requires "*" (checked by tests/infra/test_iam_database_terraform.py).
+  statement {
+    sid = "NoResourceLevelPermission"
+    # wildcard: these actions have no resource-level permission (AWS's action database), and
+    # DescribeAlarms's API reference requires "*".
+    actions = [
+      "application-autoscaling:DescribeScalableTargets",
+      "ce:GetCostAndUsage",
+      "cloudwatch:DescribeAlarms",
+      "ecs:DeregisterTaskDefinition",
+      "ecs:DescribeTaskDefinition",
+      "ecs:ListTaskDefinitions",
+      "ecs:RegisterTaskDefinition",
+      "xray:GetSamplingRules",
+      "xray:GetSamplingStatisticSummaries",
+      "xray:GetSamplingTargets",
+      "xray:PutTelemetryRecords",
+      "xray:PutTraceSegments",
+    ]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "PlatformServices"
+    actions   = ["ecs:DescribeServices", "ecs:UpdateService"]
+    resources = ["arn:${local.partition}:ecs:${local.region}:${local.account}:service/*/${var.name_prefix}-*"]
+  }
+
+  statement {
+    sid       = "PlatformTaskRoles"
+    actions   = ["iam:PassRole"]
+    resources = [for name in concat(values(var.task_role_names), [var.execution_role_name]) : "${local.arn.role}/${name}"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["ecs-tasks.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid       = "PlatformImages"
+    actions   = ["ecr:DescribeImages"]
+    resources = ["arn:${local.partition}:ecr:${local.region}:${local.account}:repository/${var.name_prefix}-*"]
+  }
+
+  statement {
+    sid       = "PlatformScaling"
+    actions   = ["application-autoscaling:RegisterScalableTarget"]
+    resources = ["arn:${local.partition}:application-autoscaling:${local.region}:${local.account}:scalable-target/*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "application-autoscaling:service-namespace"
+      values   = ["ecs"]
+    }
+  }
+
+  statement {
+    sid       = "PlatformLogs"
+    actions   = ["logs:FilterLogEvents"]
+    resources = ["arn:${local.partition}:logs:${local.region}:${local.account}:log-group:/ecs/${var.name_prefix}-*"]
+  }
+
+  statement {
+    sid       = "PlatformAlarms"
+    actions   = ["cloudwatch:ListTagsForResource"]
+    resources = ["arn:${local.partition}:cloudwatch:${local.region}:${local.account}:alarm:${var.name_prefix}-*"]
+  }
+
+  statement {
+    sid       = "FunctionLogs"
+    actions   = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = [local.bot_arn.log_groups[0], "${local.bot_arn.log_groups[0]}:*"]
+  }
+
+  statement {
+    sid       = "StateTable"
+    actions   = ["dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"]
+    resources = [local.bot_arn.table]
+  }
+
+  statement {
+    sid       = "SlackSecrets"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = ["arn:${local.partition}:secretsmanager:${local.region}:${local.account}:secret:*"]
+  }
+
+  statement {
+    sid       = "BotFunctions"
+    actions   = ["lambda:InvokeFunction"]
+    resources = [local.bot_arn.functions]
+  }
+
+  statement {
+    sid       = "BotQueues"
+    actions   = ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:SendMessage"]
+    resources = [local.bot_arn.queues]
+  }
+
+  statement {
+    sid       = "OtherAccountsEnvironmentRoles"
+    actions   = ["sts:AssumeRole"]
+    resources = ["arn:${local.partition}:iam::*:role/*"]
+
+    condition {
+      test     = "StringNotEquals"
+      variable = "aws:ResourceAccount"
+      values   = [local.account]
+    }
+  }
+}
+
+resource "aws_iam_policy" "bot_functions_boundary" {
+  name        = "${var.github_bot_deploy_role_name}-functions-boundary"
+  description = "Permissions boundary of every function role of ${local.bot_stack} (template.yaml)"
+  policy      = data.aws_iam_policy_document.bot_functions_boundary.json
+}
+
 data "aws_iam_policy_document" "github_bot_deploy_assume" {
   count = local.github_enabled ? 1 : 0
 
@@ -116,10 +247,9 @@ data "aws_iam_policy_document" "github_bot_deploy" {
   statement {
     sid = "NoResourceLevelPermission"
     # wildcard: these actions have no resource-level permission (AWS's action database): template
-    # validation, event source mappings (scoped by function below), API access-log delivery.
+    # validation, API access-log delivery.
     actions = [
       "cloudformation:ValidateTemplate",
-      "lambda:CreateEventSourceMapping",
       "logs:CreateLogDelivery",
       "logs:DeleteLogDelivery",
       "logs:DescribeLogGroups",
@@ -157,6 +287,19 @@ data "aws_iam_policy_document" "github_bot_deploy" {
     resources = [local.bot_arn.functions]
   }
 
+  # wildcard: CreateEventSourceMapping has no resource-level permission; the function is its condition.
+  statement {
+    sid       = "CreateBotEventSourceMappings"
+    actions   = ["lambda:CreateEventSourceMapping"]
+    resources = ["*"]
+
+    condition {
+      test     = "ArnLike"
+      variable = "lambda:FunctionArn"
+      values   = [local.bot_arn.functions]
+    }
+  }
+
   statement {
     sid       = "BotEventSourceMappings"
     actions   = ["lambda:DeleteEventSourceMapping", "lambda:GetEventSourceMapping", "lambda:UpdateEventSourceMapping"]
@@ -175,21 +318,31 @@ data "aws_iam_policy_document" "github_bot_deploy" {
     resources = [local.bot_arn.layers, "${local.bot_arn.layers}:*"]
   }
 
+  # Reading and removing a function role needs no boundary; everything that can add a permission, or
+  # change who may assume the role, only while the role carries the bot functions' boundary.
   statement {
-    sid = "BotFunctionRoles"
+    sid       = "BotFunctionRoles"
+    actions   = ["iam:DeleteRole", "iam:GetRole", "iam:GetRolePolicy", "iam:TagRole", "iam:UntagRole"]
+    resources = [local.bot_arn.roles]
+  }
+
+  statement {
+    sid = "BotFunctionRolesWithinBoundary"
     actions = [
       "iam:CreateRole",
-      "iam:DeleteRole",
       "iam:DeleteRolePolicy",
       "iam:DetachRolePolicy",
-      "iam:GetRole",
-      "iam:GetRolePolicy",
+      "iam:PutRolePermissionsBoundary",
       "iam:PutRolePolicy",
-      "iam:TagRole",
-      "iam:UntagRole",
       "iam:UpdateAssumeRolePolicy",
     ]
     resources = [local.bot_arn.roles]
+
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PermissionsBoundary"
+      values   = [aws_iam_policy.bot_functions_boundary.arn]
+    }
   }
 
   # SAM attaches AWS's basic Lambda execution policies; nothing else may be attached.
@@ -206,6 +359,27 @@ data "aws_iam_policy_document" "github_bot_deploy" {
         "arn:${local.partition}:iam::aws:policy/AWSXrayWriteOnlyAccess",
       ]
     }
+
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PermissionsBoundary"
+      values   = [aws_iam_policy.bot_functions_boundary.arn]
+    }
+  }
+
+  # A function role never loses the boundary, and the boundary is an administrator's to change.
+  statement {
+    sid       = "NeverWithoutBotBoundary"
+    effect    = "Deny"
+    actions   = ["iam:DeleteRolePermissionsBoundary"]
+    resources = [local.bot_arn.roles]
+  }
+
+  statement {
+    sid       = "NeverChangeBotBoundary"
+    effect    = "Deny"
+    actions   = ["iam:CreatePolicyVersion", "iam:DeletePolicy", "iam:DeletePolicyVersion", "iam:SetDefaultPolicyVersion"]
+    resources = [aws_iam_policy.bot_functions_boundary.arn]
   }
 
   statement {
@@ -250,14 +424,65 @@ data "aws_iam_policy_document" "github_bot_deploy" {
 
   statement {
     sid       = "BotTopics"
-    actions   = ["sns:CreateTopic", "sns:DeleteTopic", "sns:GetTopicAttributes", "sns:SetTopicAttributes", "sns:Subscribe", "sns:TagResource", "sns:UntagResource"]
+    actions   = ["sns:CreateTopic", "sns:DeleteTopic", "sns:GetTopicAttributes", "sns:SetTopicAttributes", "sns:TagResource", "sns:UntagResource"]
     resources = [local.bot_arn.topics]
   }
 
+  # What template.yaml subscribes: AlarmQueue to the platform's alarm topic, AlarmsFunction and the
+  # optional OwnAlarmEmail to its own alarm topic; never an HTTP(S) endpoint or another account's queue.
   statement {
-    sid       = "SubscribeToPlatformAlarms"
-    actions   = ["sns:GetTopicAttributes", "sns:Subscribe"]
+    sid       = "ReadPlatformAlarmTopic"
+    actions   = ["sns:GetTopicAttributes"]
     resources = [local.bot_arn.platform_topic]
+  }
+
+  statement {
+    sid       = "SubscribeBotQueueToPlatformAlarms"
+    actions   = ["sns:Subscribe"]
+    resources = [local.bot_arn.platform_topic]
+
+    condition {
+      test     = "StringEquals"
+      variable = "sns:Protocol"
+      values   = ["sqs"]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "sns:Endpoint"
+      values   = [local.bot_arn.queues]
+    }
+  }
+
+  statement {
+    sid       = "SubscribeBotFunctionsToBotTopics"
+    actions   = ["sns:Subscribe"]
+    resources = [local.bot_arn.topics]
+
+    condition {
+      test     = "StringEquals"
+      variable = "sns:Protocol"
+      values   = ["lambda"]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "sns:Endpoint"
+      values   = [local.bot_arn.functions]
+    }
+  }
+
+  # An e-mail endpoint is an address: only the protocol can be named (AWS mails a confirmation first).
+  statement {
+    sid       = "SubscribeEmailToBotTopics"
+    actions   = ["sns:Subscribe"]
+    resources = [local.bot_arn.topics]
+
+    condition {
+      test     = "StringEquals"
+      variable = "sns:Protocol"
+      values   = ["email"]
+    }
   }
 
   statement {

@@ -42,3 +42,8 @@ output "github_bot_deploy_role_arn" {
   description = "ARN of the role of the bot's deploy workflow (sam deploy; null without github_repo)."
   value       = try(aws_iam_role.github_bot_deploy[0].arn, null)
 }
+
+output "bot_functions_boundary_arn" {
+  description = "ARN of the permissions boundary every function role of the bot's stack must carry (template.yaml)."
+  value       = aws_iam_policy.bot_functions_boundary.arn
+}
