@@ -54,6 +54,7 @@ module "vpc" {
   endpoint_security_group_name = module.naming.singletons.endpoint_sg
   flow_log_group_name          = module.naming.singletons.flow_log_group
   flow_log_role_name           = module.naming.singletons.flow_log_role
+  permissions_boundary_arn     = module.iam.platform_boundary_arn
   flow_log_retention_days      = var.flow_log_retention_days
   kms_key_arn                  = aws_kms_key.platform.arn
 }

@@ -360,7 +360,7 @@ variable "github_repo" {
 }
 
 variable "github_branch" {
-  description = "The only branch whose workflow runs may assume the deploy role."
+  description = "Branch the deploy workflow deploys from; the deploy role trusts only jobs of github_environment (limit its deployment branches to this one in GitHub)."
   type        = string
   default     = "main"
   nullable    = false

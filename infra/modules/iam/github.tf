@@ -1,6 +1,6 @@
 # Two roles for GitHub Actions:
-# - the deploy role, trusted only for runs on the deploy branch or jobs of the protected GitHub
-#   environment: pushes images, runs terraform apply and rolls the services out;
+# - the deploy role, trusted only for jobs of the protected GitHub environment: pushes images,
+#   runs terraform apply and rolls the services out;
 # - the plan role, trusted for pull requests: reads state and describes resources for
 #   `terraform plan -lock=false`; it can change nothing.
 # Both policies list what the workflow and Terraform call, scoped to the platform's names
@@ -120,15 +120,13 @@ data "aws_iam_policy_document" "github_deploy_assume" {
       values   = ["sts.amazonaws.com"]
     }
 
-    # Exact subjects, no wildcard: pushes to the deploy branch, and jobs that declare the
-    # protected environment (their subject names the environment instead of the branch).
+    # One exact subject: jobs that declare the protected environment (deploy.yml's deploy job), so
+    # every assumption passes the environment's reviewers and branch rule. No branch subject: it would
+    # admit any job on the branch without them.
     condition {
       test     = "StringEquals"
       variable = "token.actions.githubusercontent.com:sub"
-      values = [
-        "${local.github_sub_prefix}:ref:refs/heads/${var.github_branch}",
-        "${local.github_sub_prefix}:environment:${var.github_environment}",
-      ]
+      values   = ["${local.github_sub_prefix}:environment:${var.github_environment}"]
     }
   }
 }
@@ -137,7 +135,7 @@ resource "aws_iam_role" "github_actions" {
   count = local.github_enabled ? 1 : 0
 
   name                 = var.github_actions_role_name
-  description          = "Deploy role of ${var.github_repo}'s deploy workflow (branch ${var.github_branch}, environment ${var.github_environment})"
+  description          = "Deploy role of ${var.github_repo}'s deploy workflow (jobs of environment ${var.github_environment}, deploying ${var.github_branch})"
   assume_role_policy   = data.aws_iam_policy_document.github_deploy_assume[0].json
   max_session_duration = 3600
 
@@ -377,12 +375,15 @@ data "aws_iam_policy_document" "github_deploy_terraform" {
       "iam:DetachRolePolicy",
       "iam:TagRole",
       "iam:UntagRole",
-      "iam:UpdateAssumeRolePolicy",
       "iam:UpdateRole",
       "iam:UpdateRoleDescription",
     ]
     resources = local.platform_role_arns
   }
+
+  # No iam:UpdateAssumeRolePolicy: the request carries no iam:PermissionsBoundary key to condition
+  # it on, and a task role made to trust an outside account would outlive the deploy. A change to the
+  # platform roles' trust (ecs_tasks_assume, modules/vpc) is applied by an administrator.
 
   # What can add permissions to a role: only on the platform's roles, and only while the role carries
   # the platform boundary, so no role it creates or changes can exceed the boundary.
@@ -455,7 +456,6 @@ data "aws_iam_policy_document" "github_deploy_terraform" {
   statement {
     sid = "UsePlatformKey"
     actions = [
-      "kms:CreateGrant",
       "kms:Decrypt",
       "kms:EnableKeyRotation",
       "kms:GenerateDataKey",
@@ -465,6 +465,35 @@ data "aws_iam_policy_document" "github_deploy_terraform" {
       "kms:UpdateKeyDescription",
     ]
     resources = [var.kms_key_arn]
+  }
+
+  # Grants only for the AWS services that encrypt with the key (ECR, CloudWatch Logs), never to a
+  # principal of the caller's choosing.
+  statement {
+    sid       = "GrantPlatformKeyToAwsServices"
+    actions   = ["kms:CreateGrant"]
+    resources = [var.kms_key_arn]
+
+    condition {
+      test     = "Bool"
+      variable = "kms:GrantIsForAWSResource"
+      values   = ["true"]
+    }
+  }
+
+  # Terraform never bypasses the lockout check (aws_kms_key's default); a key policy that shuts out
+  # the account's administrators is refused whatever the Allow above.
+  statement {
+    sid       = "NeverBypassKeyPolicyLockoutCheck"
+    effect    = "Deny"
+    actions   = ["kms:PutKeyPolicy"]
+    resources = [var.kms_key_arn]
+
+    condition {
+      test     = "Bool"
+      variable = "kms:BypassPolicyLockoutSafetyCheck"
+      values   = ["true"]
+    }
   }
 
   statement {

@@ -45,10 +45,16 @@ data "aws_iam_policy_document" "platform_boundary" {
     ]
   }
 
+  # Only the platform's own secrets and parameters, named "{prefix}/..." (declared ones are checked to
+  # be, below): a role within the boundary reads no other team's. The names, not the declared ARNs, so
+  # declaring another secret does not change the boundary, which CI may not change.
   statement {
-    sid       = "ReadSecretsAndParameters"
-    actions   = ["secretsmanager:GetSecretValue", "ssm:GetParameters"]
-    resources = ["arn:${local.partition}:secretsmanager:${local.region}:${local.account}:secret:*", "arn:${local.partition}:ssm:${local.region}:${local.account}:parameter/*"]
+    sid     = "ReadPlatformSecretsAndParameters"
+    actions = ["secretsmanager:GetSecretValue", "ssm:GetParameters"]
+    resources = [
+      "arn:${local.partition}:secretsmanager:${local.region}:${local.account}:secret:${var.name_prefix}/*",
+      "arn:${local.partition}:ssm:${local.region}:${local.account}:parameter/${var.name_prefix}/*",
+    ]
   }
 
   statement {
@@ -156,6 +162,17 @@ resource "aws_iam_role_policy" "execution" {
   name   = "pull-log-secrets"
   role   = aws_iam_role.execution.id
   policy = data.aws_iam_policy_document.execution.json
+
+  lifecycle {
+    precondition {
+      condition = alltrue([
+        for arn in var.secret_arns : can(regex(
+          "^arn:[^:]+:(secretsmanager:[^:]+:[0-9]+:secret:|ssm:[^:]+:[0-9]+:parameter/)${var.name_prefix}/", arn
+        ))
+      ])
+      error_message = "Every service secret must be a Secrets Manager secret named \"${var.name_prefix}/...\" or an SSM parameter \"/${var.name_prefix}/...\" (the platform boundary allows no other), got: ${join(", ", [for arn in var.secret_arns : arn if !can(regex("^arn:[^:]+:(secretsmanager:[^:]+:[0-9]+:secret:|ssm:[^:]+:[0-9]+:parameter/)${var.name_prefix}/", arn))])}. Rename the secret or parameter, or ask an administrator to widen the boundary in infra/modules/iam/main.tf."
+    }
+  }
 }
 
 ################################################################################

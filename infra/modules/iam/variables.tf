@@ -57,7 +57,7 @@ variable "github_repo" {
 }
 
 variable "github_branch" {
-  description = "Branch whose runs may assume the deploy role."
+  description = "Branch the deploy workflow deploys from (named in the deploy role's description; the role trusts only jobs of github_environment, whose deployment branches GitHub limits)."
   type        = string
   default     = "main"
   nullable    = false

@@ -160,6 +160,8 @@ data "aws_iam_policy_document" "flow_logs_assume" {
 resource "aws_iam_role" "flow_logs" {
   name               = var.flow_log_role_name
   assume_role_policy = data.aws_iam_policy_document.flow_logs_assume.json
+  # Every platform role carries it: the deploy role may change the role only with it attached.
+  permissions_boundary = var.permissions_boundary_arn
 }
 
 data "aws_iam_policy_document" "flow_logs" {

@@ -79,6 +79,12 @@ variable "flow_log_role_name" {
   nullable    = false
 }
 
+variable "permissions_boundary_arn" {
+  description = "Permissions boundary of the flow-log role: the platform boundary (modules/iam), which CI's deploy role requires on every role it changes."
+  type        = string
+  nullable    = false
+}
+
 variable "flow_log_retention_days" {
   description = "Retention of the flow log group, in days."
   type        = number
