@@ -287,8 +287,8 @@ data "aws_iam_policy_document" "github_bot_deploy" {
     resources = [local.bot_arn.functions]
   }
 
-  # wildcard: CreateEventSourceMapping has no resource-level permission; the function is its condition.
   statement {
+    # wildcard: CreateEventSourceMapping has no resource-level permission; the function is its condition.
     sid       = "CreateBotEventSourceMappings"
     actions   = ["lambda:CreateEventSourceMapping"]
     resources = ["*"]
