@@ -14,7 +14,6 @@ except in CI, where they fail.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import shutil
 import tempfile
@@ -27,7 +26,7 @@ from typing import Any
 import pytest
 
 from .tfchecks import SUMMARY_LINES
-from .tfreal import INFRA, Terraform, copy_infra, shared_directory, terraform
+from .tfreal import INFRA, Terraform, copy_infra, locked, shared_directory, terraform
 
 
 @dataclass
@@ -73,8 +72,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Results:
 @cache
 def _results(shared: Path) -> Results:
     record = shared / "terraform-test-mocked.json"
-    with (shared / "terraform-test-mocked.lock").open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, even on a crash
+    with locked(shared / "terraform-test-mocked.lock"):
         if record.exists():
             data = json.loads(record.read_text())
             mine = False

@@ -357,7 +357,8 @@ def run_owner() -> int:
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def locked(path: Path) -> Iterator[None]:
+    """One pytest-xdist worker at a time inside (an exclusive lock on `path`, shared by every worker)."""
     with path.open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)  # stdlib; released when the handle closes, even on a crash
         try:
@@ -407,7 +408,7 @@ def applied(tmp_path_factory: pytest.TempPathFactory) -> Applied:
     terraform()  # skip (or fail in CI) before taking the lock
     shared = shared_directory(tmp_path_factory)
     result = shared / "terraform-applied.json"
-    with _locked(shared / "terraform-applied.lock"):
+    with locked(shared / "terraform-applied.lock"):
         if not result.is_file():
             workdir = shared / "terraform-applied"
             workdir.mkdir(exist_ok=True)
