@@ -16,22 +16,16 @@ from slack_bolt import Ack, App, BoltRequest, Respond
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.lazy_listener import LazyListenerRunner
 from slack_bolt.lazy_listener.internals import build_runnable_function
-from slack_sdk import WebClient
 from slack_sdk.webhook import WebhookClient
 
 from bot import render
 from bot.commands import SLASH_COMMANDS, normalize
 from bot.core import ALARM_ACTION_PREFIX, ChatOps
 from bot.errors import UsageError
-from bot.slack_http import retry_handlers
+from bot.slack import retry_handlers, slack_client
 
 log = logging.getLogger(__name__)
 BUTTON_ACTIONS = (render.CONFIRM_ACTION, render.CANCEL_ACTION, render.ROLLBACK_ACTION)
-
-
-def slack_client(api_url: str, token: str | None) -> WebClient:
-    """The bot's Web API client, retrying as retry_handlers() says (no token: a template for Bolt's)."""
-    return WebClient(token=token, base_url=api_url, timeout=10, retry_handlers=retry_handlers())
 
 
 def _ephemeral(respond: Respond) -> Callable[[render.Message], None]:

@@ -23,9 +23,10 @@ if TYPE_CHECKING:
     from bot.aws import ClientFactory
     from bot.idempotency import Once
     from bot.model import Plan
-    from bot.operations import Operations, Respond, SlackOut
+    from bot.operations import Operations
     from bot.plans import Requester
     from bot.platform import Platform
+    from bot.slack import Respond, SlackOut
     from bot.state import StateStore
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ class ChatOps:
 
     @cached_property
     def slack(self) -> SlackOut:
-        from bot.operations import SlackOut
+        from bot.slack import SlackOut
 
         return SlackOut(self.slack_client)
 

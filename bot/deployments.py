@@ -20,7 +20,7 @@ from typing import Any
 from bot import render
 from bot.history import RevisionHistory, RolledBackBy
 from bot.model import ServiceState, family_of, revision_of
-from bot.operations import SlackOut
+from bot.slack import SlackPort
 from bot.state import DeployCard, StateStore
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ class DeploymentTracker:
     def __init__(
         self,
         state: StateStore,
-        slack: SlackOut,
+        slack: SlackPort,
         clock: Callable[[], float] = time.time,
         running: Callable[[DeployCard], str | None] = lambda card: None,
     ) -> None:

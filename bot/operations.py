@@ -19,7 +19,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from bot import render
 from bot.access import AccessPolicy
@@ -30,10 +29,10 @@ from bot.history import RolledBackBy
 from bot.model import Action, Change, Plan, PlanStatus, ServiceState, family_of
 from bot.plans import Planner, Requester
 from bot.platform import Platform
+from bot.slack import Respond, SlackPort
 from bot.state import DeployCard, LastChange, LockedError, StateStore
 
 log = logging.getLogger(__name__)
-Respond = Callable[[render.Message], None]
 Executed = Callable[[Plan], None]  # told of each plan that ran (status done), after its card shows it
 
 NEEDED_ROLE = {Action.DEPLOY: Role.DEPLOYER, Action.ROLLBACK: Role.DEPLOYER, Action.SCALE: Role.OPERATOR}
@@ -53,26 +52,6 @@ class Outcome:
     rollout: str | None = None
 
 
-class SlackOut:
-    """The few Web API calls the bot makes with its own token."""
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-
-    def post(self, channel: str, msg: render.Message, thread_ts: str | None = None, broadcast: bool = False) -> str:
-        """Post `msg`; in the thread of `thread_ts` when given, and then also to the channel with `broadcast`."""
-        kwargs: dict[str, Any] = {"channel": channel, **msg}
-        if thread_ts:
-            kwargs["thread_ts"] = thread_ts
-            if broadcast:
-                kwargs["reply_broadcast"] = True
-        response = self.client.chat_postMessage(**kwargs)
-        return str(response["ts"])
-
-    def update(self, channel: str, ts: str, msg: render.Message) -> None:
-        self.client.chat_update(channel=channel, ts=ts, **msg)
-
-
 class Operations:
     def __init__(
         self,
@@ -80,7 +59,7 @@ class Operations:
         platform: Platform,
         state: StateStore,
         access: AccessPolicy,
-        slack: SlackOut,
+        slack: SlackPort,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:

@@ -30,13 +30,12 @@ def post_weekly(
 ) -> dict[str, Any]:
     """Make the week's report and post it once for this event; returns what happened, for the logs."""
     from bot import render
-    from bot.app import slack_client
     from bot.aws import ClientFactory
     from bot.cost import CostReporter
     from bot.errors import BotError
     from bot.idempotency import Once
-    from bot.operations import SlackOut
     from bot.routing import Kind, Router
+    from bot.slack import SlackOut, slack_client
     from bot.state import StateStore
     from handlers.runtime import bot_token
 

@@ -43,7 +43,7 @@ MAX_FORM_FIELDS = 100  # Slack's forms have about a dozen
 URL_CHARACTERS = re.compile(r"[\x21-\x7e]{1,2048}")  # printable ASCII, no space or control character
 COMMAND_NAME = re.compile(r"/[a-z0-9][a-z0-9_-]{0,31}")
 POST_TIMEOUT_SECONDS = 5  # Slack answers a response_url post in well under a second
-# A post with its two retries and their backoff (bot.slack_http) takes at most about this long; a record is not
+# A post with its two retries and their backoff (bot.slack) takes at most about this long; a record is not
 # started with less time left (template.yaml gives the function 60 s).
 SECONDS_PER_POST = 3 * POST_TIMEOUT_SECONDS + 5
 
@@ -166,7 +166,7 @@ def tell(dropped: Dropped) -> Outcome:
     """Post the apology to the request's response_url: ephemeral, leaving a clicked card as it was."""
     from slack_sdk.webhook import WebhookClient
 
-    from bot.slack_http import retry_handlers
+    from bot.slack import retry_handlers
 
     webhook = WebhookClient(dropped.response_url, timeout=POST_TIMEOUT_SECONDS, retry_handlers=retry_handlers())
     message = {"text": dropped.text, "response_type": "ephemeral", "replace_original": False}

@@ -58,10 +58,10 @@ def bot_token(environ: Mapping[str, str]) -> str:
 
 def build_chatops(environ: Mapping[str, str] | None = None, clock: Callable[[], float] = time.time) -> ChatOps:
     """The bot wired from the environment: config, AWS client factory and the Slack Web API client."""
-    from bot.app import slack_client
     from bot.aws import ClientFactory
     from bot.config import load_config
     from bot.core import ChatOps
+    from bot.slack import slack_client
 
     environ = os.environ if environ is None else environ
     config = load_config(environ)

@@ -30,8 +30,8 @@ from bot.config import Role
 from bot.errors import BotError, NotAllowedError
 from bot.history import RolledBackBy
 from bot.model import Action, Plan, revision_of
-from bot.operations import Respond
 from bot.plans import Requester
+from bot.slack import Respond
 from bot.state import AlarmAck, AlarmCard, AlarmDone, AlarmMute, AlarmRecord
 
 if TYPE_CHECKING:

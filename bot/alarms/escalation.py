@@ -31,6 +31,7 @@ from typing import Any
 from bot import render
 from bot.config import Config, EscalationLevel
 from bot.render import span
+from bot.slack import SlackPort
 from bot.state import AlarmCard, AlarmRecord, StateStore
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ class Escalations:
         self,
         config: Config,
         state: StateStore,
-        slack: Any,  # bot.operations.SlackOut, or the relay's PacedSlack
+        slack: SlackPort,  # SlackOut, or the relay's PacedSlack
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config

@@ -3,7 +3,7 @@
 The Pacer spaces writes to one channel by 1/rate seconds, counted from the end of the previous write
 (so a slow response cannot bunch two writes into one second at Slack's end), and backs off for a
 429's Retry-After. Its clock and sleep are injectable: tests and the benchmark run it on a simulated
-clock. PacedSlack is bot.operations.SlackOut behind a Pacer, and refuses to start a write that the
+clock. PacedSlack is bot.slack.SlackOut behind a Pacer, and refuses to start a write that the
 Lambda invocation has no time left to finish (the record is then retried, not half done), or one to a
 channel whose lease (bot.alarms.lease) the invocation does not hold. The Pacer spaces the writes of one
 invocation; the lease carries its next slot to the next invocation that writes to the channel, on any container.
@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from slack_sdk.errors import SlackApiError
 
 from bot import render
-from bot.operations import SlackOut
+from bot.slack import SlackPort
 
 T = TypeVar("T")
 
@@ -69,7 +69,7 @@ class PacedSlack:
 
     def __init__(
         self,
-        slack: SlackOut,
+        slack: SlackPort,
         pacer: Pacer,
         remaining: Callable[[], float] | None = None,
         margin: float = 10.0,

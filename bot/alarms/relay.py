@@ -26,7 +26,6 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from bot import render
 from bot.alarms import cards
@@ -40,6 +39,7 @@ from bot.history import RevisionHistory, last_known_good
 from bot.model import family_of, revision_of, tag_of
 from bot.platform import DESCRIBE_SERVICES_BATCH, Platform
 from bot.routing import Kind, Route, Router, severity_of
+from bot.slack import SlackPort
 from bot.state import ALARM_CARD_TTL_SECONDS, AlarmCard, AlarmRecord, RecentDeploy, StateStore
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ class AlarmRelay:
         config: Config,
         state: StateStore,
         platform: Platform,
-        slack: Any,  # bot.operations.SlackOut
+        slack: SlackPort,
         pacer: Pacer,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,

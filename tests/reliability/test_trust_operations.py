@@ -189,7 +189,7 @@ def test_finding_3_a_confirm_processed_before_the_card_was_saved_is_not_undone(
     """Defect: request() posted the plan card, then overwrote the stored plan unconditionally. A Confirm
     processed in between (the card is visible as soon as Slack has it) went back to "pending", and a later
     Cancel "cancelled" a change that had run."""
-    from bot.operations import SlackOut
+    from bot.slack import SlackOut
 
     post = SlackOut.post
     ran: list[str] = []

@@ -1,0 +1,84 @@
+"""The bot's port to Slack: the Web API client it builds, how its HTTP calls are retried, and the two
+writes the rest of the bot makes (post, update), behind a Protocol that callers type against.
+
+Light on purpose: slack_sdk only, never slack_bolt. Only the Slack function loads Bolt (bot.app); the
+alarm, cost, escalation and deployment functions, and the lazy-failure apologies, reach Slack from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from slack_sdk import WebClient
+from slack_sdk.http_retry import HttpRequest, HttpResponse, RetryHandler, RetryState
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+
+Message = dict[str, Any]  # a message as chat.postMessage takes it (bot.render builds them)
+Respond = Callable[[Message], None]  # an ephemeral answer to the person who asked (response_url)
+
+
+class AnyServerErrorRetryHandler(ServerErrorRetryHandler):
+    """Retries every 5xx: slack_sdk's own handler retries only 500 and 503, not a 502 or 504 on the way."""
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        return response is not None and 500 <= response.status_code < 600
+
+
+def retry_handlers() -> list[RetryHandler]:
+    """Two retries: Retry-After honoured on 429, a short backoff on 5xx and on connection errors."""
+    return [
+        ConnectionErrorRetryHandler(max_retry_count=2),
+        RateLimitErrorRetryHandler(max_retry_count=2),
+        AnyServerErrorRetryHandler(max_retry_count=2),
+    ]
+
+
+def slack_client(api_url: str, token: str | None) -> WebClient:
+    """The bot's Web API client, retrying as retry_handlers() says (no token: a template for Bolt's)."""
+    return WebClient(token=token, base_url=api_url, timeout=10, retry_handlers=retry_handlers())
+
+
+class SlackPort(Protocol):
+    """What the bot writes to Slack with its own token. SlackOut is the real one; alarms.pacing's
+    PacedSlack is one that paces the writes per channel."""
+
+    def post(self, channel: str, msg: Message, thread_ts: str | None = None, broadcast: bool = False) -> str: ...
+
+    def update(self, channel: str, ts: str, msg: Message) -> None: ...
+
+
+class SlackOut:
+    """SlackPort over the Web API client; a call Slack refuses raises slack_sdk's SlackApiError."""
+
+    def __init__(self, client: WebClient) -> None:
+        self.client = client
+
+    def post(self, channel: str, msg: Message, thread_ts: str | None = None, broadcast: bool = False) -> str:
+        """Post `msg`; in the thread of `thread_ts` when given, and then also to the channel with `broadcast`."""
+        kwargs: dict[str, Any] = {"channel": channel, **msg}
+        if thread_ts:
+            kwargs["thread_ts"] = thread_ts
+            if broadcast:
+                kwargs["reply_broadcast"] = True
+        response = self.client.chat_postMessage(**kwargs)
+        return str(response["ts"])
+
+    def update(self, channel: str, ts: str, msg: Message) -> None:
+        self.client.chat_update(channel=channel, ts=ts, **msg)
+
+    def group_members(self, group: str) -> list[str]:
+        """The members of a user group (usergroups.users.list); raises as the client does."""
+        response = self.client.usergroups_users_list(usergroup=group)
+        return list(response.get("users") or [])
