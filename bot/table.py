@@ -16,12 +16,12 @@ prefixes and record types and reaches DynamoDB only through a Table:
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from bot.clock import Clock, system_clock
 from bot.errors import aws_operation
 
 if TYPE_CHECKING:
@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 
     from bot.aws import ClientFactory
 
-Clock = Callable[[], float]
 Key = tuple[str, str]
 CONDITION_FAILED = "ConditionalCheckFailedException"
 
@@ -111,7 +110,7 @@ def item_of(
 
 
 class Table:
-    def __init__(self, clients: ClientFactory, name: str, region: str, clock: Clock = time.time) -> None:
+    def __init__(self, clients: ClientFactory, name: str, region: str, clock: Clock = system_clock) -> None:
         self.clients = clients
         self.name = name
         self.region = region
