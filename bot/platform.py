@@ -7,17 +7,21 @@ bot.operations, which checks who, confirms, runs once and audits.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
 
+from bot.alarm_services import Dimension, service_of_alarm
 from bot.aws import ClientFactory
 from bot.config import Config, EnvironmentConfig, Target
 from bot.errors import OperationError, aws_operation
 from bot.model import Alarm, ImageTag, LogLine, LogRead, ScalingBounds, ServiceState, utcnow
+
+log = logging.getLogger(__name__)
 
 DESCRIBE_SERVICES_BATCH = 10  # the API's limit per call
 # Fields of a described task definition that register_task_definition does not accept back.
@@ -48,6 +52,11 @@ class Platform:
 
     def describe(self, targets: Sequence[Target]) -> list[ServiceState]:
         """State of each target, in order; ceil(n/10) DescribeServices calls per cluster."""
+        found = self._described(targets)
+        return [_service_state(t, found.get((t.cluster, t.ecs_service))) for t in targets]
+
+    def _described(self, targets: Sequence[Target]) -> dict[tuple[str, str], dict[str, Any]]:
+        """DescribeServices' answer for each target found, by (cluster, ECS service name)."""
         found: dict[tuple[str, str], dict[str, Any]] = {}
         by_cluster: dict[tuple[str, str], list[Target]] = {}
         for target in targets:
@@ -60,7 +69,7 @@ class Platform:
                     response = ecs.describe_services(cluster=cluster, services=[t.ecs_service for t in batch])
                 for service in response.get("services", []):
                     found[(cluster, service["serviceName"])] = service
-        return [_service_state(t, found.get((t.cluster, t.ecs_service))) for t in targets]
+        return found
 
     def service(self, target: Target) -> ServiceState:
         state = self.describe([target])[0]
@@ -192,9 +201,23 @@ class Platform:
     # --- CloudWatch ------------------------------------------------------------------------------
 
     def alarms(self, env: EnvironmentConfig, *, include_ok: bool = False) -> list[Alarm]:
-        """The platform's alarms that are not OK (or all of them), each mapped to its service."""
+        """The platform's alarms that are not OK (or all of them), each mapped to its service by the rule
+        the alarm cards use (bot.alarm_services; the target groups are read only for an alarm that needs
+        them, and an alarm's tags not at all: the relay's grant)."""
         cloudwatch = self._client("cloudwatch", env)
         prefix = f"{self.config.project}-{env.name}-"
+        groups: dict[str, str] | None = None
+
+        def target_groups(env: EnvironmentConfig) -> dict[str, str]:
+            nonlocal groups
+            if groups is None:
+                try:
+                    groups = self.target_groups(env)
+                except OperationError:  # as the relay: the list is still worth more than the mapping
+                    log.warning("could not read the target groups of %s's services", env.name, exc_info=True)
+                    groups = {}
+            return groups
+
         alarms: list[Alarm] = []
         with aws_operation("Describe alarms"):
             paginator = cloudwatch.get_paginator("describe_alarms")
@@ -202,30 +225,36 @@ class Platform:
                 for raw in page.get("MetricAlarms", []) + page.get("CompositeAlarms", []):
                     if not include_ok and raw.get("StateValue") == "OK":
                         continue
+                    service = service_of_alarm(
+                        self.config, env, raw["AlarmName"], _dimensions(raw), target_groups=target_groups
+                    )
                     alarms.append(
                         Alarm(
                             name=raw["AlarmName"],
                             state=raw.get("StateValue", "INSUFFICIENT_DATA"),
                             reason=raw.get("StateReason", ""),
                             updated_at=raw.get("StateUpdatedTimestamp"),
-                            service=self.service_of_alarm(env.name, raw["AlarmName"], raw.get("Dimensions", [])),
+                            service=service,
                         )
                     )
         return alarms
 
-    def service_of_alarm(self, env: str, alarm_name: str, dimensions: Iterable[dict[str, Any]] = ()) -> str | None:
-        """Which configured service an alarm belongs to: by ServiceName dimension, else by name prefix."""
-        targets = self.config.targets(env)
-        for dimension in dimensions:
-            if dimension.get("Name") == "ServiceName":
-                for target in targets:
-                    if dimension.get("Value") == target.ecs_service:
-                        return target.name
-        # Longest prefix first, so "svc-a-" does not claim "svc-a-worker-..." alarms.
-        for target in sorted(targets, key=lambda t: len(t.alarm_prefix), reverse=True):
-            if alarm_name.startswith(target.alarm_prefix):
-                return target.name
-        return None
+    def target_groups(self, env: EnvironmentConfig) -> dict[str, str]:
+        """The target groups the environment's services are registered with, as CloudWatch's TargetGroup
+        dimension names them (`targetgroup/<name>/<id>`, the end of the ARN), each to its service: from
+        DescribeServices' loadBalancers, ceil(n/10) calls per cluster."""
+        targets = self.config.targets(env.name)
+        described = self._described(targets)
+        found: dict[str, str] = {}
+        for target in targets:
+            service = described.get((target.cluster, target.ecs_service))
+            if service is None or service.get("status") == "INACTIVE":
+                continue
+            for balancer in service.get("loadBalancers", []):
+                arn = str(balancer.get("targetGroupArn", ""))
+                if arn.count(":") >= 5:
+                    found[arn.split(":", 5)[5]] = target.name
+        return found
 
     # --- CloudWatch Logs -------------------------------------------------------------------------
 
@@ -362,6 +391,14 @@ def _wider(span: int, got: int, need: int) -> int:
     if got == 0:
         return 8 * span
     return max(2 * span, min(8 * span, math.ceil(2 * need * span / got)))
+
+
+def _dimensions(raw: dict[str, Any]) -> list[Dimension]:
+    """Every dimension of a described alarm's metrics: its own, and a metric math alarm's metrics'."""
+    listed = list(raw.get("Dimensions") or [])
+    for query in raw.get("Metrics") or []:
+        listed.extend(((query.get("MetricStat") or {}).get("Metric") or {}).get("Dimensions") or [])
+    return [Dimension(str(d["Name"]), str(d["Value"])) for d in listed if "Name" in d and "Value" in d]
 
 
 def _resource_id(target: Target) -> str:

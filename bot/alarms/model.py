@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from bot.alarm_services import Dimension, TagLookup, TargetGroupLookup, service_of_alarm
 from bot.config import Config, EnvironmentConfig
 
 MAX_NAME = 255
@@ -51,12 +52,6 @@ class AlarmKind(StrEnum):
     METRIC_MATH = "metric math"
     ANOMALY = "anomaly detection"
     COMPOSITE = "composite"
-
-
-@dataclass(frozen=True, slots=True)
-class Dimension:
-    name: str
-    value: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,10 +349,6 @@ def _metric_query(item: Any, name: str) -> MetricQuery:
 
 # --- which environment and service -------------------------------------------------------------------
 
-TagLookup = Callable[[EnvironmentConfig, str], Mapping[str, str]]
-# An environment's target groups, as CloudWatch's TargetGroup dimension writes them (the ARN's
-# `targetgroup/<name>/<id>`), each to the configured service registered with it.
-TargetGroupLookup = Callable[[EnvironmentConfig], Mapping[str, str]]
 ACCOUNT_ID = re.compile(r"^\d{12}$")
 
 
@@ -374,10 +365,8 @@ class ServiceMap:
     """Maps an alarm to its environment and service.
 
     Environment: the platform's naming (`{project}-{env}-` starts the alarm's name), else the only
-    environment in the alarm's region, else the default one. Service, first that answers:
-    the config's alarms.service_rules; a ServiceName dimension (the ECS service); the service's alarm
-    prefix; a TargetGroup dimension naming a group a service is registered with (`target_groups`, asked
-    only now, so an alarm mapped before costs no AWS call); the alarm's tag alarms.service_tag_key.
+    environment in the alarm's region, else the default one. Service: bot.alarm_services' rule, the one
+    /alarms and /status use too (`target_groups` and `tags` are asked only when nothing before answers).
     """
 
     def __init__(
@@ -439,41 +428,13 @@ class ServiceMap:
         return next((e for e in candidates if e.name == default.name), candidates[0])
 
     def service(self, alarm: AlarmNotification, env: EnvironmentConfig) -> str | None:
-        for rule in self.config.alarms.service_rules:
-            if _rule_matches(rule.name_prefix, rule.name_pattern, rule.dimensions, alarm):
-                return rule.service
-        targets = self.config.targets(env.name)
-        dimensions = alarm.all_dimensions
-        for dimension in dimensions:
-            if dimension.name == "ServiceName":
-                for target in targets:
-                    if dimension.value == target.ecs_service:
-                        return target.name
-        for target in sorted(targets, key=lambda t: len(t.alarm_prefix), reverse=True):
-            if alarm.name.startswith(target.alarm_prefix):
-                return target.name
-        groups = [d.value for d in dimensions if d.name == "TargetGroup"]
-        if groups and self.target_groups is not None:
-            of_group = self.target_groups(env)
-            for group in groups:
-                if of_group.get(group) in self.config.service_names:
-                    return of_group[group]
-        tag_key = self.config.alarms.service_tag_key
-        if tag_key and self.tags is not None and alarm.arn:
-            value = self.tags(env, alarm.arn).get(tag_key)
-            if value in self.config.service_names:
-                return value
-        return None
-
-
-def _rule_matches(
-    prefix: str | None, pattern: str | None, dimensions: Mapping[str, str] | None, alarm: AlarmNotification
-) -> bool:
-    if prefix is not None:
-        return alarm.name.startswith(prefix)
-    if pattern is not None:
-        return re.search(pattern, alarm.name) is not None
-    if dimensions:
-        values = {d.name: d.value for d in alarm.all_dimensions}
-        return all(n in values and re.search(p, values[n]) is not None for n, p in dimensions.items())
-    return False
+        """The one rule (bot.alarm_services), with the alarm's every dimension and its tags."""
+        return service_of_alarm(
+            self.config,
+            env,
+            alarm.name,
+            alarm.all_dimensions,
+            alarm.arn,
+            target_groups=self.target_groups,
+            tags=self.tags,
+        )
