@@ -31,7 +31,7 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
 SLACK_ID_PATTERN = re.compile(r"^(\*|[UWS][A-Z0-9]{2,})$")
@@ -40,6 +40,22 @@ PLACEHOLDERS = frozenset({"project", "env", "name"})
 ACCOUNT_ID_PATTERN = re.compile(r"^\d{12}$")
 ROLE_ACCOUNT_PATTERN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/")
 TOPIC_ARN_PATTERN = r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$"
+
+
+def channel_id(channel: str) -> str:
+    """The one check of a Slack channel ID, for every setting that names a channel."""
+    if not CHANNEL_ID_PATTERN.match(channel):
+        raise ValueError(f"{channel!r} is not a Slack channel ID (C..., G... or D...)")
+    return channel
+
+
+def _channel_ids(channels: list[str]) -> list[str]:
+    return [channel_id(channel) for channel in channels]
+
+
+ChannelId = Annotated[str, AfterValidator(channel_id)]
+# A list is checked as a whole, so a problem names the setting (environments.0.channels), not an index in it.
+ChannelIds = Annotated[list[str], AfterValidator(_channel_ids)]
 
 
 class ConfigError(Exception):
@@ -124,7 +140,7 @@ class EnvironmentConfig(_Strict):
     four_eyes: bool = False
     plan_ttl_minutes: Annotated[int, Field(ge=1, le=1440)] = 15
     lock_ttl_minutes: Annotated[int, Field(ge=5, le=1440)] = 60
-    channels: list[str] = Field(default_factory=list)
+    channels: ChannelIds = Field(default_factory=list)
     roles: Roles = Field(default_factory=Roles)
 
     @model_validator(mode="before")
@@ -153,14 +169,6 @@ class EnvironmentConfig(_Strict):
         if not isinstance(account, str) or not ACCOUNT_ID_PATTERN.match(account):
             raise ValueError(f"{str(account)[:40]!r} is not an AWS account ID (12 digits)")
         return account
-
-    @field_validator("channels")
-    @classmethod
-    def _channel_ids(cls, channels: list[str]) -> list[str]:
-        for channel in channels:
-            if not CHANNEL_ID_PATTERN.match(channel):
-                raise ValueError(f"{channel!r} is not a Slack channel ID (C..., G... or D...)")
-        return channels
 
     @model_validator(mode="after")
     def _role_in_the_account(self) -> Self:
@@ -224,7 +232,7 @@ class CostSettings(_Strict):
     environment_tag_key: Annotated[str | None, Field(pattern=TAG_KEY_PATTERN, max_length=TAG_KEY_MAX)] = None
     # Cost Explorer charges $0.01 per request and refreshes its data a few times a day.
     cache_hours: Annotated[float, Field(gt=0, le=48)] = 6
-    weekly_channel: str | None = None
+    weekly_channel: ChannelId | None = None
     # The EventBridge schedule of the weekly post; template.yaml's CostReportSchedule must say the same.
     weekly_schedule: Annotated[str, Field(pattern=SCHEDULE_PATTERN)] = "cron(0 9 ? * MON *)"
 
@@ -234,13 +242,6 @@ class CostSettings(_Strict):
         if key is not None and key.lower().startswith("aws:"):
             raise ValueError(f"{key!r} is an AWS-generated tag; name a user-defined cost allocation tag")
         return key
-
-    @field_validator("weekly_channel")
-    @classmethod
-    def _channel_id(cls, channel: str | None) -> str | None:
-        if channel is not None and not CHANNEL_ID_PATTERN.match(channel):
-            raise ValueError(f"{channel!r} is not a Slack channel ID (C..., G... or D...)")
-        return channel
 
 
 class AlarmServiceRule(_Strict):
@@ -291,7 +292,7 @@ class AlarmSettings(_Strict):
     """The alarm relay (bot/alarms, handlers/alarms.py): CloudWatch alarms as cards in Slack."""
 
     # Where the cards go. Unset, the relay refuses to run (its records are retried, then reach the DLQ).
-    channel: str | None = None
+    channel: ChannelId | None = None
     # An alarm this soon after a deploy of its service offers "Roll back" to the revision that ran before.
     deploy_window_minutes: Annotated[int, Field(ge=1, le=1440)] = 30
     # More distinct alarms than this firing within digest_window_seconds: one digest card instead.
@@ -310,13 +311,6 @@ class AlarmSettings(_Strict):
     # Alarms from an account (or through a topic) that is none of the environments': "drop" them with a
     # warning in the log, or "show" them as a card without buttons, service or escalation.
     foreign_alarms: Literal["drop", "show"] = "drop"
-
-    @field_validator("channel")
-    @classmethod
-    def _channel_id(cls, channel: str | None) -> str | None:
-        if channel is not None and not CHANNEL_ID_PATTERN.match(channel):
-            raise ValueError(f"{channel!r} is not a Slack channel ID (C..., G... or D...)")
-        return channel
 
 
 MESSAGE_KINDS = ("alarm", "deploy", "cost")  # what routing rules can match: alarm cards, deploy cards, cost posts
@@ -390,17 +384,10 @@ class RoutingSettings(_Strict):
     # Evaluated in order; the first rule that matches decides.
     rules: Annotated[list[RouteRule], Field(max_length=100)] = Field(default_factory=list)
     # When no rule matches, after alarms.channel (alarm cards) and cost.weekly_channel (the weekly post).
-    default_channel: str | None = None
+    default_channel: ChannelId | None = None
     # The alarm tag that gives its severity; without it, a name ending in -critical, -warning or -info does.
     severity_tag_key: Annotated[str | None, Field(pattern=TAG_KEY_PATTERN, max_length=TAG_KEY_MAX)] = None
     escalation: EscalationSettings = Field(default_factory=EscalationSettings)
-
-    @field_validator("default_channel")
-    @classmethod
-    def _channel_id(cls, channel: str | None) -> str | None:
-        if channel is not None and not CHANNEL_ID_PATTERN.match(channel):
-            raise ValueError(f"{channel!r} is not a Slack channel ID (C..., G... or D...)")
-        return channel
 
 
 @dataclass(frozen=True, slots=True)
@@ -503,8 +490,10 @@ class Config(_Strict):
         if not rule.channels:
             problems.append("no channel: name at least one channel ID in channels")
         for channel in rule.channels:
-            if not CHANNEL_ID_PATTERN.match(channel):
-                problems.append(f"{channel!r} is not a Slack channel ID (C..., G... or D...)")
+            try:
+                channel_id(channel)
+            except ValueError as error:
+                problems.append(str(error))
         return problems
 
     @property
