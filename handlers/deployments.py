@@ -23,7 +23,7 @@ def tracker_for(chatops: ChatOps) -> DeploymentTracker:
     def running(card: DeployCard) -> str | None:
         return chatops.platform.service(chatops.config.target(card.service, card.env)).task_definition
 
-    return DeploymentTracker(chatops.state, chatops.slack, chatops.clock, running=running)
+    return chatops.state.deployment_tracker(chatops.slack, chatops.clock, running=running)
 
 
 def build_tracker() -> DeploymentTracker:
