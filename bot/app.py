@@ -16,16 +16,16 @@ from slack_bolt import Ack, App, BoltRequest, Respond
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.lazy_listener import LazyListenerRunner
 from slack_bolt.lazy_listener.internals import build_runnable_function
+from slack_sdk import WebClient
 from slack_sdk.webhook import WebhookClient
 
 from bot import render
-from bot.commands import SLASH_COMMANDS, normalize
-from bot.core import ALARM_ACTION_PREFIX, ChatOps
+from bot.commands import SLASH_COMMANDS, Parser, normalize
+from bot.dispatch import ALARM_ACTION_PREFIX, BUTTON_ACTIONS, Dispatcher
 from bot.errors import UsageError
 from bot.slack import retry_handlers, slack_client
 
 log = logging.getLogger(__name__)
-BUTTON_ACTIONS = (render.CONFIRM_ACTION, render.CANCEL_ACTION, render.ROLLBACK_ACTION)
 
 
 def _ephemeral(respond: Respond) -> Callable[[render.Message], None]:
@@ -55,18 +55,18 @@ def _ephemeral(respond: Respond) -> Callable[[render.Message], None]:
     return send
 
 
-def build_app(chatops: ChatOps, signing_secret: str, token: str) -> App:
+def build_app(parser: Parser, dispatcher: Dispatcher, signing_secret: str, client: WebClient) -> App:
     """A Bolt app for Lambda (process_before_response) that never calls Slack while it is built."""
 
     def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
         # A single workspace: no auth.test round trip on the ack path.
-        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, bot_token=token)
+        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, bot_token=client.token)
 
     app = App(
         signing_secret=signing_secret,
         # Bolt makes each request's client from this one, with the token `authorize` returns; one with a
         # token of its own would only make Bolt warn, at every start, that it ignores it.
-        client=slack_client(chatops.slack_client.base_url, None),
+        client=slack_client(client.base_url, None),
         authorize=authorize,
         process_before_response=True,
         token_verification_enabled=False,
@@ -79,7 +79,7 @@ def build_app(chatops: ChatOps, signing_secret: str, token: str) -> App:
 
     def ack_command(ack: Ack, command: dict[str, Any]) -> None:
         try:
-            chatops.parser.parse(command["command"], command.get("text", ""))
+            parser.parse(command["command"], command.get("text", ""))
         except UsageError as error:
             ack(**render.error(error), response_type="ephemeral")
             return
@@ -87,7 +87,7 @@ def build_app(chatops: ChatOps, signing_secret: str, token: str) -> App:
 
     def run_command(command: dict[str, Any], respond: Respond) -> None:
         try:
-            parsed = chatops.parser.parse(command["command"], command.get("text", ""))
+            parsed = parser.parse(command["command"], command.get("text", ""))
         except UsageError:
             return  # already answered by the ack
         # What the person typed, as plain text (Slack's entities decoded) for the audit trail, which escapes it.
@@ -95,7 +95,7 @@ def build_app(chatops: ChatOps, signing_secret: str, token: str) -> App:
         from bot.plans import Requester  # the work's modules load in the lazy listener, not on the ack path
 
         who = Requester(command["user_id"], command["channel_id"], f"cmd:{command['trigger_id']}")
-        chatops.run(parsed, who, text, _ephemeral(respond))
+        dispatcher.run(parsed, who, text, _ephemeral(respond))
 
     for name in SLASH_COMMANDS:
         app.command(name)(ack=ack_command, lazy=[run_command])
@@ -113,7 +113,7 @@ def build_app(chatops: ChatOps, signing_secret: str, token: str) -> App:
         who = Requester(
             body["user"]["id"], channel, key, message_ts=message_ts or None, attempt=str(action.get("action_ts", ""))
         )
-        chatops.click(action["action_id"], str(action.get("value", "")), who, _ephemeral(respond))
+        dispatcher.click(action["action_id"], str(action.get("value", "")), who, _ephemeral(respond))
 
     for action_id in BUTTON_ACTIONS:
         app.action(action_id)(ack=ack_button, lazy=[run_button])

@@ -41,6 +41,15 @@ MAX_COST_DAYS = 365
 MAX_REVISION_DIGITS = 7
 TAG_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 DURATION_PATTERN = re.compile(r"^(\d{1,5})([smhd])$")
+
+
+def window_text(window: timedelta) -> str:
+    """A log window as /logs takes it (15m, 2h, 1d): the largest unit it is a whole number of."""
+    seconds = int(window.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 # Digits, then a letter: meant as a window (`5x`, `10mins`, `1h30m`), so never taken as a filter unquoted.
 WINDOW_SHAPE = re.compile(r"^\d+[a-z][a-z0-9]*$")
 COST_DAYS_PATTERN = re.compile(r"^(\d{1,3})d$")

@@ -85,6 +85,9 @@ class LogLine:
     stream: str
 
 
+LOG_LINES = 50  # the newest lines a /logs answer or an alarm card's Show logs shows
+
+
 @dataclass(frozen=True, slots=True)
 class LogRead:
     """What a log read found: the newest lines of the window, oldest first. `searched_from` is set when the

@@ -455,12 +455,14 @@ class Operations:
     def _supersede_rollout(self, plan: Plan, service_arn: str, revision: int) -> bool:
         """A rollback during a rollout (an alarm right after a deploy) ends that rollout's card as superseded,
         so no card stays "in progress"; returns whether that rollout held the lock this rollback now does."""
+        from bot.deployments import DeploymentTracker  # bot.deployments imports this module
+
         by = plan.confirmed_by or plan.requested_by
         try:
             card = self.state.take_deploy_card(service_arn)
             if card is None:
                 return False
-            tracker = self.state.deployment_tracker(self.slack, self.clock)
+            tracker = DeploymentTracker(self.state, self.slack, self.clock)
             tracker.superseded(card, f"Superseded by a rollback to revision {revision} by <@{by}>.")
         except Exception:
             log.warning("could not close the card of the rollout this rollback interrupted", exc_info=True)

@@ -143,38 +143,22 @@ class RouteTest:
     notes: tuple[str, ...] = ()
 
 
-def explain(config: Config, target: str, env_name: str | None = None) -> RouteTest:
-    """`target` is a configured service's name, or else an alarm's name."""
+def explain_service(config: Config, service: str, env_name: str | None = None) -> RouteTest:
+    """Where a configured service's alarm cards (per severity), deploy cards and the cost post would go.
+    An alarm's name is explained by bot.alarms.routes, which knows how an alarm finds its service."""
     router = Router(config)
-    if target in config.service_names:
-        env = config.environment(env_name).name
-        rows: list[tuple[str, Route]] = []
-        seen: set[Route] = set()
-        for severity in (None, *SEVERITIES):
-            route = router.resolve(Kind.ALARM, env, target, None, severity)
-            if route not in seen:
-                seen.add(route)
-                rows.append((f"alarm cards{f' ({severity})' if severity else ''}", route))
-        rows.append(("deploy cards", router.resolve(Kind.DEPLOY, env, target)))
-        notes = []
-        if any(rule.alarm_pattern for rule in config.routing.rules):
-            notes.append("Rules with an alarm_pattern need an alarm's name: `/ops routes test <alarm-name>`.")
-        if env == config.environment().name:
-            rows.append(("weekly cost post", router.resolve(Kind.COST, env)))
-        return RouteTest(f"{target} ({env})", tuple(rows), tuple(notes))
-
-    from bot.alarms.model import AlarmKind, AlarmNotification, AlarmState, ServiceMap
-
-    alarm = AlarmNotification(target, AlarmState.ALARM, None, "", 0.0, AlarmKind.METRIC)
-    services = ServiceMap(config)
-    environment = config.environment(env_name) if env_name else services.environment(alarm)
-    service = services.service(alarm, environment)
-    severity = severity_of(target)
-    route = router.resolve(Kind.ALARM, environment.name, service, target, severity)
-    notes = [
-        f"service: {service or 'none known from the name'} · environment: {environment.name} · "
-        f"severity: {severity or 'none in the name'}"
-    ]
-    if config.routing.severity_tag_key or config.alarms.service_tag_key:
-        notes.append("The alarm's tags are read only when it fires: a tag may still change its service or severity.")
-    return RouteTest(f"alarm {target}", (("alarm card", route),), tuple(notes))
+    env = config.environment(env_name).name
+    rows: list[tuple[str, Route]] = []
+    seen: set[Route] = set()
+    for severity in (None, *SEVERITIES):
+        route = router.resolve(Kind.ALARM, env, service, None, severity)
+        if route not in seen:
+            seen.add(route)
+            rows.append((f"alarm cards{f' ({severity})' if severity else ''}", route))
+    rows.append(("deploy cards", router.resolve(Kind.DEPLOY, env, service)))
+    notes = []
+    if any(rule.alarm_pattern for rule in config.routing.rules):
+        notes.append("Rules with an alarm_pattern need an alarm's name: `/ops routes test <alarm-name>`.")
+    if env == config.environment().name:
+        rows.append(("weekly cost post", router.resolve(Kind.COST, env)))
+    return RouteTest(f"{service} ({env})", tuple(rows), tuple(notes))

@@ -28,23 +28,15 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from bot.aws import ClientFactory
-from bot.clock import Clock, system_clock
-from bot.deployments import DeployCard, DeployCards, DeploymentTracker, RollingOutError
 from bot.errors import BotError, aws_operation
-from bot.history import RevisionHistory
 from bot.model import Plan, PlanStatus
-from bot.slack import SlackPort
 from bot.slack_text import escape
-from bot.table import Table
 
-# Moved to bot.deployments; named here until issue 17.1.
-__all__ = ["DeployCard", "RollingOutError"]
 # A child of "bot": the Lambda handlers hand Powertools' configuration to the "bot" loggers
 # (handlers.runtime.share_logging), so this line reaches the function's log. Its own level keeps it there
 # when the functions' LogLevel is raised above INFO: the audit trail is a record, not diagnostics.
@@ -75,6 +67,20 @@ class LockedError(BotError):
             "Ask them to finish or `/ops unlock` it, or wait until the lock expires.",
         )
         self.lock = lock
+
+
+class RollingOutError(BotError):
+    """A deploy or rollback of the service is still rolling out: one at a time, so every card ends."""
+
+    def __init__(self, card: DeployCard) -> None:
+        revision = card.task_definition.rpartition(":")[2]
+        since = datetime.fromtimestamp(card.started_at, UTC).strftime("%H:%M")
+        super().__init__(
+            f"{card.service} ({card.env}) is rolling out revision {revision} since {since} UTC "
+            f"({escape(card.summary)}, by <@{card.actor}>).",
+            "Wait until its card says completed or failed, then try again.",
+        )
+        self.card = card
 
 
 AUDIT_TEXT = "text"
@@ -130,6 +136,30 @@ class LastChange:
     actor: str
     summary: str
     at: float
+
+
+@dataclass(frozen=True, slots=True)
+class DeployCard:
+    """Where a deployment is shown in Slack, and what it is."""
+
+    channel: str
+    ts: str
+    plan_id: str
+    env: str
+    service: str
+    actor: str
+    summary: str
+    started_at: float
+    task_definition: str
+    from_task_definition: str
+    deployment_id: str | None = None
+    release_lock: bool = True
+    requested_by: str = ""
+    copies: tuple[tuple[str, str], ...] = ()  # (channel, ts) of the card's copies in the routed channels
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> DeployCard:
+        return cls(**{**data, "copies": tuple((str(c), str(t)) for c, t in data.get("copies") or ())})
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,13 +261,88 @@ class AlarmRecord:
 ALARM_CARD_TTL_SECONDS = 30 * 86400
 
 
-class StateStore(Table):
-    """Until issue 17.1 wires the stores per aggregate: the old one-for-everything store, over the Table
-    (whose data-item methods it inherits) and delegating to the new stores."""
-
-    def __init__(self, clients: ClientFactory, table: str, region: str, clock: Clock = system_clock) -> None:
-        super().__init__(clients, table, region, clock)
+class StateStore:
+    def __init__(self, clients: ClientFactory, table: str, region: str) -> None:
+        self.clients = clients
         self.table = table
+        self.region = region
+
+    @property
+    def ddb(self) -> Any:
+        return self.clients.client("dynamodb", self.region)
+
+    # --- generic items ---------------------------------------------------------------------------
+
+    def put(self, pk: str, sk: str, data: dict[str, Any], expires_at: float | None = None) -> None:
+        item: dict[str, Any] = {"pk": {"S": pk}, "sk": {"S": sk}, "data": {"S": json.dumps(data)}}
+        if expires_at is not None:
+            item["expires_at"] = {"N": str(int(expires_at))}
+        with aws_operation("Save bot state"):
+            self.ddb.put_item(TableName=self.table, Item=item)
+
+    def get(self, pk: str, sk: str, now: float | None = None) -> dict[str, Any] | None:
+        with aws_operation("Read bot state"):
+            item = self.ddb.get_item(TableName=self.table, Key=_key(pk, sk), ConsistentRead=True).get("Item")
+        return _data(item, now)
+
+    def put_new(self, pk: str, sk: str, data: dict[str, Any], expires_at: float | None = None) -> bool:
+        """Store the item only if none has this key; False if one has (someone else did it first)."""
+        from botocore.exceptions import ClientError
+
+        item: dict[str, Any] = {**_key(pk, sk), "data": {"S": json.dumps(data)}}
+        if expires_at is not None:
+            item["expires_at"] = {"N": str(int(expires_at))}
+        try:
+            self.ddb.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            with aws_operation("Save bot state"):
+                raise
+        return True
+
+    def delete(self, pk: str, sk: str) -> None:
+        with aws_operation("Save bot state"):
+            self.ddb.delete_item(TableName=self.table, Key=_key(pk, sk))
+
+    def get_many(self, keys: list[tuple[str, str]], now: float | None = None) -> dict[tuple[str, str], dict[str, Any]]:
+        """Up to 100 items in one BatchGetItem round trip (retrying unprocessed keys)."""
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        pending = [_key(pk, sk) for pk, sk in dict.fromkeys(keys)]
+        attempts = 0
+        while pending and attempts < 5:
+            attempts += 1
+            batch, pending = pending[:100], pending[100:]
+            with aws_operation("Read bot state"):
+                response = self.ddb.batch_get_item(RequestItems={self.table: {"Keys": batch}})
+            for item in response.get("Responses", {}).get(self.table, []):
+                data = _data(item, now)
+                if data is not None:
+                    found[(item["pk"]["S"], item["sk"]["S"])] = data
+            pending += response.get("UnprocessedKeys", {}).get(self.table, {}).get("Keys", [])
+        return found
+
+    def query(
+        self,
+        pk: str,
+        *,
+        newest_first: bool = True,
+        limit: int = 10,
+        sk_between: tuple[str, str] | None = None,
+    ) -> list[dict[str, Any]]:
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": pk}},
+            "ScanIndexForward": not newest_first,
+            "Limit": limit,
+        }
+        if sk_between is not None:
+            kwargs["KeyConditionExpression"] += " AND sk BETWEEN :lo AND :hi"
+            kwargs["ExpressionAttributeValues"].update({":lo": {"S": sk_between[0]}, ":hi": {"S": sk_between[1]}})
+        with aws_operation("Read bot state"):
+            items = self.ddb.query(**kwargs).get("Items", [])
+        return [d for d in (_data(item) for item in items) if d is not None]
 
     # --- plans ------------------------------------------------------------------------------------
 
@@ -458,56 +563,49 @@ class StateStore(Table):
         """Record a change from the alarm's card that ran (one item per kind of change: its newest)."""
         self.put(*self.alarm_key(alarm_key, f"done#{done.action}"), asdict(done), done.at + ALARM_CARD_TTL_SECONDS)
 
-    # --- deploy cards (bot.deployments.DeployCards) ----------------------------------------------------
+    # --- deploy cards -----------------------------------------------------------------------------
 
     def save_deploy_card(self, service_arn: str, card: DeployCard, ttl_seconds: int = 7 * 86400) -> None:
-        DeployCards(self).save(service_arn, card, ttl_seconds)
+        self.put(f"card#{service_arn}", "deploy", asdict(card), time.time() + ttl_seconds)
 
     def deploy_card(self, service_arn: str) -> DeployCard | None:
-        return DeployCards(self).get(service_arn)
+        data = self.get(f"card#{service_arn}", "deploy")
+        return DeployCard.from_data(data) if data else None
 
     def deploy_cards(self, service_arns: list[str]) -> dict[str, DeployCard]:
-        return DeployCards(self).many(service_arns)
+        """The open deploy cards of these services, in one BatchGetItem (per 100), by service ARN."""
+        found = self.get_many([(f"card#{arn}", "deploy") for arn in service_arns])
+        return {pk.removeprefix("card#"): DeployCard.from_data(data) for (pk, _), data in found.items()}
 
     def take_deploy_card(self, service_arn: str) -> DeployCard | None:
-        return DeployCards(self).take(service_arn)
+        """Remove the card and return it, to exactly one caller: the one that ends the deployment."""
+        from botocore.exceptions import ClientError
 
-    def deployment_tracker(
-        self,
-        slack: SlackPort,
-        clock: Clock,
-        running: Callable[[DeployCard], str | None] = lambda card: None,
-    ) -> DeploymentTracker:
-        """The tracker over this table (until issue 17.1 builds it from the stores)."""
-        legacy = _LegacyStores(self)
-        history = RevisionHistory(self, clock)
-        return DeploymentTracker(DeployCards(self), legacy, legacy, legacy, history, slack, clock, running)
-
-
-class _LegacyStores:
-    """A StateStore as the locks, audit and plans DeploymentTracker takes (until issue 17.1)."""
-
-    def __init__(self, state: StateStore) -> None:
-        self.state = state
-
-    def release(self, env: str, service: str, holder: str | None = None) -> bool:
-        return self.state.release_lock(env, service, holder)
-
-    def record_safe(
-        self,
-        env: str,
-        service: str,
-        actor: str,
-        request: str,
-        decision: str,
-        outcome: str = "",
-        plan_id: str = "",
-    ) -> None:
-        self.state.audit_safe(env, service, actor, request, decision, outcome, plan_id)
-
-    def load(self, plan_id: str) -> Plan | None:
-        return self.state.load_plan(plan_id)
+        try:
+            with aws_operation("Save bot state"):
+                old = self.ddb.delete_item(
+                    TableName=self.table,
+                    Key=_key(f"card#{service_arn}", "deploy"),
+                    ConditionExpression="attribute_exists(pk)",
+                    ReturnValues="ALL_OLD",
+                ).get("Attributes")
+        except BotError as error:
+            if isinstance(error.__cause__, ClientError) and "ConditionalCheckFailed" in str(error.__cause__):
+                return None
+            raise
+        data = _data(old)
+        return DeployCard.from_data(data) if data else None
 
 
 def _key(pk: str, sk: str) -> dict[str, Any]:
     return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+def _data(item: dict[str, Any] | None, now: float | None = None) -> dict[str, Any] | None:
+    if not item:
+        return None
+    expires = item.get("expires_at", {}).get("N")
+    if expires is not None and float(expires) <= (now if now is not None else time.time()):
+        return None
+    loaded: dict[str, Any] = json.loads(item["data"]["S"])
+    return loaded

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -26,15 +24,11 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from bot.alarms.relay import AlarmRelay, BatchResult, Received
-from handlers.runtime import Lazy, build_chatops, share_logging
+from handlers.runtime import PerContainer, Runtime
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "fargate-chatops"))
 # Reporting all records of a batch as failed (a Slack outage) is an answer, not a crash of the function.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-# The relay's clocks and sleep; tests and bench/alarm_storm.py pin them before the relay is built.
-clock: Callable[[], float] = time.time
-pacer_clock: Callable[[], float] = time.monotonic
-sleep: Callable[[float], None] = time.sleep
 last_result: BatchResult | None = None  # the latest batch's outcome, for the benchmark and the logs
 
 
@@ -42,28 +36,27 @@ class AlarmNotShown(Exception):
     """The record's alarm could not be shown in Slack; SQS delivers the record again."""
 
 
-def build_relay() -> AlarmRelay:
+def build_relay(runtime: Runtime) -> AlarmRelay:
     from bot.alarms.pacing import Pacer
 
-    chatops = build_chatops(clock=clock)
-    pacer = Pacer(chatops.config.alarms.writes_per_second, pacer_clock, sleep)
-    share_logging(logger)
+    clocks = runtime.clocks
+    pacer = Pacer(runtime.config.alarms.writes_per_second, clocks.monotonic, clocks.sleep)
     own = os.environ.get("OPSBOT_OWN_ALARM_TOPIC_ARN", "")
     return AlarmRelay(
-        chatops.config,
-        chatops.state,
-        chatops.platform,
-        chatops.slack,
+        runtime.config,
+        runtime.state,
+        runtime.platform,
+        runtime.slack,
         pacer,
-        clock,
-        sleep,
+        clocks.wall,
+        clocks.sleep,
         own_topics=frozenset({own} if own else ()),
     )
 
 
-_relay = Lazy(build_relay)
+_relay = PerContainer(build_relay, logger)
 get_relay = _relay.get
-reset = _relay.reset  # forget the built relay (tests that change the environment or the clocks)
+reset = _relay.reset  # forget the built relay (tests that change the environment), or rebuild it on other clocks
 
 
 def _sns_envelope(record: dict[str, Any]) -> Received:

@@ -11,34 +11,28 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 
-from bot.config import Config, load_config
-from handlers.runtime import share_logging
+from handlers.runtime import PerContainer, Runtime
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "fargate-chatops"))
 WEEK_DAYS = 7
-clock: Callable[[], float] = time.time  # the report's "now" (tests pin it)
+
+_runtime = PerContainer(lambda runtime: runtime, logger)
+reset = _runtime.reset  # forget what was built (tests that change the environment), or rebuild on other clocks
 
 
-def post_weekly(
-    config: Config, event: Mapping[str, Any], environ: Mapping[str, str], context: Any = None
-) -> dict[str, Any]:
+def post_weekly(runtime: Runtime, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """Make the week's report and post it once for this event; returns what happened, for the logs."""
     from bot import render
-    from bot.aws import ClientFactory
-    from bot.cost import CostReporter
     from bot.errors import BotError
     from bot.idempotency import Once
     from bot.routing import Kind, Router
-    from bot.slack import SlackOut, slack_client
-    from bot.state import StateStore
-    from handlers.runtime import bot_token
 
+    config = runtime.config
     env = config.environment()
     channels = Router(config).route(Kind.COST, env.name)
     if not channels:
@@ -48,26 +42,23 @@ def post_weekly(
         )
         return {"posted": False, "reason": "no channel configured"}
     channel = channels[0]
-    clients = ClientFactory(endpoint_url=config.aws_endpoint_url)
-    state = StateStore(clients, config.state_table, env.region)
-    once = Once(clients.client("dynamodb", env.region), config.state_table, scope="weekly-cost")
+    once = Once(runtime.clients.client("dynamodb", env.region), config.state_table, scope="weekly-cost")
     once.register_lambda_context(context)
     # A retried delivery repeats the event id; an event without one (a manual test) is keyed on its week.
-    key = str(event.get("id") or f"{env.name}:{time.strftime('%G-W%V', time.gmtime(clock()))}")
+    key = str(event.get("id") or f"{env.name}:{time.strftime('%G-W%V', time.gmtime(runtime.clock()))}")
 
     def report_and_post() -> dict[str, Any]:
         try:
-            message = CostReporter(config, clients, state, clock).summary(WEEK_DAYS, "week", env.name)
+            message = runtime.cost_reporter().summary(WEEK_DAYS, "week", env.name)
         except BotError as error:
             logger.warning("weekly cost report not made: %s", error)
             message = render.error(error)
-        slack = SlackOut(slack_client(config.slack.api_url, bot_token(environ)))
-        ts = slack.post(channel, message)
+        ts = runtime.slack.post(channel, message)
         # The first channel's post is the one retried; a copy Slack refuses is logged, not posted twice.
         copies = {}
         for copy in channels[1:]:
             try:
-                copies[copy] = slack.post(copy, message)
+                copies[copy] = runtime.slack.post(copy, message)
             except Exception:
                 logger.exception("weekly cost post not copied to %s", copy)
         return {"channel": channel, "ts": ts, "copies": copies}
@@ -83,5 +74,4 @@ def post_weekly(
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    share_logging(logger)
-    return post_weekly(load_config(), event, os.environ, context)
+    return post_weekly(_runtime.get(), event, context)

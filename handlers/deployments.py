@@ -3,36 +3,27 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aws_lambda_powertools import Logger
 
 from bot.deployments import DeploymentEvent, DeploymentTracker
 from bot.state import DeployCard
-
-if TYPE_CHECKING:
-    from bot.core import ChatOps
-from handlers.runtime import Lazy, build_chatops, share_logging
+from handlers.runtime import PerContainer, Runtime
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "fargate-chatops"))
 
 
-def tracker_for(chatops: ChatOps) -> DeploymentTracker:
+def build_tracker(runtime: Runtime) -> DeploymentTracker:
     """The tracker, asking ECS which revision a service runs when its deployment FAILED."""
 
     def running(card: DeployCard) -> str | None:
-        return chatops.platform.service(chatops.config.target(card.service, card.env)).task_definition
+        return runtime.platform.service(runtime.config.target(card.service, card.env)).task_definition
 
-    return chatops.state.deployment_tracker(chatops.slack, chatops.clock, running=running)
-
-
-def build_tracker() -> DeploymentTracker:
-    chatops = build_chatops()
-    share_logging(logger)
-    return tracker_for(chatops)
+    return runtime.state.deployment_tracker(runtime.slack, runtime.clock, running=running)
 
 
-_tracker = Lazy(build_tracker)
+_tracker = PerContainer(build_tracker, logger)
 get_tracker = _tracker.get
 reset = _tracker.reset
 

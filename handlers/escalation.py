@@ -9,7 +9,6 @@ is posted in the card's thread. A level whose post failed is left for the next m
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,10 +18,9 @@ from aws_lambda_powertools.logging import correlation_paths
 
 from bot.alarms.escalation import Escalations
 from bot.errors import BotError
-from handlers.runtime import Lazy, build_chatops, share_logging
+from handlers.runtime import PerContainer, Runtime, build_runtime
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "fargate-chatops"))
-clock: Callable[[], float] = time.time  # what "now" is for due times (tests pin it)
 
 
 class EscalationNotPosted(Exception):
@@ -37,32 +35,30 @@ class Scheduled:
     sweep: Callable[[], list[str]]
 
 
-def build_scheduled() -> Scheduled:
-    from handlers.deployments import tracker_for
+def build_scheduled(runtime: Runtime | None = None) -> Scheduled:
+    from handlers.deployments import build_tracker
 
-    chatops = build_chatops(clock=lambda: clock())
-    share_logging(logger)
-    tracker = tracker_for(chatops)
-
-    by_env = {env.name: chatops.config.targets(env.name) for env in chatops.config.environments}
+    runtime = runtime or build_runtime(clocks=_scheduled.clocks)
+    tracker = build_tracker(runtime)
+    by_env = {env.name: runtime.config.targets(env.name) for env in runtime.config.environments}
     timeouts = {(t.env, t.name): 60.0 * t.service.deploy_timeout_minutes for ts in by_env.values() for t in ts}
 
     def sweep() -> list[str]:
         done: list[str] = []
         for env, targets in by_env.items():
             try:
-                states = chatops.platform.describe(targets)  # ceil(n/10) DescribeServices per cluster
+                states = runtime.platform.describe(targets)  # ceil(n/10) DescribeServices per cluster
             except BotError as error:  # one environment's cluster (or role) must not stop the others
                 logger.warning("deploy-card sweep skipped %s: %s", env, error)
                 continue
             done += tracker.sweep(states, lambda state: timeouts[(state.env, state.name)])
         return done
 
-    return Scheduled(Escalations(chatops.config, chatops.state, chatops.slack, lambda: clock()), sweep)
+    return Scheduled(runtime.escalations, sweep)
 
 
-_scheduled = Lazy(build_scheduled)
-reset = _scheduled.reset  # forget what was built (tests that change the environment)
+_scheduled: PerContainer[Scheduled] = PerContainer(build_scheduled, logger)
+reset = _scheduled.reset  # forget what was built (tests that change the environment), or rebuild on other clocks
 
 
 def get_escalations() -> Escalations:

@@ -1,5 +1,12 @@
-"""What every Lambda entry point needs once per container: the Slack secrets, the wired ChatOps, and a
-thread-safe "build on first use" holder. Light to import: the bot's modules load only when built.
+"""The composition root: what every Lambda entry point builds once per container.
+
+`Runtime` is made from the environment (config, AWS client factory, the Slack Web API client, the clocks)
+and builds each component on first use, handing it only what it uses; no component ever sees the Runtime.
+A handler module keeps what it needs in a `PerContainer`, which tests and benchmarks rebuild with other
+clocks (`reset(Clocks(...))`): the one way to set time for a whole function.
+
+Light to import: the bot's modules load only when a component is built, so the Slack function's ack path
+builds the parser and the dispatcher and nothing else.
 """
 
 from __future__ import annotations
@@ -9,14 +16,32 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING
 
+from bot.clock import Clock, system_clock
 from bot.config import ConfigError
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger
+    from slack_sdk import WebClient
 
-    from bot.core import ChatOps
+    from bot.access import AccessPolicy
+    from bot.alarms.actions import AlarmActions
+    from bot.alarms.escalation import Escalations
+    from bot.aws import ClientFactory
+    from bot.commands import Parser
+    from bot.config import Config
+    from bot.cost import CostReporter
+    from bot.dispatch import Dispatcher
+    from bot.idempotency import Once
+    from bot.model import Plan
+    from bot.operations import Operations
+    from bot.platform import Platform
+    from bot.reads import ReadCommands
+    from bot.slack import SlackOut
+    from bot.state import StateStore
 
 
 def secret(value_variable: str, name_variable: str, environ: Mapping[str, str]) -> str:
@@ -40,9 +65,9 @@ def share_logging(logger: Logger, *also: str) -> None:
     """Write the bot's log lines (the audit trail's among them) with `logger`'s handler and level.
 
     Lambda's Python runtime leaves the root logger at WARNING, so a logger Powertools is not configured for
-    drops its INFO lines, the audit line included. Every handler calls this when it builds its objects.
-    `also` names more top-level loggers (slack_bolt). Powertools only configures loggers that exist, so
-    they are made here first.
+    drops its INFO lines, the audit line included. PerContainer calls this for every function when it builds
+    (`also` names more top-level loggers: slack_bolt). Powertools only configures loggers that exist, so they
+    are made here first.
     """
     from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 
@@ -56,33 +81,190 @@ def bot_token(environ: Mapping[str, str]) -> str:
     return secret("SLACK_BOT_TOKEN", "SLACK_BOT_TOKEN_SECRET_NAME", environ)
 
 
-def build_chatops(environ: Mapping[str, str] | None = None, clock: Callable[[], float] = time.time) -> ChatOps:
+@dataclass(frozen=True, slots=True)
+class Clocks:
+    """Time for a whole function: `wall` for what is stored and shown (plans' expiry, cards, due times),
+    `monotonic` and `sleep` for pacing Slack writes."""
+
+    wall: Clock = system_clock
+    monotonic: Clock = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+
+
+@dataclass(frozen=True)
+class Runtime:
+    config: Config
+    clients: ClientFactory
+    slack_client: WebClient
+    clocks: Clocks = field(default_factory=Clocks)
+
+    @property
+    def clock(self) -> Clock:
+        return self.clocks.wall
+
+    @cached_property
+    def home_region(self) -> str:
+        return self.config.environment().region
+
+    # --- adapters -----------------------------------------------------------------------------------
+
+    @cached_property
+    def slack(self) -> SlackOut:
+        from bot.slack import SlackOut
+
+        return SlackOut(self.slack_client)
+
+    @cached_property
+    def platform(self) -> Platform:
+        from bot.platform import Platform
+
+        return Platform(self.config, self.clients)
+
+    @cached_property
+    def state(self) -> StateStore:
+        from bot.state import StateStore
+
+        return StateStore(self.clients, self.config.state_table, self.home_region)
+
+    @cached_property
+    def once(self) -> Once:
+        from bot.idempotency import Once
+
+        return Once(self.clients.client("dynamodb", self.home_region), self.config.state_table)
+
+    # --- components ---------------------------------------------------------------------------------
+
+    @cached_property
+    def access(self) -> AccessPolicy:
+        from bot.access import AccessPolicy
+
+        return AccessPolicy(self.config, self._group_members)
+
+    def _group_members(self, group: str) -> list[str]:
+        try:
+            return self.slack.group_members(group)
+        except Exception:
+            logging.getLogger("bot.access").warning("could not read members of user group %s", group, exc_info=True)
+            return []
+
+    @cached_property
+    def operations(self) -> Operations:
+        from bot.deployments import DeployCard, DeployCards
+        from bot.history import RevisionHistory
+        from bot.operations import Operations
+        from bot.stores import AuditLog, LockStore, PlanStore, StatusCache
+
+        table = self.state
+
+        def supersede(card: DeployCard, detail: str) -> None:
+            self.state.deployment_tracker(self.slack, self.clock).superseded(card, detail)
+
+        operations = Operations(
+            self.config,
+            self.platform,
+            self.access,
+            self.slack,
+            plans=PlanStore(table),
+            locks=LockStore(table),
+            audit=AuditLog(table),
+            status=StatusCache(table),
+            cards=DeployCards(table),
+            history=RevisionHistory(table, self.clock),
+            supersede=supersede,
+            clock=self.clock,
+            sleep=self.clocks.sleep,
+        )
+
+        def alarm_card_change_ran(plan: Plan) -> None:
+            """A plan made from an alarm card's button ran: the card shows it in place of the button."""
+            if plan.from_alarm:
+                self.alarm_actions.executed(plan)
+
+        operations.on_executed.append(alarm_card_change_ran)
+        return operations
+
+    @cached_property
+    def escalations(self) -> Escalations:
+        from bot.alarms.escalation import Escalations
+
+        return Escalations(self.config, self.state, self.slack, self.clock)
+
+    @cached_property
+    def alarm_actions(self) -> AlarmActions:
+        from bot.alarms.actions import AlarmActions
+
+        return AlarmActions(
+            self.config,
+            self.access,
+            self.platform,
+            self.operations,
+            self.state,
+            self.slack,
+            self.once,
+            self.escalations,
+            self.clock,
+        )
+
+    def cost_reporter(self) -> CostReporter:
+        from bot.cost import CostReporter
+
+        return CostReporter(self.config, self.clients, self.state, self.clock)
+
+    @cached_property
+    def reads(self) -> ReadCommands:
+        from bot.reads import ReadCommands
+
+        return ReadCommands(self.config, self.platform, self.state, self.access, self.clock, self.cost_reporter)
+
+    # --- the Slack function's ack path: cheap to build ---------------------------------------------------
+
+    @cached_property
+    def parser(self) -> Parser:
+        from bot.commands import Parser
+
+        return Parser(self.config)
+
+    @cached_property
+    def dispatcher(self) -> Dispatcher:
+        from bot.dispatch import Dispatcher
+
+        return Dispatcher(self.config, lambda: self.reads, lambda: self.operations, lambda: self.alarm_actions)
+
+
+def build_runtime(environ: Mapping[str, str] | None = None, clocks: Clocks | None = None) -> Runtime:
     """The bot wired from the environment: config, AWS client factory and the Slack Web API client."""
     from bot.aws import ClientFactory
     from bot.config import load_config
-    from bot.core import ChatOps
     from bot.slack import slack_client
 
     environ = os.environ if environ is None else environ
     config = load_config(environ)
     clients = ClientFactory(endpoint_url=config.aws_endpoint_url)
-    return ChatOps(config, clients, slack_client(config.slack.api_url, bot_token(environ)), clock)
+    client = slack_client(config.slack.api_url, bot_token(environ))
+    return Runtime(config, clients, client, clocks or Clocks())
 
 
-class Lazy[T]:
-    """Builds its value on first use, once per container (and again after reset(), for tests)."""
+class PerContainer[T]:
+    """What a function builds once per container, on first use, from a Runtime; `reset` forgets it (tests
+    that change the environment), optionally with other clocks for the next build (tests, benchmarks)."""
 
-    def __init__(self, build: Callable[[], T]) -> None:
+    def __init__(self, build: Callable[[Runtime], T], logger: Logger | None = None, *loggers: str) -> None:
         self._build = build
+        self._logger = logger
+        self._loggers = loggers
         self._lock = threading.Lock()
         self._value: T | None = None
+        self.clocks = Clocks()
 
     def get(self) -> T:
         with self._lock:
             if self._value is None:
-                self._value = self._build()
+                self._value = self._build(build_runtime(clocks=self.clocks))
+                if self._logger is not None:
+                    share_logging(self._logger, *self._loggers)
             return self._value
 
-    def reset(self) -> None:
+    def reset(self, clocks: Clocks | None = None) -> None:
         with self._lock:
             self._value = None
+            self.clocks = clocks or Clocks()

@@ -22,7 +22,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 from slack_bolt.adapter.aws_lambda import SlackRequestHandler
 
-from handlers.runtime import Lazy, build_chatops, secret, share_logging
+from handlers.runtime import PerContainer, Runtime, secret
 from handlers.slack_requests import Delivered, answer, delivered, readable_by_bolt
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from bot.replay import ReplayGuard
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "fargate-chatops"))
-_chatops: Any = None
+_runtime: Runtime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,22 +45,21 @@ class Gate:
 _gate: Gate | None = None
 
 
-def build_handler(environ: Mapping[str, str] | None = None) -> SlackRequestHandler:
+def build_handler(runtime: Runtime) -> SlackRequestHandler:
     from slack_sdk.signature import SignatureVerifier
 
     from bot.app import LocalLazyRunner, build_app
     from bot.replay import ReplayGuard
 
-    environ = os.environ if environ is None else environ
-    chatops = build_chatops(environ)
-    config, clients = chatops.config, chatops.clients
+    environ = os.environ
+    config, clients = runtime.config, runtime.clients
     signing_secret = secret("SLACK_SIGNING_SECRET", "SLACK_SIGNING_SECRET_NAME", environ)
-    replays = ReplayGuard(clients, config.state_table, chatops.home_region)
+    replays = ReplayGuard(clients, config.state_table, runtime.home_region)
     replays.warm()
-    global _chatops, _gate
-    _chatops = chatops
+    global _runtime, _gate
+    _runtime = runtime
     _gate = Gate(SignatureVerifier(signing_secret), replays)
-    app = build_app(chatops, signing_secret, chatops.slack_client.token)
+    app = build_app(runtime.parser, runtime.dispatcher, signing_secret, runtime.slack_client)
     request_handler = SlackRequestHandler(app)
     runner = app.listener_runner
     if environ.get("OPSBOT_LAZY") == "thread":
@@ -69,11 +68,10 @@ def build_handler(environ: Mapping[str, str] | None = None) -> SlackRequestHandl
         # Bolt would create its Lambda client at the first lazy invoke, inside Slack's 3 seconds.
         lazy = runner.lazy_listener_runner
         lazy.lambda_client = clients.client("lambda", environ.get("AWS_REGION", config.environment().region))  # type: ignore[attr-defined]
-    share_logging(logger, "slack_bolt")
     return request_handler
 
 
-_built = Lazy(build_handler)
+_built = PerContainer(build_handler, logger, "slack_bolt")
 get_handler = _built.get
 reset = _built.reset  # forget the built app (tests that change the environment)
 
@@ -169,6 +167,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     headers = event["headers"]
     if headers.get("x-slack-bolt-lazy-only") or os.environ.get("OPSBOT_LAZY") == "thread":
         # The work runs in this invocation: let idempotency records expire if it times out.
-        _chatops.once.register_lambda_context(context)
+        assert _runtime is not None  # built with the gate
+        _runtime.once.register_lambda_context(context)
     response: dict[str, Any] = request_handler.handle(event, context)  # type: ignore[no-untyped-call]
     return response

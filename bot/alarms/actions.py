@@ -26,19 +26,24 @@ from bot import render
 from bot.alarms import cards
 from bot.alarms.escalation import Escalations, Stop
 from bot.commands import Rollback, Scale
-from bot.config import Role
+from bot.config import Config, Role
 from bot.errors import BotError, NotAllowedError
 from bot.history import RolledBackBy
-from bot.model import Action, Plan, revision_of
+from bot.model import LOG_LINES, Action, Plan, revision_of
 from bot.plans import Requester
 from bot.slack import Respond
 from bot.state import AlarmAck, AlarmCard, AlarmDone, AlarmMute, AlarmRecord
 
 if TYPE_CHECKING:
-    from bot.core import ChatOps
+    from bot.access import AccessPolicy
+    from bot.clock import Clock
+    from bot.idempotency import Once
+    from bot.operations import Operations
+    from bot.platform import Platform
+    from bot.slack import SlackPort
+    from bot.state import StateStore
 
 log = logging.getLogger(__name__)
-LOG_LINES = 50
 
 
 def alarm_name(alarm_key: str) -> str:
@@ -48,9 +53,27 @@ def alarm_name(alarm_key: str) -> str:
 
 
 class AlarmActions:
-    def __init__(self, chatops: ChatOps) -> None:
-        self.chatops = chatops
-        self.config = chatops.config
+    def __init__(
+        self,
+        config: Config,
+        access: AccessPolicy,
+        platform: Platform,
+        operations: Operations,
+        state: StateStore,
+        slack: SlackPort,
+        once: Once,
+        escalations: Escalations,
+        clock: Clock,
+    ) -> None:
+        self.config = config
+        self.access = access
+        self.platform = platform
+        self.operations = operations
+        self.state = state
+        self.slack = slack
+        self.once = once
+        self.escalations = escalations
+        self.clock = clock
 
     def click(self, action_id: str, value: str, who: Requester, respond: Respond) -> None:
         try:
@@ -81,7 +104,7 @@ class AlarmActions:
         text = f"/rollback {button.service} {button.revision} {button.env} (alarm {alarm_name(button.alarm)})"
         command = Rollback(button.service, button.revision, button.env)
         incident = self._incident(button)
-        self.chatops.operations.request(command, who, text, respond, via=RolledBackBy.ALARM, from_alarm=incident)
+        self.operations.request(command, who, text, respond, via=RolledBackBy.ALARM, from_alarm=incident)
 
     def scale_up(self, button: cards.ButtonValue, who: Requester, respond: Respond) -> None:
         if button.service is None:
@@ -90,7 +113,7 @@ class AlarmActions:
         request = f"scale up {button.service} {button.env} (alarm {alarm_name(button.alarm)})"
         if not self._allowed(who, button, Role.OPERATOR, request, respond):
             return
-        current = self.chatops.platform.service(target)
+        current = self.platform.service(target)
         ceiling = target.service.max_tasks
         if current.desired >= ceiling:
             raise BotError(
@@ -102,7 +125,7 @@ class AlarmActions:
             f"/scale {target.name} {count} {target.env} (alarm {alarm_name(button.alarm)}: +{count - current.desired})"
         )
         command = Scale(target.name, count, target.env)
-        self.chatops.operations.request(command, who, text, respond, from_alarm=self._incident(button))
+        self.operations.request(command, who, text, respond, from_alarm=self._incident(button))
 
     # --- a change from the card ran -----------------------------------------------------------------------
 
@@ -117,9 +140,9 @@ class AlarmActions:
         if to is None:  # a scale that only hands back to autoscaling: not a card's Scale up
             return
         by = plan.confirmed_by or plan.requested_by
-        done = AlarmDone(plan.action.value, to, by, plan.requested_by, self.chatops.clock(), plan.from_alarm, plan.id)
-        self.chatops.state.alarm_action_done(key, done)
-        record = self.chatops.state.alarm_record(key, now=self.chatops.clock())
+        done = AlarmDone(plan.action.value, to, by, plan.requested_by, self.clock(), plan.from_alarm, plan.id)
+        self.state.alarm_action_done(key, done)
+        record = self.state.alarm_record(key, now=self.clock())
         if record.card is not None and record.card.incident == plan.from_alarm:
             self._draw(record)
 
@@ -127,7 +150,7 @@ class AlarmActions:
         """The incident of the card whose button was pressed, for the plan to name. None when there is no
         record of the card, or it cannot be read: the change is still planned, the card just won't show it."""
         try:
-            card = self.chatops.state.alarm_record(button.alarm, now=self.chatops.clock()).card
+            card = self.state.alarm_record(button.alarm, now=self.clock()).card
         except BotError:
             log.warning("could not read the card of %s; its plan will not be shown on it", button.alarm, exc_info=True)
             return None
@@ -147,16 +170,16 @@ class AlarmActions:
         window = self.config.alarms.log_window_minutes
         at = card.changed_at if card.state != "OK" else card.opened_at
         until = datetime.fromtimestamp(at, UTC) + timedelta(minutes=window)
-        read = self.chatops.platform.read_logs(target, timedelta(minutes=2 * window), None, LOG_LINES, until=until)
+        read = self.platform.read_logs(target, timedelta(minutes=2 * window), None, LOG_LINES, until=until)
         message = cards.logs_reply(target, read, at, window, LOG_LINES)
 
         def post() -> dict[str, Any]:
             if card.ts and not card.in_digest:
-                return {"ts": self.chatops.slack.post(card.channel, message, thread_ts=card.ts)}
+                return {"ts": self.slack.post(card.channel, message, thread_ts=card.ts)}
             respond(message)
             return {}
 
-        if not self.chatops.once.run(f"click:{who.key}", post).ran_here:
+        if not self.once.run(f"click:{who.key}", post).ran_here:
             respond(render.info("These logs were posted already for this click."))
 
     def acknowledge(self, button: cards.ButtonValue, who: Requester, respond: Respond) -> None:
@@ -170,8 +193,8 @@ class AlarmActions:
             if record.current_ack is not None:
                 by = record.current_ack.by
                 return {"reply": f"Already acknowledged by <@{by}> at {render.short_time(record.current_ack.at)} UTC."}
-            ack = AlarmAck(who.user, self.chatops.clock(), record.card.incident)
-            self.chatops.state.acknowledge_alarm(button.alarm, ack)
+            ack = AlarmAck(who.user, self.clock(), record.card.incident)
+            self.state.acknowledge_alarm(button.alarm, ack)
             self._stop_escalation(record.card, Stop(who.user, ack.at, "acknowledged"))
             opened = f"incident opened {render.when(record.card.opened_at)}"  # the request names the alarm
             self._audit(button, record.card, who, request, "acknowledged", opened)
@@ -188,9 +211,9 @@ class AlarmActions:
         def work() -> dict[str, Any]:
             record = self._card(button)
             assert record.card is not None
-            now = self.chatops.clock()
+            now = self.clock()
             mute = AlarmMute(who.user, now, now + 60 * self.config.alarms.mute_minutes)
-            self.chatops.state.mute_alarm(button.alarm, mute)
+            self.state.mute_alarm(button.alarm, mute)
             self._stop_escalation(record.card, Stop(who.user, now, "muted"))
             until = f"until {render.short_time(mute.until)} UTC"
             self._audit(button, record.card, who, request, "muted", until)
@@ -202,16 +225,14 @@ class AlarmActions:
     # --- helpers ----------------------------------------------------------------------------------------------
 
     def _allowed(self, who: Requester, button: cards.ButtonValue, role: Role, request: str, respond: Respond) -> bool:
-        decision = self.chatops.access.check(who.user, who.channel, button.env, role)
+        decision = self.access.check(who.user, who.channel, button.env, role)
         if not decision.allowed:
-            self.chatops.state.audit_safe(
-                button.env, button.service or "", who.user, request, "denied", decision.reason
-            )
+            self.state.audit_safe(button.env, button.service or "", who.user, request, "denied", decision.reason)
             respond(render.error(NotAllowedError(decision.reason)))
         return decision.allowed
 
     def _card(self, button: cards.ButtonValue) -> AlarmRecord:
-        record = self.chatops.state.alarm_record(button.alarm, now=self.chatops.clock())
+        record = self.state.alarm_record(button.alarm, now=self.clock())
         if record.card is None:
             raise BotError("The bot has no record of this alarm's card any more.", "Use `/alarms` to see alarms now.")
         return record
@@ -219,10 +240,10 @@ class AlarmActions:
     def _audit(
         self, button: cards.ButtonValue, card: AlarmCard, who: Requester, request: str, decision: str, outcome: str
     ) -> None:
-        self.chatops.state.audit_safe(card.env or button.env, card.service or "", who.user, request, decision, outcome)
+        self.state.audit_safe(card.env or button.env, card.service or "", who.user, request, decision, outcome)
 
     def _once(self, who: Requester, work: Callable[[], dict[str, Any]], respond: Respond) -> None:
-        result = self.chatops.once.run(f"click:{who.key}", work)
+        result = self.once.run(f"click:{who.key}", work)
         if result.ran_here:
             if result.result.get("reply"):
                 respond(render.info(str(result.result["reply"])))
@@ -235,9 +256,7 @@ class AlarmActions:
         """Pending levels are dropped when they come due (the ack and the mute are checked then too; the stop
         also outlasts a mute that expires)."""
         try:
-            Escalations(self.config, self.chatops.state, self.chatops.slack, self.chatops.clock).stop(
-                card.incident, stop
-            )
+            self.escalations.stop(card.incident, stop)
         except BotError:
             log.exception("could not record that escalation stopped for %s", card.name)
 
@@ -258,12 +277,12 @@ class AlarmActions:
         assert card is not None
         if not card.ts or card.in_digest:
             return True
-        message = cards.alarm_card(card, record, self.config.alarms, self.chatops.clock())
+        message = cards.alarm_card(card, record, self.config.alarms, self.clock())
         try:
-            self.chatops.slack.update(card.channel, card.ts, message)
+            self.slack.update(card.channel, card.ts, message)
             for channel, ts in card.copies:
                 if ts:
-                    self.chatops.slack.update(channel, ts, message)
+                    self.slack.update(channel, ts, message)
         except Exception:
             log.exception("could not redraw the alarm card")
             return False

@@ -119,7 +119,9 @@ def test_finding_5_the_audit_line_stays_when_the_dynamodb_audit_write_fails(
     import handlers.slack
 
     bot.command("/status", user=VIEWER)  # builds the function, so its DynamoDB client can be reached
-    ddb = handlers.slack._chatops.state.ddb
+    runtime = handlers.slack._runtime
+    assert runtime is not None
+    ddb = runtime.clients.client("dynamodb", runtime.home_region)
     refused: list[str] = []
 
     def refuse_audit_items(params: dict[str, Any], **_: Any) -> None:

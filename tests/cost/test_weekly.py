@@ -64,7 +64,9 @@ def deployed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, slack: SlackRecord
     monkeypatch.setenv("OPSBOT_STATE_TABLE", TABLE)
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
     monkeypatch.setenv("SLACK_API_URL", slack.api_url)
-    monkeypatch.setattr(handlers.costs, "clock", lambda: NOW)
+    from handlers.runtime import Clocks
+
+    handlers.costs.reset(Clocks(wall=lambda: NOW))
 
 
 def test_the_weekly_run_posts_the_weeks_summary_to_the_channel(

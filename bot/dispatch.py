@@ -1,0 +1,105 @@
+"""From a parsed command or a pressed button to the component that answers it, and every outcome to the
+person as a message: a BotError as its own words, anything else as "something went wrong" (the details
+go to the logs, never a traceback to Slack).
+
+    /ops help                      render.help_message
+    /deploy, /rollback, /scale     bot.operations: authorise -> plan card -> confirm -> run once -> audit
+    everything else                bot.reads: role check, then a read (or /ops lock)
+    Confirm, Cancel                bot.operations
+    Roll back (on a deploy card)   bot.operations, as /rollback
+    alarm_* (on an alarm card)     bot.alarms.actions
+
+The components come from providers (the composition root, handlers/runtime.py, builds each on first use),
+so a module a request does not need is never imported for it: the ack path builds none.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from bot import commands as c
+from bot import render
+from bot.config import Config
+from bot.errors import BotError
+from bot.slack import Respond
+
+if TYPE_CHECKING:
+    from bot.alarms.actions import AlarmActions
+    from bot.operations import Operations
+    from bot.plans import Requester
+    from bot.reads import ReadCommands
+
+log = logging.getLogger(__name__)
+ALARM_ACTION_PREFIX = "alarm_"  # every button of an alarm card (bot.alarms.cards)
+BUTTON_ACTIONS = (render.CONFIRM_ACTION, render.CANCEL_ACTION, render.ROLLBACK_ACTION)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        config: Config,
+        reads: Callable[[], ReadCommands],
+        operations: Callable[[], Operations],
+        alarm_buttons: Callable[[], AlarmActions],
+    ) -> None:
+        self.config = config
+        self.reads = reads
+        self.operations = operations
+        self.alarm_buttons = alarm_buttons
+
+    def run(self, command: c.Command, who: Requester, text: str, respond: Respond) -> None:
+        """Run a parsed command for a person; every outcome reaches them as a message."""
+        with _answering(respond, f"command failed: {text}", "nothing was changed by this command"):
+            if isinstance(command, c.Help):
+                respond(render.help_message(command.topic))
+            elif isinstance(command, c.MUTATING):
+                self.operations().request(command, who, text, respond)
+            else:
+                respond(self.reads().answer(command, who, text))
+
+    def click(self, action_id: str, value: str, who: Requester, respond: Respond) -> None:
+        with _answering(respond, f"button {action_id} failed"):
+            if action_id == render.CONFIRM_ACTION:
+                self.operations().confirm(value, who, respond)
+            elif action_id == render.CANCEL_ACTION:
+                self.operations().cancel(value, who, respond)
+            elif action_id == render.ROLLBACK_ACTION:
+                self._deploy_card_rollback(value, who, respond)
+            elif action_id.startswith(ALARM_ACTION_PREFIX):
+                self.alarm_buttons().click(action_id, value, who, respond)
+            else:
+                raise BotError("This button is not known to the bot.", "Use the slash commands instead.")
+
+    def _deploy_card_rollback(self, value: str, who: Requester, respond: Respond) -> None:
+        """A failed deploy's card offers Roll back: the same request as /rollback <service> <env>."""
+        from bot.history import RolledBackBy
+
+        env, _, service = value.partition(":")
+        if service not in self.config.service_names or env not in self.config.environment_names:
+            raise BotError("This button no longer matches a configured service.", "Use /rollback.")
+        text = f"/rollback {service} {env} (button)"
+        self.operations().request(c.Rollback(service, None, env), who, text, respond, via=RolledBackBy.DEPLOY_CARD)
+
+
+@contextmanager
+def _answering(respond: Respond, what: str, unchanged: str = "") -> Iterator[None]:
+    try:
+        yield
+    except BotError as error:
+        respond(render.error(error))
+    except Exception:
+        log.exception(what)
+        words = (
+            f"Something went wrong on the bot's side; {unchanged}."
+            if unchanged
+            else "Something went wrong on the bot's side."
+        )
+        hint = (
+            "The details are in the bot's logs. Try again, or ask an admin."
+            if unchanged
+            else "The details are in the bot's logs."
+        )
+        respond(render.error(BotError(words, hint)))

@@ -1,0 +1,169 @@
+"""The commands that change nothing on AWS: /status, /alarms, /logs, /ops audit, /ops routes, /cost, and
+/ops lock and unlock (which change only the bot's own state). One table from command type to its handler
+and the role it needs; the role is checked (and a refusal audited) before any handler runs.
+
+Changes (/deploy, /rollback, /scale) take the other path, bot.operations.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from bot import commands as c
+from bot import render
+from bot.config import Config, Role
+from bot.errors import BotError, NotAllowedError
+from bot.model import LOG_LINES
+from bot.slack_text import log_group_console_url
+
+if TYPE_CHECKING:
+    from bot.access import AccessPolicy
+    from bot.clock import Clock
+    from bot.cost import CostReporter
+    from bot.plans import Requester
+    from bot.platform import Platform
+    from bot.state import StateStore
+
+log = logging.getLogger(__name__)
+Handler = Callable[[Any, "Requester", str], render.Message]
+
+# The role each command needs; anything not named here needs only to see the environment.
+NEEDED_ROLE: dict[type[c.Command], Role] = {c.Lock: Role.OPERATOR, c.Unlock: Role.OPERATOR}
+
+
+class ReadCommands:
+    def __init__(
+        self,
+        config: Config,
+        platform: Platform,
+        state: StateStore,
+        access: AccessPolicy,
+        clock: Clock,
+        cost: Callable[[], CostReporter],
+    ) -> None:
+        self.config = config
+        self.platform = platform
+        self.state = state
+        self.access = access
+        self.clock = clock
+        self.cost_reporter = cost
+        self.handlers: dict[type[c.Command], Handler] = {
+            c.Status: self.status,
+            c.Alarms: self.alarms,
+            c.Logs: self.logs,
+            c.Audit: self.audit,
+            c.Lock: self.lock,
+            c.Unlock: self.unlock,
+            c.Routes: self.routes,
+            c.Cost: self.cost,
+        }
+
+    def answer(self, command: c.Command, who: Requester, text: str) -> render.Message:
+        """The answer for `who`, or a NotAllowedError (audited) when their role does not reach the command's."""
+        handler = self.handlers.get(type(command))
+        if handler is None:
+            raise BotError(f"`{render.escape(text)}` is not something the bot can run.", "Try `/ops help`.")
+        env_name = getattr(command, "env", None)
+        decision = self.access.check(who.user, who.channel, env_name, NEEDED_ROLE.get(type(command), Role.VIEWER))
+        if not decision.allowed:
+            env = self.config.environment(env_name).name
+            service = getattr(command, "service", None) or ""
+            self.state.audit_safe(env, service, who.user, text, "denied", decision.reason)
+            raise NotAllowedError(decision.reason)
+        return handler(command, who, text)
+
+    # --- the platform -------------------------------------------------------------------------------
+
+    def status(self, command: c.Status, who: Requester, text: str) -> render.Message:
+        env = self.config.environment(command.env)
+        targets = [self.config.target(command.service, env.name)] if command.service else self.config.targets(env.name)
+        states = self.platform.describe(targets)
+        keys = [self.state.change_key(env.name, t.name) for t in targets]
+        keys += [self.state.image_key(s.task_definition) for s in states if s.exists]
+        cached = self.state.get_many(keys)
+        tags: dict[str, str] = {}
+        for target, state in zip(targets, states, strict=True):
+            if not state.exists:
+                continue
+            image = cached.get(self.state.image_key(state.task_definition), {}).get("image")
+            if image is None:  # first sight of this revision; revisions never change, so cache it
+                try:
+                    image = self.platform.container_image(
+                        target, self.platform.task_definition(target, state.task_definition)
+                    )
+                    self.state.cache_image(state.task_definition, image)
+                except BotError:
+                    continue
+            tags[target.name] = render.image_label(str(image))
+        changes = {}
+        for target in targets:
+            change = cached.get(self.state.change_key(env.name, target.name))
+            if change:
+                changes[target.name] = (
+                    f"{render.escape(change['summary'])} by <@{change['actor']}> at {render.when(change['at'])}"
+                )
+        return render.status(env.name, states, tags, self.platform.alarms(env), changes)
+
+    def alarms(self, command: c.Alarms, who: Requester, text: str) -> render.Message:
+        env = self.config.environment(command.env)
+        return render.alarms_message(env.name, self.platform.alarms(env))
+
+    def logs(self, command: c.Logs, who: Requester, text: str) -> render.Message:
+        target = self.config.target(command.service, command.env)
+        read = self.platform.read_logs(target, command.since, command.pattern, LOG_LINES)
+        return render.logs_message(
+            target.name,
+            target.env,
+            read.lines,
+            c.window_text(command.since),
+            command.pattern,
+            log_group_console_url(target.log_group, target.region),
+            LOG_LINES,
+            searched_from=read.searched_from,
+        )
+
+    def cost(self, command: c.Cost, who: Requester, text: str) -> render.Message:
+        return self.cost_reporter().summary(command.days, command.label, command.env)
+
+    # --- the bot's own records --------------------------------------------------------------------------
+
+    def audit(self, command: c.Audit, who: Requester, text: str) -> render.Message:
+        env = self.config.environment(command.env)
+        return render.audit_message(env.name, command.service, self.state.audit_trail(env.name, command.service))
+
+    def routes(self, command: c.Routes, who: Requester, text: str) -> render.Message:
+        if command.test_target is None:
+            return render.routes_message(self.config)
+        if command.test_target in self.config.service_names:
+            from bot.routing import explain_service
+
+            return render.route_test_message(explain_service(self.config, command.test_target, command.env))
+        from bot.alarms.routes import explain_alarm  # anything else is taken for an alarm's name
+
+        return render.route_test_message(explain_alarm(self.config, command.test_target, command.env))
+
+    def lock(self, command: c.Lock, who: Requester, text: str) -> render.Message:
+        target = self.config.target(command.service, command.env)
+        lock = self.state.acquire_lock(
+            target.env, target.name, who.user, command.reason, 60 * target.environment.lock_ttl_minutes
+        )
+        until = render.short_time(lock.expires_at)
+        # The reason is in the request, as typed; the outcome is the bot's own words.
+        self.state.audit_safe(target.env, target.name, who.user, text, "locked", f"until {until} UTC")
+        return render.info(f":lock: {target.name} ({target.env}) is locked by <@{who.user}> until {until} UTC.")
+
+    def unlock(self, command: c.Unlock, who: Requester, text: str) -> render.Message:
+        target = self.config.target(command.service, command.env)
+        held = self.state.lock(target.env, target.name)
+        if held is None:
+            return render.info(f"{target.name} ({target.env}) is not locked.")
+        is_admin = (self.access.role_of(who.user, target.env) or Role.VIEWER) >= Role.ADMIN
+        if held.holder != who.user and not is_admin:
+            reason = f"{target.name} ({target.env}) is locked by <@{held.holder}>; only they or an admin can unlock it."
+            self.state.audit_safe(target.env, target.name, who.user, text, "denied", reason)
+            raise NotAllowedError(reason)
+        self.state.release_lock(target.env, target.name)
+        self.state.audit_safe(target.env, target.name, who.user, text, "unlocked", f"lock of <@{held.holder}>")
+        return render.info(f":unlock: {target.name} ({target.env}) is unlocked.")
