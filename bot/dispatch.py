@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot import commands as c
@@ -37,18 +38,12 @@ ALARM_ACTION_PREFIX = "alarm_"  # every button of an alarm card (bot.alarms.card
 BUTTON_ACTIONS = (render.CONFIRM_ACTION, render.CANCEL_ACTION, render.ROLLBACK_ACTION)
 
 
+@dataclass(frozen=True, slots=True)
 class Dispatcher:
-    def __init__(
-        self,
-        config: Config,
-        reads: Callable[[], ReadCommands],
-        operations: Callable[[], Operations],
-        alarm_buttons: Callable[[], AlarmActions],
-    ) -> None:
-        self.config = config
-        self.reads = reads
-        self.operations = operations
-        self.alarm_buttons = alarm_buttons
+    config: Config
+    reads: Callable[[], ReadCommands]
+    operations: Callable[[], Operations]
+    alarm_buttons: Callable[[], AlarmActions]
 
     def run(self, command: c.Command, who: Requester, text: str, respond: Respond) -> None:
         """Run a parsed command for a person; every outcome reaches them as a message."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bot import commands as c
@@ -33,23 +34,18 @@ Handler = Callable[[Any, "Requester", str], render.Message]
 NEEDED_ROLE: dict[type[c.Command], Role] = {c.Lock: Role.OPERATOR, c.Unlock: Role.OPERATOR}
 
 
+@dataclass
 class ReadCommands:
-    def __init__(
-        self,
-        config: Config,
-        platform: Platform,
-        state: StateStore,
-        access: AccessPolicy,
-        clock: Clock,
-        cost: Callable[[], CostReporter],
-    ) -> None:
-        self.config = config
-        self.platform = platform
-        self.state = state
-        self.access = access
-        self.clock = clock
-        self.cost_reporter = cost
-        self.handlers: dict[type[c.Command], Handler] = {
+    config: Config
+    platform: Platform
+    state: StateStore
+    access: AccessPolicy
+    clock: Clock
+    cost_reporter: Callable[[], CostReporter]
+    handlers: dict[type[c.Command], Handler] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.handlers = {
             c.Status: self.status,
             c.Alarms: self.alarms,
             c.Logs: self.logs,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -52,28 +52,17 @@ def alarm_name(alarm_key: str) -> str:
     return parts[2] if len(parts) == 3 else alarm_key
 
 
+@dataclass
 class AlarmActions:
-    def __init__(
-        self,
-        config: Config,
-        access: AccessPolicy,
-        platform: Platform,
-        operations: Operations,
-        state: StateStore,
-        slack: SlackPort,
-        once: Once,
-        escalations: Escalations,
-        clock: Clock,
-    ) -> None:
-        self.config = config
-        self.access = access
-        self.platform = platform
-        self.operations = operations
-        self.state = state
-        self.slack = slack
-        self.once = once
-        self.escalations = escalations
-        self.clock = clock
+    config: Config
+    access: AccessPolicy
+    platform: Platform
+    operations: Operations
+    state: StateStore
+    slack: SlackPort
+    once: Once
+    escalations: Escalations
+    clock: Clock
 
     def click(self, action_id: str, value: str, who: Requester, respond: Respond) -> None:
         try:
