@@ -5,23 +5,27 @@ taken with a conditional delete), releases the deploy lock, records the revision
 /rollback), and replies in the card's thread with the duration. The card's copies in the routed channels
 (bot.routing) are updated and replied to the same way. Events for deployments the bot did
 not start are ignored and logged.
+
+    card#<service arn>   deploy   the open card of the service's deployment (DeployCards), until it ends
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from bot import render
+from bot.clock import Clock, system_clock
+from bot.errors import BotError
 from bot.history import RevisionHistory, RolledBackBy
-from bot.model import ServiceState, family_of, revision_of
+from bot.model import Plan, ServiceState, family_of, revision_of
 from bot.slack import SlackPort
-from bot.state import DeployCard, StateStore
+from bot.slack_text import escape
+from bot.table import EXISTING_KEY, Codec, Table
 
 log = logging.getLogger(__name__)
 EVENT_STATES = {
@@ -29,6 +33,94 @@ EVENT_STATES = {
     "SERVICE_DEPLOYMENT_COMPLETED": "COMPLETED",
     "SERVICE_DEPLOYMENT_FAILED": "FAILED",
 }
+CARD_TTL_SECONDS = 7 * 86400
+
+
+@dataclass(frozen=True, slots=True)
+class DeployCard:
+    """Where a deployment is shown in Slack, and what it is."""
+
+    channel: str
+    ts: str
+    plan_id: str
+    env: str
+    service: str
+    actor: str
+    summary: str
+    started_at: float
+    task_definition: str
+    from_task_definition: str
+    deployment_id: str | None = None
+    release_lock: bool = True
+    requested_by: str = ""
+    copies: tuple[tuple[str, str], ...] = ()  # (channel, ts) of the card's copies in the routed channels
+
+
+class RollingOutError(BotError):
+    """A deploy or rollback of the service is still rolling out: one at a time, so every card ends."""
+
+    def __init__(self, card: DeployCard) -> None:
+        revision = card.task_definition.rpartition(":")[2]
+        since = datetime.fromtimestamp(card.started_at, UTC).strftime("%H:%M")
+        super().__init__(
+            f"{card.service} ({card.env}) is rolling out revision {revision} since {since} UTC "
+            f"({escape(card.summary)}, by <@{card.actor}>).",
+            "Wait until its card says completed or failed, then try again.",
+        )
+        self.card = card
+
+
+_CARD = Codec(DeployCard)
+
+
+class DeployCards:
+    """The open deploy card of each service (`card#<service arn>` / `deploy`), until its deployment ends."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    def save(self, service_arn: str, card: DeployCard, ttl_seconds: int = CARD_TTL_SECONDS) -> None:
+        self.table.put(_pk(service_arn), "deploy", _CARD.dump(card), self.table.clock() + ttl_seconds)
+
+    def get(self, service_arn: str) -> DeployCard | None:
+        data = self.table.get(_pk(service_arn), "deploy")
+        return _CARD.load(data) if data else None
+
+    def many(self, service_arns: list[str]) -> dict[str, DeployCard]:
+        """The open deploy cards of these services, in one BatchGetItem (per 100), by service ARN."""
+        found = self.table.get_many([(_pk(arn), "deploy") for arn in service_arns])
+        return {pk.removeprefix("card#"): _CARD.load(data) for (pk, _), data in found.items()}
+
+    def take(self, service_arn: str) -> DeployCard | None:
+        """Remove the card and return it, to exactly one caller: the one that ends the deployment."""
+        taken = self.table.delete_item(_pk(service_arn), "deploy", EXISTING_KEY, return_old=True)
+        data = self.table.data(taken.old) if taken.ok else None
+        return _CARD.load(data) if data else None
+
+
+def _pk(service_arn: str) -> str:
+    return f"card#{service_arn}"
+
+
+class Locks(Protocol):
+    def release(self, env: str, service: str, holder: str | None = None) -> bool: ...
+
+
+class Audit(Protocol):
+    def record_safe(
+        self,
+        env: str,
+        service: str,
+        actor: str,
+        request: str,
+        decision: str,
+        outcome: str = "",
+        plan_id: str = "",
+    ) -> None: ...
+
+
+class Plans(Protocol):
+    def load(self, plan_id: str) -> Plan | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +133,9 @@ class DeploymentEvent:
     settled_by_sweep: bool = False  # no event arrived: the one-minute sweep asked ECS (DeploymentTracker.sweep)
 
     @classmethod
-    def parse(cls, event: dict[str, Any]) -> DeploymentEvent | None:
-        """The EventBridge event, or None when it is not an ECS deployment state change."""
+    def parse(cls, event: dict[str, Any], clock: Clock = system_clock) -> DeploymentEvent | None:
+        """The EventBridge event, or None when it is not an ECS deployment state change. `clock` dates an
+        event that carries no time of its own."""
         if event.get("source") != "aws.ecs" or event.get("detail-type") != "ECS Deployment State Change":
             return None
         detail = event.get("detail") or {}
@@ -50,7 +143,7 @@ class DeploymentEvent:
         resources = event.get("resources") or []
         if state is None or not resources:
             return None
-        at = time.time()
+        at = clock()
         if stamp := detail.get("updatedAt") or event.get("time"):
             with contextlib.suppress(ValueError):
                 at = datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
@@ -77,30 +170,31 @@ def _settled(card: DeployCard, state: ServiceState, now: float) -> DeploymentEve
     return DeploymentEvent(arn, "FAILED", card.deployment_id, reason, now, settled_by_sweep=True)
 
 
-def duration(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    minutes, rest = divmod(seconds, 60)
-    return f"{minutes}m {rest:02d}s" if minutes else f"{rest}s"
-
-
 class DeploymentTracker:
     def __init__(
         self,
-        state: StateStore,
+        cards: DeployCards,
+        locks: Locks,
+        audit: Audit,
+        plans: Plans,
+        history: RevisionHistory,
         slack: SlackPort,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = system_clock,
         running: Callable[[DeployCard], str | None] = lambda card: None,
     ) -> None:
         """`running`: the task definition the card's service runs now (ECS), None when unknown."""
-        self.state = state
+        self.cards = cards
+        self.locks = locks
+        self.audit = audit
+        self.plans = plans
+        self.history = history
         self.slack = slack
         self.clock = clock
         self.running = running
-        self.history = RevisionHistory(state, clock)
 
     def on_event(self, event: DeploymentEvent) -> str:
         """Apply one event; returns what was done (for logs and tests)."""
-        card = self.state.deploy_card(event.service_arn)
+        card = self.cards.get(event.service_arn)
         if card is None:
             log.info("deployment event for %s: not started by the bot, ignored", event.service_arn)
             return "ignored"
@@ -110,13 +204,13 @@ class DeploymentTracker:
         if event.state == "IN_PROGRESS":
             self._show(card, "IN_PROGRESS", "")
             return "in_progress"
-        taken = self.state.take_deploy_card(event.service_arn)
+        taken = self.cards.take(event.service_arn)
         if taken is None:
             return "duplicate"
-        took = duration(event.at - taken.started_at)
+        took = render.span(event.at - taken.started_at, compact=True)
         asked = " (no event arrived: settled by asking ECS)" if event.settled_by_sweep else ""
         if taken.release_lock:
-            self.state.release_lock(taken.env, taken.service)
+            self.locks.release(taken.env, taken.service)
         restored = False
         if event.state == "COMPLETED":
             self._note(
@@ -134,7 +228,7 @@ class DeploymentTracker:
                 )
             else:
                 detail += " The circuit breaker may still be rolling back; check /status before rolling back."
-        self.state.audit_safe(taken.env, taken.service, taken.actor, taken.summary, event.state.lower(), detail)
+        self.audit.record_safe(taken.env, taken.service, taken.actor, taken.summary, event.state.lower(), detail)
         self._show(taken, event.state, detail, offer_rollback=event.state == "FAILED" and not restored)
         self._reply(taken, render.info(f"{taken.summary}: {detail}"))
         return event.state.lower()
@@ -148,7 +242,7 @@ class DeploymentTracker:
 
     def superseded(self, card: DeployCard, detail: str) -> None:
         """End a card whose rollout another one (a rollback) replaced: card, copies, thread and audit say so."""
-        self.state.audit_safe(card.env, card.service, card.actor, card.summary, "superseded", detail)
+        self.audit.record_safe(card.env, card.service, card.actor, card.summary, "superseded", detail)
         self._show(card, "SUPERSEDED", detail)
         self._reply(card, render.info(f"{card.summary}: {detail}"))
 
@@ -157,7 +251,7 @@ class DeploymentTracker:
         from what ECS says now (the services' states, one DescribeServices per ten services): a card
         never stays "in progress" because an event was lost. Returns what was done, per card settled."""
         described = [s for s in states if s.exists and s.arn]
-        cards = self.state.deploy_cards([s.arn for s in described])
+        cards = self.cards.many([s.arn for s in described])
         now = self.clock()
         done = []
         for state in described:
@@ -197,7 +291,7 @@ class DeploymentTracker:
             log.warning("could not record the %s in the revision history", what, exc_info=True)
 
     def _show(self, card: DeployCard, rollout: str, detail: str, offer_rollback: bool = False) -> None:
-        plan = self.state.load_plan(card.plan_id)
+        plan = self.plans.load(card.plan_id)
         if plan is not None:
             message = render.result_card(plan, card.actor, card.started_at, "Confirmed", detail, rollout)
         else:

@@ -77,19 +77,28 @@ def when(moment: datetime | float | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def span(seconds: float) -> str:
-    """45 s, 12 min, 2 h 5 min, 3 d 4 h."""
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes = seconds // 60
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h" if hours else f"{days} d"
+# d, h, min, s: the unit's name in prose, compact, and its size in seconds.
+_UNITS = ((" d", "d", 86400), (" h", "h", 3600), (" min", "m", 60), (" s", "s", 1))
+
+
+def span(seconds: float, *, compact: bool = False) -> str:
+    """How long, in its largest unit and the next: 45 s, 12 min, 2 h 5 min, 3 d 4 h (seconds only under a
+    minute). `compact`, to the second where seconds count (a deploy's time): 45s, 3m 05s, 2h 00m.
+    The one duration format of the bot's messages (a /logs window is written as typed: commands.window_text)."""
+    rest = max(0, int(seconds))
+    amounts = []
+    for _, _, size in _UNITS:
+        amount, rest = divmod(rest, size)
+        amounts.append(amount)
+    first = next((i for i, amount in enumerate(amounts) if amount), len(_UNITS) - 1)
+    name = 1 if compact else 0
+    text = f"{amounts[first]}{_UNITS[first][name]}"
+    after = first + 1
+    if after < len(_UNITS) and compact:
+        text += f" {amounts[after]:02d}{_UNITS[after][name]}"
+    elif after < len(_UNITS) - 1 and amounts[after]:
+        text += f" {amounts[after]}{_UNITS[after][name]}"
+    return text
 
 
 def short_time(moment: float) -> str:
@@ -211,7 +220,7 @@ def logs_message(
     else:
         texts = [_log_text(line) for line in lines]
         kept = _newest_within(texts, LOG_BLOCKS_BUDGET)
-        blocks.extend(section(f"```{box}```") for box in code_boxes(kept, SECTION_LIMIT - len("``````")))
+        blocks.extend(section(f"```{box}```") for box in chunks(kept, SECTION_LIMIT - len("``````")))
         notes = [f"{len(lines)} line{'' if len(lines) == 1 else 's'} (at most {limit})"]
         if len(kept) < len(texts):
             notes.append(f"the oldest {len(texts) - len(kept)} left out to fit Slack")
@@ -244,12 +253,15 @@ def _newest_within(texts: Sequence[str], budget: int) -> list[str]:
     return kept[::-1]
 
 
-def code_boxes(texts: Sequence[str], limit: int) -> list[str]:
-    """Lines, in order, in the fewest code blocks of at most `limit` characters, filled evenly.
+def chunks(texts: Sequence[str], limit: int) -> list[str]:
+    """Lines, in order, joined by newlines into the fewest texts of at most `limit` characters (a longer
+    line is one of its own), filled evenly: for code blocks of log lines, sections of a card's lines.
 
-    Filling each block to the brim would leave the newest line or two alone in a last block, which reads
+    Filling each text to the brim would leave the newest line or two alone in a last block, which reads
     as if they were something apart; instead every block gets about the same share.
     """
+    if not texts:
+        return []
 
     def pack(width: int) -> list[str]:
         boxes: list[str] = []
@@ -261,7 +273,8 @@ def code_boxes(texts: Sequence[str], limit: int) -> list[str]:
         return boxes
 
     fewest = len(pack(limit))
-    narrow, wide = max(map(len, texts)), limit  # the narrowest width that needs no more blocks than `limit`
+    # The narrowest width that needs no more blocks than `limit` does.
+    narrow, wide = min(max(map(len, texts)), limit), limit
     while narrow < wide:
         middle = (narrow + wide) // 2
         if len(pack(middle)) <= fewest:
