@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-import time
 from dataclasses import dataclass
 
+from bot.clock import Clock, system_clock
 from bot.commands import Deploy, Rollback, Scale
 from bot.config import Config, Target
+from bot.deployments import DeployCards, RollingOutError
 from bot.errors import BotError, UsageError
 from bot.history import Revision, RevisionHistory, known, last_known_good
 from bot.model import (
@@ -29,7 +30,7 @@ from bot.model import (
 from bot.platform import Platform
 from bot.render import span
 from bot.slack_text import escape
-from bot.state import RollingOutError, StateStore
+from bot.stores import LockStore
 
 NEWEST_TAGS_SHOWN = 5
 PRE_RELEASE = re.compile(r"^v?\d+(\.\d+)*-[0-9A-Za-z.-]+$")  # semver's pre-release: v1.4.0-rc1, 2.0.0-beta.2
@@ -77,11 +78,22 @@ def plan_id(key: str) -> str:
 
 
 class Planner:
-    def __init__(self, config: Config, platform: Platform, state: StateStore) -> None:
+    def __init__(
+        self,
+        config: Config,
+        platform: Platform,
+        locks: LockStore,
+        cards: DeployCards,
+        history: RevisionHistory,
+        clock: Clock = system_clock,
+    ) -> None:
+        """`clock` dates a plan and its expiry: the clock Operations checks the expiry on."""
         self.config = config
         self.platform = platform
-        self.state = state
-        self.history = RevisionHistory(state)
+        self.locks = locks
+        self.cards = cards
+        self.history = history
+        self.clock = clock
 
     def plan(self, command: Deploy | Rollback | Scale, who: Requester) -> Plan:
         target = self.config.target(command.service, command.env)
@@ -95,7 +107,7 @@ class Planner:
         else:
             plan = self._scale(target, current, command.count, who)
         plan.alarms = [a.name for a in self.platform.alarms(target.environment) if a.service == target.name]
-        lock = self.state.lock(target.env, target.name)
+        lock = self.locks.get(target.env, target.name)
         if lock is not None:
             plan.lock_holder, plan.lock_reason = lock.holder, lock.reason
         return plan
@@ -104,12 +116,12 @@ class Planner:
         """One deploy of a service at a time: a second would take over the first one's card, which would then
         never end. (A rollback may interrupt a rollout: it is what an alarm during a deploy calls for, and it
         closes that rollout's card as superseded.)"""
-        card = self.state.deploy_card(current.arn) if current.arn else None
+        card = self.cards.get(current.arn) if current.arn else None
         if card is not None:
             raise RollingOutError(card)
 
     def _new_plan(self, action: Action, target: Target, current: ServiceState, who: Requester) -> Plan:
-        now = time.time()
+        now = self.clock()
         return Plan(
             id=plan_id(f"{who.key}:{who.attempt}" if who.attempt else who.key),
             action=action,
@@ -240,7 +252,7 @@ class Planner:
     ) -> tuple[str, str | None]:
         """The last known-good revision below the current one; else the newest ACTIVE one below it that has
         no record at all (it ran before the bot), saying so; never one that failed or was rolled back from."""
-        now = time.time()
+        now = self.clock()
         good = last_known_good(revisions, current.task_definition)
         if good is not None:
             return good.task_definition, _known_good_note(good, now)

@@ -32,6 +32,7 @@ from harness import (
 from bot.aws import ClientFactory, recorded_calls
 from bot.model import Plan, PlanStatus
 from bot.state import StateStore
+from bot.stores import plan_of_json
 
 from .aws_faults import AwsFaults
 
@@ -226,7 +227,7 @@ def test_finding_3_a_confirm_processed_before_the_card_was_saved_is_not_undone(
 
 def _plans() -> list[Plan]:
     items = boto3.client("dynamodb", region_name="us-east-1").scan(TableName="fargate-chatops-state")["Items"]
-    return [Plan.from_json(json.loads(i["data"]["S"])["plan"]) for i in items if i["pk"]["S"].startswith("plan#")]
+    return [plan_of_json(json.loads(i["data"]["S"])["plan"]) for i in items if i["pk"]["S"].startswith("plan#")]
 
 
 # --- finding 9: roles and locks at confirm time --------------------------------------------------------
