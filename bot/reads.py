@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from bot.cost import CostReporter
     from bot.plans import Requester
     from bot.platform import Platform
-    from bot.state import StateStore
+    from bot.stores import AuditLog, LockStore, StatusCache
 
 log = logging.getLogger(__name__)
 Handler = Callable[[Any, "Requester", str], render.Message]
@@ -38,8 +38,10 @@ NEEDED_ROLE: dict[type[c.Command], Role] = {c.Lock: Role.OPERATOR, c.Unlock: Rol
 class ReadCommands:
     config: Config
     platform: Platform
-    state: StateStore
     access: AccessPolicy
+    locks: LockStore
+    audit_log: AuditLog
+    status_cache: StatusCache
     clock: Clock
     cost_reporter: Callable[[], CostReporter]
     handlers: dict[type[c.Command], Handler] = field(init=False)
@@ -66,7 +68,7 @@ class ReadCommands:
         if not decision.allowed:
             env = self.config.environment(env_name).name
             service = getattr(command, "service", None) or ""
-            self.state.audit_safe(env, service, who.user, text, "denied", decision.reason)
+            self.audit_log.record_safe(env, service, who.user, text, "denied", decision.reason)
             raise NotAllowedError(decision.reason)
         return handler(command, who, text)
 
@@ -76,30 +78,26 @@ class ReadCommands:
         env = self.config.environment(command.env)
         targets = [self.config.target(command.service, env.name)] if command.service else self.config.targets(env.name)
         states = self.platform.describe(targets)
-        keys = [self.state.change_key(env.name, t.name) for t in targets]
-        keys += [self.state.image_key(s.task_definition) for s in states if s.exists]
-        cached = self.state.get_many(keys)
+        running = [s.task_definition for s in states if s.exists]
+        last, images = self.status_cache.read(env.name, [t.name for t in targets], running)
         tags: dict[str, str] = {}
         for target, state in zip(targets, states, strict=True):
             if not state.exists:
                 continue
-            image = cached.get(self.state.image_key(state.task_definition), {}).get("image")
+            image = images.get(state.task_definition)
             if image is None:  # first sight of this revision; revisions never change, so cache it
                 try:
                     image = self.platform.container_image(
                         target, self.platform.task_definition(target, state.task_definition)
                     )
-                    self.state.cache_image(state.task_definition, image)
+                    self.status_cache.cache_image(state.task_definition, image)
                 except BotError:
                     continue
-            tags[target.name] = render.image_label(str(image))
-        changes = {}
-        for target in targets:
-            change = cached.get(self.state.change_key(env.name, target.name))
-            if change:
-                changes[target.name] = (
-                    f"{render.escape(change['summary'])} by <@{change['actor']}> at {render.when(change['at'])}"
-                )
+            tags[target.name] = render.image_label(image)
+        changes = {
+            name: f"{render.escape(change.summary)} by <@{change.actor}> at {render.when(change.at)}"
+            for name, change in last.items()
+        }
         return render.status(env.name, states, tags, self.platform.alarms(env), changes)
 
     def alarms(self, command: c.Alarms, who: Requester, text: str) -> render.Message:
@@ -127,7 +125,7 @@ class ReadCommands:
 
     def audit(self, command: c.Audit, who: Requester, text: str) -> render.Message:
         env = self.config.environment(command.env)
-        return render.audit_message(env.name, command.service, self.state.audit_trail(env.name, command.service))
+        return render.audit_message(env.name, command.service, self.audit_log.trail(env.name, command.service))
 
     def routes(self, command: c.Routes, who: Requester, text: str) -> render.Message:
         if command.test_target is None:
@@ -142,24 +140,24 @@ class ReadCommands:
 
     def lock(self, command: c.Lock, who: Requester, text: str) -> render.Message:
         target = self.config.target(command.service, command.env)
-        lock = self.state.acquire_lock(
+        lock = self.locks.acquire(
             target.env, target.name, who.user, command.reason, 60 * target.environment.lock_ttl_minutes
         )
         until = render.short_time(lock.expires_at)
         # The reason is in the request, as typed; the outcome is the bot's own words.
-        self.state.audit_safe(target.env, target.name, who.user, text, "locked", f"until {until} UTC")
+        self.audit_log.record_safe(target.env, target.name, who.user, text, "locked", f"until {until} UTC")
         return render.info(f":lock: {target.name} ({target.env}) is locked by <@{who.user}> until {until} UTC.")
 
     def unlock(self, command: c.Unlock, who: Requester, text: str) -> render.Message:
         target = self.config.target(command.service, command.env)
-        held = self.state.lock(target.env, target.name)
+        held = self.locks.get(target.env, target.name)
         if held is None:
             return render.info(f"{target.name} ({target.env}) is not locked.")
         is_admin = (self.access.role_of(who.user, target.env) or Role.VIEWER) >= Role.ADMIN
         if held.holder != who.user and not is_admin:
             reason = f"{target.name} ({target.env}) is locked by <@{held.holder}>; only they or an admin can unlock it."
-            self.state.audit_safe(target.env, target.name, who.user, text, "denied", reason)
+            self.audit_log.record_safe(target.env, target.name, who.user, text, "denied", reason)
             raise NotAllowedError(reason)
-        self.state.release_lock(target.env, target.name)
-        self.state.audit_safe(target.env, target.name, who.user, text, "unlocked", f"lock of <@{held.holder}>")
+        self.locks.release(target.env, target.name)
+        self.audit_log.record_safe(target.env, target.name, who.user, text, "unlocked", f"lock of <@{held.holder}>")
         return render.info(f":unlock: {target.name} ({target.env}) is unlocked.")

@@ -8,7 +8,6 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from bot.deployments import DeploymentEvent, DeploymentTracker
-from bot.state import DeployCard
 from handlers.runtime import PerContainer, Runtime
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "fargate-chatops"))
@@ -16,11 +15,7 @@ logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "fargate-chato
 
 def build_tracker(runtime: Runtime) -> DeploymentTracker:
     """The tracker, asking ECS which revision a service runs when its deployment FAILED."""
-
-    def running(card: DeployCard) -> str | None:
-        return runtime.platform.service(runtime.config.target(card.service, card.env)).task_definition
-
-    return runtime.state.deployment_tracker(runtime.slack, runtime.clock, running=running)
+    return runtime.deployment_tracker()
 
 
 _tracker = PerContainer(build_tracker, logger)

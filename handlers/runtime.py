@@ -30,11 +30,14 @@ if TYPE_CHECKING:
     from bot.access import AccessPolicy
     from bot.alarms.actions import AlarmActions
     from bot.alarms.escalation import Escalations
+    from bot.alarms.store import AlarmStore
     from bot.aws import ClientFactory
     from bot.commands import Parser
     from bot.config import Config
     from bot.cost import CostReporter
+    from bot.deployments import DeployCard, DeployCards, DeploymentTracker
     from bot.dispatch import Dispatcher
+    from bot.history import RevisionHistory
     from bot.idempotency import Once
     from bot.model import Plan
     from bot.operations import Operations
@@ -42,6 +45,8 @@ if TYPE_CHECKING:
     from bot.reads import ReadCommands
     from bot.slack import SlackOut
     from bot.state import StateStore
+    from bot.stores import AuditLog, LockStore, PlanStore, StatusCache
+    from bot.table import Table
 
 
 def secret(value_variable: str, name_variable: str, environ: Mapping[str, str]) -> str:
@@ -127,6 +132,56 @@ class Runtime:
         return StateStore(self.clients, self.config.state_table, self.home_region)
 
     @cached_property
+    def table(self) -> Table:
+        from bot.table import Table
+
+        return Table(self.clients, self.config.state_table, self.home_region, self.clock)
+
+    # --- stores, one per aggregate, over the one table -----------------------------------------------
+
+    @cached_property
+    def plans(self) -> PlanStore:
+        from bot.stores import PlanStore
+
+        return PlanStore(self.table)
+
+    @cached_property
+    def locks(self) -> LockStore:
+        from bot.stores import LockStore
+
+        return LockStore(self.table)
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        from bot.stores import AuditLog
+
+        return AuditLog(self.table)
+
+    @cached_property
+    def status(self) -> StatusCache:
+        from bot.stores import StatusCache
+
+        return StatusCache(self.table)
+
+    @cached_property
+    def deploy_cards(self) -> DeployCards:
+        from bot.deployments import DeployCards
+
+        return DeployCards(self.table)
+
+    @cached_property
+    def alarm_store(self) -> AlarmStore:
+        from bot.alarms.store import AlarmStore
+
+        return AlarmStore(self.table)
+
+    @cached_property
+    def history(self) -> RevisionHistory:
+        from bot.history import RevisionHistory
+
+        return RevisionHistory(self.table)
+
+    @cached_property
     def once(self) -> Once:
         from bot.idempotency import Once
 
@@ -147,30 +202,40 @@ class Runtime:
             logging.getLogger("bot.access").warning("could not read members of user group %s", group, exc_info=True)
             return []
 
+    def deployment_tracker(self, running: Callable[[DeployCard], str | None] | None = None) -> DeploymentTracker:
+        """The tracker of deploy cards; `running` asks ECS which revision a card's service runs now."""
+        from bot.deployments import DeploymentTracker
+
+        def ask_ecs(card: DeployCard) -> str | None:
+            return self.platform.service(self.config.target(card.service, card.env)).task_definition
+
+        return DeploymentTracker(
+            self.deploy_cards,
+            self.locks,
+            self.audit,
+            self.plans,
+            self.history,
+            self.slack,
+            self.clock,
+            running=running or ask_ecs,
+        )
+
     @cached_property
     def operations(self) -> Operations:
-        from bot.deployments import DeployCard, DeployCards
-        from bot.history import RevisionHistory
         from bot.operations import Operations
-        from bot.stores import AuditLog, LockStore, PlanStore, StatusCache
-
-        table = self.state
-
-        def supersede(card: DeployCard, detail: str) -> None:
-            self.state.deployment_tracker(self.slack, self.clock).superseded(card, detail)
 
         operations = Operations(
             self.config,
             self.platform,
             self.access,
             self.slack,
-            plans=PlanStore(table),
-            locks=LockStore(table),
-            audit=AuditLog(table),
-            status=StatusCache(table),
-            cards=DeployCards(table),
-            history=RevisionHistory(table, self.clock),
-            supersede=supersede,
+            plans=self.plans,
+            locks=self.locks,
+            audit=self.audit,
+            status=self.status,
+            cards=self.deploy_cards,
+            history=self.history,
+            supersede=lambda card, detail: self.deployment_tracker(lambda _: None).superseded(card, detail),
             clock=self.clock,
             sleep=self.clocks.sleep,
         )
@@ -192,13 +257,16 @@ class Runtime:
     @cached_property
     def alarm_actions(self) -> AlarmActions:
         from bot.alarms.actions import AlarmActions
+        from bot.alarms.store import AlarmStore
+        from bot.stores import AuditLog
 
         return AlarmActions(
             self.config,
             self.access,
             self.platform,
             self.operations,
-            self.state,
+            AlarmStore(self.state),
+            AuditLog(self.state),
             self.slack,
             self.once,
             self.escalations,
@@ -214,7 +282,16 @@ class Runtime:
     def reads(self) -> ReadCommands:
         from bot.reads import ReadCommands
 
-        return ReadCommands(self.config, self.platform, self.state, self.access, self.clock, self.cost_reporter)
+        return ReadCommands(
+            self.config,
+            self.platform,
+            self.access,
+            self.locks,
+            self.audit,
+            self.status,
+            self.clock,
+            self.cost_reporter,
+        )
 
     # --- the Slack function's ack path: cheap to build ---------------------------------------------------
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from bot import render
 from bot.alarms import cards
 from bot.alarms.escalation import Escalations, Stop
+from bot.alarms.store import AlarmAck, AlarmCard, AlarmDone, AlarmMute, AlarmRecord, AlarmStore
 from bot.commands import Rollback, Scale
 from bot.config import Config, Role
 from bot.errors import BotError, NotAllowedError
@@ -32,7 +33,6 @@ from bot.history import RolledBackBy
 from bot.model import LOG_LINES, Action, Plan, revision_of
 from bot.plans import Requester
 from bot.slack import Respond
-from bot.state import AlarmAck, AlarmCard, AlarmDone, AlarmMute, AlarmRecord
 
 if TYPE_CHECKING:
     from bot.access import AccessPolicy
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from bot.operations import Operations
     from bot.platform import Platform
     from bot.slack import SlackPort
-    from bot.state import StateStore
+    from bot.stores import AuditLog
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,8 @@ class AlarmActions:
     access: AccessPolicy
     platform: Platform
     operations: Operations
-    state: StateStore
+    alarms: AlarmStore
+    audit: AuditLog
     slack: SlackPort
     once: Once
     escalations: Escalations
@@ -130,8 +131,8 @@ class AlarmActions:
             return
         by = plan.confirmed_by or plan.requested_by
         done = AlarmDone(plan.action.value, to, by, plan.requested_by, self.clock(), plan.from_alarm, plan.id)
-        self.state.alarm_action_done(key, done)
-        record = self.state.alarm_record(key, now=self.clock())
+        self.alarms.done(key, done)
+        record = self.alarms.record(key, now=self.clock())
         if record.card is not None and record.card.incident == plan.from_alarm:
             self._draw(record)
 
@@ -139,7 +140,7 @@ class AlarmActions:
         """The incident of the card whose button was pressed, for the plan to name. None when there is no
         record of the card, or it cannot be read: the change is still planned, the card just won't show it."""
         try:
-            card = self.state.alarm_record(button.alarm, now=self.clock()).card
+            card = self.alarms.record(button.alarm, now=self.clock()).card
         except BotError:
             log.warning("could not read the card of %s; its plan will not be shown on it", button.alarm, exc_info=True)
             return None
@@ -183,7 +184,7 @@ class AlarmActions:
                 by = record.current_ack.by
                 return {"reply": f"Already acknowledged by <@{by}> at {render.short_time(record.current_ack.at)} UTC."}
             ack = AlarmAck(who.user, self.clock(), record.card.incident)
-            self.state.acknowledge_alarm(button.alarm, ack)
+            self.alarms.acknowledge(button.alarm, ack)
             self._stop_escalation(record.card, Stop(who.user, ack.at, "acknowledged"))
             opened = f"incident opened {render.when(record.card.opened_at)}"  # the request names the alarm
             self._audit(button, record.card, who, request, "acknowledged", opened)
@@ -202,7 +203,7 @@ class AlarmActions:
             assert record.card is not None
             now = self.clock()
             mute = AlarmMute(who.user, now, now + 60 * self.config.alarms.mute_minutes)
-            self.state.mute_alarm(button.alarm, mute)
+            self.alarms.mute(button.alarm, mute)
             self._stop_escalation(record.card, Stop(who.user, now, "muted"))
             until = f"until {render.short_time(mute.until)} UTC"
             self._audit(button, record.card, who, request, "muted", until)
@@ -216,12 +217,12 @@ class AlarmActions:
     def _allowed(self, who: Requester, button: cards.ButtonValue, role: Role, request: str, respond: Respond) -> bool:
         decision = self.access.check(who.user, who.channel, button.env, role)
         if not decision.allowed:
-            self.state.audit_safe(button.env, button.service or "", who.user, request, "denied", decision.reason)
+            self.audit.record_safe(button.env, button.service or "", who.user, request, "denied", decision.reason)
             respond(render.error(NotAllowedError(decision.reason)))
         return decision.allowed
 
     def _card(self, button: cards.ButtonValue) -> AlarmRecord:
-        record = self.state.alarm_record(button.alarm, now=self.clock())
+        record = self.alarms.record(button.alarm, now=self.clock())
         if record.card is None:
             raise BotError("The bot has no record of this alarm's card any more.", "Use `/alarms` to see alarms now.")
         return record
@@ -229,7 +230,7 @@ class AlarmActions:
     def _audit(
         self, button: cards.ButtonValue, card: AlarmCard, who: Requester, request: str, decision: str, outcome: str
     ) -> None:
-        self.state.audit_safe(card.env or button.env, card.service or "", who.user, request, decision, outcome)
+        self.audit.record_safe(card.env or button.env, card.service or "", who.user, request, decision, outcome)
 
     def _once(self, who: Requester, work: Callable[[], dict[str, Any]], respond: Respond) -> None:
         result = self.once.run(f"click:{who.key}", work)
