@@ -40,6 +40,9 @@ from types import ModuleType, SimpleNamespace
 from typing import Any
 
 from bench.support import AWS_TEST_ENVIRONMENT, ROOT, environment, machine, percentile
+from sandbox.clock import SimulatedClock
+from sandbox.lambda_events import lambda_context
+from sandbox.notifications import metric_trigger, notification, sns_envelope
 
 ALARMS = 50
 NOTIFICATIONS = 1000
@@ -58,58 +61,6 @@ ACCOUNT = "123456789012"
 STATES = ("ALARM", "OK", "INSUFFICIENT_DATA")
 TITLE = "Alarm storm (bench/alarm_storm.py)"
 WRITES = frozenset({"chat.postMessage", "chat.update"})
-
-
-class SharedClock:
-    """Wall time plus the waits that were skipped instead of slept, shared by threads.
-
-    `participants` threads (the pollers) take part: a participant's sleep lasts until the clock reaches its
-    wake-up; while another participant runs, that takes real time, and when every participant sleeps the clock
-    jumps to the earliest wake-up. A thread that is no participant (or one alone) skips its waits at once.
-    """
-
-    def __init__(self) -> None:
-        self.skipped = 0.0
-        self.participants = 0
-        self._cond = threading.Condition()
-        self._sleeping: dict[int, float] = {}
-
-    def now(self) -> float:
-        return time.time() + self.skipped
-
-    def join(self, count: int = 1) -> None:
-        with self._cond:
-            self.participants += count
-
-    def leave(self) -> None:
-        with self._cond:
-            self.participants -= 1
-            self._cond.notify_all()
-
-    def sleep(self, seconds: float) -> None:
-        if seconds <= 0:
-            return
-        me = threading.get_ident()
-        with self._cond:
-            wake = self.now() + seconds
-            self._sleeping[me] = wake
-            try:
-                while self.now() < wake:
-                    if len(self._sleeping) >= self.participants:
-                        gap = min(self._sleeping.values()) - self.now()
-                        if gap > 0:
-                            self.skipped += gap
-                        self._cond.notify_all()
-                        if self.now() < wake:
-                            self._cond.wait(wake - self.now())
-                    else:
-                        self._cond.wait(wake - self.now())
-            finally:
-                del self._sleeping[me]
-                self._cond.notify_all()
-
-    def until(self, moment: float) -> None:
-        self.sleep(moment - self.now())
 
 
 @dataclass
@@ -131,47 +82,18 @@ class Note:
         return max(self.arrives_at, self.visible_at)
 
 
-def _stamp(epoch: float) -> str:
-    moment = datetime.fromtimestamp(epoch, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"
-
-
 def _body(note: Note, service: str) -> str:
-    message = {
-        "AlarmName": note.alarm,
-        "AlarmDescription": f"{service}: benchmark alarm",
-        "AWSAccountId": ACCOUNT,
-        "NewStateValue": note.state,
-        "NewStateReason": f"benchmark: {note.state}",
-        "StateChangeTime": _stamp(note.changed_at),
-        "Region": "US East (N. Virginia)",
-        "AlarmArn": f"arn:aws:cloudwatch:us-east-1:{ACCOUNT}:alarm:{note.alarm}",
-        "OldStateValue": "OK",
-        "Trigger": {
-            "MetricName": "CPUUtilization",
-            "Namespace": "AWS/ECS",
-            "StatisticType": "Statistic",
-            "Statistic": "AVERAGE",
-            "Unit": None,
-            "Dimensions": [{"value": f"{PREFIX}{service}", "name": "ServiceName"}],
-            "Period": 60,
-            "EvaluationPeriods": 1,
-            "ComparisonOperator": "GreaterThanThreshold",
-            "Threshold": 80.0,
-            "TreatMissingData": "",
-            "EvaluateLowSampleCountPercentile": "",
-        },
-    }
-    return json.dumps(
-        {
-            "Type": "Notification",
-            "MessageId": note.message_id,
-            "TopicArn": f"arn:aws:sns:us-east-1:{ACCOUNT}:{PREFIX}alarms",
-            "Subject": f"{note.state}: {note.alarm}"[:100],
-            "Message": json.dumps(message),
-            "Timestamp": _stamp(note.arrives_at).replace("+0000", "Z"),
-        }
+    message = notification(
+        note.alarm,
+        note.state,
+        "OK",
+        datetime.fromtimestamp(note.changed_at, UTC),
+        reason=f"benchmark: {note.state}",
+        description=f"{service}: benchmark alarm",
+        trigger=metric_trigger("CPUUtilization", "AWS/ECS", {"ServiceName": f"{PREFIX}{service}"}),
     )
+    topic = f"arn:aws:sns:us-east-1:{ACCOUNT}:{PREFIX}alarms"
+    return json.dumps(sns_envelope(message, topic, datetime.fromtimestamp(note.arrives_at, UTC), note.message_id))
 
 
 def workload(
@@ -253,7 +175,7 @@ def _shown_states(slack: Any, state: Any, keys: dict[str, str]) -> dict[str, str
 HANDLER = ROOT / "handlers" / "alarms.py"
 
 
-def container(index: int, clock: SharedClock) -> ModuleType:
+def container(index: int, clock: SimulatedClock) -> ModuleType:
     """A container of its own: a fresh copy of handlers/alarms.py (its relay, pacer, clients and module state),
     its clocks and sleep pinned to the shared clock."""
     spec = importlib.util.spec_from_file_location(f"handlers.alarms_poller_{index}", HANDLER)
@@ -261,7 +183,9 @@ def container(index: int, clock: SharedClock) -> ModuleType:
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    module.clock, module.pacer_clock, module.sleep = clock.now, clock.now, clock.sleep
+    from handlers.runtime import Clocks
+
+    module.reset(Clocks(wall=clock.now, monotonic=clock.now, sleep=clock.sleep))
     module.get_relay()  # built here, before the threads: boto3 sessions are not built safely in parallel
     return module
 
@@ -372,22 +296,13 @@ def _record_id(note: Note) -> str:
     return f"{note.message_id}/{note.receives}/{id(note)}"
 
 
-def _context(clock: SharedClock) -> SimpleNamespace:
+def _context(clock: SimulatedClock) -> SimpleNamespace:
     """A Lambda context whose remaining time runs on the shared clock (template.yaml's Timeout)."""
     deadline = clock.now() + FUNCTION_TIMEOUT
-    return SimpleNamespace(
-        function_name="AlarmsFunction",
-        function_version="$LATEST",
-        invoked_function_arn=f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:AlarmsFunction",
-        memory_limit_in_mb=512,
-        aws_request_id=uuid.uuid4().hex,
-        log_group_name="/aws/lambda/AlarmsFunction",
-        log_stream_name="local",
-        get_remaining_time_in_millis=lambda: max(0.0, deadline - clock.now()) * 1000,
-    )
+    return lambda_context("AlarmsFunction", remaining_seconds=lambda: deadline - clock.now())
 
 
-def _poll(module: ModuleType, clock: SharedClock, source: EventSource) -> None:
+def _poll(module: ModuleType, clock: SimulatedClock, source: EventSource) -> None:
     try:
         while True:
             with source.lock:
@@ -419,7 +334,7 @@ def _poll(module: ModuleType, clock: SharedClock, source: EventSource) -> None:
         clock.leave()
 
 
-def run_pollers(clock: SharedClock, source: EventSource, pollers: int = POLLERS) -> None:
+def run_pollers(clock: SimulatedClock, source: EventSource, pollers: int = POLLERS) -> None:
     """`pollers` containers polling the same queue at once, each in its own thread, until the queue is empty."""
     modules = [container(index, clock) for index in range(pollers)]
     clock.join(pollers)
@@ -503,7 +418,7 @@ def storm(setup: Storm) -> dict[str, Any]:
     from sandbox.seed import seed
     from sandbox.slack_api import RateLimit, SlackStandIn
 
-    clock = SharedClock()
+    clock = SimulatedClock(wall=True)
     limit = RateLimit(burst=1, per_second=1.0, methods=WRITES) if setup.rate_limited else None
     slack = SlackStandIn(rate_limit=limit, clock=clock.now).start()
     started_wall = time.perf_counter()
@@ -511,7 +426,6 @@ def storm(setup: Storm) -> dict[str, Any]:
         with tempfile.TemporaryDirectory() as tmp:
             values = {
                 **AWS_TEST_ENVIRONMENT,
-                "OPSBOT_STRICT_ACTIONS": "1",
                 "OPSBOT_CONFIG_FILE": str(_config(Path(tmp), setup.settings)),
                 "SLACK_BOT_TOKEN": BOT_TOKEN,
                 "SLACK_API_URL": slack.api_url,

@@ -19,18 +19,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT / "tests") not in sys.path:
     sys.path.insert(0, str(ROOT / "tests"))  # tests/harness.py: signed events, the Bot driver
 
-# What tests/bot/conftest.py sets: fake credentials, a region, moto's ECS reporting running tasks.
-AWS_TEST_ENVIRONMENT = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1",
-    "MOTO_ECS_SERVICE_RUNNING": "2",
-}
+from harness import AWS_TEST_ENVIRONMENT, AWS_UNSET  # noqa: E402 - tests/ is on the path from here
+
 # The bot's warnings at start-up are expected here; keep the figures readable.
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
-UNSET = ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_LAMBDA_FUNCTION_NAME", "OPSBOT_LAZY", "OPSBOT_CONFIG_FILE")
+UNSET = (*AWS_UNSET, "OPSBOT_LAZY", "OPSBOT_CONFIG_FILE")
 
 
 def machine() -> dict[str, Any]:

@@ -18,68 +18,14 @@ import importlib.util
 import json
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
-from types import SimpleNamespace
 from typing import Any
 
 from sandbox.http_server import LoopbackHTTPServer
+from sandbox.lambda_events import api_gateway_event, lambda_context, sqs_event
 
 ALARM_HANDLER = "handlers.alarms"
-
-
-def lambda_context(function: str) -> SimpleNamespace:
-    """What a Lambda function is given as its context, enough for Powertools."""
-    return SimpleNamespace(
-        function_name=function,
-        function_version="$LATEST",
-        invoked_function_arn=f"arn:aws:lambda:us-east-1:123456789012:function:{function}",
-        memory_limit_in_mb=512,
-        aws_request_id=str(uuid.uuid4()),
-        log_group_name=f"/aws/lambda/{function}",
-        log_stream_name="sandbox",
-        get_remaining_time_in_millis=lambda: 30_000,
-    )
-
-
-def api_gateway_event(path: str, body: str, headers: dict[str, str], method: str = "POST") -> dict[str, Any]:
-    """An API Gateway HTTP API (payload format 2.0) event, with header names in lower case as it sends them."""
-    return {
-        "version": "2.0",
-        "routeKey": f"{method} {path}",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": {name.lower(): value for name, value in headers.items()},
-        "body": body,
-        "isBase64Encoded": False,
-        "requestContext": {
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1"},
-            "requestId": str(uuid.uuid4()),
-            "stage": "$default",
-            "timeEpoch": int(time.time() * 1000),
-        },
-    }
-
-
-def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
-    """An SQS batch as Lambda's event source mapping delivers it."""
-    return {
-        "Records": [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m.get("Attributes", {}),
-                "messageAttributes": m.get("MessageAttributes", {}),
-                "md5OfBody": m.get("MD5OfBody", ""),
-                "eventSource": "aws:sqs",
-                "eventSourceARN": queue_arn,
-                "awsRegion": region,
-            }
-            for m in messages
-        ]
-    }
 
 
 def route_event(event: dict[str, Any]) -> tuple[str, str] | None:
@@ -120,8 +66,8 @@ class BotAdapter:
     def slack(self, body: str, headers: dict[str, str]) -> dict[str, Any]:
         import handlers.slack
 
-        event = api_gateway_event("/slack/events", body, headers)
-        response: dict[str, Any] = handlers.slack.handler(event, lambda_context("SlackFunction"))
+        event = api_gateway_event(body, {name.lower(): value for name, value in headers.items()})
+        response: dict[str, Any] = handlers.slack.handler(event, lambda_context("SlackFunction", log_stream="sandbox"))
         return response
 
     def eventbridge(self, event: dict[str, Any]) -> dict[str, Any]:
@@ -129,14 +75,14 @@ class BotAdapter:
         if route is None:
             return {"result": "no rule matches this event"}
         module = importlib.import_module(route[0])
-        result: dict[str, Any] = module.handler(event, lambda_context(route[1]))
+        result: dict[str, Any] = module.handler(event, lambda_context(route[1], log_stream="sandbox"))
         return result
 
     def sqs_batch(self, event: dict[str, Any]) -> dict[str, Any]:
         # INTEGRATION POINT (alarm relay): handlers.alarms.handler takes the SQS batch and returns
         # {"batchItemFailures": [{"itemIdentifier": <messageId>}, ...]} (Powertools BatchProcessor).
         module = importlib.import_module(ALARM_HANDLER)
-        result: dict[str, Any] = module.handler(event, lambda_context("AlarmsFunction")) or {}
+        result: dict[str, Any] = module.handler(event, lambda_context("AlarmsFunction", log_stream="sandbox")) or {}
         return result
 
     # --- lifecycle ------------------------------------------------------------------------------------

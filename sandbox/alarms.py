@@ -11,15 +11,9 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sandbox.seed import ACCOUNT
+from sandbox import notifications
+from sandbox.notifications import metric_trigger, subject
 
-REGION_NAMES = {
-    "us-east-1": "US East (N. Virginia)",
-    "us-east-2": "US East (Ohio)",
-    "us-west-2": "US West (Oregon)",
-    "eu-west-1": "EU (Ireland)",
-    "eu-central-1": "EU (Frankfurt)",
-}
 STATES = ("ALARM", "OK")
 _OPERATORS = {
     "GreaterThanThreshold": "greater than",
@@ -56,42 +50,34 @@ def state_reason(alarm: dict[str, Any], state: str, now: datetime) -> str:
 
 def notification(alarm: dict[str, Any], old_state: str, new_state: str, reason: str, now: datetime) -> dict[str, Any]:
     """The Message of CloudWatch's SNS notification for one state change of a metric alarm."""
-    region = alarm["AlarmArn"].split(":")[3]
-    return {
-        "AlarmName": alarm["AlarmName"],
-        "AlarmDescription": alarm.get("AlarmDescription"),
-        "AWSAccountId": ACCOUNT,
-        "AlarmConfigurationUpdatedTimestamp": _stamp(alarm.get("AlarmConfigurationUpdatedTimestamp") or now),
-        "NewStateValue": new_state,
-        "NewStateReason": reason,
-        "StateChangeTime": _stamp(now),
-        "Region": REGION_NAMES.get(region, region),
-        "AlarmArn": alarm["AlarmArn"],
-        "OldStateValue": old_state,
-        "OKActions": alarm.get("OKActions", []),
-        "AlarmActions": alarm.get("AlarmActions", []),
-        "InsufficientDataActions": alarm.get("InsufficientDataActions", []),
-        "Trigger": {
-            "MetricName": alarm.get("MetricName"),
-            "Namespace": alarm.get("Namespace"),
-            "StatisticType": "Statistic",
-            "Statistic": str(alarm.get("Statistic", "Average")).upper(),
-            "Unit": None,
-            "Dimensions": [{"value": d["Value"], "name": d["Name"]} for d in alarm.get("Dimensions", [])],
-            "Period": alarm.get("Period"),
-            "EvaluationPeriods": alarm.get("EvaluationPeriods"),
-            "DatapointsToAlarm": alarm.get("DatapointsToAlarm", alarm.get("EvaluationPeriods")),
-            "ComparisonOperator": alarm.get("ComparisonOperator"),
-            "Threshold": alarm.get("Threshold"),
-            "TreatMissingData": alarm.get("TreatMissingData", "missing"),
-            "EvaluateLowSampleCountPercentile": "",
-        },
-    }
-
-
-def _stamp(moment: datetime) -> str:
-    # CloudWatch's own format: milliseconds and a +0000 offset.
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"
+    _, _, _, region, account, _ = alarm["AlarmArn"].split(":", 5)
+    trigger = metric_trigger(
+        alarm.get("MetricName"),
+        alarm.get("Namespace"),
+        {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])},
+        statistic=str(alarm.get("Statistic", "Average")),
+        period=alarm.get("Period"),
+        evaluation_periods=alarm.get("EvaluationPeriods"),
+        datapoints_to_alarm=alarm.get("DatapointsToAlarm"),
+        operator=alarm.get("ComparisonOperator"),
+        threshold=alarm.get("Threshold"),
+        treat_missing_data=alarm.get("TreatMissingData", "missing"),
+    )
+    return notifications.notification(
+        alarm["AlarmName"],
+        new_state,
+        old_state,
+        now,
+        reason=reason,
+        description=alarm.get("AlarmDescription"),
+        trigger=trigger,
+        region=region,
+        account=account,
+        configured_at=alarm.get("AlarmConfigurationUpdatedTimestamp"),
+        alarm_actions=alarm.get("AlarmActions", []),
+        ok_actions=alarm.get("OKActions", []),
+        insufficient_data_actions=alarm.get("InsufficientDataActions", []),
+    )
 
 
 class AlarmTrigger:
@@ -125,8 +111,6 @@ class AlarmTrigger:
         reason = state_reason(alarm, state, now)
         self.cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason=reason)
         message = notification(alarm, old_state, state, reason, now)
-        region_name = message["Region"]
-        subject = f'{state}: "{name}" in {region_name}'[:100]
         for topic in alarm.get("AlarmActions" if state == "ALARM" else "OKActions", []):
-            self.sns.publish(TopicArn=topic, Subject=subject, Message=json.dumps(message))
+            self.sns.publish(TopicArn=topic, Subject=subject(message), Message=json.dumps(message))
         return message

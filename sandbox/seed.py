@@ -198,16 +198,15 @@ def seed(config: Config, endpoint_url: str | None = None, plan: SeedPlan | None 
             if revision in plan.rolled_back:
                 history.rolled_back_from(target.env, target.name, arn, RolledBackBy.COMMAND, at=at + 86400)
     for name in names[""]:
-        cloudwatch.put_metric_alarm(
-            AlarmName=name,
-            AlarmDescription="The load balancer answers 5xx",
-            Namespace="AWS/ApplicationELB",
-            MetricName="HTTPCode_ELB_5XX_Count",
-            Statistic="Sum",
-            Period=300,
-            EvaluationPeriods=1,
-            Threshold=10,
-            ComparisonOperator="GreaterThanThreshold",
+        put_alarm(
+            cloudwatch,
+            name,
+            "The load balancer answers 5xx",
+            namespace="AWS/ApplicationELB",
+            metric="HTTPCode_ELB_5XX_Count",
+            statistic="Sum",
+            period=300,
+            threshold=10,
             AlarmActions=[topic_arn],
             OKActions=[topic_arn],
         )
@@ -343,20 +342,50 @@ def _alarm(cloudwatch: Any, name: str, target: Target, topic_arn: str) -> None:
         "unhealthy-hosts": ("AWS/ApplicationELB", "UnHealthyHostCount", 0.0, "GreaterThanThreshold"),
         "running-tasks-low": ("ECS/ContainerInsights", "RunningTaskCount", 1.0, "LessThanThreshold"),
     }[name.removeprefix(target.alarm_prefix)]
-    cloudwatch.put_metric_alarm(
-        AlarmName=name,
-        AlarmDescription=f"{target.name}: {metric[1]}",
-        Namespace=metric[0],
-        MetricName=metric[1],
+    put_alarm(
+        cloudwatch,
+        name,
+        f"{target.name}: {metric[1]}",
+        namespace=metric[0],
+        metric=metric[1],
+        evaluation_periods=3,
+        threshold=metric[2],
+        operator=metric[3],
         Dimensions=[
             {"Name": "ClusterName", "Value": target.cluster},
             {"Name": "ServiceName", "Value": target.ecs_service},
         ],
-        Statistic="Average",
-        Period=60,
-        EvaluationPeriods=3,
-        Threshold=metric[2],
-        ComparisonOperator=metric[3],
         AlarmActions=[topic_arn],
         OKActions=[topic_arn],
+    )
+
+
+def put_alarm(
+    cloudwatch: Any,
+    name: str,
+    description: str | None = None,
+    *,
+    namespace: str = "AWS/ECS",
+    metric: str = "CPUUtilization",
+    statistic: str = "Average",
+    period: int = 60,
+    evaluation_periods: int = 1,
+    threshold: float = 80,
+    operator: str = "GreaterThanThreshold",
+    **more: Any,
+) -> None:
+    """A metric alarm on one metric (PutMetricAlarm); `more` are further PutMetricAlarm parameters
+    (Dimensions, AlarmActions, Tags, ...)."""
+    if description is not None:
+        more["AlarmDescription"] = description
+    cloudwatch.put_metric_alarm(
+        AlarmName=name,
+        Namespace=namespace,
+        MetricName=metric,
+        Statistic=statistic,
+        Period=period,
+        EvaluationPeriods=evaluation_periods,
+        Threshold=threshold,
+        ComparisonOperator=operator,
+        **more,
     )

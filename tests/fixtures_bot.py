@@ -1,37 +1,42 @@
-"""Fixtures for the bot: moto in-process, seeded like infra/, the Slack stand-in, and the Lambda handler.
-
-Shared by tests/bot and tests/alarms: each directory's conftest.py imports the fixtures it uses.
+"""The bot's fixtures, registered once for the whole suite (tests/conftest.py's pytest_plugins): moto
+in-process, seeded like infra/, the Slack stand-in, the Slack function, and the alarm relay and deployment
+functions built from the same environment. A directory's conftest.py (or a test module) overrides only what
+it changes: its `config_dict`, a `slack` that fails on demand.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from harness import BOT_TOKEN, SIGNING_SECRET, Bot, config_data
+from alarms.support import AlarmsLambda
+from harness import AWS_TEST_ENVIRONMENT, AWS_UNSET, BOT_TOKEN, SIGNING_SECRET, Bot, config_data
 from moto import mock_aws
 
 from bot.config import Config, parse_config
+from sandbox.clock import SimulatedClock
 from sandbox.seed import Seeded, SeedPlan, seed
 from sandbox.slack_api import SlackStandIn
 
+TESTS = Path(__file__).resolve().parent
+# The directories whose tests run the bot in-process on moto, with fake credentials. The others (infra,
+# deploy, services, sandbox) start processes and servers that bring their own environment.
+IN_PROCESS = frozenset({"alarms", "bot", "cost", "reliability", "routing"})
+
 
 @pytest.fixture(autouse=True)
-def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-        "OPSBOT_STRICT_ACTIONS": "1",
-        "MOTO_ECS_SERVICE_RUNNING": "2",
-    }.items():
+def aws_environment(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """harness.AWS_TEST_ENVIRONMENT for the tests of IN_PROCESS."""
+    path = request.path.resolve()
+    if not path.is_relative_to(TESTS) or path.relative_to(TESTS).parts[0] not in IN_PROCESS:
+        return
+    for name, value in AWS_TEST_ENVIRONMENT.items():
         monkeypatch.setenv(name, value)
-    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_LAMBDA_FUNCTION_NAME"):
+    for name in AWS_UNSET:
         monkeypatch.delenv(name, raising=False)
 
 
@@ -86,3 +91,63 @@ def bot(
     yield harness
     harness.drain()
     handlers.slack.reset()
+
+
+@pytest.fixture
+def fake_time() -> SimulatedClock:
+    return SimulatedClock()
+
+
+@pytest.fixture
+def alarms(bot: Bot, fake_time: SimulatedClock) -> Iterator[AlarmsLambda]:
+    """handlers.alarms.handler, built from the same environment as the Slack function, pacing on fake time."""
+    import handlers.alarms
+    from handlers.runtime import Clocks
+
+    handlers.alarms.reset(Clocks(monotonic=fake_time.now, sleep=fake_time.sleep))
+    yield AlarmsLambda(bot)
+    handlers.alarms.reset()
+
+
+@pytest.fixture
+def deployments(bot: Bot) -> Iterator[Any]:
+    """handlers.deployments.handler (ECS deployment events), built from the same environment."""
+    import handlers.deployments
+
+    handlers.deployments.reset()
+    yield handlers.deployments
+    handlers.deployments.reset()
+
+
+class _Kept(logging.Handler):
+    def __init__(self, level: int) -> None:
+        super().__init__(level)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def log_messages() -> Iterator[Callable[..., list[str]]]:
+    """log_messages("bot.operations", logging.WARNING): the messages that logger writes from now on, at that
+    level or above, until the test ends (the bot's loggers do not propagate to the root once Powertools has
+    them)."""
+    attached: list[tuple[logging.Logger, _Kept]] = []
+
+    def keep(logger_name: str, level: int = logging.WARNING) -> list[str]:
+        kept = _Kept(level)
+        logger = logging.getLogger(logger_name)
+        logger.addHandler(kept)
+        attached.append((logger, kept))
+        return kept.messages
+
+    yield keep
+    for logger, kept in attached:
+        logger.removeHandler(kept)
+
+
+@pytest.fixture
+def relay_warnings(log_messages: Callable[..., list[str]]) -> list[str]:
+    """The alarm relay's warnings."""
+    return log_messages("bot.alarms.relay")

@@ -5,17 +5,18 @@ moto for AWS (in-process), and the Slack stand-in (sandbox.slack_api) on a loopb
 from __future__ import annotations
 
 import json
+import threading
 import time
 import urllib.parse
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 
 import boto3
 from slack_sdk.signature import SignatureVerifier
 
+from sandbox.lambda_events import api_gateway_event, lambda_context
 from sandbox.slack_api import SlackStandIn
 
 SIGNING_SECRET = "test-signing-secret"
@@ -23,6 +24,18 @@ BOT_TOKEN = "xoxb-test-token"
 CHANNEL = "C0OPS"
 ACCOUNT = "123456789012"  # moto's account: every environment of the tests' config is in it
 ADMIN, DEPLOYER, DEPLOYER2, OPERATOR, VIEWER = "U0ADMIN", "U0DEPLOYER", "U0DEPLOYER2", "U0OPERATOR", "U0VIEWER"
+# What the in-process tests and the benchmarks run with: fake credentials, one region, moto's ECS reporting
+# running tasks, every AWS call one bot/permissions.py grants (OPSBOT_STRICT_ACTIONS); and what they unset.
+AWS_TEST_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "OPSBOT_STRICT_ACTIONS": "1",
+    "MOTO_ECS_SERVICE_RUNNING": "2",
+}
+AWS_UNSET = ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_LAMBDA_FUNCTION_NAME")
 
 
 def config_data(services: list[str] | None = None, **environment: Any) -> dict[str, Any]:
@@ -47,36 +60,6 @@ def config_data(services: list[str] | None = None, **environment: Any) -> dict[s
             {"name": "staging", "region": "us-east-1", "account_id": ACCOUNT, "roles": {"deployer": ["*"]}},
         ],
         "services": [{"name": s, "min_tasks": 1, "max_tasks": 10} for s in (services or ["service-a", "service-b"])],
-    }
-
-
-def lambda_context(name: str = "SlackFunction") -> SimpleNamespace:
-    return SimpleNamespace(
-        function_name=name,
-        function_version="$LATEST",
-        invoked_function_arn=f"arn:aws:lambda:us-east-1:123456789012:function:{name}",
-        memory_limit_in_mb=512,
-        aws_request_id=uuid.uuid4().hex,
-        log_group_name=f"/aws/lambda/{name}",
-        log_stream_name="local",
-        get_remaining_time_in_millis=lambda: 30_000,
-    )
-
-
-def api_gateway_event(body: str, headers: dict[str, str], method: str = "POST") -> dict[str, Any]:
-    return {
-        "version": "2.0",
-        "routeKey": "POST /slack/events",
-        "rawPath": "/slack/events",
-        "rawQueryString": "",
-        "headers": headers,
-        "body": body,
-        "isBase64Encoded": False,
-        "requestContext": {
-            "http": {"method": method, "path": "/slack/events", "sourceIp": "127.0.0.1"},
-            "requestId": uuid.uuid4().hex,
-            "stage": "$default",
-        },
     }
 
 
@@ -137,17 +120,43 @@ class Bot:
             parsed = {"raw": raw}
         return int(response["statusCode"]), parsed if isinstance(parsed, dict) else {"raw": raw}
 
+    def send_at_once(self, bodies: list[str]) -> list[int]:
+        """Post every body from a thread of its own, all released at the same moment (a double click, a
+        retried delivery), then wait for the lazy work; returns the HTTP statuses (in no particular order)."""
+        barrier = threading.Barrier(len(bodies))
+        statuses: list[int] = []
+
+        def post(body: str) -> None:
+            barrier.wait()
+            statuses.append(self.send(body)[0])
+
+        threads = [threading.Thread(target=post, args=(body,)) for body in bodies]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        self.drain()
+        return statuses
+
     def _new_responses(self) -> list[dict[str, Any]]:
         responses = self.slack.responses()
         new, self._responses_seen = responses[self._responses_seen :], len(responses)
         return new
 
-    def command(self, text: str, user: str = DEPLOYER, command: str | None = None, channel: str = CHANNEL) -> Reply:
-        """Type a slash command: `/deploy service-a v1` or, with command=, only the text."""
+    def command_body(
+        self,
+        text: str,
+        user: str = DEPLOYER,
+        command: str | None = None,
+        channel: str = CHANNEL,
+        trigger: str | None = None,
+    ) -> str:
+        """The form body Slack posts for a slash command: `/deploy service-a v1` or, with command=, only the
+        text; its response_url is the stand-in's for `trigger` (a new one by default)."""
         if command is None:
             command, _, text = text.partition(" ")
-        trigger = uuid.uuid4().hex
-        body = urllib.parse.urlencode(
+        trigger = trigger or uuid.uuid4().hex
+        return urllib.parse.urlencode(
             {
                 "token": "legacy",
                 "team_id": "T0TEST",
@@ -160,15 +169,16 @@ class Bot:
                 "api_app_id": "A0TEST",
             }
         )
-        self._new_responses()
-        started = time.perf_counter()
-        status, ack = self.send(body)
-        elapsed = time.perf_counter() - started
-        self.drain()
-        return Reply(status, ack, elapsed, self._new_responses())
+
+    def command(self, text: str, user: str = DEPLOYER, command: str | None = None, channel: str = CHANNEL) -> Reply:
+        """Type a slash command: `/deploy service-a v1` or, with command=, only the text."""
+        return self._post(self.command_body(text, user, command, channel))
 
     def click(self, action_id: str, value: str, message_ts: str, user: str = DEPLOYER, channel: str = CHANNEL) -> Reply:
-        body = self.click_body(action_id, value, message_ts, user, channel)
+        return self._post(self.click_body(action_id, value, message_ts, user, channel))
+
+    def _post(self, body: str) -> Reply:
+        """Post as Slack does, wait for the lazy work, and gather what the person saw."""
         self._new_responses()
         started = time.perf_counter()
         status, ack = self.send(body)

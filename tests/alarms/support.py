@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from harness import Bot, lambda_context
+from harness import Bot, config_data, lambda_context
+
+from sandbox import notifications
+from sandbox.notifications import metric_trigger, notification, stamp
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -20,27 +22,27 @@ CLUSTER = "ecs-microservices-production-cluster"
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
-def stamp(at: datetime) -> str:
-    """CloudWatch's StateChangeTime: 2026-11-26T12:00:00.000+0000."""
-    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}+0000"
+def alarm_config(**alarms: Any) -> dict[str, Any]:
+    """The tests' configuration with the alarm channel and these `alarms` settings."""
+    data = config_data()
+    data["alarms"] = {"channel": ALARM_CHANNEL, **alarms}
+    return data
 
 
 def _base(name: str, state: str, old: str, at: datetime, reason: str, description: str) -> dict[str, Any]:
-    return {
-        "AlarmName": name,
-        "AlarmDescription": description,
-        "AWSAccountId": ACCOUNT,
-        "AlarmConfigurationUpdatedTimestamp": stamp(T0 - timedelta(days=3)),
-        "NewStateValue": state,
-        "NewStateReason": reason or f"Threshold Crossed: 3 datapoints were {state.lower()}",
-        "StateChangeTime": stamp(at),
-        "Region": "US East (N. Virginia)",
-        "AlarmArn": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}",
-        "OldStateValue": old,
-        "OKActions": [TOPIC_ARN],
-        "AlarmActions": [TOPIC_ARN],
-        "InsufficientDataActions": [],
-    }
+    return notification(
+        name,
+        state,
+        old,
+        at,
+        reason=reason or f"Threshold Crossed: 3 datapoints were {state.lower()}",
+        description=description,
+        region=REGION,
+        account=ACCOUNT,
+        configured_at=T0 - timedelta(days=3),
+        alarm_actions=[TOPIC_ARN],
+        ok_actions=[TOPIC_ARN],
+    )
 
 
 def metric_alarm(
@@ -55,21 +57,7 @@ def metric_alarm(
     dims = {"ClusterName": CLUSTER, "ServiceName": PREFIX + "service-a"} if dimensions is None else dimensions
     return {
         **_base(name, state, old, at, reason, description),
-        "Trigger": {
-            "MetricName": "CPUUtilization",
-            "Namespace": "AWS/ECS",
-            "StatisticType": "Statistic",
-            "Statistic": "AVERAGE",
-            "Unit": None,
-            "Dimensions": [{"value": v, "name": k} for k, v in dims.items()],
-            "Period": 60,
-            "EvaluationPeriods": 3,
-            "DatapointsToAlarm": 3,
-            "ComparisonOperator": "GreaterThanThreshold",
-            "Threshold": 80.0,
-            "TreatMissingData": "missing",
-            "EvaluateLowSampleCountPercentile": "",
-        },
+        "Trigger": metric_trigger("CPUUtilization", "AWS/ECS", dims, evaluation_periods=3),
     }
 
 
@@ -167,18 +155,7 @@ def target_group_name(service: str, env: str = "production", serial: int = 1) ->
 
 
 def sns_envelope(message: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "Type": "Notification",
-        "MessageId": str(uuid.uuid4()),
-        "TopicArn": TOPIC_ARN,
-        "Subject": f'ALARM: "{message.get("AlarmName")}" in US East (N. Virginia)'[:100],
-        "Message": json.dumps(message),
-        "Timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-        "SignatureVersion": "1",
-        "Signature": "EXAMPLE",
-        "SigningCertURL": "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0000.pem",
-        "UnsubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe",
-    }
+    return notifications.sns_envelope(message, TOPIC_ARN)
 
 
 def body(message: dict[str, Any], raw: bool = False) -> str:
@@ -206,21 +183,6 @@ def sqs_record(text: str, message_id: str | None = None, receives: int = 1) -> d
 
 def sqs_event(*bodies: str) -> dict[str, Any]:
     return {"Records": [sqs_record(b) for b in bodies]}
-
-
-@dataclass
-class FakeTime:
-    """The pacer's clock: sleeping advances it at once."""
-
-    at: float = 1000.0
-    slept: list[float] = field(default_factory=list)
-
-    def now(self) -> float:
-        return self.at
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.at += seconds
 
 
 class AlarmsLambda:

@@ -9,6 +9,7 @@ import pytest
 
 from bot.aws import ClientFactory
 from bot.state import AlarmMute, StateStore
+from sandbox.clock import SimulatedClock
 
 from .support import (
     ACCOUNT,
@@ -16,7 +17,6 @@ from .support import (
     REGION,
     T0,
     AlarmsLambda,
-    FakeTime,
     anomaly_alarm,
     body,
     composite_alarm,
@@ -83,7 +83,7 @@ def test_a_flapping_alarm_keeps_one_card(alarms: AlarmsLambda) -> None:
 
 
 def test_an_alarm_that_fires_again_after_it_resolved_is_told_in_the_channel_not_only_far_up_it(
-    alarms: AlarmsLambda, fake_time: FakeTime
+    alarms: AlarmsLambda, fake_time: SimulatedClock
 ) -> None:
     """Issue 15, 5: the card re-opens in place, far up the channel; the reply in its thread is also sent to the
     channel (reply_broadcast), so the newest thing in the channel says the alarm fired again."""

@@ -9,8 +9,9 @@ import time
 import boto3
 
 from bot.alarms.lease import LEASE_SK, lease_pk
+from sandbox.clock import SimulatedClock
 
-from .support import ALARM_CHANNEL, AlarmsLambda, FakeTime, body, failed_ids, metric_alarm, sqs_event
+from .support import ALARM_CHANNEL, AlarmsLambda, body, failed_ids, metric_alarm, sqs_event
 
 
 def _table() -> str:
@@ -42,7 +43,7 @@ def _lease(channel: str) -> dict[str, str]:
 
 
 def test_a_channel_held_elsewhere_fails_the_alarm_back_to_sqs_and_the_redelivery_shows_it(
-    alarms: AlarmsLambda, fake_time: FakeTime
+    alarms: AlarmsLambda, fake_time: SimulatedClock
 ) -> None:
     _hold(ALARM_CHANNEL, time.time() + 3600)
     event = sqs_event(body(metric_alarm()))
@@ -63,7 +64,7 @@ def test_the_lease_is_given_back_with_the_channel_s_next_slot(alarms: AlarmsLamb
     assert float(lease["next_write_at"]) >= before + 0.9  # one write per second: the next one a second later
 
 
-def test_the_next_holder_keeps_the_previous_one_s_pace(alarms: AlarmsLambda, fake_time: FakeTime) -> None:
+def test_the_next_holder_keeps_the_previous_one_s_pace(alarms: AlarmsLambda, fake_time: SimulatedClock) -> None:
     _hold(ALARM_CHANNEL, time.time() - 1, next_write_at=time.time() + 5)  # released; its next slot in 5 s
     assert failed_ids(alarms.deliver(metric_alarm())) == []
     assert max(fake_time.slept, default=0) >= 4  # waited for the slot before the first write

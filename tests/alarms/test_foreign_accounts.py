@@ -9,8 +9,6 @@ with a warning (its SQS record counts as processed), or shown without buttons wh
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -21,8 +19,18 @@ from bot.aws import ClientFactory
 from bot.config import ConfigError, load_config, parse_config
 from bot.state import StateStore
 
-from .conftest import alarm_config
-from .support import ACCOUNT, T0, TOPIC_ARN, AlarmsLambda, body, failed_ids, metric_alarm, sns_envelope, sqs_event
+from .support import (
+    ACCOUNT,
+    T0,
+    TOPIC_ARN,
+    AlarmsLambda,
+    alarm_config,
+    body,
+    failed_ids,
+    metric_alarm,
+    sns_envelope,
+    sqs_event,
+)
 
 FOREIGN = "999999999999"
 SERVICE_BUTTONS = {"alarm_scale_up", "alarm_logs", "alarm_ack", "alarm_mute"}
@@ -35,25 +43,6 @@ def from_account(message: dict[str, Any], aws_account_id: str = FOREIGN, arn_acc
         "AWSAccountId": aws_account_id,
         "AlarmArn": message["AlarmArn"].replace(f":{ACCOUNT}:", f":{arn_account}:"),
     }
-
-
-class _Kept(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
-@pytest.fixture
-def relay_warnings() -> Iterator[list[str]]:
-    """The relay's warnings (the bot's loggers do not propagate to the root once Powertools has them)."""
-    kept = _Kept()
-    logger = logging.getLogger("bot.alarms.relay")
-    logger.addHandler(kept)
-    yield kept.messages
-    logger.removeHandler(kept)
 
 
 def escalations_due(env: str = "production") -> list[dict[str, Any]]:

@@ -20,6 +20,8 @@ import boto3
 import pytest
 from harness import ADMIN, CHANNEL, DEPLOYER, DEPLOYER2, OPERATOR, VIEWER, deployment_event, ecs_service, lambda_context
 
+from sandbox.seed import put_alarm
+
 from .support import ACCOUNT, ALARM_CHANNEL, PREFIX, AlarmsLambda, metric_alarm
 
 CORPUS = "<!channel> <!here> <@U0EVIL> <#C0EVIL> <!subteam^S0EVIL> <https://evil.example|click> Q&amp;A"
@@ -164,17 +166,7 @@ def test_log_lines_from_the_internet_in_logs_and_show_logs(alarms: AlarmsLambda,
 def test_alarm_names_in_status_and_alarms(alarms: AlarmsLambda, sent: Sent) -> None:
     cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
     name = f"{PREFIX}service-a-{CORPUS}"
-    cloudwatch.put_metric_alarm(
-        AlarmName=name,
-        MetricName="CPUUtilization",
-        Namespace="AWS/ECS",
-        Statistic="Average",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=80,
-        ComparisonOperator="GreaterThanThreshold",
-        AlarmDescription=CORPUS,
-    )
+    put_alarm(cloudwatch, name, CORPUS)
     cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason=CORPUS)
     status = command(alarms, sent, "/status", user=VIEWER)
     listed = command(alarms, sent, "/alarms", user=VIEWER)

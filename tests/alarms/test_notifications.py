@@ -12,12 +12,13 @@ from harness import config_data
 
 from bot.alarms.model import AlarmKind, AlarmState, NotAnAlarm, ServiceMap, parse_body, parse_message
 from bot.config import parse_config
+from sandbox.seed import put_alarm
 
-from .conftest import alarm_config
 from .support import (
     PREFIX,
     T0,
     AlarmsLambda,
+    alarm_config,
     anomaly_alarm,
     body,
     composite_alarm,
@@ -111,15 +112,13 @@ def test_services_from_dimensions_names_and_rules() -> None:
 @pytest.mark.parametrize("config_dict", [alarm_config(service_tag_key="Service")])
 def test_a_service_tag_on_the_alarm_maps_it(alarms: AlarmsLambda) -> None:
     name = PREFIX + "checkout-latency"
-    boto3.client("cloudwatch", region_name="us-east-1").put_metric_alarm(
-        AlarmName=name,
-        MetricName="Latency",
-        Namespace="Shop",
-        Statistic="Average",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=1,
-        ComparisonOperator="GreaterThanThreshold",
+    cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
+    put_alarm(
+        cloudwatch,
+        name,
+        namespace="Shop",
+        metric="Latency",
+        threshold=1,
         Tags=[{"Key": "Service", "Value": "service-b"}],
     )
     alarms.deliver(metric_alarm(name=name, dimensions={}))

@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import alarm_config
-from .support import ACCOUNT, REGION, TOPIC_ARN, AlarmsLambda, metric_alarm
+from .support import ACCOUNT, REGION, TOPIC_ARN, AlarmsLambda, alarm_config, metric_alarm
 
 OWN_TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:ecs-microservices-production-opsbot-own-alarms"
 DLQ_ALARM = "ecs-microservices-production-opsbot-alarms-dlq"

@@ -13,14 +13,14 @@ from deploy.checks import TEMPLATE, load_template
 from harness import lambda_context
 
 from bot.alarms.pacing import Pacer
+from sandbox.clock import SimulatedClock
 
-from .conftest import alarm_config
 from .support import (
     PREFIX,
     T0,
     TOPIC_ARN,
     AlarmsLambda,
-    FakeTime,
+    alarm_config,
     body,
     failed_ids,
     metric_alarm,
@@ -30,7 +30,7 @@ from .support import (
 
 
 def test_the_pacer_spaces_writes_to_a_channel_by_a_second_and_honours_retry_after() -> None:
-    clock = FakeTime()
+    clock = SimulatedClock()
     pacer = Pacer(1.0, clock.now, clock.sleep)
     starts = []
     for _ in range(4):

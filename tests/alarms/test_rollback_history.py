@@ -8,7 +8,6 @@ events through handlers.deployments, alarms through handlers.alarms.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -22,8 +21,7 @@ from bot.history import RevisionHistory
 from bot.state import StateStore
 from sandbox.seed import DEFAULT_TAGS, SeedPlan
 
-from .conftest import alarm_config
-from .support import ALARM_CHANNEL, CLUSTER, PREFIX, AlarmsLambda, metric_alarm
+from .support import ALARM_CHANNEL, CLUSTER, PREFIX, AlarmsLambda, alarm_config, metric_alarm
 
 RC = "v1.4.0-rc1"
 
@@ -32,15 +30,6 @@ RC = "v1.4.0-rc1"
 def seed_plan() -> SeedPlan:
     """The default platform (service-a runs :3, v1.2.0) with a newer pre-release tag pushed last."""
     return replace(SeedPlan(), tags=(*DEFAULT_TAGS, RC), pushed_days_ago=(40, 26, 12, 2, 0.1))
-
-
-@pytest.fixture
-def deployments(bot: Bot) -> Iterator[Any]:
-    import handlers.deployments
-
-    handlers.deployments.reset()
-    yield handlers.deployments
-    handlers.deployments.reset()
 
 
 def history() -> RevisionHistory:

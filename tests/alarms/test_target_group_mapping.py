@@ -14,14 +14,11 @@ from typing import Any
 
 import boto3
 import pytest
-from reliability.aws_faults import AwsFaults, aws_faults
+from reliability.aws_faults import AwsFaults
 
 from bot.aws import recorded_calls
 
 from .support import CLUSTER, PREFIX, REGION, AlarmsLambda, failed_ids, metric_alarm, target_group_name
-from .test_foreign_accounts import relay_warnings
-
-__all__ = ["aws_faults", "relay_warnings"]
 
 DESCRIBE = "ecs:DescribeServices"
 

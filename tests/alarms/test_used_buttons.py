@@ -17,8 +17,7 @@ import boto3
 import pytest
 from harness import DEPLOYER, DEPLOYER2, OPERATOR, config_data, deployment_event, ecs_service, lambda_context
 
-from .conftest import alarm_config
-from .support import ALARM_CHANNEL, CLUSTER, PREFIX, AlarmsLambda, metric_alarm
+from .support import ALARM_CHANNEL, CLUSTER, PREFIX, AlarmsLambda, alarm_config, metric_alarm
 
 TIME = r"\d\d:\d\d UTC"
 

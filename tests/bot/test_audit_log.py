@@ -144,15 +144,6 @@ def test_finding_5_the_audit_line_stays_when_the_dynamodb_audit_write_fails(
     assert executed[0]["actor"] == OPERATOR
 
 
-@pytest.fixture
-def deployments(bot: Bot) -> Iterator[Any]:
-    import handlers.deployments
-
-    handlers.deployments.reset()
-    yield handlers.deployments
-    handlers.deployments.reset()
-
-
 def test_finding_5_the_deployments_function_writes_the_audit_line_of_a_rollout(
     bot: Bot, deployments: Any, lambda_log: Callable[[], list[dict[str, Any]]]
 ) -> None:

@@ -15,15 +15,6 @@ from bot.history import RevisionHistory
 from bot.state import StateStore
 
 
-@pytest.fixture
-def deployments(bot: Bot) -> Iterator[Any]:
-    import handlers.deployments
-
-    handlers.deployments.reset()
-    yield handlers.deployments
-    handlers.deployments.reset()
-
-
 def deploy(bot: Bot) -> tuple[str, str, str]:
     bot.command("/deploy service-a v1.3.0")
     card = bot.last_card()
@@ -171,8 +162,9 @@ def schedule(bot: Bot, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     import handlers.escalation
 
     now = [time.time()]
-    monkeypatch.setattr(handlers.escalation, "clock", lambda: now[0])
-    handlers.escalation.reset()
+    from handlers.runtime import Clocks
+
+    handlers.escalation.reset(Clocks(wall=lambda: now[0]))
     yield SimpleNamespace(run=lambda: handlers.escalation.handler({}, lambda_context("EscalationFunction")), now=now)
     handlers.escalation.reset()
 

@@ -12,8 +12,9 @@ from bot.aws import ClientFactory
 from bot.config import Config, parse_config
 from bot.cost import CostReporter
 from bot.state import StateStore
+from sandbox.clock import SimulatedClock
 
-from .support import CHANNEL, TABLE, Clock
+from .support import CHANNEL, NOW, TABLE
 
 __all__ = ["aws_environment"]
 
@@ -60,10 +61,10 @@ def state(clients: ClientFactory) -> StateStore:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> SimulatedClock:
+    return SimulatedClock(NOW)
 
 
 @pytest.fixture
-def reporter(config: Config, clients: ClientFactory, state: StateStore, clock: Clock) -> CostReporter:
+def reporter(config: Config, clients: ClientFactory, state: StateStore, clock: SimulatedClock) -> CostReporter:
     return CostReporter(config, clients, state, clock)

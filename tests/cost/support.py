@@ -31,14 +31,6 @@ SUPPORT = "AWS Support (Developer)"
 Daily = Callable[[date], Mapping[str, float]]
 
 
-class Clock:
-    def __init__(self, now: float = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def ce_answer(
     start: date,
     days: int,

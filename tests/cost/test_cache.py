@@ -10,13 +10,13 @@ from bot.aws import ClientFactory, recorded_calls
 from bot.config import parse_config
 from bot.cost import MAX_PAGES, CostReporter, Series
 from bot.state import StateStore
+from sandbox.clock import SimulatedClock
 
 from .conftest import config_data
 from .support import (
     ECS,
     PREVIOUS_START,
     RDS,
-    Clock,
     ce_answer,
     known_services,
     known_tags,
@@ -42,24 +42,24 @@ def test_a_report_makes_two_requests_and_a_repeat_within_the_cache_time_none(rep
     assert "no new request" in message_text(second)
 
 
-def test_the_cache_expires_after_six_hours(reporter: CostReporter, clock: Clock) -> None:
+def test_the_cache_expires_after_six_hours(reporter: CostReporter, clock: SimulatedClock) -> None:
     queue_known_week()
     reporter.summary(7, "week", None)
-    clock.now += 6 * 3600 - 60
+    clock.at += 6 * 3600 - 60
     with recorded_calls() as calls:
         reporter.summary(7, "week", None)
     assert calls.count(GET) == 0
-    clock.now += 120
+    clock.at += 120
     with recorded_calls() as calls:
         reporter.summary(7, "week", None)
     assert calls.count(GET) == 2
 
 
-def test_the_cache_time_comes_from_the_config(clients: ClientFactory, state: StateStore, clock: Clock) -> None:
+def test_the_cache_time_comes_from_the_config(clients: ClientFactory, state: StateStore, clock: SimulatedClock) -> None:
     reporter = CostReporter(parse_config(config_data(cache_hours=1)), clients, state, clock)
     queue_known_week()
     reporter.summary(7, "week", None)
-    clock.now += 3601
+    clock.at += 3601
     with recorded_calls() as calls:
         reporter.summary(7, "week", None)
     assert calls.count(GET) == 2

@@ -16,12 +16,13 @@ from bot.config import parse_config
 from bot.cost import HISTORY_MONTHS, CostReporter
 from bot.errors import BotError
 from bot.state import StateStore
+from sandbox.clock import SimulatedClock
 
 from .conftest import config_data
 from .support import (
+    NOW,
     PREVIOUS_START,
     WEEK_START,
-    Clock,
     ce_answer,
     chart_rows,
     known_services,
@@ -137,7 +138,7 @@ def test_access_denied_in_another_account_names_its_role(clients: ClientFactory,
     data = config_data()
     data["environments"][0]["role_arn"] = role
     data["environments"][0]["account_id"] = "111122223333"  # the role's account is the environment's
-    reporter = CostReporter(parse_config(data), clients, state, Clock())
+    reporter = CostReporter(parse_config(data), clients, state, SimulatedClock(NOW))
     client = clients.client("ce", "us-east-1", role)
     with Stubber(client) as stub:
         stub.add_client_error("get_cost_and_usage", "AccessDeniedException", "denied", 400)
@@ -163,7 +164,9 @@ def test_an_unactivated_tag_key_is_pointed_out(reporter: CostReporter) -> None:
 
 
 def test_an_environment_tag_filters_both_queries(clients: ClientFactory, state: StateStore) -> None:
-    reporter = CostReporter(parse_config(config_data(environment_tag_key="Environment")), clients, state, Clock())
+    reporter = CostReporter(
+        parse_config(config_data(environment_tag_key="Environment")), clients, state, SimulatedClock(NOW)
+    )
     filters: list[Any] = []
     clients.client("ce", "us-east-1").meta.events.register(
         "before-parameter-build.cost-explorer.GetCostAndUsage",

@@ -118,15 +118,14 @@ def import_in_lambda_like_process(function: str, properties: Mapping[str, Any], 
         "AWS_EC2_METADATA_DISABLED": "true",
         "PYTHONPATH": str(bundle),
     }
-    result = subprocess.run(
-        [sys.executable, "-c", IMPORT_HANDLER, properties["Handler"]],
-        cwd=bundle,  # Lambda's working directory is the bundle's root
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    # Lambda's working directory is the bundle's root
+    return import_errors([sys.executable, "-c", IMPORT_HANDLER, properties["Handler"]], bundle, environment)
+
+
+def import_errors(argv: list[str], cwd: Path, environment: Mapping[str, str]) -> str:
+    """Run `argv` (a handler's import) in `cwd` with only `environment`: "" when it imports, else the end of
+    what it wrote to stderr."""
+    result = subprocess.run(argv, cwd=cwd, env=environment, capture_output=True, text=True, timeout=60, check=False)
     return "" if result.returncode == 0 else result.stderr[-3000:]
 
 

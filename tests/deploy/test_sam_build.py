@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from .checks import REPO, TEMPLATE, functions, load_template
-from .test_handlers import lambda_environment
+from .test_handlers import import_errors, lambda_environment
 
 SAM_HINT = "run `make sam-venv` (the SAM CLI lives in its own virtualenv) or set SAM=<path to sam>"
 LAYER = "DependenciesLayer"
@@ -173,16 +173,11 @@ def import_from_artefact(function: str, properties: Mapping[str, Any], code: Pat
         "AWS_LAMBDA_FUNCTION_NAME": function,
         "AWS_EC2_METADATA_DISABLED": "true",
     }
-    result = subprocess.run(
+    return import_errors(
         [sys.executable, "-I", "-S", "-c", IMPORT_FROM_ARTEFACT, properties["Handler"], str(code), str(layer)],
-        cwd=code,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+        code,
+        environment,
     )
-    return "" if result.returncode == 0 else result.stderr[-3000:]
 
 
 def test_every_handler_imports_from_the_built_code_and_the_host_layer(builds: Builds, template: dict[str, Any]) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -99,9 +101,34 @@ def test_push_images_refuses_latest() -> None:
     assert "not 'latest'" in result.stderr
 
 
-def test_test_services_uses_failing_curl() -> None:
-    text = (REPO / "scripts" / "test-services.sh").read_text()
-    assert "--fail" in text
+class _Answers404(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b'{"detail":"no such route here"}'
+        self.send_response(404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_test_services_fails_on_an_http_error_and_shows_its_body() -> None:
+    """curl fails on a 4xx/5xx answer (--fail-with-body) and the script says which endpoint answered what,
+    with the body the endpoint gave."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Answers404)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        result = subprocess.run(
+            [str(REPO / "scripts" / "test-services.sh"), base], capture_output=True, text=True, timeout=60, check=False
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f'GET {base}/health answered 404, expected 200: {{"detail":"no such route here"}}' in result.stderr
 
 
 def workflow_files() -> list[Path]:

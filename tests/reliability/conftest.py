@@ -1,4 +1,4 @@
-"""Reliability suite: the bot's fixtures (tests/fixtures_bot.py), a Slack stand-in whose response_url can
+"""Reliability suite: the bot's fixtures (tests/fixtures_bot.py) with a Slack stand-in whose response_url can
 fail too, and a summary of what was tried, printed at the end of the test run."""
 
 from __future__ import annotations
@@ -8,14 +8,10 @@ from typing import Any
 
 import pytest
 import run_summary
-from fixtures_bot import aws, aws_environment, bot, config, config_dict, seed_plan
 
 from sandbox.slack_api import Fault, SlackStandIn
 
-from .aws_faults import aws_faults
 from .counts import COUNTS, LABELS
-
-__all__ = ["aws", "aws_environment", "aws_faults", "bot", "config", "config_dict", "seed_plan"]
 
 RESPONSE_URL = "response_url"  # the pseudo-method name that inject() takes for response_url posts
 

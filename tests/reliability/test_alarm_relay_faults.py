@@ -3,12 +3,10 @@ redelivery (as SQS would make it) brings every alarm to exactly one card."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from alarms.support import ALARM_CHANNEL, PREFIX, AlarmsLambda, FakeTime, body, metric_alarm, sqs_record
-from harness import Bot, config_data
+from alarms.support import ALARM_CHANNEL, PREFIX, AlarmsLambda, alarm_config, body, metric_alarm, sqs_record
 
 from .conftest import FaultySlack
 from .counts import count
@@ -20,22 +18,13 @@ ATTEMPTS_PER_WRITE = 3  # the bot's Slack client: the first attempt and two retr
 
 @pytest.fixture
 def config_dict() -> dict[str, Any]:
-    data = config_data()
-    data["alarms"] = {"channel": ALARM_CHANNEL}
-    return data
+    return alarm_config()
 
 
 @pytest.fixture
-def relay(bot: Bot, monkeypatch: pytest.MonkeyPatch) -> Iterator[AlarmsLambda]:
+def relay(alarms: AlarmsLambda) -> AlarmsLambda:
     """handlers.alarms.handler on the bot's environment; its pacing runs on fake time (no real waiting)."""
-    import handlers.alarms
-
-    fake = FakeTime()
-    monkeypatch.setattr(handlers.alarms, "pacer_clock", fake.now)
-    monkeypatch.setattr(handlers.alarms, "sleep", fake.sleep)
-    handlers.alarms.reset()
-    yield AlarmsLambda(bot)
-    handlers.alarms.reset()
+    return alarms
 
 
 def deliver_until_done(relay: AlarmsLambda, records: list[dict[str, Any]], rounds: int = 6) -> int:

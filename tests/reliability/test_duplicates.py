@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable
 
 import pytest
@@ -51,22 +50,8 @@ def deliveries(bot: Bot, body: str, copies: int = COPIES) -> Callable[[], int]:
     return send
 
 
-def command_body(bot: Bot, command: str, text: str, user: str, trigger: str) -> str:
-    return urllib.parse.urlencode(
-        {
-            "command": command,
-            "text": text,
-            "user_id": user,
-            "channel_id": CHANNEL,
-            "team_id": "T0TEST",
-            "trigger_id": trigger,
-            "response_url": bot.slack.response_url(trigger),
-        }
-    )
-
-
 def test_a_slash_command_retried_concurrently_makes_one_plan_card(bot: Bot) -> None:
-    body = command_body(bot, "/deploy", "service-a v1.3.0", DEPLOYER, "t-retried")
+    body = bot.command_body("service-a v1.3.0", DEPLOYER, "/deploy", trigger="t-retried")
     statuses: list[int] = []
     send = deliveries(bot, body)
     with recorded_calls() as calls:
@@ -82,7 +67,7 @@ def test_a_slash_command_retried_concurrently_makes_one_plan_card(bot: Bot) -> N
 
 @pytest.mark.parametrize("config_dict", [config_data(protected=False)])
 def test_a_slash_command_that_runs_at_once_runs_once_when_retried_concurrently(bot: Bot) -> None:
-    body = command_body(bot, "/scale", "service-b 5", OPERATOR, "t-retried-scale")
+    body = bot.command_body("service-b 5", OPERATOR, "/scale", trigger="t-retried-scale")
     send = deliveries(bot, body)
     with recorded_calls() as calls:
         concurrently(lambda: send())

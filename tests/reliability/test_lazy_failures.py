@@ -16,12 +16,14 @@ import subprocess
 import sys
 import urllib.parse
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
 import pytest
-from harness import CHANNEL, DEPLOYER, Bot, lambda_context
+from harness import DEPLOYER, Bot, lambda_context
+
+from sandbox.lambda_events import sqs_event
 
 from .conftest import RESPONSE_URL, FaultySlack
 
@@ -39,15 +41,6 @@ class _Recorder:
         assert kwargs["InvocationType"] == "Event"
         self.payloads.append(json.loads(kwargs["Payload"]))
         return {"StatusCode": 202}
-
-
-class _Kept(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
 
 
 @pytest.fixture
@@ -73,30 +66,8 @@ def consumer() -> Any:
 
 
 @pytest.fixture
-def kept(consumer: Any) -> Iterator[_Kept]:
-    handler = _Kept()
-    logger = logging.getLogger(consumer.logger.name)  # Powertools' logger does not propagate to the root
-    logger.addHandler(handler)
-    yield handler
-    logger.removeHandler(handler)
-
-
-def slash_command(bot: Bot, text: str, user: str = DEPLOYER) -> str:
-    command, _, rest = text.partition(" ")
-    trigger = uuid.uuid4().hex
-    return urllib.parse.urlencode(
-        {
-            "token": "legacy",
-            "team_id": "T0TEST",
-            "channel_id": CHANNEL,
-            "user_id": user,
-            "command": command,
-            "text": rest,
-            "response_url": bot.slack.response_url(trigger),
-            "trigger_id": trigger,
-            "api_app_id": "A0TEST",
-        }
-    )
+def kept(consumer: Any, log_messages: Callable[..., list[str]]) -> list[str]:
+    return log_messages(consumer.logger.name, logging.DEBUG)
 
 
 def invocation_record(payload: Any, condition: str = "EventAgeExceeded") -> dict[str, Any]:
@@ -127,22 +98,7 @@ def through_the_queue(*bodies: str) -> dict[str, Any]:
         sqs.send_message(QueueUrl=url, MessageBody=body)
     messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"])["Messages"]
     assert len(messages) == len(bodies)
-    return {
-        "Records": [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m.get("Attributes", {}),
-                "messageAttributes": {},
-                "md5OfBody": m["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "eventSourceARN": arn,
-                "awsRegion": "us-east-1",
-            }
-            for m in messages
-        ]
-    }
+    return sqs_event(messages, arn)
 
 
 def dropped(bot: Bot, lazy_invokes: _Recorder, body: str) -> dict[str, Any]:
@@ -161,7 +117,7 @@ def test_finding_10_a_slash_command_lambda_dropped_is_told_through_its_response_
 ) -> None:
     """Defect: a /deploy whose lazy invocation waited too long in Lambda's queue was dropped (or refused by
     Bolt's timestamp check) and the person who typed it never heard back."""
-    payload = dropped(bot, lazy_invokes, slash_command(bot, "/deploy service-a v1"))
+    payload = dropped(bot, lazy_invokes, bot.command_body("/deploy service-a v1"))
     before = len(slack.responses())
 
     result = consumer.handler(through_the_queue(json.dumps(invocation_record(payload))), lambda_context(CONSUMER))
@@ -192,7 +148,7 @@ def test_finding_10_work_that_ran_and_failed_is_not_said_to_have_changed_nothing
 ) -> None:
     """Lambda also sends the record of an invocation that ran out of time ("RetriesExhausted"): part of the
     work may have happened, so "nothing changed" would be a lie."""
-    payload = dropped(bot, lazy_invokes, slash_command(bot, "/scale service-a 3"))
+    payload = dropped(bot, lazy_invokes, bot.command_body("/scale service-a 3"))
     before = len(slack.responses())
 
     consumer.handler(
@@ -209,7 +165,7 @@ def test_finding_10_a_base64_body_is_read_too(
     bot: Bot, slack: FaultySlack, lazy_invokes: _Recorder, consumer: Any
 ) -> None:
     """API Gateway may hand the form body over base64-encoded (isBase64Encoded); the record keeps it so."""
-    payload = dropped(bot, lazy_invokes, slash_command(bot, "/rollback service-b"))
+    payload = dropped(bot, lazy_invokes, bot.command_body("/rollback service-b"))
     payload = {**payload, "body": base64.b64encode(payload["body"].encode()).decode(), "isBase64Encoded": True}
     before = len(slack.responses())
 
@@ -223,7 +179,7 @@ def test_finding_10_a_post_slack_could_not_take_is_delivered_again(
     bot: Bot, slack: FaultySlack, lazy_invokes: _Recorder, consumer: Any
 ) -> None:
     """Slack failing (5xx after the client's retries) is not the record's fault: SQS delivers it again."""
-    payload = dropped(bot, lazy_invokes, slash_command(bot, "/deploy service-a v1"))
+    payload = dropped(bot, lazy_invokes, bot.command_body("/deploy service-a v1"))
     event = through_the_queue(json.dumps(invocation_record(payload)))
     slack.inject(RESPONSE_URL, 503, times=3)
     before = len(slack.responses())
@@ -284,7 +240,7 @@ GARBAGE = {
 
 @pytest.mark.parametrize("body", GARBAGE.values(), ids=GARBAGE.keys())
 def test_finding_10_a_garbage_record_is_logged_not_raised_and_nothing_is_posted(
-    slack: FaultySlack, consumer: Any, kept: _Kept, monkeypatch: pytest.MonkeyPatch, body: str
+    slack: FaultySlack, consumer: Any, kept: list[str], monkeypatch: pytest.MonkeyPatch, body: str
 ) -> None:
     """Only Lambda writes to the queue, but the record is still parsed defensively and the apology goes only
     to hooks.slack.com (or, here, the configured Slack API host: the stand-in)."""
@@ -296,7 +252,7 @@ def test_finding_10_a_garbage_record_is_logged_not_raised_and_nothing_is_posted(
     assert slack.responses() == []
     assert slack.calls() == []
     assert slack.response_posts == 0
-    assert any("m-1" in m or "dropped" in m for m in kept.messages), kept.messages
+    assert any("m-1" in m or "dropped" in m for m in kept), kept
 
 
 def test_finding_10_records_that_are_not_sqs_records_do_not_crash_the_function(consumer: Any) -> None:

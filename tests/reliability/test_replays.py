@@ -15,7 +15,6 @@ import json
 import logging
 import threading
 import time
-import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,17 +31,7 @@ from .counts import count
 
 
 def command_body(bot: Bot, command: str, text: str, user: str = OPERATOR, trigger: str = "t-replay") -> str:
-    return urllib.parse.urlencode(
-        {
-            "command": command,
-            "text": text,
-            "user_id": user,
-            "channel_id": CHANNEL,
-            "team_id": "T0TEST",
-            "trigger_id": trigger,
-            "response_url": bot.slack.response_url(trigger),
-        }
-    )
+    return bot.command_body(text, user, command, trigger=trigger)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ response_url posts are retried within bounds (two retries), and what still fails
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import pytest
 from harness import CHANNEL, DEPLOYER, VIEWER, Bot, ecs_service
@@ -89,25 +90,13 @@ def test_a_reply_through_response_url_gets_through_faults_within_the_retry_bound
     assert "*service-a*" in str(reply.responses)
 
 
-class _Kept(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
-def test_a_reply_that_cannot_be_delivered_is_logged_not_lost_silently(bot: Bot, slack: FaultySlack) -> None:
+def test_a_reply_that_cannot_be_delivered_is_logged_not_lost_silently(
+    bot: Bot, slack: FaultySlack, log_messages: Callable[..., list[str]]
+) -> None:
     slack.inject(RESPONSE_URL, 500, times=RETRIES + 1)
     count("slack faults", RETRIES + 1)
-    kept = _Kept()
-    logger = logging.getLogger("bot.app")  # Powertools' logger config stops propagation to the root
-    logger.addHandler(kept)
-    try:
-        reply = bot.command("/status", user=VIEWER)
-    finally:
-        logger.removeHandler(kept)
+    errors = log_messages("bot.app", logging.ERROR)
+    reply = bot.command("/status", user=VIEWER)
     assert slack.faulted_response_posts == RETRIES + 1
     assert reply.responses == []
-    assert any("could not reply through response_url (HTTP 500" in m for m in kept.messages), kept.messages
+    assert any("could not reply through response_url (HTTP 500" in m for m in errors), errors

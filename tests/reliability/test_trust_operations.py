@@ -7,10 +7,9 @@ the way the finding was reproduced; the exploit or defect is in the test's docst
 from __future__ import annotations
 
 import json
-import logging
 import threading
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -39,15 +38,6 @@ from .aws_faults import AwsFaults
 MAX_ATTEMPTS = 1 + 5  # bot.aws.ClientFactory: botocore's first attempt and five retries
 
 
-class Recorded(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-
-
 def store() -> StateStore:
     return StateStore(ClientFactory(), "fargate-chatops-state", "us-east-1")
 
@@ -65,15 +55,6 @@ def card_text(bot: Bot, ts: str) -> str:
 
 def revision(service: str) -> str:
     return str(ecs_service(service)["taskDefinition"]).rpartition(":")[2]
-
-
-@pytest.fixture
-def deployments(bot: Bot) -> Iterator[Any]:
-    import handlers.deployments
-
-    handlers.deployments.reset()
-    yield handlers.deployments
-    handlers.deployments.reset()
 
 
 # --- finding 1: a refused click never consumes the button ----------------------------------------------
@@ -160,25 +141,23 @@ def test_finding_2_a_failed_write_after_update_service_does_not_record_the_chang
     assert state.lock("production", "service-a") is None
 
 
-def test_finding_2_bookkeeping_that_keeps_failing_is_a_warning_not_a_failure(bot: Bot, aws_faults: AwsFaults) -> None:
+def test_finding_2_bookkeeping_that_keeps_failing_is_a_warning_not_a_failure(
+    bot: Bot, aws_faults: AwsFaults, log_messages: Callable[..., list[str]]
+) -> None:
     """The deploy card, the plan and the last change cannot be written at all (a table the bot may not
     write, here): the change still ran, the audit (written elsewhere) says "executed", the card shows the
     rollout, and the lock the deploy took is released, since no deploy card is left to release it."""
     ts, plan_id = plan_card(bot, "/deploy service-a v1.3.0")
     fault = aws_faults.add("PutItem", "AccessDeniedException", matching=b'"card#arn:')
-    warnings = Recorded()
-    logging.getLogger("bot.operations").addHandler(warnings)
-    try:
-        bot.click("plan_confirm", plan_id, ts, user=DEPLOYER)
-    finally:
-        logging.getLogger("bot.operations").removeHandler(warnings)
+    warnings = log_messages("bot.operations")
+    bot.click("plan_confirm", plan_id, ts, user=DEPLOYER)
     assert fault.sent >= 3
     assert revision("service-a") == "4"
     assert "Rolling out revision 4" in card_text(bot, ts)
     state = store()
     assert state.audit_trail("production", "service-a")[0].decision == "executed"
     assert state.lock("production", "service-a") is None
-    assert "after the change, could not save the deploy card (3 attempts)" in warnings.lines
+    assert "after the change, could not save the deploy card (3 attempts)" in warnings
 
 
 # --- finding 3: a Confirm between posting the card and saving it is not undone -------------------------
@@ -282,19 +261,8 @@ def test_double_clicks_by_the_same_person_spend_no_response_url_on_already_being
     ts, plan_id = plan_card(bot, "/deploy service-a v1.3.0")
     url = bot.slack.response_url("double-click")
     bodies = [_click_with_url(bot, plan_id, ts, DEPLOYER, url) for _ in range(8)]
-    barrier = threading.Barrier(len(bodies))
-
-    def click(body: str) -> None:
-        barrier.wait()
-        bot.send(body)
-
     with recorded_calls() as calls:
-        threads = [threading.Thread(target=click, args=(b,)) for b in bodies]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        bot.drain()
+        bot.send_at_once(bodies)
     assert calls.count("ecs:UpdateService") == 1
     used = [r for r in bot.slack.responses() if "Already" in str(r.get("text", ""))]
     assert used == []

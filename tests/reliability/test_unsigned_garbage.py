@@ -20,7 +20,17 @@ from typing import Any
 
 import pytest
 import yaml
-from harness import BOT_TOKEN, SIGNING_SECRET, Bot, api_gateway_event, config_data, lambda_context, signed_headers
+from harness import (
+    AWS_TEST_ENVIRONMENT,
+    AWS_UNSET,
+    BOT_TOKEN,
+    SIGNING_SECRET,
+    Bot,
+    api_gateway_event,
+    config_data,
+    lambda_context,
+    signed_headers,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
@@ -63,12 +73,7 @@ def bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bot]:
     path.write_text(yaml.safe_dump(config))
     slack = FaultySlack().start()
     environment = {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-        "OPSBOT_STRICT_ACTIONS": "1",
+        **AWS_TEST_ENVIRONMENT,
         "OPSBOT_CONFIG_FILE": str(path),
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "SLACK_BOT_TOKEN": BOT_TOKEN,
@@ -78,7 +83,7 @@ def bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bot]:
     with pytest.MonkeyPatch.context() as patch, mock_aws():
         for name, value in environment.items():
             patch.setenv(name, value)
-        for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_LAMBDA_FUNCTION_NAME"):
+        for name in AWS_UNSET:
             patch.delenv(name, raising=False)
         seed(parse_config(config))
         handlers.slack.reset()

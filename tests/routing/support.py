@@ -9,6 +9,8 @@ from typing import Any
 from alarms.support import ALARM_CHANNEL
 from harness import Bot, config_data, lambda_context
 
+from sandbox.clock import SimulatedClock
+
 CRITICAL = "C0CRIT"  # production's critical alarms
 TEAM_A = "C0TEAMA"  # service-a's team
 PERF = "C0PERF"  # latency alarms
@@ -55,15 +57,12 @@ def scheduled_event() -> dict[str, Any]:
     }
 
 
-class EscalationLambda:
-    """handlers.escalation.handler; `at` is the time its clock says (starts at the real time)."""
+class EscalationLambda(SimulatedClock):
+    """handlers.escalation.handler; its clock (`now`) says `at`, which starts at the real time."""
 
     def __init__(self, bot: Bot) -> None:
+        super().__init__(time.time())
         self.bot = bot
-        self.at = time.time()
-
-    def now(self) -> float:
-        return self.at
 
     def run_at(self, at: float) -> dict[str, Any]:
         import handlers.escalation

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -93,15 +92,6 @@ def test_a_scale_up_run_from_a_copy_shows_on_the_card_everywhere(alarms: AlarmsL
 # --- deploy cards ----------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def deployments(bot: Bot) -> Iterator[Any]:
-    import handlers.deployments
-
-    handlers.deployments.reset()
-    yield handlers.deployments
-    handlers.deployments.reset()
-
-
 def confirm_deploy(bot: Bot, channel: str, env: str = "") -> None:
     bot.command(f"/deploy service-a v1.3.0 {env}".strip(), channel=channel)
     plan = bot.last_card(channel)
@@ -151,10 +141,14 @@ def test_the_weekly_cost_post_goes_to_each_routed_channel(bot: Bot, monkeypatch:
     from cost.test_weekly import scheduled_event
 
     import handlers.costs
+    from handlers.runtime import Clocks
 
-    monkeypatch.setattr(handlers.costs, "clock", lambda: NOW)
+    handlers.costs.reset(Clocks(wall=lambda: NOW))
     queue_known_week()
-    result = handlers.costs.handler(scheduled_event(), costs_context())
+    try:
+        result = handlers.costs.handler(scheduled_event(), costs_context())
+    finally:
+        handlers.costs.reset()
     assert result["posted"] is True
     assert result["channel"] == FINOPS
     for channel in (FINOPS, LEADS):

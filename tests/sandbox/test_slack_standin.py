@@ -22,6 +22,7 @@ from slack_sdk.signature import SignatureVerifier
 from bot.config import parse_config
 from bot.model import LogLine
 from bot.render import logs_message
+from sandbox.clock import SimulatedClock
 from sandbox.slack_api import RateLimit, SlackStandIn
 from sandbox.workspace import SlackWorkspace, users_from_roles
 
@@ -224,22 +225,14 @@ def test_response_url_refuses_malformed_bodies_and_a_sixth_use(slack: SlackStand
     assert respond(slack, "r2", {"text": "another url"})[0] == 200
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_response_url_expires_30_minutes_after_the_interaction() -> None:
-    clock = FakeClock()
+    clock = SimulatedClock()
     slack = SlackStandIn(clock=clock).start()
     try:
         slack.response_url("click")  # Slack hands the URL out with the interaction
-        clock.now += 29 * 60
+        clock.at += 29 * 60
         in_time = respond(slack, "click", {"text": "still in time"})
-        clock.now += 61
+        clock.at += 61
         late = respond(slack, "click", {"text": "too late"})
         slack.response_url("other")
         fresh = respond(slack, "other", {"text": "a newer interaction"})
@@ -252,13 +245,13 @@ def test_response_url_expires_30_minutes_after_the_interaction() -> None:
 
 
 def test_the_five_uses_of_a_response_url_are_counted_within_its_30_minutes() -> None:
-    clock = FakeClock()
+    clock = SimulatedClock()
     slack = SlackStandIn(clock=clock).start()
     try:
         slack.response_url("r")
         answers = []
         for i in range(6):
-            clock.now += 60
+            clock.at += 60
             answers.append(respond(slack, "r", {"text": f"answer {i}"})[1])
     finally:
         slack.stop()
