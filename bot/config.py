@@ -12,13 +12,15 @@ Environment variables (all optional when the YAML file says it):
     AWS_REGION            region of an environment created from the variables
     AWS_ENDPOINT_URL      one endpoint for every AWS client (moto locally)
     SLACK_API_URL         base URL of the Slack Web API (a stand-in locally)
+    SLACK_SIGNING_SECRET_NAME, SLACK_BOT_TOKEN_SECRET_NAME  the Secrets Manager secrets of the two (slack.*)
     OPSBOT_COST_CHANNEL   channel ID of the weekly cost post (cost.weekly_channel)
     OPSBOT_ALARM_CHANNEL  channel ID of the alarm cards (alarms.channel)
 
 Channels are chosen by routing (routing.rules, then alarms.channel / cost.weekly_channel, then
 routing.default_channel): bot/routing.py, docs/routing.md.
 
-An invalid configuration raises ConfigError at start-up with one line per problem, each naming the field.
+The variables are declared once, as EnvironmentVariables. An invalid configuration raises ConfigError at
+start-up with one line per problem, each naming the field (or the environment variable).
 """
 
 from __future__ import annotations
@@ -31,7 +33,16 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
 SLACK_ID_PATTERN = re.compile(r"^(\*|[UWS][A-Z0-9]{2,})$")
@@ -579,56 +590,100 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return loaded
 
 
-def _overlay_environment(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
-    """Apply the OPSBOT_* variables on top of what the file says."""
-    if project := environ.get("OPSBOT_PROJECT"):
-        data["project"] = project
-    if table := environ.get("OPSBOT_STATE_TABLE"):
-        data["state_table"] = table
-    if endpoint := environ.get("AWS_ENDPOINT_URL"):
-        data["aws_endpoint_url"] = endpoint
-    slack = dict(data.get("slack") or {})
-    for variable, field in (
-        ("SLACK_API_URL", "api_url"),
-        ("SLACK_SIGNING_SECRET_NAME", "signing_secret_name"),
-        ("SLACK_BOT_TOKEN_SECRET_NAME", "bot_token_secret_name"),
-    ):
-        if value := environ.get(variable):
-            slack[field] = value
-    if slack:
-        data["slack"] = slack
-    if channel := environ.get("OPSBOT_COST_CHANNEL"):
-        data["cost"] = {**dict(data.get("cost") or {}), "weekly_channel": channel}
-    if channel := environ.get("OPSBOT_ALARM_CHANNEL"):
-        data["alarms"] = {**dict(data.get("alarms") or {}), "channel": channel}
+def _comma_separated(value: Any) -> Any:
+    return [n.strip() for n in value.split(",") if n.strip()] if isinstance(value, str) else value
 
-    environments = [dict(e) for e in data.get("environments") or [] if isinstance(e, Mapping)]
-    if env_name := environ.get("OPSBOT_ENVIRONMENT"):
-        data["default_environment"] = env_name
-        existing = next((e for e in environments if e.get("name") == env_name), None)
-        if existing is None:
-            existing = {"name": env_name, "region": environ.get("AWS_REGION", "")}
-            environments.append(existing)
-        if cluster := environ.get("OPSBOT_CLUSTER"):
-            existing["cluster"] = cluster
-        data["environments"] = environments
-    if account := environ.get("OPSBOT_ACCOUNT_ID"):
-        # Without role_arn the bot operates an environment with its own credentials: it is the bot's account.
-        for environment in environments:
-            if not environment.get("role_arn"):
-                environment["account_id"] = account
-        data["environments"] = environments
 
-    if services := environ.get("OPSBOT_SERVICES"):
-        known = {s.get("name"): s for s in data.get("services") or [] if isinstance(s, Mapping)}
-        names = [n.strip() for n in services.split(",") if n.strip()]
-        data["services"] = [dict(known.get(n) or {"name": n}) for n in names]
-    return data
+def _variable(name: str) -> Any:
+    return Field(default=None, validation_alias=name)
+
+
+class EnvironmentVariables(BaseModel):
+    """The variables of the module docstring, declared once: each field reads the variable its alias names
+    (an unset or empty one is None), and a bad value's error names the variable.
+
+    A pydantic model over the environment rather than pydantic-settings' BaseSettings, which reads the
+    same way but whose import (dotenv and its cloud sources) costs ~25 ms at a cold start: the first
+    request's ack waits for the configuration.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    config_file: str | None = _variable("OPSBOT_CONFIG_FILE")
+    project: str | None = _variable("OPSBOT_PROJECT")
+    environment: str | None = _variable("OPSBOT_ENVIRONMENT")
+    cluster: str | None = _variable("OPSBOT_CLUSTER")
+    account_id: str | None = _variable("OPSBOT_ACCOUNT_ID")
+    services: Annotated[list[str] | None, BeforeValidator(_comma_separated)] = _variable("OPSBOT_SERVICES")
+    state_table: str | None = _variable("OPSBOT_STATE_TABLE")
+    region: str | None = _variable("AWS_REGION")
+    aws_endpoint_url: str | None = _variable("AWS_ENDPOINT_URL")
+    slack_api_url: str | None = _variable("SLACK_API_URL")
+    signing_secret_name: str | None = _variable("SLACK_SIGNING_SECRET_NAME")
+    bot_token_secret_name: str | None = _variable("SLACK_BOT_TOKEN_SECRET_NAME")
+    cost_channel: ChannelId | None = _variable("OPSBOT_COST_CHANNEL")
+    alarm_channel: ChannelId | None = _variable("OPSBOT_ALARM_CHANNEL")
+
+    @classmethod
+    def read(cls, environ: Mapping[str, str]) -> EnvironmentVariables:
+        """The variables set (and not empty) in `environ`; ConfigError names each bad one."""
+        names = [str(field.validation_alias) for field in cls.model_fields.values()]
+        try:
+            return cls.model_validate({name: environ[name] for name in names if environ.get(name)})
+        except ValidationError as error:
+            lines = [
+                f"  {'.'.join(map(str, p['loc']))}: {p['msg'].removeprefix('Value error, ')}" for p in error.errors()
+            ]
+            raise ConfigError("invalid environment variables:\n" + "\n".join(lines)) from None
+
+    def overlay(self, data: dict[str, Any]) -> dict[str, Any]:
+        """`data` (what the file says) with these variables applied on top."""
+        if self.project:
+            data["project"] = self.project
+        if self.state_table:
+            data["state_table"] = self.state_table
+        if self.aws_endpoint_url:
+            data["aws_endpoint_url"] = self.aws_endpoint_url
+        slack = dict(data.get("slack") or {})
+        for field, value in (
+            ("api_url", self.slack_api_url),
+            ("signing_secret_name", self.signing_secret_name),
+            ("bot_token_secret_name", self.bot_token_secret_name),
+        ):
+            if value:
+                slack[field] = value
+        if slack:
+            data["slack"] = slack
+        if self.cost_channel:
+            data["cost"] = {**dict(data.get("cost") or {}), "weekly_channel": self.cost_channel}
+        if self.alarm_channel:
+            data["alarms"] = {**dict(data.get("alarms") or {}), "channel": self.alarm_channel}
+
+        environments = [dict(e) for e in data.get("environments") or [] if isinstance(e, Mapping)]
+        if self.environment:
+            data["default_environment"] = self.environment
+            existing = next((e for e in environments if e.get("name") == self.environment), None)
+            if existing is None:
+                existing = {"name": self.environment, "region": self.region or ""}
+                environments.append(existing)
+            if self.cluster:
+                existing["cluster"] = self.cluster
+            data["environments"] = environments
+        if self.account_id:
+            # Without role_arn the bot operates an environment with its own credentials: it is the bot's account.
+            for environment in environments:
+                if not environment.get("role_arn"):
+                    environment["account_id"] = self.account_id
+            data["environments"] = environments
+
+        if self.services is not None:
+            known = {s.get("name"): s for s in data.get("services") or [] if isinstance(s, Mapping)}
+            data["services"] = [dict(known.get(n) or {"name": n}) for n in self.services]
+        return data
 
 
 def load_config(environ: Mapping[str, str] | None = None) -> Config:
     """Read the configuration the way the Lambda functions and the local sandbox do."""
-    environ = os.environ if environ is None else environ
-    path = environ.get("OPSBOT_CONFIG_FILE")
-    data = _read_yaml(Path(path)) if path else {}
-    return parse_config(_overlay_environment(data, environ))
+    variables = EnvironmentVariables.read(os.environ if environ is None else environ)
+    data = _read_yaml(Path(variables.config_file)) if variables.config_file else {}
+    return parse_config(variables.overlay(data))

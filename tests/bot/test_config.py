@@ -105,3 +105,14 @@ def test_a_config_file_that_is_not_yaml_is_reported(tmp_path: Path) -> None:
 
 def test_roles_include_the_ones_below() -> None:
     assert Role.ADMIN > Role.DEPLOYER > Role.OPERATOR > Role.VIEWER
+
+
+@pytest.mark.parametrize("variable", ["OPSBOT_ALARM_CHANNEL", "OPSBOT_COST_CHANNEL"])
+def test_a_bad_environment_variable_is_named(variable: str) -> None:
+    with pytest.raises(ConfigError, match=f"{variable}: '#ops' is not a Slack channel ID"):
+        load_config({"OPSBOT_CONFIG_FILE": str(EXAMPLE), variable: "#ops"})
+
+
+def test_empty_variables_are_unset() -> None:
+    config = load_config({"OPSBOT_CONFIG_FILE": str(EXAMPLE), "OPSBOT_PROJECT": "", "OPSBOT_ALARM_CHANNEL": ""})
+    assert config == load_config({"OPSBOT_CONFIG_FILE": str(EXAMPLE)})
