@@ -220,8 +220,7 @@ def test_both_services_use_the_one_shared_runtime() -> None:
     shared = [
         (service_a.app.RequestContextMiddleware, service_b.app.RequestContextMiddleware),
         (service_a.app.utc_now_iso, service_b.app.utc_now_iso),
-        (service_a.settings.env_str, service_b.settings.env_str),
-        (service_a.settings.env_bool, service_b.settings.env_bool),
+        (service_a.settings.EnvSettings, service_b.settings.EnvSettings),
     ]
     for in_a, in_b in shared:
         assert in_a is in_b
@@ -250,10 +249,36 @@ def test_each_service_installs_what_the_shared_runtime_imports(service_dir: str)
             imported.add(node.module.split(".")[0])
     third_party = imported - set(sys.stdlib_module_names) - {"__future__"}
     lines = (SERVICES / service_dir / "requirements.txt").read_text().splitlines()
-    pinned = {line.split("==")[0].strip().lower() for line in lines if "==" in line and not line.startswith("#")}
+    pinned = {
+        line.split("==")[0].strip().lower().replace("-", "_")
+        for line in lines
+        if "==" in line and not line.startswith("#")
+    }
 
-    assert third_party == {"uvicorn", "starlette"}
+    assert third_party == {"uvicorn", "starlette", "pydantic", "pydantic_settings"}
     assert third_party <= pinned, f"{service_dir}/requirements.txt does not install {sorted(third_party - pinned)}"
+
+
+@pytest.mark.parametrize(
+    ("environ", "problem"),
+    [
+        ({"PORT": "http"}, "PORT must be a whole number from 1 to 65535, got 'http'"),
+        ({"PORT": "0"}, "PORT must be a whole number from 1 to 65535, got '0'"),
+        ({"GRACEFUL_SHUTDOWN_SECONDS": "601"}, "GRACEFUL_SHUTDOWN_SECONDS must be a whole number from 0 to 600"),
+        ({"DOCS_ENABLED": "maybe"}, "DOCS_ENABLED must be true or false, got 'maybe'"),
+    ],
+)
+def test_settings_from_the_environment_name_a_bad_variable(environ: dict[str, str], problem: str) -> None:
+    """Issue 17.6: the services' settings are pydantic-settings models; an error still names the variable."""
+    settings = service_b.settings.Settings if "DOCS_ENABLED" in environ else service_runtime.ProcessSettings
+    with pytest.raises(service_runtime.ConfigError, match=re.escape(problem)):
+        settings.from_env(environ)
+
+
+def test_settings_from_the_environment_strip_and_skip_empty_values() -> None:
+    process = service_runtime.ProcessSettings.from_env({"PORT": " 8080 ", "HOST": "", "GRACEFUL_SHUTDOWN_SECONDS": ""})
+    assert (process.port, process.host, process.graceful_shutdown_seconds) == (8080, "0.0.0.0", 10)
+    assert service_b.settings.Settings.from_env({"DOCS_ENABLED": " TRUE "}).docs_enabled is True
 
 
 # --- the images: built with services/ as the context, each with the shared runtime next to its package ---

@@ -1,10 +1,11 @@
-"""Process plumbing shared by both services: settings from the environment, JSON logs, request ids, serving.
+"""Process plumbing shared by both services: settings from the environment (pydantic-settings), JSON logs,
+request ids, serving.
 
 The one copy, imported by service_a and service_b as `service_runtime`. Both images are built with
 services/ as the context and copy this package next to their own (see services/service-a/Dockerfile);
 locally, services/common is put on PYTHONPATH (sandbox/main.py, tests/services) and on mypy's path.
 Nothing here may name a service or import something a service does not install: its requirements come
-from every service's requirements.txt (uvicorn, and starlette through fastapi).
+from every service's requirements.txt (uvicorn, pydantic-settings, and starlette and pydantic through fastapi).
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ import uuid
 from collections.abc import Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any, Self
 
 import uvicorn
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -30,8 +33,6 @@ REQUEST_ID_HEADER = "X-Request-ID"
 
 # Incoming ids end up in log lines and response headers, so anything beyond a plain token is replaced.
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off", ""})
 
 Environ = Mapping[str, str]
 
@@ -45,48 +46,72 @@ class ConfigError(ValueError):
 # --- settings from the environment ----------------------------------------------------------------
 
 
-def env_str(name: str, default: str, environ: Environ = os.environ) -> str:
-    value = environ.get(name, "").strip()
-    return value or default
+class _Variables(EnvSettingsSource):
+    """The environment variables of `environ`, stripped; an empty one is unset (its field keeps the default)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Environ) -> None:
+        self.environ = environ
+        super().__init__(settings_cls, case_sensitive=True)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {name: value.strip() for name, value in self.environ.items() if value.strip()}
 
 
-def env_bool(name: str, default: bool, environ: Environ = os.environ) -> bool:
-    raw = environ.get(name)
-    if raw is None:
-        return default
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+class EnvSettings(BaseSettings):
+    """Settings read from environment variables by pydantic-settings: each field reads the variable its
+    `validation_alias` names, and its type's description says what the variable must hold (Flag, Seconds,
+    whole), so that a bad value raises ConfigError naming the variable: "PORT must be a whole number from
+    1 to 65535, got 'x'". Built from the process's environment, or any mapping (from_env)."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", validate_by_name=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, _Variables(settings_cls, os.environ)
+
+    @classmethod
+    def from_env(cls, environ: Environ | None = None) -> Self:
+        """The settings from `environ` (the process's environment by default)."""
+        try:
+            return cls.model_validate(_Variables(cls, os.environ if environ is None else environ)())
+        except ValidationError as error:
+            raise ConfigError("; ".join(cls._problem(p) for p in error.errors())) from None
+
+    @classmethod
+    def _problem(cls, error: Any) -> str:
+        variable = str(error["loc"][0]) if error["loc"] else ""
+        field = next((f for f in cls.model_fields.values() if f.validation_alias == variable), None)
+        if field is None or not field.description:
+            return f"{variable}: {error['msg']}".strip(": ")
+        return f"{variable} must be {field.description}, got {error['input']!r}"
 
 
-def env_float(name: str, default: float, environ: Environ = os.environ) -> float:
-    """A positive number of seconds (or similar), `default` when the variable is unset or empty."""
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number greater than 0, got {raw!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise ConfigError(f"{name} must be a number greater than 0, got {raw!r}")
-    return value
+# What a variable must hold, said in the error that names it.
+Flag = Annotated[bool, Field(description="true or false")]
+Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False, description="a number greater than 0")]
 
 
-def env_int(name: str, default: int, *, minimum: int, maximum: int, environ: Environ = os.environ) -> int:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number from {minimum} to {maximum}, got {raw!r}") from None
-    if not minimum <= value <= maximum:
-        raise ConfigError(f"{name} must be a whole number from {minimum} to {maximum}, got {raw!r}")
-    return value
+def whole(minimum: int, maximum: int) -> Any:
+    """A whole number from `minimum` to `maximum`: `Annotated[int, whole(1, 65535)]`."""
+    return Field(ge=minimum, le=maximum, description=f"a whole number from {minimum} to {maximum}")
+
+
+class ProcessSettings(EnvSettings):
+    """How the process serves (serve, probe_health): the same in every service but the default port."""
+
+    port: Annotated[int | None, whole(1, 65535), Field(validation_alias="PORT")] = None
+    """PORT: the port to listen on; the service's own by default."""
+    host: Annotated[str, Field(validation_alias="HOST")] = "0.0.0.0"  # noqa: S104
+    """HOST: the address to listen on; a container must listen on all of its interfaces (the sandbox sets 127.0.0.1)."""
+    graceful_shutdown_seconds: Annotated[int, whole(0, 600), Field(validation_alias="GRACEFUL_SHUTDOWN_SECONDS")] = 10
+    """GRACEFUL_SHUTDOWN_SECONDS: how long open requests may finish after SIGTERM."""
 
 
 # --- time and request ids -------------------------------------------------------------------------
@@ -206,28 +231,26 @@ def serve(app_factory: str, *, service: str, default_port: int) -> None:
     """Run the app as the container does: PORT and HOST from the environment, graceful on SIGTERM."""
     configure_logging(service)
     try:
-        port = env_int("PORT", default_port, minimum=1, maximum=65535)
-        grace = env_int("GRACEFUL_SHUTDOWN_SECONDS", 10, minimum=0, maximum=600)
+        process = ProcessSettings.from_env()
     except ConfigError as error:
         logging.getLogger(service).error("%s", error)
         raise SystemExit(2) from None
     uvicorn.run(
         app_factory,
         factory=True,
-        # A container must listen on all of its interfaces; the sandbox sets HOST=127.0.0.1.
-        host=env_str("HOST", "0.0.0.0"),  # noqa: S104
-        port=port,
+        host=process.host,
+        port=process.port or default_port,
         log_config=None,  # keep the JSON handler configured above
         access_log=False,  # RequestContextMiddleware writes the access line, with the request id
         server_header=False,
-        timeout_graceful_shutdown=grace,
+        timeout_graceful_shutdown=process.graceful_shutdown_seconds,
     )
 
 
 def probe_health(default_port: int) -> int:
     """Exit status for a container health check: 0 when GET /health on this container answers 200."""
     try:
-        port = env_int("PORT", default_port, minimum=1, maximum=65535)
+        port = ProcessSettings.from_env().port or default_port
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 1

@@ -1,52 +1,39 @@
-"""service-a's configuration, read once from environment variables."""
+"""service-a's configuration, read once from environment variables (pydantic-settings)."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import Annotated
 from urllib.parse import urlsplit
 
-from service_runtime import ConfigError, env_bool, env_float, env_str
+from pydantic import Field, field_validator
+from service_runtime import EnvSettings, Flag, Seconds
 
 SERVICE_NAME = "service-a"
 DESCRIPTION = "API Gateway Service"
 DEFAULT_PORT = 8000
+SERVICE_B_URL_EXAMPLE = "http://service-b.local:8001"
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(EnvSettings):
     """Every knob of service-a; the defaults are what ECS runs unless the task definition overrides them."""
 
-    version: str = "dev"
+    version: Annotated[str, Field(validation_alias="APP_VERSION")] = "dev"
     """APP_VERSION: reported by /api/info, so a deploy is visible from outside."""
-    service_b_url: str = "http://service-b.local:8001"
+    service_b_url: Annotated[
+        str, Field(validation_alias="SERVICE_B_URL", description=f"an http(s) URL like {SERVICE_B_URL_EXAMPLE}")
+    ] = SERVICE_B_URL_EXAMPLE
     """SERVICE_B_URL: base URL of service-b (Cloud Map name on ECS)."""
-    service_b_connect_timeout: float = 2.0
+    service_b_connect_timeout: Annotated[Seconds, Field(validation_alias="SERVICE_B_CONNECT_TIMEOUT")] = 2.0
     """SERVICE_B_CONNECT_TIMEOUT: seconds to open a connection to service-b before answering 503."""
-    service_b_read_timeout: float = 5.0
+    service_b_read_timeout: Annotated[Seconds, Field(validation_alias="SERVICE_B_READ_TIMEOUT")] = 5.0
     """SERVICE_B_READ_TIMEOUT: seconds to wait for service-b's answer before answering 504."""
-    docs_enabled: bool = False
+    docs_enabled: Annotated[Flag, Field(validation_alias="DOCS_ENABLED")] = False
     """DOCS_ENABLED: serve /docs, /redoc and /openapi.json."""
 
-    def __post_init__(self) -> None:
-        value = self.service_b_url
+    @field_validator("service_b_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
         url = urlsplit(value)
         if url.scheme not in {"http", "https"} or not url.hostname:
-            example = "http://service-b.local:8001"
-            raise ConfigError(f"SERVICE_B_URL must be an http(s) URL like {example}, got {value!r}")
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
-        defaults = cls()
-        return cls(
-            version=env_str("APP_VERSION", defaults.version, environ=environ),
-            service_b_url=env_str("SERVICE_B_URL", defaults.service_b_url, environ=environ),
-            service_b_connect_timeout=env_float(
-                "SERVICE_B_CONNECT_TIMEOUT", defaults.service_b_connect_timeout, environ=environ
-            ),
-            service_b_read_timeout=env_float(
-                "SERVICE_B_READ_TIMEOUT", defaults.service_b_read_timeout, environ=environ
-            ),
-            docs_enabled=env_bool("DOCS_ENABLED", defaults.docs_enabled, environ=environ),
-        )
+            raise ValueError("not an http(s) URL")
+        return value
