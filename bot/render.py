@@ -31,7 +31,7 @@ from bot.slack_text import escape as escape  # re-exported: callers write render
 
 if TYPE_CHECKING:
     from bot.routing import Route, RouteTest
-    from bot.state import AuditEntry
+    from bot.stores import AuditEntry
 
 Message = dict[str, Any]
 SECTION_LIMIT = 3000
