@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import boto3
 from botocore.config import Config as BotocoreConfig
 
+from bot.clock import Clock, system_clock
 from bot.permissions import ALL_ACTIONS
 
 CallObserver = Callable[[str, dict[str, Any]], None]
@@ -83,8 +83,10 @@ class ClientFactory:
     # total_max_attempts counts the first try; botocore reads "max_attempts" as retries after it (2 tries).
     QUICK = BotocoreConfig(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=0.5, read_timeout=0.5)
 
-    def __init__(self, endpoint_url: str | None = None, max_attempts: int = 5) -> None:
+    def __init__(self, endpoint_url: str | None = None, max_attempts: int = 5, clock: Clock = system_clock) -> None:
+        """`clock` tells when an assumed role's credentials are due for renewal."""
         self.endpoint_url = endpoint_url
+        self.clock = clock
         self._botocore_config = BotocoreConfig(
             retries={"mode": "adaptive", "max_attempts": max_attempts},
             connect_timeout=3,
@@ -124,7 +126,7 @@ class ClientFactory:
 
     def _role_fresh(self, role_arn: str, region: str) -> bool:
         entry = self._role_sessions.get((role_arn, region))
-        return entry is not None and entry[1] - time.time() > self.REFRESH_MARGIN_SECONDS
+        return entry is not None and entry[1] - self.clock() > self.REFRESH_MARGIN_SECONDS
 
     def _session_for(self, region: str, role_arn: str | None) -> boto3.session.Session:
         if role_arn is None:

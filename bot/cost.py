@@ -32,9 +32,11 @@ from slack_sdk.models.blocks import Block
 
 from bot import render
 from bot.aws import ClientFactory
+from bot.clock import Clock
 from bot.config import Config, EnvironmentConfig
 from bot.errors import BotError, aws_operation, describe_client_error
-from bot.state import AuditEntry, StateStore
+from bot.stores import AuditEntry, AuditLog
+from bot.table import Table
 
 log = logging.getLogger(__name__)
 
@@ -288,11 +290,13 @@ class BotChange:
 
 
 class CostReporter:
-    def __init__(self, config: Config, clients: ClientFactory, state: StateStore, clock: Callable[[], float]) -> None:
+    def __init__(self, config: Config, clients: ClientFactory, table: Table, clock: Clock) -> None:
+        """`table` keeps Cost Explorer's answers (`cost#<env>`) and holds the audit trail of the bot's changes."""
         self.config = config
         self.settings = config.cost
         self.clients = clients
-        self.state = state
+        self.cache = table
+        self.audit = AuditLog(table)
         self.clock = clock
 
     def summary(self, days: int, label: str, env: str | None) -> render.Message:
@@ -320,7 +324,7 @@ class CostReporter:
         pk = f"cost#{environment.name}"
         sk = f"{group_by['Type']}:{group_by['Key']}#{window.fetch_start}#{window.end}#{filter_key}"
         now = self.clock()
-        cached = self.state.get(pk, sk, now=now)
+        cached = self.cache.get(pk, sk, now=now)
         if cached is not None:
             try:
                 return Series.from_cache(cached)
@@ -329,7 +333,7 @@ class CostReporter:
         series = self._fetch(environment, window, group_by, cost_filter, key_of)
         series.fetched_at = now
         try:
-            self.state.put(pk, sk, series.to_cache(), expires_at=now + self.settings.cache_hours * 3600)
+            self.cache.put(pk, sk, series.to_cache(), expires_at=now + self.settings.cache_hours * 3600)
         except BotError:
             log.exception("could not cache a Cost Explorer answer; the next /cost will ask again")
         return series
@@ -379,7 +383,7 @@ class CostReporter:
         start = datetime.combine(window.start, datetime.min.time(), UTC)
         end = datetime.combine(window.end, datetime.min.time(), UTC)
         try:
-            entries = self.state.audit_trail(env, None, limit=300, between=(start, end))
+            entries = self.audit.trail(env, None, limit=300, between=(start, end))
         except BotError:
             log.exception("could not read the audit trail for /cost")
             return []

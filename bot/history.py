@@ -14,15 +14,14 @@ A rollback goes to the newest known-good revision below the current one; a revis
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from bot.errors import aws_operation
+from bot.clock import Clock
 from bot.model import revision_of, tag_of
-from bot.state import StateStore
+from bot.table import Table
 
 RECORD_DAYS = 180
 KEPT = 25  # revisions read back, newest first
@@ -81,9 +80,10 @@ class Revision:
 
 
 class RevisionHistory:
-    def __init__(self, state: StateStore, clock: Callable[[], float] = time.time) -> None:
-        self.state = state
-        self.clock = clock
+    def __init__(self, table: Table, clock: Clock | None = None) -> None:
+        """`clock` dates the facts given no time of their own (the table's clock unless given)."""
+        self.table = table
+        self.clock = table.clock if clock is None else clock
 
     # --- facts --------------------------------------------------------------------------------------
 
@@ -132,28 +132,16 @@ class RevisionHistory:
                 sets.append(f"#a{index} = if_not_exists(#a{index}, :v{index})")
             else:
                 sets.append(f"#a{index} = :v{index}")
-        with aws_operation("Save revision history"):
-            self.state.ddb.update_item(
-                TableName=self.state.table,
-                Key={"pk": {"S": _pk(env, service)}, "sk": {"S": f"{revision_of(task_definition):010d}"}},
-                UpdateExpression="SET " + ", ".join(sets),
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-            )
+        sk = f"{revision_of(task_definition):010d}"
+        self.table.update_item(_pk(env, service), sk, "SET " + ", ".join(sets), names, values, "Save revision history")
 
     # --- reading -------------------------------------------------------------------------------------
 
     def revisions(self, env: str, service: str) -> list[Revision]:
         """The recorded revisions of a service, newest first."""
-        with aws_operation("Read revision history"):
-            items = self.state.ddb.query(
-                TableName=self.state.table,
-                KeyConditionExpression="pk = :pk",
-                ExpressionAttributeValues={":pk": {"S": _pk(env, service)}},
-                ScanIndexForward=False,
-                Limit=KEPT,
-                ConsistentRead=True,
-            ).get("Items", [])
+        items = self.table.query_items(
+            _pk(env, service), newest_first=True, limit=KEPT, consistent=True, what="Read revision history"
+        )
         return [_revision(item) for item in items]
 
 

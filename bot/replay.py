@@ -21,12 +21,12 @@ table an outage of the bot.
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
 from enum import Enum
 from typing import Any
 
 from bot.aws import ClientFactory
+from bot.clock import Clock, system_clock
+from bot.table import NEW_KEY, condition_failed
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class Sighting(Enum):
 class ReplayGuard:
     """One conditional PutItem per request, on a client that gives up quickly (it runs inside the ack)."""
 
-    def __init__(self, clients: ClientFactory, table: str, region: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, clients: ClientFactory, table: str, region: str, clock: Clock = system_clock) -> None:
         self.clients = clients
         self.table = table
         self.region = region
@@ -98,9 +98,9 @@ class ReplayGuard:
             "expires_at": {"N": str(self.expires_at(timestamp))},
         }
         try:
-            self.ddb.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+            self.ddb.put_item(TableName=self.table, Item=item, **NEW_KEY.kwargs())
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if condition_failed(error):
                 return False
             raise
         return True

@@ -28,14 +28,42 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.alarms.store import (
+    ALARM_CARD_TTL_SECONDS,
+    ALARM_DONE_ACTIONS,
+    AlarmAck,
+    AlarmCard,
+    AlarmDone,
+    AlarmMute,
+    AlarmRecord,
+    AlarmStore,
+    RecentDeploy,
+)
 from bot.aws import ClientFactory
+from bot.clock import Clock, system_clock
+from bot.deployments import DeployCard, DeployCards, DeploymentTracker, RollingOutError
 from bot.errors import BotError, aws_operation
+from bot.history import RevisionHistory
 from bot.model import Plan, PlanStatus
+from bot.slack import SlackPort
 from bot.slack_text import escape
+from bot.table import Table
+
+# Moved to bot.alarms.store and bot.deployments; named here until issue 17.1.
+__all__ = [
+    "ALARM_CARD_TTL_SECONDS",
+    "ALARM_DONE_ACTIONS",
+    "AlarmCard",
+    "AlarmRecord",
+    "DeployCard",
+    "RecentDeploy",
+    "RollingOutError",
+]
 
 # A child of "bot": the Lambda handlers hand Powertools' configuration to the "bot" loggers
 # (handlers.runtime.share_logging), so this line reaches the function's log. Its own level keeps it there
@@ -67,20 +95,6 @@ class LockedError(BotError):
             "Ask them to finish or `/ops unlock` it, or wait until the lock expires.",
         )
         self.lock = lock
-
-
-class RollingOutError(BotError):
-    """A deploy or rollback of the service is still rolling out: one at a time, so every card ends."""
-
-    def __init__(self, card: DeployCard) -> None:
-        revision = card.task_definition.rpartition(":")[2]
-        since = datetime.fromtimestamp(card.started_at, UTC).strftime("%H:%M")
-        super().__init__(
-            f"{card.service} ({card.env}) is rolling out revision {revision} since {since} UTC "
-            f"({escape(card.summary)}, by <@{card.actor}>).",
-            "Wait until its card says completed or failed, then try again.",
-        )
-        self.card = card
 
 
 AUDIT_TEXT = "text"
@@ -138,211 +152,13 @@ class LastChange:
     at: float
 
 
-@dataclass(frozen=True, slots=True)
-class DeployCard:
-    """Where a deployment is shown in Slack, and what it is."""
+class StateStore(Table):
+    """Until issue 17.1 wires the stores per aggregate: the old one-for-everything store, over the Table
+    (whose data-item methods it inherits) and delegating to the new stores."""
 
-    channel: str
-    ts: str
-    plan_id: str
-    env: str
-    service: str
-    actor: str
-    summary: str
-    started_at: float
-    task_definition: str
-    from_task_definition: str
-    deployment_id: str | None = None
-    release_lock: bool = True
-    requested_by: str = ""
-    copies: tuple[tuple[str, str], ...] = ()  # (channel, ts) of the card's copies in the routed channels
-
-    @classmethod
-    def from_data(cls, data: dict[str, Any]) -> DeployCard:
-        return cls(**{**data, "copies": tuple((str(c), str(t)) for c, t in data.get("copies") or ())})
-
-
-@dataclass(frozen=True, slots=True)
-class RecentDeploy:
-    """The change of a service's revision that an alarm followed (deploy correlation)."""
-
-    actor: str
-    at: float
-    summary: str
-    from_revision: int
-    to_revision: int
-    from_tag: str = ""
-    to_tag: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class AlarmCard:
-    """Where an alarm's current incident is shown in Slack, and what its card says."""
-
-    key: str
-    name: str
-    channel: str
-    ts: str  # the card; the digest's when in_digest; "" when muted before it was ever shown
-    incident: str  # the incident's id: the alarm key and the time it first fired
-    state: str
-    changed_at: float  # StateChangeTime of the newest notification applied: older ones are stale
-    opened_at: float
-    resolved_at: float | None = None
-    fired: int = 1  # how often it fired in this incident (a flapping alarm keeps its card)
-    in_digest: bool = False
-    env: str = ""
-    service: str | None = None
-    region: str = ""
-    reason: str = ""
-    description: str = ""
-    condition: str = ""
-    deploy: RecentDeploy | None = None
-    copies: tuple[tuple[str, str], ...] = ()  # (channel, ts) of the card in the route's other channels
-    foreign: str = ""  # not one of the environments' alarms (alarms.foreign_alarms: show): why, shown on the card
-
-    @classmethod
-    def from_data(cls, data: dict[str, Any]) -> AlarmCard:
-        deploy = data.get("deploy")
-        copies = tuple((str(c), str(t)) for c, t in data.get("copies") or ())
-        return cls(**{**data, "deploy": RecentDeploy(**deploy) if deploy else None, "copies": copies})
-
-
-@dataclass(frozen=True, slots=True)
-class AlarmAck:
-    by: str
-    at: float
-    incident: str
-
-
-@dataclass(frozen=True, slots=True)
-class AlarmMute:
-    by: str
-    at: float
-    until: float
-
-
-@dataclass(frozen=True, slots=True)
-class AlarmDone:
-    """A change asked for from an alarm card's button (Roll back, Scale up) that ran: its plan executed.
-    Written only then (bot.operations' on_executed hook), never for a plan made, cancelled or refused."""
-
-    action: str  # bot.model.Action: rollback, scale
-    to: int  # the revision rolled back to; the number of tasks scaled to
-    by: str  # who confirmed it (ran it)
-    requested_by: str  # who pressed the card's button
-    at: float
-    incident: str
-    plan_id: str = ""
-
-
-ALARM_DONE_ACTIONS = ("rollback", "scale")  # one item each: the newest change of that kind
-
-
-@dataclass(frozen=True, slots=True)
-class AlarmRecord:
-    """Everything stored about one alarm; ack and done count only for the incident they were given in."""
-
-    card: AlarmCard | None = None
-    ack: AlarmAck | None = None
-    mute: AlarmMute | None = None
-    done: tuple[AlarmDone, ...] = ()
-
-    @property
-    def current_ack(self) -> AlarmAck | None:
-        return self.ack if self.ack and self.card and self.ack.incident == self.card.incident else None
-
-    @property
-    def current_done(self) -> tuple[AlarmDone, ...]:
-        """What ran from this incident's card, oldest first."""
-        incident = self.card.incident if self.card else None
-        return tuple(sorted((d for d in self.done if d.incident == incident), key=lambda d: d.at))
-
-
-ALARM_CARD_TTL_SECONDS = 30 * 86400
-
-
-class StateStore:
-    def __init__(self, clients: ClientFactory, table: str, region: str) -> None:
-        self.clients = clients
+    def __init__(self, clients: ClientFactory, table: str, region: str, clock: Clock = system_clock) -> None:
+        super().__init__(clients, table, region, clock)
         self.table = table
-        self.region = region
-
-    @property
-    def ddb(self) -> Any:
-        return self.clients.client("dynamodb", self.region)
-
-    # --- generic items ---------------------------------------------------------------------------
-
-    def put(self, pk: str, sk: str, data: dict[str, Any], expires_at: float | None = None) -> None:
-        item: dict[str, Any] = {"pk": {"S": pk}, "sk": {"S": sk}, "data": {"S": json.dumps(data)}}
-        if expires_at is not None:
-            item["expires_at"] = {"N": str(int(expires_at))}
-        with aws_operation("Save bot state"):
-            self.ddb.put_item(TableName=self.table, Item=item)
-
-    def get(self, pk: str, sk: str, now: float | None = None) -> dict[str, Any] | None:
-        with aws_operation("Read bot state"):
-            item = self.ddb.get_item(TableName=self.table, Key=_key(pk, sk), ConsistentRead=True).get("Item")
-        return _data(item, now)
-
-    def put_new(self, pk: str, sk: str, data: dict[str, Any], expires_at: float | None = None) -> bool:
-        """Store the item only if none has this key; False if one has (someone else did it first)."""
-        from botocore.exceptions import ClientError
-
-        item: dict[str, Any] = {**_key(pk, sk), "data": {"S": json.dumps(data)}}
-        if expires_at is not None:
-            item["expires_at"] = {"N": str(int(expires_at))}
-        try:
-            self.ddb.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)")
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            with aws_operation("Save bot state"):
-                raise
-        return True
-
-    def delete(self, pk: str, sk: str) -> None:
-        with aws_operation("Save bot state"):
-            self.ddb.delete_item(TableName=self.table, Key=_key(pk, sk))
-
-    def get_many(self, keys: list[tuple[str, str]], now: float | None = None) -> dict[tuple[str, str], dict[str, Any]]:
-        """Up to 100 items in one BatchGetItem round trip (retrying unprocessed keys)."""
-        found: dict[tuple[str, str], dict[str, Any]] = {}
-        pending = [_key(pk, sk) for pk, sk in dict.fromkeys(keys)]
-        attempts = 0
-        while pending and attempts < 5:
-            attempts += 1
-            batch, pending = pending[:100], pending[100:]
-            with aws_operation("Read bot state"):
-                response = self.ddb.batch_get_item(RequestItems={self.table: {"Keys": batch}})
-            for item in response.get("Responses", {}).get(self.table, []):
-                data = _data(item, now)
-                if data is not None:
-                    found[(item["pk"]["S"], item["sk"]["S"])] = data
-            pending += response.get("UnprocessedKeys", {}).get(self.table, {}).get("Keys", [])
-        return found
-
-    def query(
-        self,
-        pk: str,
-        *,
-        newest_first: bool = True,
-        limit: int = 10,
-        sk_between: tuple[str, str] | None = None,
-    ) -> list[dict[str, Any]]:
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": pk}},
-            "ScanIndexForward": not newest_first,
-            "Limit": limit,
-        }
-        if sk_between is not None:
-            kwargs["KeyConditionExpression"] += " AND sk BETWEEN :lo AND :hi"
-            kwargs["ExpressionAttributeValues"].update({":lo": {"S": sk_between[0]}, ":hi": {"S": sk_between[1]}})
-        with aws_operation("Read bot state"):
-            items = self.ddb.query(**kwargs).get("Items", [])
-        return [d for d in (_data(item) for item in items) if d is not None]
 
     # --- plans ------------------------------------------------------------------------------------
 
@@ -519,93 +335,76 @@ class StateStore:
         data = self.get(*self.change_key(env, service))
         return LastChange(**data) if data else None
 
-    # --- alarm cards ------------------------------------------------------------------------------
-
-    @staticmethod
-    def alarm_key(alarm_key: str, kind: str) -> tuple[str, str]:
-        """(pk, sk) of an alarm's `card`, `ack`, `mute` or `done#<action>`."""
-        return (f"alarm#{alarm_key}", kind)
+    # --- alarm cards (bot.alarms.store.AlarmStore) ----------------------------------------------------
 
     def alarm_records(self, alarm_keys: list[str], now: float | None = None) -> dict[str, AlarmRecord]:
-        """Card, acknowledgement, mute and what ran from the card, of each alarm, in BatchGetItem round trips
-        of 100 items (a batch of 20 alarms is one)."""
-        kinds = ("card", "ack", "mute", *(f"done#{action}" for action in ALARM_DONE_ACTIONS))
-        found = self.get_many([self.alarm_key(k, kind) for k in alarm_keys for kind in kinds], now)
-        records = {}
-        for key in alarm_keys:
-            card = found.get(self.alarm_key(key, "card"))
-            ack = found.get(self.alarm_key(key, "ack"))
-            mute = found.get(self.alarm_key(key, "mute"))
-            done = [found.get(self.alarm_key(key, f"done#{action}")) for action in ALARM_DONE_ACTIONS]
-            records[key] = AlarmRecord(
-                AlarmCard.from_data(card) if card else None,
-                AlarmAck(**ack) if ack else None,
-                AlarmMute(**mute) if mute else None,
-                tuple(AlarmDone(**d) for d in done if d),
-            )
-        return records
+        return AlarmStore(self).records(alarm_keys, now)
 
     def alarm_record(self, alarm_key: str, now: float | None = None) -> AlarmRecord:
-        return self.alarm_records([alarm_key], now)[alarm_key]
+        return AlarmStore(self).record(alarm_key, now)
 
     def save_alarm_card(self, card: AlarmCard, now: float | None = None) -> None:
-        expires = (now or time.time()) + ALARM_CARD_TTL_SECONDS
-        self.put(*self.alarm_key(card.key, "card"), asdict(card), expires)
+        AlarmStore(self).save_card(card, now)
 
     def acknowledge_alarm(self, alarm_key: str, ack: AlarmAck) -> None:
-        self.put(*self.alarm_key(alarm_key, "ack"), asdict(ack), ack.at + ALARM_CARD_TTL_SECONDS)
+        AlarmStore(self).acknowledge(alarm_key, ack)
 
     def mute_alarm(self, alarm_key: str, mute: AlarmMute) -> None:
-        """Stored with the mute's end as its expiry: once it passes, reads find no mute."""
-        self.put(*self.alarm_key(alarm_key, "mute"), asdict(mute), mute.until)
+        AlarmStore(self).mute(alarm_key, mute)
 
     def alarm_action_done(self, alarm_key: str, done: AlarmDone) -> None:
-        """Record a change from the alarm's card that ran (one item per kind of change: its newest)."""
-        self.put(*self.alarm_key(alarm_key, f"done#{done.action}"), asdict(done), done.at + ALARM_CARD_TTL_SECONDS)
+        AlarmStore(self).done(alarm_key, done)
 
-    # --- deploy cards -----------------------------------------------------------------------------
+    # --- deploy cards (bot.deployments.DeployCards) ----------------------------------------------------
 
     def save_deploy_card(self, service_arn: str, card: DeployCard, ttl_seconds: int = 7 * 86400) -> None:
-        self.put(f"card#{service_arn}", "deploy", asdict(card), time.time() + ttl_seconds)
+        DeployCards(self).save(service_arn, card, ttl_seconds)
 
     def deploy_card(self, service_arn: str) -> DeployCard | None:
-        data = self.get(f"card#{service_arn}", "deploy")
-        return DeployCard.from_data(data) if data else None
+        return DeployCards(self).get(service_arn)
 
     def deploy_cards(self, service_arns: list[str]) -> dict[str, DeployCard]:
-        """The open deploy cards of these services, in one BatchGetItem (per 100), by service ARN."""
-        found = self.get_many([(f"card#{arn}", "deploy") for arn in service_arns])
-        return {pk.removeprefix("card#"): DeployCard.from_data(data) for (pk, _), data in found.items()}
+        return DeployCards(self).many(service_arns)
 
     def take_deploy_card(self, service_arn: str) -> DeployCard | None:
-        """Remove the card and return it, to exactly one caller: the one that ends the deployment."""
-        from botocore.exceptions import ClientError
+        return DeployCards(self).take(service_arn)
 
-        try:
-            with aws_operation("Save bot state"):
-                old = self.ddb.delete_item(
-                    TableName=self.table,
-                    Key=_key(f"card#{service_arn}", "deploy"),
-                    ConditionExpression="attribute_exists(pk)",
-                    ReturnValues="ALL_OLD",
-                ).get("Attributes")
-        except BotError as error:
-            if isinstance(error.__cause__, ClientError) and "ConditionalCheckFailed" in str(error.__cause__):
-                return None
-            raise
-        data = _data(old)
-        return DeployCard.from_data(data) if data else None
+    def deployment_tracker(
+        self,
+        slack: SlackPort,
+        clock: Clock,
+        running: Callable[[DeployCard], str | None] = lambda card: None,
+    ) -> DeploymentTracker:
+        """The tracker over this table (until issue 17.1 builds it from the stores)."""
+        legacy = _LegacyStores(self)
+        history = RevisionHistory(self, clock)
+        return DeploymentTracker(DeployCards(self), legacy, legacy, legacy, history, slack, clock, running)
+
+
+class _LegacyStores:
+    """A StateStore as the locks, audit and plans DeploymentTracker takes (until issue 17.1)."""
+
+    def __init__(self, state: StateStore) -> None:
+        self.state = state
+
+    def release(self, env: str, service: str, holder: str | None = None) -> bool:
+        return self.state.release_lock(env, service, holder)
+
+    def record_safe(
+        self,
+        env: str,
+        service: str,
+        actor: str,
+        request: str,
+        decision: str,
+        outcome: str = "",
+        plan_id: str = "",
+    ) -> None:
+        self.state.audit_safe(env, service, actor, request, decision, outcome, plan_id)
+
+    def load(self, plan_id: str) -> Plan | None:
+        return self.state.load_plan(plan_id)
 
 
 def _key(pk: str, sk: str) -> dict[str, Any]:
     return {"pk": {"S": pk}, "sk": {"S": sk}}
-
-
-def _data(item: dict[str, Any] | None, now: float | None = None) -> dict[str, Any] | None:
-    if not item:
-        return None
-    expires = item.get("expires_at", {}).get("N")
-    if expires is not None and float(expires) <= (now if now is not None else time.time()):
-        return None
-    loaded: dict[str, Any] = json.loads(item["data"]["S"])
-    return loaded

@@ -223,6 +223,7 @@ class Table:
         limit: int = 10,
         sk_between: tuple[str, str] | None = None,
         consistent: bool = False,
+        what: str = "Read bot state",
     ) -> list[dict[str, Any]]:
         kwargs: dict[str, Any] = {
             "TableName": self.name,
@@ -236,7 +237,7 @@ class Table:
             kwargs["ExpressionAttributeValues"].update({":lo": {"S": sk_between[0]}, ":hi": {"S": sk_between[1]}})
         if consistent:
             kwargs["ConsistentRead"] = True
-        with aws_operation("Read bot state"):
+        with aws_operation(what):
             items: list[dict[str, Any]] = self.ddb.query(**kwargs).get("Items", [])
         return items
 

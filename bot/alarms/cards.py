@@ -1,25 +1,24 @@
 """What an alarm looks like in Slack: its card, the storm digest, and the replies in a card's thread.
 
 Built with bot.render's helpers, so every message fits Slack's limits by construction. Cards are
-rendered from stored state only (bot.state.AlarmCard and its ack and mute), so the relay and the
+rendered from stored state only (bot.alarms.store.AlarmCard and its ack and mute), so the relay and the
 buttons always draw the same card.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement
 
 from bot import render
 from bot.alarms.model import AlarmState
+from bot.alarms.store import AlarmCard, AlarmDone, AlarmRecord, Digest, RecentDeploy
 from bot.config import AlarmSettings, Target
 from bot.model import LogRead
 from bot.render import span
 from bot.slack_text import alarm_console_url, escape, link, log_group_console_url
-from bot.state import AlarmCard, AlarmDone, AlarmRecord, RecentDeploy
 
 ROLLBACK = "alarm_rollback"
 SCALE_UP = "alarm_scale_up"
@@ -196,40 +195,6 @@ def firing_reply(card: AlarmCard) -> render.Message:
 
 
 # --- the storm digest ----------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class DigestEntry:
-    name: str
-    state: str
-    since: float
-    service: str | None = None
-
-
-@dataclass(slots=True)
-class Digest:
-    """One card for every alarm that opened during a storm, updated in place."""
-
-    channel: str
-    ts: str
-    opened_at: float
-    entries: dict[str, DigestEntry] = field(default_factory=dict)
-
-    def to_data(self) -> dict[str, Any]:
-        return {
-            "channel": self.channel,
-            "ts": self.ts,
-            "opened_at": self.opened_at,
-            "entries": {
-                k: {"name": e.name, "state": e.state, "since": e.since, "service": e.service}
-                for k, e in self.entries.items()
-            },
-        }
-
-    @classmethod
-    def from_data(cls, data: dict[str, Any]) -> Digest:
-        entries = {k: DigestEntry(**v) for k, v in dict(data.get("entries") or {}).items()}
-        return cls(str(data["channel"]), str(data["ts"]), float(data["opened_at"]), entries)
 
 
 def digest_card(digest: Digest, settings: AlarmSettings) -> render.Message:

@@ -22,17 +22,18 @@ Nothing sleeps: due times are data, and the clock is injected.
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from bot import render
+from bot.alarms.store import AlarmCard, AlarmRecord, AlarmStore
+from bot.clock import Clock, system_clock
 from bot.config import Config, EscalationLevel
 from bot.render import span
 from bot.slack import SlackPort
-from bot.state import AlarmCard, AlarmRecord, StateStore
+from bot.table import Codec, Table
 
 log = logging.getLogger(__name__)
 KEEP_SECONDS = 7 * 86400  # a level not handled within a week (the function was off) is dropped
@@ -53,6 +54,9 @@ class Stop:
     why: str
 
 
+_STOP = Codec(Stop)
+
+
 @dataclass
 class RunResult:
     posted: list[str] = field(default_factory=list)  # "<alarm name> level <n>"
@@ -65,12 +69,13 @@ class Escalations:
     def __init__(
         self,
         config: Config,
-        state: StateStore,
+        table: Table,
         slack: SlackPort,  # SlackOut, or the relay's PacedSlack
-        clock: Callable[[], float] = time.time,
+        clock: Clock = system_clock,
     ) -> None:
         self.config = config
-        self.state = state
+        self.table = table
+        self.alarms = AlarmStore(table)
         self.slack = slack
         self.clock = clock
 
@@ -94,11 +99,11 @@ class Escalations:
                 "due": due,
             }
             sk = f"{due_key(due)}#{card.incident}#{card.fired}#{number}"
-            self.state.put(f"escalate#{card.env}", sk, {**data, "sk": sk}, due + KEEP_SECONDS)
+            self.table.put(f"escalate#{card.env}", sk, {**data, "sk": sk}, due + KEEP_SECONDS)
 
     def stop(self, incident: str, stop: Stop) -> None:
         """No further level of this incident is posted (the first stop is kept)."""
-        self.state.put_new(f"escalation#{incident}", "stop", asdict(stop), stop.at + KEEP_SECONDS)
+        self.table.put_new(f"escalation#{incident}", "stop", _STOP.dump(stop), stop.at + KEEP_SECONDS)
 
     # --- the scheduled run ----------------------------------------------------------------------------------
 
@@ -106,14 +111,14 @@ class Escalations:
         now = self.clock()
         result = RunResult()
         for env in self.config.environments:
-            due = self.state.query(
+            due = self.table.query(
                 f"escalate#{env.name}", newest_first=False, limit=BATCH, sk_between=("0", f"{due_key(now)}~")
             )
             due = [item for item in due if float(item["due"]) <= now]
             if not due:
                 continue
-            records = self.state.alarm_records(list({str(item["alarm"]) for item in due}), now=now)
-            stops = self.state.get_many([(f"escalation#{item['incident']}", "stop") for item in due], now=now)
+            records = self.alarms.records(list({str(item["alarm"]) for item in due}), now=now)
+            stops = self.table.get_many([(f"escalation#{item['incident']}", "stop") for item in due], now=now)
             for item in due:
                 stop = stops.get((f"escalation#{item['incident']}", "stop"))
                 self._one(env.name, item, records[str(item["alarm"])], stop, now, result)
@@ -133,22 +138,22 @@ class Escalations:
         if why is not None:
             log.info("escalation of %s not posted: %s", label, why)
             result.stopped[label] = why
-            self.state.delete(f"escalate#{env}", str(item["sk"]))
+            self.table.delete(f"escalate#{env}", str(item["sk"]))
             return
         card = record.card
         assert card is not None
         claim = (f"escalation#{item['incident']}", f"level#{item['fired']}#{item['level']}")
-        if not self.state.put_new(*claim, {"at": now, "mention": item["mention"]}, now + KEEP_SECONDS):
+        if not self.table.put_new(*claim, {"at": now, "mention": item["mention"]}, now + KEEP_SECONDS):
             log.info("escalation of %s was posted already", label)
             result.duplicates += 1
-            self.state.delete(f"escalate#{env}", str(item["sk"]))
+            self.table.delete(f"escalate#{env}", str(item["sk"]))
             return
         message = escalation_reply(card, item)
         try:
             self.slack.post(card.channel, message, thread_ts=card.ts)
         except Exception as error:
             log.exception("escalation of %s not posted; the next run tries again", label)
-            self.state.delete(*claim)
+            self.table.delete(*claim)
             result.failed[label] = repr(error)
             return
         for channel, ts in card.copies:
@@ -157,7 +162,7 @@ class Escalations:
                     self.slack.post(channel, message, thread_ts=ts)
                 except Exception:
                     log.exception("escalation of %s not posted in the copy in %s", label, channel)
-        self.state.delete(f"escalate#{env}", str(item["sk"]))
+        self.table.delete(f"escalate#{env}", str(item["sk"]))
         result.posted.append(label)
 
 

@@ -26,7 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.state import StateStore
+from bot.clock import Clock, system_clock
+from bot.table import Condition, Table
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +49,9 @@ class Taken:
 
 @dataclass
 class ChannelLeases:
-    state: StateStore
+    table: Table
     holder: str  # unique per invocation
-    clock: Callable[[], float] = time.time
+    clock: Clock = system_clock
     sleep: Callable[[float], None] = time.sleep
     poll: float = 0.2  # first wait between tries; doubles up to max_poll
     max_poll: float = 1.0
@@ -79,8 +80,6 @@ class ChannelLeases:
 
     def _try(self, channel: str, hold_until: float) -> tuple[Taken | None, float]:
         """(the lease, 0) when taken; (None, when the other holder's lease expires) when not."""
-        from botocore.exceptions import ClientError
-
         now = self.clock()
         item = {
             "pk": {"S": lease_pk(channel)},
@@ -90,27 +89,18 @@ class ChannelLeases:
             "next_write_at": {"N": "0"},
             "expires_at": {"N": str(int(hold_until + KEEP_SECONDS))},
         }
-        try:
-            old = self.state.ddb.put_item(
-                TableName=self.state.table,
-                Item=item,
-                ConditionExpression="attribute_not_exists(pk) OR lease_until <= :now OR holder = :holder",
-                ExpressionAttributeValues={":now": {"N": f"{now:.3f}"}, ":holder": {"S": self.holder}},
-                ReturnValues="ALL_OLD",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            ).get("Attributes", {})
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
-            other = error.response.get("Item") or {}
-            return None, _number(other, "lease_until", now + self.poll)
-        return Taken(channel, _number(old, "next_write_at", 0.0)), 0.0
+        free = Condition(
+            "attribute_not_exists(pk) OR lease_until <= :now OR holder = :holder",
+            {":now": {"N": f"{now:.3f}"}, ":holder": {"S": self.holder}},
+        )
+        written = self.table.put_item(item, free, return_old=True, what="Take the channel's lease")
+        if not written.ok:
+            return None, _number(written.old or {}, "lease_until", now + self.poll)
+        return Taken(channel, _number(written.old or {}, "next_write_at", 0.0)), 0.0
 
     def release(self, channel: str, next_write_at: float) -> None:
         """Give the lease back, keeping when the channel may be written next. A lease that expired and was
         taken by another invocation meanwhile is left alone."""
-        from botocore.exceptions import ClientError
-
         if self.held.pop(channel, None) is None:
             return
         item = {
@@ -122,17 +112,9 @@ class ChannelLeases:
             "expires_at": {"N": str(int(next_write_at + KEEP_SECONDS))},
         }
         try:
-            self.state.ddb.put_item(
-                TableName=self.state.table,
-                Item=item,
-                ConditionExpression="holder = :holder",
-                ExpressionAttributeValues={":holder": {"S": self.holder}},
-            )
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            mine = Condition("holder = :holder", {":holder": {"S": self.holder}})
+            if not self.table.put_item(item, mine, what="Release the channel's lease").ok:
                 log.warning("channel %s: the lease had expired and was taken by another invocation", channel)
-            else:
-                log.exception("channel %s: could not release its lease; it expires by itself", channel)
         except Exception:  # never fail a batch whose writes are done over the release
             log.exception("channel %s: could not release its lease; it expires by itself", channel)
 

@@ -33,6 +33,16 @@ from bot.alarms.escalation import Escalations
 from bot.alarms.lease import ChannelLeases
 from bot.alarms.model import AlarmNotification, AlarmState, NotAnAlarm, ServiceMap, parse_body
 from bot.alarms.pacing import OutOfTime, PacedSlack, Pacer
+from bot.alarms.store import (
+    AlarmCard,
+    AlarmRecord,
+    AlarmStore,
+    Digest,
+    DigestEntry,
+    RecentDeploy,
+    StormWindow,
+)
+from bot.clock import Clock, system_clock
 from bot.config import AlarmSettings, Config, ConfigError, EnvironmentConfig, Target
 from bot.errors import BotError
 from bot.history import RevisionHistory, last_known_good
@@ -40,7 +50,8 @@ from bot.model import family_of, revision_of, tag_of
 from bot.platform import DESCRIBE_SERVICES_BATCH, Platform
 from bot.routing import Kind, Route, Router, severity_of
 from bot.slack import SlackPort
-from bot.state import ALARM_CARD_TTL_SECONDS, AlarmCard, AlarmRecord, RecentDeploy, StateStore
+from bot.stores import StatusCache
+from bot.table import Table
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +107,7 @@ class _Storm:
 
 @dataclass
 class _DigestWork:
-    digest: cards.Digest
+    digest: Digest
     members: list[tuple[AlarmCard, _Group]] = field(default_factory=list)
 
 
@@ -104,17 +115,18 @@ class AlarmRelay:
     def __init__(
         self,
         config: Config,
-        state: StateStore,
+        table: Table,
         platform: Platform,
         slack: SlackPort,
         pacer: Pacer,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = system_clock,
         sleep: Callable[[float], None] = time.sleep,
         own_topics: frozenset[str] = frozenset(),
     ) -> None:
         self.config = config
         self.settings: AlarmSettings = config.alarms
-        self.state = state
+        self.table = table
+        self.alarms = AlarmStore(table)
         self.platform = platform
         self.slack = slack
         self.pacer = pacer
@@ -122,7 +134,7 @@ class AlarmRelay:
         self.sleep = sleep
         self.services = ServiceMap(config, self._alarm_tags, own_topics, self._target_groups)
         self.router = Router(config)
-        self.escalations = Escalations(config, state, slack, clock)
+        self.escalations = Escalations(config, table, slack, clock)
         self._tags: dict[str, dict[str, str]] = {}
         self._groups: dict[str, dict[str, str]] = {}  # per environment, for one batch (see _target_groups)
 
@@ -159,7 +171,7 @@ class AlarmRelay:
             groups.setdefault(alarm.key, _Group(alarm.key, [])).notes.append((record.record_id, alarm))
         if not groups:
             return result
-        leases = ChannelLeases(self.state, holder or uuid.uuid4().hex, self.clock, self.sleep)
+        leases = ChannelLeases(self.table, holder or uuid.uuid4().hex, self.clock, self.sleep)
         try:
             return self._process_leased(groups, leases, remaining, result)
         finally:
@@ -174,7 +186,7 @@ class AlarmRelay:
     ) -> BatchResult:
         try:
             groups = self._take_leases(groups, leases, remaining, result)
-            stored = self.state.alarm_records(list(groups), now=self.clock())
+            stored = self.alarms.records(list(groups), now=self.clock())
             storms: dict[str, _Storm] = {}
         except Exception as error:
             log.exception("could not read the alarms' state; the batch is retried")
@@ -213,7 +225,7 @@ class AlarmRelay:
         # Wait at most until the invocation keeps two margins for its own writes (PacedSlack stops at one).
         budget = max(0.0, left - 2 * WRITE_MARGIN_SECONDS)
         try:
-            before = self.state.alarm_records(list(groups), now=self.clock())
+            before = self.alarms.records(list(groups), now=self.clock())
         except BotError:
             before = {}  # read again under the leases; a table that stays down fails the batch there
         need = {key: self._channels(group.latest, before.get(key)) for key, group in groups.items()}
@@ -296,7 +308,7 @@ class AlarmRelay:
         opened_at = min(n.changed_at for n in fired) if fired else alarm.changed_at
         new = self._new_card(alarm, opened_at)
         if muted:
-            self.state.save_alarm_card(replace(new, ts=""), now)
+            self.alarms.save_card(replace(new, ts=""), now)
             log.info("alarm %s is muted until %s: not shown", alarm.name, record.mute.until if record.mute else "")
             self._shown(result, group)
             return
@@ -308,7 +320,7 @@ class AlarmRelay:
             # Before the post: a retried batch writes the same items, and a card never shown escalates nothing.
             self.escalations.schedule(new, self._route(alarm, new.env, new.service).escalation)
         shown = self._post_card(new, cards.alarm_card(new, AlarmRecord(new), self.settings, now), slack)
-        self.state.save_alarm_card(shown, now)
+        self.alarms.save_card(shown, now)
         self._shown(result, group)
 
     def _open(self, card: AlarmCard, alarm: AlarmNotification) -> bool:
@@ -350,7 +362,7 @@ class AlarmRelay:
         if not updated.ts:  # muted when it opened, so never shown
             if alarm.state.firing and not muted:
                 updated = self._post_card(updated, cards.alarm_card(updated, record, self.settings, now), slack)
-            self.state.save_alarm_card(updated, now)
+            self.alarms.save_card(updated, now)
             self._shown(result, group)
             return
         if reopened and not muted and alarm.state is AlarmState.ALARM and not updated.foreign:
@@ -369,7 +381,7 @@ class AlarmRelay:
             again = cards.fired_again(updated) and alarm.state is AlarmState.ALARM
             slack.post(updated.channel, reply, thread_ts=updated.ts, broadcast=again)
             self._on_copies(updated, lambda channel, ts: slack.post(channel, reply, thread_ts=ts, broadcast=again))
-        self.state.save_alarm_card(updated, now)
+        self.alarms.save_card(updated, now)
         self._shown(result, group)
 
     # --- the route's channels: the card's home, and its copies ---------------------------------------------
@@ -446,7 +458,8 @@ class AlarmRelay:
     def _recent_deploy(self, env: EnvironmentConfig, service: str, fired_at: float) -> RecentDeploy | None:
         """The deploy or rollback of `service` shortly before the alarm, and the revision that ran before it."""
         try:
-            change = self.state.last_change(env.name, service)
+            status = StatusCache(self.table)
+            change = status.last_change(env.name, service)
             if change is None or not change.summary.startswith(("deploy ", "rollback ")):
                 return None
             if not 0 <= fired_at - change.at <= 60 * self.settings.deploy_window_minutes:
@@ -455,13 +468,13 @@ class AlarmRelay:
             current = self.platform.service(target).task_definition
             # The button rolls back only to a revision known to be good: never to one that failed or was
             # rolled back from (which would go forward again), nor to one of which nothing is known.
-            good = last_known_good(RevisionHistory(self.state).revisions(env.name, service), current)
+            good = last_known_good(RevisionHistory(self.table).revisions(env.name, service), current)
             if good is None or family_of(good.task_definition) != family_of(current):
                 return None
             before = good.task_definition
-            images = self.state.get_many([self.state.image_key(before), self.state.image_key(current)])
-            from_image = str(images.get(self.state.image_key(before), {}).get("image", ""))
-            to_image = str(images.get(self.state.image_key(current), {}).get("image", ""))
+            _, images = status.read(env.name, [], [before, current])
+            from_image = images.get(before, "")
+            to_image = images.get(current, "")
             return RecentDeploy(
                 actor=change.actor,
                 at=change.at,
@@ -521,12 +534,8 @@ class AlarmRelay:
 
     def _storm(self, storms: dict[str, _Storm], channel: str) -> _Storm:
         if channel not in storms:
-            data = self.state.get(f"alarmstorm#{channel}", "window") or {}
-            storms[channel] = _Storm(
-                opened={str(k): float(v) for k, v in dict(data.get("opened") or {}).items()},
-                digest_ts=data.get("digest_ts"),
-                digest_joined_at=float(data.get("digest_joined_at") or 0.0),
-            )
+            window = self.alarms.storm(channel)
+            storms[channel] = _Storm(window.opened, window.digest_ts, window.digest_joined_at)
         return storms[channel]
 
     def _storming(self, storm: _Storm, key: str, at: float) -> bool:
@@ -552,11 +561,8 @@ class AlarmRelay:
     ) -> _DigestWork:
         slot = f"{channel}#{ts}"
         if slot not in digests:
-            data = self.state.get(f"alarmdigest#{channel}", ts) if ts else None
-            digest = (
-                cards.Digest.from_data(data)
-                if data
-                else cards.Digest(channel, ts, opened_at if opened_at is not None else self.clock())
+            digest = (self.alarms.digest(channel, ts) if ts else None) or Digest(
+                channel, ts, opened_at if opened_at is not None else self.clock()
             )
             digests[slot] = _DigestWork(digest)
         return digests[slot]
@@ -566,7 +572,7 @@ class AlarmRelay:
     ) -> None:
         digest = work.digest
         for card, _ in work.members:
-            digest.entries[card.key] = cards.DigestEntry(card.name, card.state, card.changed_at, card.service)
+            digest.entries[card.key] = DigestEntry(card.name, card.state, card.changed_at, card.service)
         now = self.clock()
         try:
             message = cards.digest_card(digest, self.settings)
@@ -576,18 +582,18 @@ class AlarmRelay:
                 digest.ts = slack.post(digest.channel, message)
                 storm = self._storm(storms, digest.channel)
                 storm.digest_ts, storm.changed = digest.ts, True
-            self.state.put(f"alarmdigest#{digest.channel}", digest.ts, digest.to_data(), now + ALARM_CARD_TTL_SECONDS)
+            self.alarms.save_digest(digest, now)
             for card, group in work.members:
-                self.state.save_alarm_card(replace(card, ts=digest.ts), now)
+                self.alarms.save_card(replace(card, ts=digest.ts), now)
                 self._shown(result, group)
         except Exception as error:
             for _, group in work.members:
                 self._fail(result, group, error)
 
     def _save_storm(self, channel: str, storm: _Storm) -> None:
-        data = {"opened": storm.opened, "digest_ts": storm.digest_ts, "digest_joined_at": storm.digest_joined_at}
+        window = StormWindow(storm.opened, storm.digest_ts, storm.digest_joined_at)
         expires = self.clock() + 2 * self.settings.digest_window_seconds + 86400
         try:
-            self.state.put(f"alarmstorm#{channel}", "window", data, expires)
+            self.alarms.save_storm(channel, window, expires)
         except BotError:
             log.exception("could not save the storm window of %s", channel)

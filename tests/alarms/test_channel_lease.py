@@ -17,7 +17,7 @@ from .support import ALARM_CHANNEL, AlarmsLambda, body, failed_ids, metric_alarm
 def _table() -> str:
     import handlers.alarms
 
-    return str(handlers.alarms.get_relay().state.table)
+    return handlers.alarms.get_relay().table.name
 
 
 def _hold(channel: str, until: float, next_write_at: float = 0.0) -> None:
