@@ -44,7 +44,7 @@ def build_relay(runtime: Runtime) -> AlarmRelay:
     own = os.environ.get("OPSBOT_OWN_ALARM_TOPIC_ARN", "")
     return AlarmRelay(
         runtime.config,
-        runtime.state,
+        runtime.table,
         runtime.platform,
         runtime.slack,
         pacer,

@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from bot.platform import Platform
     from bot.reads import ReadCommands
     from bot.slack import SlackOut
-    from bot.state import StateStore
     from bot.stores import AuditLog, LockStore, PlanStore, StatusCache
     from bot.table import Table
 
@@ -124,12 +123,6 @@ class Runtime:
         from bot.platform import Platform
 
         return Platform(self.config, self.clients)
-
-    @cached_property
-    def state(self) -> StateStore:
-        from bot.state import StateStore
-
-        return StateStore(self.clients, self.config.state_table, self.home_region)
 
     @cached_property
     def table(self) -> Table:
@@ -252,21 +245,19 @@ class Runtime:
     def escalations(self) -> Escalations:
         from bot.alarms.escalation import Escalations
 
-        return Escalations(self.config, self.state, self.slack, self.clock)
+        return Escalations(self.config, self.table, self.slack, self.clock)
 
     @cached_property
     def alarm_actions(self) -> AlarmActions:
         from bot.alarms.actions import AlarmActions
-        from bot.alarms.store import AlarmStore
-        from bot.stores import AuditLog
 
         return AlarmActions(
             self.config,
             self.access,
             self.platform,
             self.operations,
-            AlarmStore(self.state),
-            AuditLog(self.state),
+            self.alarm_store,
+            self.audit,
             self.slack,
             self.once,
             self.escalations,
@@ -276,7 +267,7 @@ class Runtime:
     def cost_reporter(self) -> CostReporter:
         from bot.cost import CostReporter
 
-        return CostReporter(self.config, self.clients, self.state, self.clock)
+        return CostReporter(self.config, self.clients, self.table, self.clock)
 
     @cached_property
     def reads(self) -> ReadCommands:
