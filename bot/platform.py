@@ -17,9 +17,10 @@ from typing import Any
 
 from bot.alarm_services import Dimension, service_of_alarm
 from bot.aws import ClientFactory
+from bot.clock import Clock, system_clock
 from bot.config import Config, EnvironmentConfig, Target
 from bot.errors import OperationError, aws_operation
-from bot.model import Alarm, ImageTag, LogLine, LogRead, ScalingBounds, ServiceState, utcnow
+from bot.model import Alarm, ImageTag, LogLine, LogRead, ScalingBounds, ServiceState
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +42,10 @@ _READ_ONLY_TASK_DEFINITION_FIELDS = frozenset(
 
 
 class Platform:
-    def __init__(self, config: Config, clients: ClientFactory) -> None:
+    def __init__(self, config: Config, clients: ClientFactory, clock: Clock = system_clock) -> None:
         self.config = config
         self.clients = clients
+        self.clock = clock  # "now" for a log window that ends now
 
     def _client(self, service: str, env: EnvironmentConfig) -> Any:
         return self.clients.client(service, env.region, env.role_arn)
@@ -283,7 +285,7 @@ class Platform:
         ignores its `filter`; this keeps the filter pattern's meaning and the one FilterLogEvents grant.)
         """
         logs = self._client("logs", target.environment)
-        end = until or utcnow()
+        end = until or datetime.fromtimestamp(self.clock(), UTC)
         end_ms = int(end.timestamp() * 1000)
         search = _BackwardSearch(logs, target.log_group, pattern)
         with aws_operation("Read logs"):

@@ -95,6 +95,36 @@ class Clocks:
     sleep: Callable[[float], None] = time.sleep
 
 
+@dataclass(frozen=True, slots=True)
+class Stores:
+    """The bot's records, one store per aggregate, all over the one DynamoDB table."""
+
+    plans: PlanStore
+    locks: LockStore
+    audit: AuditLog
+    status: StatusCache
+    deploy_cards: DeployCards
+    alarms: AlarmStore
+    history: RevisionHistory
+
+    @classmethod
+    def over(cls, table: Table) -> Stores:
+        from bot.alarms.store import AlarmStore
+        from bot.deployments import DeployCards
+        from bot.history import RevisionHistory
+        from bot.stores import AuditLog, LockStore, PlanStore, StatusCache
+
+        return cls(
+            PlanStore(table),
+            LockStore(table),
+            AuditLog(table),
+            StatusCache(table),
+            DeployCards(table),
+            AlarmStore(table),
+            RevisionHistory(table),
+        )
+
+
 @dataclass(frozen=True)
 class Runtime:
     config: Config
@@ -122,7 +152,7 @@ class Runtime:
     def platform(self) -> Platform:
         from bot.platform import Platform
 
-        return Platform(self.config, self.clients)
+        return Platform(self.config, self.clients, self.clock)
 
     @cached_property
     def table(self) -> Table:
@@ -130,49 +160,9 @@ class Runtime:
 
         return Table(self.clients, self.config.state_table, self.home_region, self.clock)
 
-    # --- stores, one per aggregate, over the one table -----------------------------------------------
-
     @cached_property
-    def plans(self) -> PlanStore:
-        from bot.stores import PlanStore
-
-        return PlanStore(self.table)
-
-    @cached_property
-    def locks(self) -> LockStore:
-        from bot.stores import LockStore
-
-        return LockStore(self.table)
-
-    @cached_property
-    def audit(self) -> AuditLog:
-        from bot.stores import AuditLog
-
-        return AuditLog(self.table)
-
-    @cached_property
-    def status(self) -> StatusCache:
-        from bot.stores import StatusCache
-
-        return StatusCache(self.table)
-
-    @cached_property
-    def deploy_cards(self) -> DeployCards:
-        from bot.deployments import DeployCards
-
-        return DeployCards(self.table)
-
-    @cached_property
-    def alarm_store(self) -> AlarmStore:
-        from bot.alarms.store import AlarmStore
-
-        return AlarmStore(self.table)
-
-    @cached_property
-    def history(self) -> RevisionHistory:
-        from bot.history import RevisionHistory
-
-        return RevisionHistory(self.table)
+    def stores(self) -> Stores:
+        return Stores.over(self.table)
 
     @cached_property
     def once(self) -> Once:
@@ -203,11 +193,11 @@ class Runtime:
             return self.platform.service(self.config.target(card.service, card.env)).task_definition
 
         return DeploymentTracker(
-            self.deploy_cards,
-            self.locks,
-            self.audit,
-            self.plans,
-            self.history,
+            self.stores.deploy_cards,
+            self.stores.locks,
+            self.stores.audit,
+            self.stores.plans,
+            self.stores.history,
             self.slack,
             self.clock,
             running=running or ask_ecs,
@@ -222,12 +212,12 @@ class Runtime:
             self.platform,
             self.access,
             self.slack,
-            plans=self.plans,
-            locks=self.locks,
-            audit=self.audit,
-            status=self.status,
-            cards=self.deploy_cards,
-            history=self.history,
+            plans=self.stores.plans,
+            locks=self.stores.locks,
+            audit=self.stores.audit,
+            status=self.stores.status,
+            cards=self.stores.deploy_cards,
+            history=self.stores.history,
             supersede=lambda card, detail: self.deployment_tracker(lambda _: None).superseded(card, detail),
             clock=self.clock,
             sleep=self.clocks.sleep,
@@ -256,8 +246,8 @@ class Runtime:
             self.access,
             self.platform,
             self.operations,
-            self.alarm_store,
-            self.audit,
+            self.stores.alarms,
+            self.stores.audit,
             self.slack,
             self.once,
             self.escalations,
@@ -277,9 +267,9 @@ class Runtime:
             self.config,
             self.platform,
             self.access,
-            self.locks,
-            self.audit,
-            self.status,
+            self.stores.locks,
+            self.stores.audit,
+            self.stores.status,
             self.clock,
             self.cost_reporter,
         )
