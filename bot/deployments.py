@@ -16,15 +16,16 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from bot import render
 from bot.clock import Clock, system_clock
 from bot.errors import BotError
 from bot.history import RevisionHistory, RolledBackBy
-from bot.model import Plan, ServiceState, family_of, revision_of
+from bot.model import ServiceState, family_of, revision_of
 from bot.slack import SlackPort
 from bot.slack_text import escape
+from bot.stores import AuditLog, LockStore, PlanStore
 from bot.table import EXISTING_KEY, Codec, Table
 
 log = logging.getLogger(__name__)
@@ -102,27 +103,6 @@ def _pk(service_arn: str) -> str:
     return f"card#{service_arn}"
 
 
-class Locks(Protocol):
-    def release(self, env: str, service: str, holder: str | None = None) -> bool: ...
-
-
-class Audit(Protocol):
-    def record_safe(
-        self,
-        env: str,
-        service: str,
-        actor: str,
-        request: str,
-        decision: str,
-        outcome: str = "",
-        plan_id: str = "",
-    ) -> None: ...
-
-
-class Plans(Protocol):
-    def load(self, plan_id: str) -> Plan | None: ...
-
-
 @dataclass(frozen=True, slots=True)
 class DeploymentEvent:
     service_arn: str
@@ -170,27 +150,18 @@ def _settled(card: DeployCard, state: ServiceState, now: float) -> DeploymentEve
     return DeploymentEvent(arn, "FAILED", card.deployment_id, reason, now, settled_by_sweep=True)
 
 
+@dataclass(eq=False)
 class DeploymentTracker:
-    def __init__(
-        self,
-        cards: DeployCards,
-        locks: Locks,
-        audit: Audit,
-        plans: Plans,
-        history: RevisionHistory,
-        slack: SlackPort,
-        clock: Clock = system_clock,
-        running: Callable[[DeployCard], str | None] = lambda card: None,
-    ) -> None:
-        """`running`: the task definition the card's service runs now (ECS), None when unknown."""
-        self.cards = cards
-        self.locks = locks
-        self.audit = audit
-        self.plans = plans
-        self.history = history
-        self.slack = slack
-        self.clock = clock
-        self.running = running
+    """`running`: the task definition the card's service runs now (ECS), None when unknown."""
+
+    cards: DeployCards
+    locks: LockStore
+    audit: AuditLog
+    plans: PlanStore
+    history: RevisionHistory
+    slack: SlackPort
+    clock: Clock = system_clock
+    running: Callable[[DeployCard], str | None] = lambda card: None
 
     def on_event(self, event: DeploymentEvent) -> str:
         """Apply one event; returns what was done (for logs and tests)."""

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, InitVar, dataclass, field
 
 from bot import render
 from bot.access import AccessPolicy
@@ -89,13 +89,13 @@ def cancel_request(plan: Plan) -> str:
 # --- refusal checks --------------------------------------------------------------------------------------
 
 
+@dataclass(eq=False)
 class Refusals:
     """Whether a person may confirm a plan now: expiry, role (user groups read afresh), four-eyes."""
 
-    def __init__(self, config: Config, access: AccessPolicy, clock: Clock) -> None:
-        self.config = config
-        self.access = access
-        self.clock = clock
+    config: Config
+    access: AccessPolicy
+    clock: Clock
 
     def of(self, plan: Plan, who: Requester, audit: Audit) -> Refusal | None:
         """Why `who` may not confirm `plan` now (audited), or None."""
@@ -122,18 +122,16 @@ class Refusals:
 # --- the change ------------------------------------------------------------------------------------------
 
 
+@dataclass(eq=False)
 class Changes:
     """Makes a plan's change on the platform, refusing one the service moved away from since it was planned.
     Raises BotError with nothing left half-done."""
 
-    def __init__(
-        self, platform: Platform, planner: Planner, locks: LockStore, cards: DeployCards, supersede: Supersede
-    ) -> None:
-        self.platform = platform
-        self.planner = planner
-        self.locks = locks
-        self.cards = cards
-        self.supersede = supersede
+    platform: Platform
+    planner: Planner
+    locks: LockStore
+    cards: DeployCards
+    supersede: Supersede
 
     def make(self, plan: Plan, target: Target) -> Made:
         current = self.platform.service(target)
@@ -251,13 +249,13 @@ class Changes:
 # --- publishing ------------------------------------------------------------------------------------------
 
 
+@dataclass(eq=False)
 class Publisher:
     """The plan's cards in Slack. Slack being down never undoes or hides a change: failures are logged."""
 
-    def __init__(self, config: Config, slack: SlackPort, clock: Clock) -> None:
-        self.config = config
-        self.slack = slack
-        self.clock = clock
+    config: Config
+    slack: SlackPort
+    clock: Clock
 
     def plan_card(self, plan: Plan, channel: str, four_eyes: bool) -> str:
         return self.slack.post(channel, render.plan_card(plan, True, four_eyes))
@@ -323,40 +321,31 @@ class Publisher:
 # --- the path of a change --------------------------------------------------------------------------------
 
 
+@dataclass(eq=False)
 class Operations:
-    def __init__(
-        self,
-        config: Config,
-        platform: Platform,
-        access: AccessPolicy,
-        slack: SlackPort,
-        *,
-        plans: PlanStore,
-        locks: LockStore,
-        audit: AuditLog,
-        status: StatusCache,
-        cards: DeployCards,
-        history: RevisionHistory,
-        supersede: Supersede,
-        clock: Clock = system_clock,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        """`supersede` ends a rollout's card that a rollback interrupts (DeploymentTracker.superseded)."""
-        self.config = config
-        self.access = access
-        self.plans = plans
-        self.locks = locks
-        self.audit = audit
-        self.status = status
-        self.cards = cards
-        self.history = history
-        self.clock = clock
-        self.sleep = sleep
-        self.planner = Planner(config, platform, locks, cards, history, clock)
-        self.refusals = Refusals(config, access, clock)
-        self.changes = Changes(platform, self.planner, locks, cards, supersede)
-        self.publish = Publisher(config, slack, clock)
-        self.on_executed: list[Executed] = []
+    """`supersede` ends a rollout's card that a rollback interrupts (DeploymentTracker.superseded)."""
+
+    config: Config
+    platform: InitVar[Platform]
+    access: AccessPolicy
+    slack: InitVar[SlackPort]
+    _: KW_ONLY
+    plans: PlanStore
+    locks: LockStore
+    audit: AuditLog
+    status: StatusCache
+    cards: DeployCards
+    history: RevisionHistory
+    supersede: InitVar[Supersede]
+    clock: Clock = system_clock
+    sleep: Callable[[float], None] = time.sleep
+    on_executed: list[Executed] = field(default_factory=list, init=False)
+
+    def __post_init__(self, platform: Platform, slack: SlackPort, supersede: Supersede) -> None:
+        self.planner = Planner(self.config, platform, self.locks, self.cards, self.history, self.clock)
+        self.refusals = Refusals(self.config, self.access, self.clock)
+        self.changes = Changes(platform, self.planner, self.locks, self.cards, supersede)
+        self.publish = Publisher(self.config, slack, self.clock)
 
     # --- request ----------------------------------------------------------------------------------
 

@@ -77,23 +77,16 @@ def plan_id(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
+@dataclass(eq=False)
 class Planner:
-    def __init__(
-        self,
-        config: Config,
-        platform: Platform,
-        locks: LockStore,
-        cards: DeployCards,
-        history: RevisionHistory,
-        clock: Clock = system_clock,
-    ) -> None:
-        """`clock` dates a plan and its expiry: the clock Operations checks the expiry on."""
-        self.config = config
-        self.platform = platform
-        self.locks = locks
-        self.cards = cards
-        self.history = history
-        self.clock = clock
+    """`clock` dates a plan and its expiry: the clock Operations checks the expiry on."""
+
+    config: Config
+    platform: Platform
+    locks: LockStore
+    cards: DeployCards
+    history: RevisionHistory
+    clock: Clock = system_clock
 
     def plan(self, command: Deploy | Rollback | Scale, who: Requester) -> Plan:
         target = self.config.target(command.service, command.env)
