@@ -37,12 +37,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.support import AWS_TEST_ENVIRONMENT, ROOT, environment, machine, percentile
 from sandbox.clock import SimulatedClock
 from sandbox.lambda_events import lambda_context
 from sandbox.notifications import metric_trigger, notification, sns_envelope
+
+if TYPE_CHECKING:
+    from bot.alarms.store import AlarmStore
 
 ALARMS = 50
 NOTIFICATIONS = 1000
@@ -148,12 +151,12 @@ def _config(tmp: Path, settings: dict[str, Any] | None = None) -> Path:
     return path
 
 
-def _shown_states(slack: Any, state: Any, keys: dict[str, str]) -> dict[str, str]:
+def _shown_states(slack: Any, alarm_store: AlarmStore, keys: dict[str, str]) -> dict[str, str]:
     """What Slack shows for each alarm: its card's header, its line on a digest, or OK when it has no card."""
     messages = {m.ts: m for m in slack.channel(CHANNEL) if m.thread_ts is None}
     shown = {}
     for name, key in keys.items():
-        card = state.alarm_record(key).card
+        card = alarm_store.record(key).card
         if card is None or not card.ts:
             shown[name] = "OK"
             continue
@@ -414,7 +417,7 @@ def storm(setup: Storm) -> dict[str, Any]:
 
     from bot.aws import ClientFactory
     from bot.config import load_config
-    from bot.state import StateStore
+    from bot.table import Table
     from sandbox.seed import seed
     from sandbox.slack_api import RateLimit, SlackStandIn
 
@@ -439,9 +442,9 @@ def storm(setup: Storm) -> dict[str, Any]:
                 )
                 source = EventSource(notes, services, setup.batch_size, setup.window)
                 run_pollers(clock, source, setup.pollers)
-                state = StateStore(ClientFactory(), config.state_table, "us-east-1")
+                alarm_store = AlarmStore(Table(ClientFactory(), config.state_table, "us-east-1"))
                 keys = {name: f"{ACCOUNT}#us-east-1#{name}" for name in services}
-                shown = _shown_states(slack, state, keys)
+                shown = _shown_states(slack, alarm_store, keys)
     finally:
         slack.stop()
     final = {}

@@ -21,7 +21,7 @@ import boto3
 from bot.aws import ClientFactory
 from bot.config import Config, Target
 from bot.history import RevisionHistory, RolledBackBy
-from bot.state import StateStore
+from bot.table import Table
 
 ACCOUNT = "123456789012"
 DEFAULT_TAGS = ("v1.0.0", "v1.1.0", "v1.2.0", "v1.3.0")
@@ -187,7 +187,7 @@ def seed(config: Config, endpoint_url: str | None = None, plan: SeedPlan | None 
             ],
         )
         # The revision history the bot would have recorded: a revision a day, each replacing the one before.
-        history = RevisionHistory(StateStore(_factory(endpoint_url), config.state_table, region))
+        history = RevisionHistory(Table(_factory(endpoint_url), config.state_table, region))
         for order, revision in enumerate(plan.ran):
             at = time.time() - 86400 * (len(plan.ran) - order)
             arn, image = arns[revision - 1], f"{repository_uri}:{plan.revisions[revision - 1]}"

@@ -11,13 +11,17 @@ import urllib.parse
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from slack_sdk.signature import SignatureVerifier
 
 from sandbox.lambda_events import api_gateway_event, lambda_context
 from sandbox.slack_api import SlackStandIn
+
+if TYPE_CHECKING:
+    from bot.table import Table
+    from handlers.runtime import Stores
 
 SIGNING_SECRET = "test-signing-secret"
 BOT_TOKEN = "xoxb-test-token"
@@ -36,6 +40,23 @@ AWS_TEST_ENVIRONMENT = {
     "MOTO_ECS_SERVICE_RUNNING": "2",
 }
 AWS_UNSET = ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_LAMBDA_FUNCTION_NAME")
+STATE_TABLE = "fargate-chatops-state"  # the bot's table in the tests' config (config.state_table)
+
+
+def state_table(name: str = STATE_TABLE, region: str = "us-east-1") -> Table:
+    """The bot's DynamoDB table (in moto), opened as the deployed functions open it."""
+    from bot.aws import ClientFactory
+    from bot.table import Table
+
+    return Table(ClientFactory(), name, region)
+
+
+def stores(name: str = STATE_TABLE, region: str = "us-east-1") -> Stores:
+    """The bot's stores (plans, locks, audit, status, deploy cards, alarms, history) over that table, wired as
+    handlers.runtime wires them: what a test reads back or plants."""
+    from handlers.runtime import Stores
+
+    return Stores.over(state_table(name, region))
 
 
 def config_data(services: list[str] | None = None, **environment: Any) -> dict[str, Any]:

@@ -5,17 +5,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from harness import OPERATOR, VIEWER
+from harness import OPERATOR, VIEWER, stores
 
-from bot.aws import ClientFactory
 from bot.render import when
-from bot.state import StateStore
 
 from .support import ACCOUNT, ALARM_CHANNEL, PREFIX, T0, AlarmsLambda, metric_alarm
-
-
-def store() -> StateStore:
-    return StateStore(ClientFactory(), "fargate-chatops-state", "us-east-1")
 
 
 def audit_text(alarms: AlarmsLambda) -> str:
@@ -31,8 +25,8 @@ def test_acknowledge_and_mute_name_the_alarm_and_the_incident_never_its_key(alar
     buttons = alarms.buttons(card)
     for action in ("alarm_ack", "alarm_mute"):
         alarms.bot.click(action, buttons[action]["value"], card.ts, user=OPERATOR, channel=ALARM_CHANNEL)
-    entries = {e.decision: e for e in store().audit_trail("production", "service-a")}
-    opened = store().alarm_record(f"{ACCOUNT}#us-east-1#{name}").card
+    entries = {e.decision: e for e in stores().audit.trail("production", "service-a")}
+    opened = stores().alarms.record(f"{ACCOUNT}#us-east-1#{name}").card
     assert opened is not None
     assert entries["acknowledged"].outcome == f"incident opened {when(opened.opened_at)}"
     assert entries["muted"].outcome.startswith("until ")

@@ -8,16 +8,9 @@ from typing import Any
 
 import boto3
 import pytest
-from harness import DEPLOYER, OPERATOR, VIEWER, ecs_service
-
-from bot.aws import ClientFactory
-from bot.state import StateStore
+from harness import DEPLOYER, OPERATOR, VIEWER, ecs_service, state_table, stores
 
 from .support import ALARM_CHANNEL, AlarmsLambda, metric_alarm
-
-
-def store() -> StateStore:
-    return StateStore(ClientFactory(), "fargate-chatops-state", "us-east-1")
 
 
 def now() -> datetime:
@@ -63,7 +56,7 @@ def test_an_alarm_soon_after_a_deploy_names_it_and_rolls_back_to_the_revision_th
     assert "service-a:4` → `ecs-microservices-production-service-a:3" in alarms.bot.card_text(plan)
     alarms.bot.click("plan_confirm", alarms.bot.button(plan, "plan_confirm")["value"], plan.ts, channel=ALARM_CHANNEL)
     assert ecs_service("service-a")["taskDefinition"].endswith(":3")
-    assert "executed" in [e.decision for e in store().audit_trail("production", "service-a")]
+    assert "executed" in [e.decision for e in stores().audit.trail("production", "service-a")]
 
 
 def test_an_alarm_long_after_the_deploy_offers_no_roll_back(alarms: AlarmsLambda) -> None:
@@ -109,7 +102,7 @@ def test_scale_up_needs_the_operator_role_and_is_audited(alarms: AlarmsLambda) -
     card = fire(alarms)
     reply = click(alarms, card, "alarm_scale_up", VIEWER)
     assert "needs the *operator* role" in reply.text
-    assert store().audit_trail("production", "service-a")[0].decision == "denied"
+    assert stores().audit.trail("production", "service-a")[0].decision == "denied"
 
 
 # --- Show logs ------------------------------------------------------------------------------------------
@@ -156,7 +149,7 @@ def test_acknowledge_records_who_once_and_shows_it_on_the_card(alarms: AlarmsLam
     shown = current(alarms, card)
     assert f"Acknowledged by <@{OPERATOR}>" in alarms.text(shown)
     assert "alarm_ack" not in alarms.buttons(shown)
-    decisions = [e.decision for e in store().audit_trail("production", "service-a")]
+    decisions = [e.decision for e in stores().audit.trail("production", "service-a")]
     assert decisions.count("acknowledged") == 1
     # The acknowledgement stays on the card as the alarm moves.
     alarms.deliver(metric_alarm(state="INSUFFICIENT_DATA", at=now() + timedelta(minutes=1)))
@@ -174,10 +167,10 @@ def test_mute_stops_notifications_until_it_expires_and_the_card_shows_it(alarms:
     click(alarms, card, "alarm_mute", OPERATOR)
     shown = alarms.text(current(alarms, card))
     assert f"Muted by <@{OPERATOR}> until" in shown
-    record = store().alarm_record(alarms.buttons(card)["alarm_ack"]["value"].split('"a":"')[1].split('"')[0])
+    record = stores().alarms.record(alarms.buttons(card)["alarm_ack"]["value"].split('"a":"')[1].split('"')[0])
     assert record.mute is not None
     assert record.mute.until == record.mute.at + 3600
-    assert "muted" in [e.decision for e in store().audit_trail("production", "service-a")]
+    assert "muted" in [e.decision for e in stores().audit.trail("production", "service-a")]
     alarms.deliver(metric_alarm(state="OK", old="ALARM", at=now() + timedelta(minutes=2)))
     alarms.deliver(metric_alarm(at=now() + timedelta(minutes=3)))
     assert [m for m in alarms.slack.channel(ALARM_CHANNEL) if m.thread_ts == card.ts] == []  # no notification
@@ -194,13 +187,13 @@ def test_a_muted_alarm_that_opens_a_new_incident_posts_no_card(alarms: AlarmsLam
 
 
 def test_an_expired_mute_is_no_mute(alarms: AlarmsLambda) -> None:
-    from bot.state import AlarmMute
+    from bot.alarms.store import AlarmMute
 
     card = fire(alarms, at=now() - timedelta(hours=2))
-    key = next(iter(store().query("audit#production#*", limit=1)), None)  # nothing audited yet
+    key = next(iter(state_table().query("audit#production#*", limit=1)), None)  # nothing audited yet
     assert key is None
     alarm_key = "123456789012#us-east-1#" + metric_alarm()["AlarmName"]
-    store().mute_alarm(alarm_key, AlarmMute(OPERATOR, time.time() - 7200, time.time() - 3600))
+    stores().alarms.mute(alarm_key, AlarmMute(OPERATOR, time.time() - 7200, time.time() - 3600))
     alarms.deliver(metric_alarm(state="OK", old="ALARM", at=now() - timedelta(minutes=1)))
     assert len([m for m in alarms.slack.channel(ALARM_CHANNEL) if m.thread_ts == card.ts]) == 1
 

@@ -6,9 +6,9 @@ import time
 from datetime import timedelta
 
 import pytest
+from harness import stores
 
-from bot.aws import ClientFactory
-from bot.state import AlarmMute, StateStore
+from bot.alarms.store import AlarmMute
 from sandbox.clock import SimulatedClock
 
 from .support import (
@@ -123,9 +123,7 @@ def test_a_muted_alarm_that_fires_again_tells_nobody(alarms: AlarmsLambda) -> No
     card = alarms.card()
     alarms.deliver(metric_alarm(state="OK", old="ALARM", at=T0 + timedelta(minutes=5)))
     key = f"{ACCOUNT}#{REGION}#{PREFIX}service-a-cpu-high"
-    StateStore(ClientFactory(), "fargate-chatops-state", REGION).mute_alarm(
-        key, AlarmMute("U0OPERATOR", time.time(), time.time() + 3600)
-    )
+    stores(region=REGION).alarms.mute(key, AlarmMute("U0OPERATOR", time.time(), time.time() + 3600))
     alarms.deliver(metric_alarm(at=T0 + timedelta(minutes=9)))
     assert alarms.seen() == [card]
     assert "ALARM:" in alarms.text(alarms.card())

@@ -13,11 +13,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from harness import config_data
+from harness import config_data, state_table
 
-from bot.aws import ClientFactory
 from bot.config import ConfigError, load_config, parse_config
-from bot.state import StateStore
 
 from .support import (
     ACCOUNT,
@@ -46,7 +44,7 @@ def from_account(message: dict[str, Any], aws_account_id: str = FOREIGN, arn_acc
 
 
 def escalations_due(env: str = "production") -> list[dict[str, Any]]:
-    return StateStore(ClientFactory(), "fargate-chatops-state", "us-east-1").query(f"escalate#{env}", limit=50)
+    return state_table().query(f"escalate#{env}", limit=50)
 
 
 # --- dropped ------------------------------------------------------------------------------------------

@@ -14,11 +14,19 @@ from typing import Any
 
 import boto3
 import pytest
-from harness import CHANNEL, DEPLOYER, DEPLOYER2, Bot, config_data, deployment_event, ecs_service, lambda_context
+from harness import (
+    CHANNEL,
+    DEPLOYER,
+    DEPLOYER2,
+    Bot,
+    config_data,
+    deployment_event,
+    ecs_service,
+    lambda_context,
+    state_table,
+)
 
-from bot.aws import ClientFactory
 from bot.history import RevisionHistory
-from bot.state import StateStore
 from sandbox.seed import DEFAULT_TAGS, SeedPlan
 
 from .support import ALARM_CHANNEL, CLUSTER, PREFIX, AlarmsLambda, alarm_config, metric_alarm
@@ -33,7 +41,7 @@ def seed_plan() -> SeedPlan:
 
 
 def history() -> RevisionHistory:
-    return RevisionHistory(StateStore(ClientFactory(), "fargate-chatops-state", "us-east-1"))
+    return RevisionHistory(state_table())
 
 
 def running() -> str:

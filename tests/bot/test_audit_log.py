@@ -190,7 +190,7 @@ def test_finding_5_every_scheduled_and_queued_function_writes_the_audit_logger_s
     function that writes an audit entry (or will) could drop its line under Lambda's logging."""
     import importlib
 
-    from bot.state import AUDIT_LOG
+    from bot.stores import AUDIT_LOG
 
     handler_module = importlib.import_module(module)
     reset = getattr(handler_module, "reset", None)

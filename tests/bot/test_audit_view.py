@@ -11,19 +11,14 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from harness import ADMIN, DEPLOYER, DEPLOYER2, VIEWER, Bot
+from harness import ADMIN, DEPLOYER, DEPLOYER2, VIEWER, Bot, state_table, stores
 
 from bot import render
-from bot.aws import ClientFactory
-from bot.state import AuditEntry, StateStore
+from bot.stores import AuditEntry
 
 # As Slack sends it: special mentions and links as sequences, a typed "&" as an entity.
 TYPED = "<!channel> freeze, ask <@U0EVIL> or see <https://evil.example|here> Q&amp;A"
 RAW = ("<!channel>", "<@U0EVIL>", "<https://evil.example")
-
-
-def store() -> StateStore:
-    return StateStore(ClientFactory(), "fargate-chatops-state", "us-east-1")
 
 
 def audit_text(bot: Bot, args: str = "") -> str:
@@ -62,7 +57,7 @@ def test_a_channel_mention_a_person_typed_shows_escaped(bot: Bot) -> None:
 
 def test_the_outcome_of_a_lock_is_when_it_ends_and_the_request_keeps_the_reason(bot: Bot) -> None:
     bot.command("/ops lock service-a production db migration", user=DEPLOYER2)
-    [entry] = [e for e in store().audit_trail("production", "service-a") if e.decision == "locked"]
+    [entry] = [e for e in stores().audit.trail("production", "service-a") if e.decision == "locked"]
     assert entry.request == "/ops lock service-a production db migration"
     assert entry.outcome.startswith("until ")
     assert entry.outcome.endswith(" UTC")
@@ -70,7 +65,7 @@ def test_the_outcome_of_a_lock_is_when_it_ends_and_the_request_keeps_the_reason(
 
 def test_a_refusal_of_a_read_command_is_recorded_as_denied_with_its_reason(bot: Bot) -> None:
     bot.command("/ops lock service-a", user=VIEWER)  # needs the operator role
-    [entry] = store().audit_trail("production", "service-a")
+    [entry] = stores().audit.trail("production", "service-a")
     assert entry.decision == "denied"
     assert "needs the *operator* role" in entry.outcome
     assert "*denied*: This needs the *operator* role" in audit_text(bot)
@@ -93,7 +88,7 @@ def _old_item(**fields: Any) -> None:
     }
     sk = f"{datetime.fromtimestamp(at, UTC).isoformat()}#{data['id']}"
     for scope in ("service-a", "*"):
-        store().put(f"audit#production#{scope}", sk, data)
+        state_table().put(f"audit#production#{scope}", sk, data)
 
 
 def test_entries_stored_before_are_still_shown_escaped_whole_and_without_internal_keys(bot: Bot) -> None:

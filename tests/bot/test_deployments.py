@@ -8,11 +8,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from harness import CHANNEL, DEPLOYER, DEPLOYER2, Bot, deployment_event, ecs_service, lambda_context
-
-from bot.aws import ClientFactory
-from bot.history import RevisionHistory
-from bot.state import StateStore
+from harness import CHANNEL, DEPLOYER, DEPLOYER2, Bot, deployment_event, ecs_service, lambda_context, stores
 
 
 def deploy(bot: Bot) -> tuple[str, str, str]:
@@ -45,9 +41,9 @@ def test_completed_updates_the_card_replies_with_duration_and_releases_the_lock(
     replies = thread(bot, ts)
     assert len(replies) == 1
     assert "Completed in 3m" in replies[0]
-    state = StateStore(ClientFactory(), "fargate-chatops-state", "us-east-1")
-    assert state.lock("production", "service-a") is None
-    newest = RevisionHistory(state).revisions("production", "service-a")[0]
+    state = stores()
+    assert state.locks.get("production", "service-a") is None
+    newest = state.history.revisions("production", "service-a")[0]
     assert newest.number == 4
     assert newest.known_good
     # The same COMPLETED delivered again does nothing more.
@@ -72,8 +68,8 @@ def test_failed_shows_the_circuit_breaker_reason_and_a_roll_back_button(bot: Bot
     button = bot.button(shown, "rollback_request")
     assert button["value"] == "production:service-a"
     assert "Failed after 1m" in thread(bot, ts)[0]
-    state = StateStore(ClientFactory(), "fargate-chatops-state", "us-east-1")
-    assert state.lock("production", "service-a") is None
+    state = stores()
+    assert state.locks.get("production", "service-a") is None
     # The button plans a rollback to the revision that ran before (3), through the same safety path.
     bot.click("rollback_request", button["value"], ts, user=DEPLOYER)
     plan_card = bot.last_card()
@@ -143,8 +139,8 @@ def test_a_rollback_during_a_rollout_supersedes_it_and_both_cards_end(bot: Bot, 
     assert "Rollout: *superseded*" in superseded
     assert f"Superseded by a rollback to revision 3 by <@{DEPLOYER}>" in superseded
     assert any("Superseded by a rollback" in t for t in thread(bot, first))
-    state = StateStore(ClientFactory(), "fargate-chatops-state", "us-east-1")
-    assert "superseded" in [e.decision for e in state.audit_trail("production", "service-a")]
+    state = stores()
+    assert "superseded" in [e.decision for e in state.audit.trail("production", "service-a")]
     # The rollback's own card ends with the next event, and the lock the deploy took is released with it.
     assert (
         deployments.handler(deployment_event(arn, "SERVICE_DEPLOYMENT_COMPLETED", deployment_id), lambda_context())[
@@ -153,7 +149,7 @@ def test_a_rollback_during_a_rollout_supersedes_it_and_both_cards_end(bot: Bot, 
         == "completed"
     )
     assert "Rollout: *completed*" in bot.card_text(card(bot, plan.ts))
-    assert state.lock("production", "service-a") is None
+    assert state.locks.get("production", "service-a") is None
 
 
 @pytest.fixture
@@ -180,9 +176,9 @@ def test_a_card_no_event_ended_is_settled_from_ecs_after_the_services_timeout(bo
     assert schedule.run()["deploy_cards_settled"] == ["completed"]
     assert "Rollout: *completed*" in bot.card_text(card(bot, ts))
     assert "no event arrived: settled by asking ECS" in bot.card_text(card(bot, ts))
-    state = StateStore(ClientFactory(), "fargate-chatops-state", "us-east-1")
-    assert state.lock("production", "service-a") is None
-    assert state.audit_trail("production", "service-a")[0].decision == "completed"
+    state = stores()
+    assert state.locks.get("production", "service-a") is None
+    assert state.audit.trail("production", "service-a")[0].decision == "completed"
     assert schedule.run()["deploy_cards_settled"] == []  # settled once
     assert bot.command("/deploy service-a v1.1.0", user=DEPLOYER2).text == ""
 

@@ -8,10 +8,22 @@ from typing import Any
 
 import boto3
 import pytest
-from harness import ADMIN, CHANNEL, DEPLOYER, DEPLOYER2, OPERATOR, VIEWER, Bot, config_data, ecs_service, signed_headers
+from harness import (
+    ADMIN,
+    CHANNEL,
+    DEPLOYER,
+    DEPLOYER2,
+    OPERATOR,
+    VIEWER,
+    Bot,
+    config_data,
+    ecs_service,
+    signed_headers,
+    stores,
+)
 
-from bot.aws import ClientFactory, recorded_calls
-from bot.state import LockedError, StateStore
+from bot.aws import recorded_calls
+from bot.stores import LockedError
 
 
 def plan(bot: Bot, text: str, user: str = DEPLOYER) -> tuple[Any, str]:
@@ -23,10 +35,6 @@ def plan(bot: Bot, text: str, user: str = DEPLOYER) -> tuple[Any, str]:
 
 def card_now(bot: Bot, ts: str) -> str:
     return bot.card_text(next(m for m in bot.slack.channel(CHANNEL) if m.ts == ts))
-
-
-def store() -> StateStore:
-    return StateStore(ClientFactory(), "fargate-chatops-state", "us-east-1")
 
 
 def test_fifty_concurrent_duplicate_confirms_run_exactly_once(bot: Bot) -> None:
@@ -59,7 +67,7 @@ def test_a_viewer_cannot_deploy_and_is_told_which_role_is_missing(bot: Bot) -> N
     assert "needs the *deployer* role in production; you are viewer" in reply.text
     assert bot.slack.channel(CHANNEL) == []
     assert not [c for c in calls if c.startswith("ecs:")]
-    audit = store().audit_trail("production", "service-a")
+    audit = stores().audit.trail("production", "service-a")
     assert audit[0].decision == "denied"
     assert audit[0].actor == VIEWER
 
@@ -92,18 +100,18 @@ def test_four_eyes_needs_a_second_person(bot: Bot) -> None:
     assert ecs_service("service-a")["taskDefinition"].endswith(":3")
     bot.click("plan_confirm", plan_id, card.ts + "x", user=DEPLOYER2)  # another click, another person
     assert ecs_service("service-a")["taskDefinition"].endswith(":4")
-    decisions = [e.decision for e in store().audit_trail("production", "service-a")]
+    decisions = [e.decision for e in stores().audit.trail("production", "service-a")]
     assert "denied" in decisions
     assert "executed" in decisions
 
 
 def test_an_expired_plan_is_refused_with_a_prompt_to_plan_again(bot: Bot) -> None:
     card, plan_id = plan(bot, "/deploy service-a v1.3.0")
-    state = store()
-    stored = state.load_plan(plan_id)
+    state = stores()
+    stored = state.plans.load(plan_id)
     assert stored is not None
     stored.expires_at = time.time() - 1
-    state.save_plan(stored)
+    state.plans.save(stored)
     with recorded_calls() as calls:
         reply = bot.click("plan_confirm", plan_id, card.ts)
     assert "expired" in reply.text
@@ -155,14 +163,14 @@ def test_only_the_holder_or_an_admin_can_unlock(bot: Bot) -> None:
 
 
 def test_lock_race_between_two_deployers_has_one_winner(bot: Bot) -> None:
-    state = store()
+    state = stores()
     barrier = threading.Barrier(2)
     results: dict[str, str] = {}
 
     def take(user: str) -> None:
         barrier.wait()
         try:
-            state.acquire_lock("production", "service-a", user, "race", 600)
+            state.locks.acquire("production", "service-a", user, "race", 600)
             results[user] = "won"
         except LockedError as error:
             results[user] = f"lost to {error.lock.holder}"
@@ -179,16 +187,16 @@ def test_lock_race_between_two_deployers_has_one_winner(bot: Bot) -> None:
 
 
 def test_an_expired_lock_is_free_to_take(bot: Bot) -> None:
-    state = store()
-    state.acquire_lock("production", "service-a", DEPLOYER2, "old", ttl_seconds=-5)
-    assert state.lock("production", "service-a") is None
-    assert state.acquire_lock("production", "service-a", DEPLOYER, "new", 600).holder == DEPLOYER
+    state = stores()
+    state.locks.acquire("production", "service-a", DEPLOYER2, "old", ttl_seconds=-5)
+    assert state.locks.get("production", "service-a") is None
+    assert state.locks.acquire("production", "service-a", DEPLOYER, "new", 600).holder == DEPLOYER
 
 
 def test_a_deploy_takes_the_lock_while_it_rolls_out(bot: Bot) -> None:
     card, plan_id = plan(bot, "/deploy service-a v1.3.0")
     bot.click("plan_confirm", plan_id, card.ts)
-    lock = store().lock("production", "service-a")
+    lock = stores().locks.get("production", "service-a")
     assert lock is not None
     assert lock.holder == DEPLOYER
     # Another deploy waits for this one: its card is still rolling out (and the lock is held).
@@ -260,6 +268,6 @@ def test_an_unexpected_failure_during_a_change_is_reported_without_a_traceback(
     assert "The change failed on the bot's side" in reply.text
     assert "Traceback" not in card_now(bot, card.ts)
     assert ":x:" in card_now(bot, card.ts)
-    assert store().audit_trail("production", "service-a")[0].decision == "failed"
+    assert stores().audit.trail("production", "service-a")[0].decision == "failed"
     # The lock the rollback took is released again.
-    assert store().lock("production", "service-a") is None
+    assert stores().locks.get("production", "service-a") is None

@@ -11,7 +11,7 @@ from moto import mock_aws
 from bot.aws import ClientFactory
 from bot.config import Config, parse_config
 from bot.cost import CostReporter
-from bot.state import StateStore
+from bot.table import Table
 from sandbox.clock import SimulatedClock
 
 from .support import CHANNEL, NOW, TABLE
@@ -56,8 +56,8 @@ def clients(aws: None) -> ClientFactory:
 
 
 @pytest.fixture
-def state(clients: ClientFactory) -> StateStore:
-    return StateStore(clients, TABLE, "us-east-1")
+def table(clients: ClientFactory) -> Table:
+    return Table(clients, TABLE, "us-east-1")
 
 
 @pytest.fixture
@@ -66,5 +66,5 @@ def clock() -> SimulatedClock:
 
 
 @pytest.fixture
-def reporter(config: Config, clients: ClientFactory, state: StateStore, clock: SimulatedClock) -> CostReporter:
-    return CostReporter(config, clients, state, clock)
+def reporter(config: Config, clients: ClientFactory, table: Table, clock: SimulatedClock) -> CostReporter:
+    return CostReporter(config, clients, table, clock)

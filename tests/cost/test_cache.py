@@ -9,7 +9,7 @@ import pytest
 from bot.aws import ClientFactory, recorded_calls
 from bot.config import parse_config
 from bot.cost import MAX_PAGES, CostReporter, Series
-from bot.state import StateStore
+from bot.table import Table
 from sandbox.clock import SimulatedClock
 
 from .conftest import config_data
@@ -55,8 +55,8 @@ def test_the_cache_expires_after_six_hours(reporter: CostReporter, clock: Simula
     assert calls.count(GET) == 2
 
 
-def test_the_cache_time_comes_from_the_config(clients: ClientFactory, state: StateStore, clock: SimulatedClock) -> None:
-    reporter = CostReporter(parse_config(config_data(cache_hours=1)), clients, state, clock)
+def test_the_cache_time_comes_from_the_config(clients: ClientFactory, table: Table, clock: SimulatedClock) -> None:
+    reporter = CostReporter(parse_config(config_data(cache_hours=1)), clients, table, clock)
     queue_known_week()
     reporter.summary(7, "week", None)
     clock.at += 3601

@@ -15,7 +15,7 @@ from bot.aws import ClientFactory, recorded_calls
 from bot.config import parse_config
 from bot.cost import HISTORY_MONTHS, CostReporter
 from bot.errors import BotError
-from bot.state import StateStore
+from bot.table import Table
 from sandbox.clock import SimulatedClock
 
 from .conftest import config_data
@@ -133,12 +133,12 @@ def test_access_denied_names_the_permission(reporter: CostReporter, ce_stub: Stu
     assert "ce:GetCostAndUsage" in (raised.value.hint or "")
 
 
-def test_access_denied_in_another_account_names_its_role(clients: ClientFactory, state: StateStore) -> None:
+def test_access_denied_in_another_account_names_its_role(clients: ClientFactory, table: Table) -> None:
     role = "arn:aws:iam::111122223333:role/fargate-chatops"
     data = config_data()
     data["environments"][0]["role_arn"] = role
     data["environments"][0]["account_id"] = "111122223333"  # the role's account is the environment's
-    reporter = CostReporter(parse_config(data), clients, state, SimulatedClock(NOW))
+    reporter = CostReporter(parse_config(data), clients, table, SimulatedClock(NOW))
     client = clients.client("ce", "us-east-1", role)
     with Stubber(client) as stub:
         stub.add_client_error("get_cost_and_usage", "AccessDeniedException", "denied", 400)
@@ -163,9 +163,9 @@ def test_an_unactivated_tag_key_is_pointed_out(reporter: CostReporter) -> None:
     assert "• service-a: $0.00" in text  # configured services are listed even without tagged cost
 
 
-def test_an_environment_tag_filters_both_queries(clients: ClientFactory, state: StateStore) -> None:
+def test_an_environment_tag_filters_both_queries(clients: ClientFactory, table: Table) -> None:
     reporter = CostReporter(
-        parse_config(config_data(environment_tag_key="Environment")), clients, state, SimulatedClock(NOW)
+        parse_config(config_data(environment_tag_key="Environment")), clients, table, SimulatedClock(NOW)
     )
     filters: list[Any] = []
     clients.client("ce", "us-east-1").meta.events.register(

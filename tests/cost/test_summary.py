@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.cost import CostReporter, Line, money
-from bot.state import AuditEntry, StateStore
+from bot.stores import AuditEntry, AuditLog
+from bot.table import Table
 
 from .support import (
     CLOUDWATCH,
@@ -24,20 +25,22 @@ from .support import (
 )
 
 
-def executed(state: StateStore, service: str, request: str, at: datetime, decision: str = "executed") -> None:
-    state.audit(AuditEntry("production", service, "U0DEPLOYER", request, decision, "done", "p1", at.timestamp()))
+def executed(table: Table, service: str, request: str, at: datetime, decision: str = "executed") -> None:
+    AuditLog(table).record(
+        AuditEntry("production", service, "U0DEPLOYER", request, decision, "done", "p1", at.timestamp())
+    )
 
 
 @pytest.fixture
-def week(reporter: CostReporter, state: StateStore) -> str:
+def week(reporter: CostReporter, table: Table) -> str:
     queue_known_week()
     executed(
-        state, "service-b", "/scale confirm scale service-b 4 (production)", datetime(2025, 11, 18, 14, tzinfo=UTC)
+        table, "service-b", "/scale confirm scale service-b 4 (production)", datetime(2025, 11, 18, 14, tzinfo=UTC)
     )
     # Not shown: only planned, and executed before the period.
-    executed(state, "service-b", "/scale service-b 6", datetime(2025, 11, 19, 9, tzinfo=UTC), decision="planned")
+    executed(table, "service-b", "/scale service-b 6", datetime(2025, 11, 19, 9, tzinfo=UTC), decision="planned")
     executed(
-        state, "service-a", "/deploy confirm deploy service-a v1 (production)", datetime(2025, 11, 16, 23, tzinfo=UTC)
+        table, "service-a", "/deploy confirm deploy service-a v1 (production)", datetime(2025, 11, 16, 23, tzinfo=UTC)
     )
     return message_text(reporter.summary(7, "week", None))
 
@@ -90,7 +93,7 @@ def test_the_bots_change_sits_under_the_service_it_touched_with_its_effect(week:
     assert "/deploy" not in week
 
 
-def test_the_daily_chart_has_a_row_per_day_scaled_to_the_largest(reporter: CostReporter, state: StateStore) -> None:
+def test_the_daily_chart_has_a_row_per_day_scaled_to_the_largest(reporter: CostReporter, table: Table) -> None:
     queue_known_week()
     rows = chart_rows(reporter.summary(7, "week", None))
     assert [r[:10] for r in rows] == [

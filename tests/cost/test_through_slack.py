@@ -18,7 +18,8 @@ from moto import mock_aws
 from bot.aws import ClientFactory, recorded_calls
 from bot.config import parse_config
 from bot.cost import Window
-from bot.state import AuditEntry, StateStore
+from bot.stores import AuditEntry, AuditLog
+from bot.table import Table
 
 from .support import ECS, ce_answer, message_text, queue_ce_answers, tag_key
 
@@ -69,7 +70,7 @@ def test_cost_week_through_the_slack_handler_then_from_the_cache(bot: object) ->
         ce_answer(window.previous_start, 14, services), ce_answer(window.previous_start, 14, tags, key=tag_key)
     )
     config = parse_config(harness.config_data())
-    StateStore(ClientFactory(), config.state_table, "us-east-1").audit(
+    AuditLog(Table(ClientFactory(), config.state_table, "us-east-1")).record(
         AuditEntry(
             "production",
             "service-b",

@@ -5,10 +5,9 @@ message that says what failed and what to do, and leaves nothing half-done."""
 from __future__ import annotations
 
 import boto3
-from harness import ADMIN, CHANNEL, DEPLOYER, VIEWER, Bot, ecs_service
+from harness import ADMIN, CHANNEL, DEPLOYER, VIEWER, Bot, ecs_service, stores
 
-from bot.aws import ClientFactory, is_platform_mutation, recorded_calls
-from bot.state import StateStore
+from bot.aws import is_platform_mutation, recorded_calls
 
 from .aws_faults import AwsFaults
 from .counts import count
@@ -32,7 +31,7 @@ def revision_status(revision: int) -> str:
 
 
 def lock_holder() -> str | None:
-    lock = StateStore(ClientFactory(), "fargate-chatops-state", "us-east-1").lock("production", "service-a")
+    lock = stores().locks.get("production", "service-a")
     return lock.holder if lock else None
 
 

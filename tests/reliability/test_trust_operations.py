@@ -26,20 +26,16 @@ from harness import (
     deployment_event,
     ecs_service,
     lambda_context,
+    stores,
 )
 
-from bot.aws import ClientFactory, recorded_calls
+from bot.aws import recorded_calls
 from bot.model import Plan, PlanStatus
-from bot.state import StateStore
 from bot.stores import plan_of_json
 
 from .aws_faults import AwsFaults
 
 MAX_ATTEMPTS = 1 + 5  # bot.aws.ClientFactory: botocore's first attempt and five retries
-
-
-def store() -> StateStore:
-    return StateStore(ClientFactory(), "fargate-chatops-state", "us-east-1")
 
 
 def plan_card(bot: Bot, text: str, user: str = DEPLOYER) -> tuple[str, str]:
@@ -94,7 +90,7 @@ def test_finding_1_four_eyes_works_in_the_natural_order(bot: Bot) -> None:
     assert revision("service-a") == "4"
     # "Already done" only once the stored plan shows that it ran, and naming who ran it.
     assert f"Already done by <@{DEPLOYER2}>" in late.text
-    decisions = [e.decision for e in store().audit_trail("production", "service-a")]
+    decisions = [e.decision for e in stores().audit.trail("production", "service-a")]
     assert decisions.count("executed") == 1
     assert "denied" in decisions
 
@@ -103,7 +99,7 @@ def test_finding_1_a_refusal_is_told_to_the_person_and_changes_nothing_stored(bo
     """A refused click leaves the plan pending: the card keeps its buttons for someone who may confirm."""
     ts, plan_id = plan_card(bot, "/deploy service-a v1.3.0")
     bot.click("plan_confirm", plan_id, ts, user=OPERATOR)
-    stored = store().load_plan(plan_id)
+    stored = stores().plans.load(plan_id)
     assert stored is not None
     assert stored.status is PlanStatus.PENDING
     assert "Confirm" in str(next(m for m in bot.slack.channel(CHANNEL) if m.ts == ts).blocks)
@@ -128,9 +124,9 @@ def test_finding_2_a_failed_write_after_update_service_does_not_record_the_chang
     assert ":x:" not in card_text(bot, ts)
     assert "Rolling out revision 4" in card_text(bot, ts)
     assert "failed" not in reply.text
-    state = store()
-    assert state.audit_trail("production", "service-a")[0].decision == "executed"
-    stored = state.load_plan(plan_id)
+    state = stores()
+    assert state.audit.trail("production", "service-a")[0].decision == "executed"
+    stored = state.plans.load(plan_id)
     assert stored is not None
     assert stored.status is PlanStatus.DONE
     # The deploy card is tracked: the rollout's end updates it and releases the lock.
@@ -138,7 +134,7 @@ def test_finding_2_a_failed_write_after_update_service_does_not_record_the_chang
     event = deployment_event(service["serviceArn"], "SERVICE_DEPLOYMENT_COMPLETED", service["deployments"][0]["id"])
     assert deployments.handler(event, lambda_context())["result"] == "completed"
     assert "Rollout: *completed*" in card_text(bot, ts)
-    assert state.lock("production", "service-a") is None
+    assert state.locks.get("production", "service-a") is None
 
 
 def test_finding_2_bookkeeping_that_keeps_failing_is_a_warning_not_a_failure(
@@ -154,9 +150,9 @@ def test_finding_2_bookkeeping_that_keeps_failing_is_a_warning_not_a_failure(
     assert fault.sent >= 3
     assert revision("service-a") == "4"
     assert "Rolling out revision 4" in card_text(bot, ts)
-    state = store()
-    assert state.audit_trail("production", "service-a")[0].decision == "executed"
-    assert state.lock("production", "service-a") is None
+    state = stores()
+    assert state.audit.trail("production", "service-a")[0].decision == "executed"
+    assert state.locks.get("production", "service-a") is None
     assert "after the change, could not save the deploy card (3 attempts)" in warnings
 
 
@@ -200,7 +196,7 @@ def test_finding_3_a_confirm_processed_before_the_card_was_saved_is_not_undone(
     plan_id = stored[0].id
     cancel = bot.click("plan_cancel", plan_id, card.ts, user=DEPLOYER)
     assert "already done" in cancel.text
-    decisions = [e.decision for e in store().audit_trail("production", "service-a")]
+    decisions = [e.decision for e in stores().audit.trail("production", "service-a")]
     assert "cancelled" not in decisions
 
 
@@ -289,8 +285,8 @@ def test_a_refused_cancel_and_a_refused_unlock_are_audited(bot: Bot) -> None:
     assert "needs the *deployer* role" in bot.click("plan_cancel", plan_id, ts, user=VIEWER).text
     bot.command("/ops lock service-b", user=DEPLOYER2)
     assert "only they or an admin" in bot.command("/ops unlock service-b", user=DEPLOYER).text
-    state = store()
-    cancel = state.audit_trail("production", "service-a")[0]
+    state = stores()
+    cancel = state.audit.trail("production", "service-a")[0]
     assert (cancel.actor, cancel.decision) == (VIEWER, "denied")
-    unlock = state.audit_trail("production", "service-b")[0]
+    unlock = state.audit.trail("production", "service-b")[0]
     assert (unlock.actor, unlock.decision) == (DEPLOYER, "denied")
