@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
-from typing import Any
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def revision_of(task_definition_arn: str) -> int:
@@ -133,7 +127,8 @@ class PlanStatus(StrEnum):
 
 @dataclass(slots=True)
 class Plan:
-    """What a mutating action will do, stored until it is confirmed, cancelled or expires."""
+    """What a mutating action will do, stored until it is confirmed, cancelled or expires (bot.stores.PlanStore
+    keeps its JSON, by a pydantic Codec)."""
 
     id: str
     action: Action
@@ -166,20 +161,6 @@ class Plan:
 
     def expired(self, now: float) -> bool:
         return now >= self.expires_at
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, raw: str) -> Plan:
-        data: dict[str, Any] = json.loads(raw)
-        data["action"] = Action(data["action"])
-        data["status"] = PlanStatus(data["status"])
-        data["changes"] = [Change(**c) for c in data["changes"]]
-        for key in ("scaling", "from_scaling"):
-            if data.get(key) is not None:
-                data[key] = ScalingBounds(**data[key])
-        return cls(**data)
 
     @property
     def summary(self) -> str:

@@ -1,8 +1,29 @@
 """The bot's DynamoDB table (pk, sk, TTL attribute expires_at), as every store uses it.
 
-Each store (bot/stores.py for plans, locks, audit and the status cache; bot/alarms/store.py; the deploy
-cards in bot/deployments.py; bot/history.py; bot/alarms/lease.py; bot/alarms/escalation.py) owns its key
-prefixes and record types and reaches DynamoDB only through a Table:
+What lives in it, and which module owns each key prefix and its record type:
+    plan#<id>                      plan                   a plan until it is confirmed, cancelled or expires (stores.py)
+    lock#<env>#<service>           lock                   deploy lock (conditional writes) (stores.py)
+    audit#<env>#<service|*>        <iso time>#<id>        audit trail, per service and per environment (stores.py)
+    change#<env>#<service>         last                   who made the last change, and what (stores.py)
+    image#<task definition arn>    image                  image of a revision (immutable, so cached forever) (stores.py)
+    rev#<env>#<service>            <revision>             what became of each revision (history.py)
+    card#<service arn>             deploy                 the Slack message that shows a deployment (deployments.py)
+    alarm#<account>#<alarm name>   card / ack / mute      an alarm's card, who acknowledged it, its mute (TTL)
+                                   done#<action>          a change asked for from its card's button that ran
+                                                          (alarms/store.py)
+    alarmstorm#<channel>           window                 alarms that opened lately, and the current digest
+                                                          (alarms/store.py)
+    alarmdigest#<channel>          <message ts>           one digest card of an alarm storm (alarms/store.py)
+    alarmlease#<channel>           lease                  the one writer of a channel's cards (alarms/lease.py)
+    escalate#<env>                 <due time>#<incident>  an escalation level waiting to be due
+                                   #<fired>#<level>       (alarms/escalation.py)
+    escalation#<incident>          level#<fired>#<level>  a level posted (exactly once) / why escalation stopped
+                                   / stop                 (alarms/escalation.py)
+    cost#<env>                     <group>#<first day>#.. Cost Explorer's answers, cached (cost.py)
+    idempotency#<function>         <hash>                 Powertools idempotency records (idempotency.py)
+    replay#<Slack signature>       seen                   a signed Slack request already accepted (replay.py, TTL)
+
+Each store owns its key prefixes and record types and reaches DynamoDB only through a Table:
 
 * an item's record is JSON in its `data` attribute, (de)serialised by a Codec (pydantic's TypeAdapter
   over the record's dataclass), so no record class writes its own to_json/from_data;
