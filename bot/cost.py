@@ -289,15 +289,18 @@ class BotChange:
 # --- the reporter ---------------------------------------------------------------------------------
 
 
+@dataclass(eq=False)
 class CostReporter:
-    def __init__(self, config: Config, clients: ClientFactory, table: Table, clock: Clock) -> None:
-        """`table` keeps Cost Explorer's answers (`cost#<env>`) and holds the audit trail of the bot's changes."""
-        self.config = config
-        self.settings = config.cost
-        self.clients = clients
-        self.cache = table
-        self.audit = AuditLog(table)
-        self.clock = clock
+    """`table` keeps Cost Explorer's answers (`cost#<env>`) and holds the audit trail of the bot's changes."""
+
+    config: Config
+    clients: ClientFactory
+    table: Table
+    clock: Clock
+
+    def __post_init__(self) -> None:
+        self.settings = self.config.cost
+        self.audit = AuditLog(self.table)
 
     def summary(self, days: int, label: str, env: str | None) -> render.Message:
         """The report for the `days` days up to yesterday (`label` names the period: week, month, 10 days)."""
@@ -324,7 +327,7 @@ class CostReporter:
         pk = f"cost#{environment.name}"
         sk = f"{group_by['Type']}:{group_by['Key']}#{window.fetch_start}#{window.end}#{filter_key}"
         now = self.clock()
-        cached = self.cache.get(pk, sk, now=now)
+        cached = self.table.get(pk, sk, now=now)
         if cached is not None:
             try:
                 return Series.from_cache(cached)
@@ -333,7 +336,7 @@ class CostReporter:
         series = self._fetch(environment, window, group_by, cost_filter, key_of)
         series.fetched_at = now
         try:
-            self.cache.put(pk, sk, series.to_cache(), expires_at=now + self.settings.cache_hours * 3600)
+            self.table.put(pk, sk, series.to_cache(), expires_at=now + self.settings.cache_hours * 3600)
         except BotError:
             log.exception("could not cache a Cost Explorer answer; the next /cost will ask again")
         return series

@@ -21,6 +21,7 @@ table an outage of the bot.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
@@ -46,14 +47,14 @@ class Sighting(Enum):
     UNCHECKED = "unchecked"  # DynamoDB did not answer: go on (fail open)
 
 
+@dataclass(eq=False)
 class ReplayGuard:
     """One conditional PutItem per request, on a client that gives up quickly (it runs inside the ack)."""
 
-    def __init__(self, clients: ClientFactory, table: str, region: str, clock: Clock = system_clock) -> None:
-        self.clients = clients
-        self.table = table
-        self.region = region
-        self.clock = clock
+    clients: ClientFactory
+    table: str
+    region: str
+    clock: Clock = system_clock
 
     @property
     def ddb(self) -> Any:

@@ -65,19 +65,15 @@ class RunResult:
     failed: dict[str, str] = field(default_factory=dict)  # level -> error (retried next run)
 
 
+@dataclass(eq=False)
 class Escalations:
-    def __init__(
-        self,
-        config: Config,
-        table: Table,
-        slack: SlackPort,  # SlackOut, or the relay's PacedSlack
-        clock: Clock = system_clock,
-    ) -> None:
-        self.config = config
-        self.table = table
-        self.alarms = AlarmStore(table)
-        self.slack = slack
-        self.clock = clock
+    config: Config
+    table: Table
+    slack: SlackPort  # SlackOut, or the relay's PacedSlack
+    clock: Clock = system_clock
+
+    def __post_init__(self) -> None:
+        self.alarms = AlarmStore(self.table)
 
     # --- scheduling (the relay) and stopping (the buttons) ---------------------------------------------------
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import InitVar, dataclass, field
 from typing import Any, TypeVar
 
 from slack_sdk.errors import SlackApiError
@@ -32,18 +33,16 @@ class NotLeased(RuntimeError):
     """The invocation does not hold the channel's lease (bot.alarms.lease): another one may be writing there."""
 
 
+@dataclass(eq=False)
 class Pacer:
-    def __init__(
-        self,
-        per_second: float = 1.0,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
+    per_second: InitVar[float] = 1.0
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    waited: float = field(default=0.0, init=False)  # seconds spent waiting, for the logs and the benchmark
+    _next: dict[str, float] = field(default_factory=dict, init=False)
+
+    def __post_init__(self, per_second: float) -> None:
         self.interval = 1.0 / per_second
-        self.clock = clock
-        self.sleep = sleep
-        self._next: dict[str, float] = {}
-        self.waited = 0.0  # seconds spent waiting, for the logs and the benchmark
 
     def wait_time(self, channel: str) -> float:
         return max(0.0, self._next.get(channel, 0.0) - self.clock())
@@ -64,23 +63,16 @@ class Pacer:
         self._next[channel] = max(self._next.get(channel, 0.0), self.clock() + seconds)
 
 
+@dataclass(eq=False)
 class PacedSlack:
     """SlackOut's post and update, paced per channel, with a time budget per invocation."""
 
-    def __init__(
-        self,
-        slack: SlackPort,
-        pacer: Pacer,
-        remaining: Callable[[], float] | None = None,
-        margin: float = 10.0,
-        leased: Callable[[str], bool] | None = None,
-    ) -> None:
-        self.slack = slack
-        self.pacer = pacer
-        self.remaining = remaining
-        self.margin = margin
-        self.leased = leased  # None: no lease needed (a single writer)
-        self.writes = 0
+    slack: SlackPort
+    pacer: Pacer
+    remaining: Callable[[], float] | None = None
+    margin: float = 10.0
+    leased: Callable[[str], bool] | None = None  # None: no lease needed (a single writer)
+    writes: int = field(default=0, init=False)
 
     def post(self, channel: str, msg: render.Message, thread_ts: str | None = None, broadcast: bool = False) -> str:
         """A reply broadcast to the channel too is one write, like any other."""

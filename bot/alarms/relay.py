@@ -25,7 +25,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import InitVar, dataclass, field, replace
 
 from bot import render
 from bot.alarms import cards
@@ -111,30 +111,23 @@ class _DigestWork:
     members: list[tuple[AlarmCard, _Group]] = field(default_factory=list)
 
 
+@dataclass(eq=False)
 class AlarmRelay:
-    def __init__(
-        self,
-        config: Config,
-        table: Table,
-        platform: Platform,
-        slack: SlackPort,
-        pacer: Pacer,
-        clock: Clock = system_clock,
-        sleep: Callable[[float], None] = time.sleep,
-        own_topics: frozenset[str] = frozenset(),
-    ) -> None:
-        self.config = config
-        self.settings: AlarmSettings = config.alarms
-        self.table = table
-        self.alarms = AlarmStore(table)
-        self.platform = platform
-        self.slack = slack
-        self.pacer = pacer
-        self.clock = clock
-        self.sleep = sleep
-        self.services = ServiceMap(config, self._alarm_tags, own_topics, self._target_groups)
-        self.router = Router(config)
-        self.escalations = Escalations(config, table, slack, clock)
+    config: Config
+    table: Table
+    platform: Platform
+    slack: SlackPort
+    pacer: Pacer
+    clock: Clock = system_clock
+    sleep: Callable[[float], None] = time.sleep
+    own_topics: InitVar[frozenset[str]] = frozenset()
+
+    def __post_init__(self, own_topics: frozenset[str]) -> None:
+        self.settings: AlarmSettings = self.config.alarms
+        self.alarms = AlarmStore(self.table)
+        self.services = ServiceMap(self.config, self._alarm_tags, own_topics, self._target_groups)
+        self.router = Router(self.config)
+        self.escalations = Escalations(self.config, self.table, self.slack, self.clock)
         self._tags: dict[str, dict[str, str]] = {}
         self._groups: dict[str, dict[str, str]] = {}  # per environment, for one batch (see _target_groups)
 
