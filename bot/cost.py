@@ -22,8 +22,7 @@ import json
 import logging
 import re
 import zlib
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -34,7 +33,7 @@ from bot import render
 from bot.aws import ClientFactory
 from bot.clock import Clock
 from bot.config import Config, EnvironmentConfig
-from bot.errors import BotError, aws_operation, describe_client_error
+from bot.errors import BotError, aws_errors, aws_operation, describe_client_error
 from bot.stores import AuditEntry, AuditLog
 from bot.table import Table
 
@@ -366,7 +365,7 @@ class CostReporter:
             params["Filter"] = cost_filter
         with aws_operation(f"Assuming the role of {environment.name}"):
             ce = self.clients.client("ce", COST_EXPLORER_REGION, environment.role_arn)
-        with _cost_explorer_errors(environment):
+        with aws_errors(lambda error: _explain(error, environment)):
             while True:
                 response = ce.get_cost_and_usage(**params)
                 series.requests += 1
@@ -392,16 +391,6 @@ class CostReporter:
             return []
         executed = [e for e in entries if e.decision == "executed" and start <= e.when < end]
         return sorted((BotChange.from_audit(e) for e in executed), key=lambda c: c.at)
-
-
-@contextmanager
-def _cost_explorer_errors(environment: EnvironmentConfig) -> Iterator[None]:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        yield
-    except (ClientError, BotoCoreError) as error:
-        raise _explain(error, environment) from error
 
 
 def _explain(error: Exception, environment: EnvironmentConfig) -> BotError:

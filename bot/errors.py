@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 
 from bot.slack_text import escape
 
@@ -87,11 +87,16 @@ def describe_client_error(operation: str, error: Exception) -> OperationError:
 
 
 @contextmanager
-def aws_operation(operation: str) -> Iterator[None]:
-    """Run AWS calls, turning botocore failures into an OperationError naming `operation`."""
+def aws_errors(explain: Callable[[Exception], BotError]) -> Iterator[None]:
+    """Run AWS calls, turning botocore failures (ClientError, BotoCoreError) into what `explain` makes of them."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         yield
     except (ClientError, BotoCoreError) as error:
-        raise describe_client_error(operation, error) from error
+        raise explain(error) from error
+
+
+def aws_operation(operation: str) -> AbstractContextManager[None]:
+    """Run AWS calls, turning botocore failures into an OperationError naming `operation`."""
+    return aws_errors(lambda error: describe_client_error(operation, error))
