@@ -415,6 +415,7 @@ def storm(setup: Storm) -> dict[str, Any]:
     from harness import BOT_TOKEN
     from moto import mock_aws
 
+    from bot.alarms.store import AlarmStore
     from bot.aws import ClientFactory
     from bot.config import load_config
     from bot.table import Table
