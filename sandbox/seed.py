@@ -110,9 +110,13 @@ def alarm_names(config: Config, env: str | None = None) -> dict[str, list[str]]:
 
 
 def create_state_table(config: Config, endpoint_url: str | None = None) -> None:
-    ddb = _client("dynamodb", config.environment().region, endpoint_url)
-    ddb.create_table(
-        TableName=config.state_table,
+    create_table(config.state_table, config.environment().region, endpoint_url)
+
+
+def create_table(name: str, region: str, endpoint_url: str | None = None) -> None:
+    """An empty table keyed as the bot's (pk, sk), billed on demand."""
+    _client("dynamodb", region, endpoint_url).create_table(
+        TableName=name,
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
         AttributeDefinitions=[
             {"AttributeName": "pk", "AttributeType": "S"},

@@ -5,6 +5,7 @@ moto for AWS (in-process), and the Slack stand-in (sandbox.slack_api) on a loopb
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import urllib.parse
@@ -82,6 +83,14 @@ def config_data(services: list[str] | None = None, **environment: Any) -> dict[s
         ],
         "services": [{"name": s, "min_tasks": 1, "max_tasks": 10} for s in (services or ["service-a", "service-b"])],
     }
+
+
+def process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def signed_headers(body: str, secret: str = SIGNING_SECRET, timestamp: int | None = None) -> dict[str, str]:
@@ -281,20 +290,28 @@ def deployment_event(
 ) -> dict[str, Any]:
     """ECS "Deployment State Change" as EventBridge delivers it (moto never sends these)."""
     at = (datetime.now(UTC) + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
+    detail = {
+        "eventType": "ERROR" if name.endswith("FAILED") else "INFO",
+        "eventName": name,
+        "deploymentId": deployment_id,
+        "updatedAt": at,
+        "reason": reason,
+    }
+    return eventbridge_event("ECS Deployment State Change", "aws.ecs", at, [service_arn], detail)
+
+
+def eventbridge_event(
+    detail_type: str, source: str, at: str, resources: list[str], detail: dict[str, Any]
+) -> dict[str, Any]:
+    """An event as EventBridge delivers it to a Lambda function (moto's account and region)."""
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
-        "detail-type": "ECS Deployment State Change",
-        "source": "aws.ecs",
-        "account": "123456789012",
+        "detail-type": detail_type,
+        "source": source,
+        "account": ACCOUNT,
         "time": at,
         "region": "us-east-1",
-        "resources": [service_arn],
-        "detail": {
-            "eventType": "ERROR" if name.endswith("FAILED") else "INFO",
-            "eventName": name,
-            "deploymentId": deployment_id,
-            "updatedAt": at,
-            "reason": reason,
-        },
+        "resources": resources,
+        "detail": detail,
     }

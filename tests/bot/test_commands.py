@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import urllib.parse
+from typing import Any
 
 import boto3
 import pytest
@@ -148,11 +149,16 @@ def test_logs_with_a_filter_shows_only_matching_lines(bot: Bot) -> None:
     assert "/health" not in blob
 
 
-def test_alarms_lists_alarms_not_ok_with_their_service(bot: Bot) -> None:
+def all_alarms_ok() -> Any:
+    """Every alarm of the seeded platform OK; returns the CloudWatch client."""
     cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
     for alarm in cloudwatch.describe_alarms()["MetricAlarms"]:
         cloudwatch.set_alarm_state(AlarmName=alarm["AlarmName"], StateValue="OK", StateReason="fine")
-    cloudwatch.set_alarm_state(
+    return cloudwatch
+
+
+def test_alarms_lists_alarms_not_ok_with_their_service(bot: Bot) -> None:
+    all_alarms_ok().set_alarm_state(
         AlarmName="ecs-microservices-production-service-b-cpu-high", StateValue="ALARM", StateReason="CPU 93%"
     )
     reply = bot.command("/alarms", user=VIEWER)
@@ -163,9 +169,7 @@ def test_alarms_lists_alarms_not_ok_with_their_service(bot: Bot) -> None:
 
 
 def test_alarms_when_all_are_ok(bot: Bot) -> None:
-    cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
-    for alarm in cloudwatch.describe_alarms()["MetricAlarms"]:
-        cloudwatch.set_alarm_state(AlarmName=alarm["AlarmName"], StateValue="OK", StateReason="fine")
+    all_alarms_ok()
     reply = bot.command("/alarms", user=VIEWER)
     assert "All alarms in production are OK" in reply.text
 

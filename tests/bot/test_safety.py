@@ -7,20 +7,9 @@ import time
 from typing import Any
 
 import boto3
+import harness
 import pytest
-from harness import (
-    ADMIN,
-    CHANNEL,
-    DEPLOYER,
-    DEPLOYER2,
-    OPERATOR,
-    VIEWER,
-    Bot,
-    config_data,
-    ecs_service,
-    signed_headers,
-    stores,
-)
+from harness import ADMIN, CHANNEL, DEPLOYER, DEPLOYER2, OPERATOR, VIEWER, Bot, config_data, ecs_service, signed_headers
 
 from bot.aws import recorded_calls
 from bot.stores import LockedError
@@ -67,7 +56,7 @@ def test_a_viewer_cannot_deploy_and_is_told_which_role_is_missing(bot: Bot) -> N
     assert "needs the *deployer* role in production; you are viewer" in reply.text
     assert bot.slack.channel(CHANNEL) == []
     assert not [c for c in calls if c.startswith("ecs:")]
-    audit = stores().audit.trail("production", "service-a")
+    audit = harness.stores().audit.trail("production", "service-a")
     assert audit[0].decision == "denied"
     assert audit[0].actor == VIEWER
 
@@ -100,14 +89,14 @@ def test_four_eyes_needs_a_second_person(bot: Bot) -> None:
     assert ecs_service("service-a")["taskDefinition"].endswith(":3")
     bot.click("plan_confirm", plan_id, card.ts + "x", user=DEPLOYER2)  # another click, another person
     assert ecs_service("service-a")["taskDefinition"].endswith(":4")
-    decisions = [e.decision for e in stores().audit.trail("production", "service-a")]
+    decisions = [e.decision for e in harness.stores().audit.trail("production", "service-a")]
     assert "denied" in decisions
     assert "executed" in decisions
 
 
 def test_an_expired_plan_is_refused_with_a_prompt_to_plan_again(bot: Bot) -> None:
     card, plan_id = plan(bot, "/deploy service-a v1.3.0")
-    state = stores()
+    state = harness.stores()
     stored = state.plans.load(plan_id)
     assert stored is not None
     stored.expires_at = time.time() - 1
@@ -163,7 +152,7 @@ def test_only_the_holder_or_an_admin_can_unlock(bot: Bot) -> None:
 
 
 def test_lock_race_between_two_deployers_has_one_winner(bot: Bot) -> None:
-    state = stores()
+    state = harness.stores()
     barrier = threading.Barrier(2)
     results: dict[str, str] = {}
 
@@ -187,7 +176,7 @@ def test_lock_race_between_two_deployers_has_one_winner(bot: Bot) -> None:
 
 
 def test_an_expired_lock_is_free_to_take(bot: Bot) -> None:
-    state = stores()
+    state = harness.stores()
     state.locks.acquire("production", "service-a", DEPLOYER2, "old", ttl_seconds=-5)
     assert state.locks.get("production", "service-a") is None
     assert state.locks.acquire("production", "service-a", DEPLOYER, "new", 600).holder == DEPLOYER
@@ -196,7 +185,7 @@ def test_an_expired_lock_is_free_to_take(bot: Bot) -> None:
 def test_a_deploy_takes_the_lock_while_it_rolls_out(bot: Bot) -> None:
     card, plan_id = plan(bot, "/deploy service-a v1.3.0")
     bot.click("plan_confirm", plan_id, card.ts)
-    lock = stores().locks.get("production", "service-a")
+    lock = harness.stores().locks.get("production", "service-a")
     assert lock is not None
     assert lock.holder == DEPLOYER
     # Another deploy waits for this one: its card is still rolling out (and the lock is held).
@@ -268,6 +257,6 @@ def test_an_unexpected_failure_during_a_change_is_reported_without_a_traceback(
     assert "The change failed on the bot's side" in reply.text
     assert "Traceback" not in card_now(bot, card.ts)
     assert ":x:" in card_now(bot, card.ts)
-    assert stores().audit.trail("production", "service-a")[0].decision == "failed"
+    assert harness.stores().audit.trail("production", "service-a")[0].decision == "failed"
     # The lock the rollback took is released again.
-    assert stores().locks.get("production", "service-a") is None
+    assert harness.stores().locks.get("production", "service-a") is None

@@ -11,7 +11,6 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from moto import mock_aws
 
@@ -29,6 +28,7 @@ from bot.alarms.store import (
 from bot.aws import ClientFactory
 from bot.deployments import DeployCard, DeployCards
 from bot.table import Table
+from sandbox.seed import create_table
 
 TABLE = "fargate-chatops-state"
 REGION = "us-east-1"
@@ -65,15 +65,7 @@ DEPLOY_CARD = DeployCard(
 @pytest.fixture
 def table() -> Iterator[Table]:
     with mock_aws():
-        boto3.client("dynamodb", region_name=REGION).create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_table(TABLE, REGION)
         yield Table(ClientFactory(), TABLE, REGION, clock=lambda: NOW)
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from fixtures_bot import aws_environment  # the same fake credentials and strict AWS actions
 from moto import mock_aws
@@ -13,6 +12,7 @@ from bot.config import Config, parse_config
 from bot.cost import CostReporter
 from bot.table import Table
 from sandbox.clock import SimulatedClock
+from sandbox.seed import create_table
 
 from .support import CHANNEL, NOW, TABLE
 
@@ -33,15 +33,7 @@ def config_data(**cost: Any) -> dict[str, Any]:
 @pytest.fixture
 def aws() -> Iterator[None]:
     with mock_aws():
-        boto3.client("dynamodb", region_name="us-east-1").create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_table(TABLE, "us-east-1")
         yield
 
 

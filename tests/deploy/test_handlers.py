@@ -104,18 +104,25 @@ IMPORT_HANDLER = (
 )
 
 
-def import_in_lambda_like_process(function: str, properties: Mapping[str, Any], bundle: Path) -> str:
-    """Import the function's Handler from the bundle in a fresh process; return the error, if any."""
-    environment = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("OPSBOT_", "SLACK_", "AWS_"))},
+def lambda_like_environment(function: str, properties: Mapping[str, Any]) -> dict[str, str]:
+    """The function's environment variables from the template, and what Lambda sets, with credentials that
+    cannot reach AWS: importing must not call it."""
+    return {
         **lambda_environment(properties),
-        # What Lambda sets, with credentials that cannot reach AWS: importing must not call it.
         "AWS_REGION": "us-east-1",
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_LAMBDA_FUNCTION_NAME": function,
         "AWS_EC2_METADATA_DISABLED": "true",
+    }
+
+
+def import_in_lambda_like_process(function: str, properties: Mapping[str, Any], bundle: Path) -> str:
+    """Import the function's Handler from the bundle in a fresh process; return the error, if any."""
+    environment = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("OPSBOT_", "SLACK_", "AWS_"))},
+        **lambda_like_environment(function, properties),
         "PYTHONPATH": str(bundle),
     }
     # Lambda's working directory is the bundle's root

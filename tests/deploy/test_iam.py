@@ -77,13 +77,16 @@ def test_removing_a_needed_permission_is_reported(template_text: str, removed: s
     assert any(reported in p for p in iam_problems(broken))
 
 
+def _replaced_once(text: str, old: str, new: str) -> dict[str, Any]:
+    """The template with the first `old` replaced by `new`."""
+    return load_template(text.replace(old, new, 1))
+
+
 def test_a_permission_the_table_lacks_is_reported(template_text: str) -> None:
-    broken = load_template(
-        template_text.replace(
-            "                - ecs:UpdateService\n",
-            "                - ecs:UpdateService\n                - ecs:DeleteService\n",
-            1,
-        )
+    broken = _replaced_once(
+        template_text,
+        "                - ecs:UpdateService\n",
+        "                - ecs:UpdateService\n                - ecs:DeleteService\n",
     )
     assert any("grants ecs:DeleteService" in p for p in iam_problems(broken))
 
@@ -111,12 +114,10 @@ def test_pass_role_without_its_condition_is_reported(template_text: str) -> None
 
 
 def test_a_policy_template_is_reported(template_text: str) -> None:
-    broken = load_template(
-        template_text.replace(
-            "      Policies:\n        - Version",
-            "      Policies:\n        - AmazonECS_FullAccess\n        - Version",
-            1,
-        )
+    broken = _replaced_once(
+        template_text,
+        "      Policies:\n        - Version",
+        "      Policies:\n        - AmazonECS_FullAccess\n        - Version",
     )
     assert any("not an inline document" in p for p in iam_problems(broken))
 

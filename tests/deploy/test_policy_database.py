@@ -75,19 +75,22 @@ def test_a_wrong_condition_key_is_reported(template: dict[str, Any]) -> None:
     ]
 
 
-def test_a_scoped_action_without_resource_types_is_reported(template: dict[str, Any]) -> None:
+def _problems_granting(template: dict[str, Any], function: str, sid: str, action: str) -> list[str]:
+    """What the check finds in the template with `action` added to the statement `sid` of `function`."""
     broken = copy.deepcopy(template)
-    _statement(broken, "SlackFunction", "ClusterServices")["Action"].append("ecs:ListTaskDefinitions")
-    problems = check_policies(_policies(broken))
+    _statement(broken, function, sid)["Action"].append(action)
+    return check_policies(_policies(broken))
+
+
+def test_a_scoped_action_without_resource_types_is_reported(template: dict[str, Any]) -> None:
+    problems = _problems_granting(template, "SlackFunction", "ClusterServices", "ecs:ListTaskDefinitions")
     assert len(problems) == 1
     assert "ecs:ListTaskDefinitions supports no resource type, so AWS authorises it only against '*'" in problems[0]
 
 
 def test_describe_alarms_scoped_to_alarms_is_reported(template: dict[str, Any]) -> None:
     """The database lists DescribeAlarms on alarms; its API reference requires '*' for composite alarms."""
-    broken = copy.deepcopy(template)
-    _statement(broken, "AlarmsFunction", "PlatformAlarms")["Action"].append("cloudwatch:DescribeAlarms")
-    problems = check_policies(_policies(broken))
+    problems = _problems_granting(template, "AlarmsFunction", "PlatformAlarms", "cloudwatch:DescribeAlarms")
     assert len(problems) == 1
     assert "cloudwatch:DescribeAlarms must be granted on '*'" in problems[0]
 

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from .checks import REPO, TEMPLATE, functions, load_template
-from .test_handlers import import_errors, lambda_environment
+from .test_handlers import import_errors, lambda_like_environment
 
 SAM_HINT = "run `make sam-venv` (the SAM CLI lives in its own virtualenv) or set SAM=<path to sam>"
 LAYER = "DependenciesLayer"
@@ -164,14 +164,7 @@ def import_from_artefact(function: str, properties: Mapping[str, Any], code: Pat
     """Import the Handler in a fresh interpreter that sees only the built code and layer; return the error."""
     environment = {
         "PATH": os.environ.get("PATH", ""),
-        **lambda_environment(properties),
-        # What Lambda sets, with credentials that cannot reach AWS: importing must not call it.
-        "AWS_REGION": "us-east-1",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_LAMBDA_FUNCTION_NAME": function,
-        "AWS_EC2_METADATA_DISABLED": "true",
+        **lambda_like_environment(function, properties),
     }
     return import_errors(
         [sys.executable, "-I", "-S", "-c", IMPORT_FROM_ARTEFACT, properties["Handler"], str(code), str(layer)],

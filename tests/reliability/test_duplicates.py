@@ -50,14 +50,20 @@ def deliveries(bot: Bot, body: str, copies: int = COPIES) -> Callable[[], int]:
     return send
 
 
-def test_a_slash_command_retried_concurrently_makes_one_plan_card(bot: Bot) -> None:
-    body = bot.command_body("service-a v1.3.0", DEPLOYER, "/deploy", trigger="t-retried")
+def delivered_concurrently(bot: Bot, body: str, what: str) -> tuple[list[str], list[int]]:
+    """`body` delivered COPIES times at once (counted as `what`): the AWS actions called, the HTTP statuses."""
     statuses: list[int] = []
     send = deliveries(bot, body)
     with recorded_calls() as calls:
         concurrently(lambda: statuses.append(send()))
         bot.drain()
-    count("duplicate commands", COPIES)
+    count(what, COPIES)
+    return calls, statuses
+
+
+def test_a_slash_command_retried_concurrently_makes_one_plan_card(bot: Bot) -> None:
+    body = bot.command_body("service-a v1.3.0", DEPLOYER, "/deploy", trigger="t-retried")
+    calls, statuses = delivered_concurrently(bot, body, "duplicate commands")
     assert statuses == [200] * COPIES
     cards = [m for m in bot.slack.channel(CHANNEL) if m.thread_ts is None]
     assert len(cards) == 1, [m.text for m in cards]
@@ -68,11 +74,7 @@ def test_a_slash_command_retried_concurrently_makes_one_plan_card(bot: Bot) -> N
 @pytest.mark.parametrize("config_dict", [config_data(protected=False)])
 def test_a_slash_command_that_runs_at_once_runs_once_when_retried_concurrently(bot: Bot) -> None:
     body = bot.command_body("service-b 5", OPERATOR, "/scale", trigger="t-retried-scale")
-    send = deliveries(bot, body)
-    with recorded_calls() as calls:
-        concurrently(lambda: send())
-        bot.drain()
-    count("duplicate commands", COPIES)
+    calls, _ = delivered_concurrently(bot, body, "duplicate commands")
     assert calls.count("ecs:UpdateService") == 1
     assert calls.count("application-autoscaling:RegisterScalableTarget") == 1
     assert ecs_service("service-b")["desiredCount"] == 5
@@ -113,10 +115,6 @@ def test_many_concurrent_confirms_of_a_scale_run_it_once(bot: Bot) -> None:
     card = bot.last_card()
     plan_id = bot.button(card, "plan_confirm")["value"]
     body = bot.click_body("plan_confirm", plan_id, card.ts, OPERATOR)  # one click, delivered many times
-    send = deliveries(bot, body)
-    with recorded_calls() as calls:
-        concurrently(lambda: send())
-        bot.drain()
-    count("duplicate clicks", COPIES)
+    calls, _ = delivered_concurrently(bot, body, "duplicate clicks")
     assert calls.count("ecs:UpdateService") == 1
     assert ecs_service("service-b")["desiredCount"] == 4

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Any
 
 from alarms.support import ALARM_CHANNEL
-from harness import Bot, config_data, lambda_context
+from harness import Bot, config_data, eventbridge_event, lambda_context
 
 from sandbox.clock import SimulatedClock
 
@@ -44,17 +43,13 @@ def routed_config(**routing: Any) -> dict[str, Any]:
 
 
 def scheduled_event() -> dict[str, Any]:
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": "123456789012",
-        "time": "2026-11-26T12:00:00Z",
-        "region": "us-east-1",
-        "resources": ["arn:aws:events:us-east-1:123456789012:rule/escalation"],
-        "detail": {},
-    }
+    return eventbridge_event(
+        "Scheduled Event",
+        "aws.events",
+        "2026-11-26T12:00:00Z",
+        ["arn:aws:events:us-east-1:123456789012:rule/escalation"],
+        {},
+    )
 
 
 class EscalationLambda(SimulatedClock):

@@ -43,14 +43,6 @@ def listening_ports() -> set[int]:
     return ports
 
 
-def process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 @dataclass
 class Sandbox:
     process: subprocess.Popen[bytes]

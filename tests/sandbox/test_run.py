@@ -11,7 +11,8 @@ import time
 
 import httpx
 import pytest
-from sandbox_support import PORT_VARIABLES, REPO, Sandbox, free_port, listening_ports, process_exists
+from harness import process_exists
+from sandbox_support import PORT_VARIABLES, REPO, Sandbox, free_port, listening_ports
 
 pytestmark = pytest.mark.slow
 

@@ -52,14 +52,6 @@ def http_get(port: int, path: str, headers: Mapping[str, str] | None = None) -> 
         connection.close()
 
 
-def process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def json_lines(text: str) -> list[dict[str, Any]]:
     """Every line of `text` that is a JSON object (other output is skipped)."""
     lines = []

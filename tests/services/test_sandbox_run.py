@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from svc_support import LOOPBACK, REPO, free_port, http_get, is_listening, process_exists
+from harness import process_exists
+from svc_support import LOOPBACK, REPO, free_port, http_get, is_listening
 
 pytestmark = pytest.mark.slow
 
