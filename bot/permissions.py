@@ -127,8 +127,9 @@ GRANTS: tuple[Grant, ...] = (
     _grant(
         "cloudwatch:ListTagsForResource",
         Scope.PLATFORM_ALARMS,
+        S,
         A,
-        why="an alarm's service from its tag (alarms.service_tag_key)",
+        why="an alarm's service from its tag (alarms.service_tag_key): the cards, /alarms and /status alike",
     ),
     # Cost Explorer
     _grant("ce:GetCostAndUsage", Scope.ANY, S, C, why="/cost and the weekly post; no resource-level permission"),

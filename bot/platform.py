@@ -46,6 +46,7 @@ class Platform:
         self.config = config
         self.clients = clients
         self.clock = clock  # "now" for a log window that ends now
+        self._tags: dict[str, dict[str, str]] = {}
 
     def _client(self, service: str, env: EnvironmentConfig) -> Any:
         return self.clients.client(service, env.region, env.role_arn)
@@ -204,8 +205,8 @@ class Platform:
 
     def alarms(self, env: EnvironmentConfig, *, include_ok: bool = False) -> list[Alarm]:
         """The platform's alarms that are not OK (or all of them), each mapped to its service by the rule
-        the alarm cards use (bot.alarm_services; the target groups are read only for an alarm that needs
-        them, and an alarm's tags not at all: the relay's grant)."""
+        the alarm cards use (bot.alarm_services; the target groups and an alarm's tags are read only for an
+        alarm that needs them)."""
         cloudwatch = self._client("cloudwatch", env)
         prefix = f"{self.config.project}-{env.name}-"
         groups: dict[str, str] | None = None
@@ -228,7 +229,13 @@ class Platform:
                     if not include_ok and raw.get("StateValue") == "OK":
                         continue
                     service = service_of_alarm(
-                        self.config, env, raw["AlarmName"], _dimensions(raw), target_groups=target_groups
+                        self.config,
+                        env,
+                        raw["AlarmName"],
+                        _dimensions(raw),
+                        str(raw.get("AlarmArn", "")),
+                        target_groups=target_groups,
+                        tags=self.alarm_tags,
                     )
                     alarms.append(
                         Alarm(
@@ -240,6 +247,19 @@ class Platform:
                         )
                     )
         return alarms
+
+    def alarm_tags(self, env: EnvironmentConfig, arn: str) -> dict[str, str]:
+        """An alarm's tags (alarms.service_tag_key, routing.severity_tag_key), kept for the life of the
+        container; {} when they cannot be read (logged): the alarm is then mapped without them."""
+        if arn not in self._tags:
+            try:
+                with aws_operation("Read the alarm's tags"):
+                    tags = self._client("cloudwatch", env).list_tags_for_resource(ResourceARN=arn).get("Tags", [])
+            except OperationError:
+                log.warning("could not read the tags of %s", arn, exc_info=True)
+                return {}
+            self._tags[arn] = {str(t["Key"]): str(t["Value"]) for t in tags}
+        return self._tags[arn]
 
     def target_groups(self, env: EnvironmentConfig) -> dict[str, str]:
         """The target groups the environment's services are registered with, as CloudWatch's TargetGroup

@@ -43,11 +43,11 @@ from bot.alarms.store import (
     StormWindow,
 )
 from bot.clock import Clock, system_clock
-from bot.config import AlarmSettings, Config, ConfigError, EnvironmentConfig, Target
+from bot.config import AlarmSettings, Config, ConfigError, EnvironmentConfig
 from bot.errors import BotError
 from bot.history import RevisionHistory, last_known_good
 from bot.model import family_of, revision_of, tag_of
-from bot.platform import DESCRIBE_SERVICES_BATCH, Platform
+from bot.platform import Platform
 from bot.routing import Kind, Route, Router, severity_of
 from bot.slack import SlackPort
 from bot.stores import StatusCache
@@ -125,10 +125,9 @@ class AlarmRelay:
     def __post_init__(self, own_topics: frozenset[str]) -> None:
         self.settings: AlarmSettings = self.config.alarms
         self.alarms = AlarmStore(self.table)
-        self.services = ServiceMap(self.config, self._alarm_tags, own_topics, self._target_groups)
+        self.services = ServiceMap(self.config, self.platform.alarm_tags, own_topics, self._target_groups)
         self.router = Router(self.config)
         self.escalations = Escalations(self.config, self.table, self.slack, self.clock)
-        self._tags: dict[str, dict[str, str]] = {}
         self._groups: dict[str, dict[str, str]] = {}  # per environment, for one batch (see _target_groups)
 
     # --- the batch ------------------------------------------------------------------------------------
@@ -382,7 +381,7 @@ class AlarmRelay:
     def _route(self, alarm: AlarmNotification, env: str, service: str | None) -> Route:
         tag_key = self.config.routing.severity_tag_key
         tags = (
-            self._alarm_tags(self.config.environment(env), alarm.arn)
+            self.platform.alarm_tags(self.config.environment(env), alarm.arn)
             if tag_key and alarm.arn and not alarm.foreign
             else None
         )
@@ -481,46 +480,17 @@ class AlarmRelay:
             log.warning("no deploy correlation for %s (%s)", service, env.name, exc_info=True)
             return None
 
-    def _alarm_tags(self, env: EnvironmentConfig, arn: str) -> dict[str, str]:
-        """An alarm's tags (alarms.service_tag_key), cached for the life of the container."""
-        if arn not in self._tags:
-            try:
-                cloudwatch = self.platform.clients.client("cloudwatch", env.region, env.role_arn)
-                tags = cloudwatch.list_tags_for_resource(ResourceARN=arn).get("Tags", [])
-                self._tags[arn] = {str(t["Key"]): str(t["Value"]) for t in tags}
-            except Exception:
-                log.warning("could not read the tags of %s", arn, exc_info=True)
-                return {}
-        return self._tags[arn]
-
     def _target_groups(self, env: EnvironmentConfig) -> dict[str, str]:
         """The target groups the environment's services are registered with, as CloudWatch's TargetGroup
         dimension names them (`targetgroup/<name>/<id>`, the end of the ARN), each to its service: from
         DescribeServices' loadBalancers, once per environment per batch (a replaced group is seen by the next
         batch). A failure is logged and maps no alarm by target group in this batch."""
         if env.name not in self._groups:
-            found: dict[str, str] = {}
             try:
-                ecs = self.platform.clients.client("ecs", env.region, env.role_arn)
-                by_cluster: dict[str, list[Target]] = {}
-                for target in self.config.targets(env.name):
-                    by_cluster.setdefault(target.cluster, []).append(target)
-                for cluster, targets in by_cluster.items():
-                    of_service = {t.ecs_service: t.name for t in targets}
-                    for start in range(0, len(targets), DESCRIBE_SERVICES_BATCH):
-                        batch = [t.ecs_service for t in targets[start : start + DESCRIBE_SERVICES_BATCH]]
-                        for service in ecs.describe_services(cluster=cluster, services=batch).get("services", []):
-                            name = of_service.get(str(service.get("serviceName")))
-                            if name is None or service.get("status") == "INACTIVE":
-                                continue
-                            for balancer in service.get("loadBalancers", []):
-                                arn = str(balancer.get("targetGroupArn", ""))
-                                if arn.count(":") >= 5:
-                                    found[arn.split(":", 5)[5]] = name
+                self._groups[env.name] = self.platform.target_groups(env)
             except Exception:
                 log.warning("could not read the target groups of %s's services", env.name, exc_info=True)
-                found = {}
-            self._groups[env.name] = found
+                self._groups[env.name] = {}
         return self._groups[env.name]
 
     # --- storm control --------------------------------------------------------------------------------------

@@ -89,3 +89,18 @@ def test_alarms_names_the_service_of_the_target_group_as_the_card_does(
     alarms.deliver(message)
     assert "*service-a* (production)" in alarms.text(alarms.card())
     assert _listed_service(alarms, name) == "service-a"
+
+
+@pytest.mark.parametrize("config_dict", [alarm_config(service_tag_key="Service")])
+def test_alarms_and_status_name_the_service_the_alarm_s_tag_gives_the_card(alarms: AlarmsLambda) -> None:
+    """/alarms and /status skipped the tag step (the Slack function could not read an alarm's tags), so an
+    alarm only its tag maps was "no known service" there while its card named the service."""
+    name = PREFIX + "checkout-latency"
+    _firing(name, {})
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+    arn = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]["AlarmArn"]
+    cloudwatch.tag_resource(ResourceARN=arn, Tags=[{"Key": "Service", "Value": "service-b"}])
+    alarms.deliver(metric_alarm(name=name, dimensions={}))
+    assert "*service-b* (production)" in alarms.text(alarms.card())
+    assert _listed_service(alarms, name) == "service-b"
+    _status_lists_it_under(alarms, name, "service-b")
