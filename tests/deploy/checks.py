@@ -337,7 +337,8 @@ def uncalled_actions(grants: Iterable[Grant], sources: Mapping[str, str]) -> lis
 
 PLACEHOLDER_URL = "https://EXAMPLE.execute-api.REGION.amazonaws.com/slack/events"
 ALLOWED_BOT_SCOPES = frozenset({"commands", "chat:write", "chat:write.public", "usergroups:read"})
-# usergroups:read: roles may be granted to user groups (S...), whose members the bot reads (bot/slack.py SlackOut.group_members).
+# usergroups:read: roles may be granted to user groups (S...), whose members the bot reads
+# (bot/slack.py SlackOut.group_members).
 REQUIRED_BOT_SCOPES = frozenset({"commands", "chat:write", "usergroups:read"})
 
 
