@@ -50,6 +50,8 @@ def window_text(window: timedelta) -> str:
         if seconds % size == 0:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
+
+
 # Digits, then a letter: meant as a window (`5x`, `10mins`, `1h30m`), so never taken as a filter unquoted.
 WINDOW_SHAPE = re.compile(r"^\d+[a-z][a-z0-9]*$")
 COST_DAYS_PATTERN = re.compile(r"^(\d{1,3})d$")
