@@ -65,7 +65,8 @@ class Platform:
         for target in targets:
             by_cluster.setdefault((target.env, target.cluster), []).append(target)
         for (_, cluster), group in by_cluster.items():
-            ecs = self._client("ecs", group[0].environment)
+            with aws_operation("Describe ECS services"):  # the client may assume the environment's role
+                ecs = self._client("ecs", group[0].environment)
             for start in range(0, len(group), DESCRIBE_SERVICES_BATCH):
                 batch = group[start : start + DESCRIBE_SERVICES_BATCH]
                 with aws_operation("Describe ECS services"):

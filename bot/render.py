@@ -78,26 +78,26 @@ def when(moment: datetime | float | None) -> str:
 
 
 # d, h, min, s: the unit's name in prose, compact, and its size in seconds.
-_UNITS = ((" d", "d", 86400), (" h", "h", 3600), (" min", "m", 60), (" s", "s", 1))
+_UNITS = ((" d", 86400), (" h", 3600), (" min", 60), (" s", 1))
 
 
 def span(seconds: float, *, compact: bool = False) -> str:
     """How long, in its largest unit and the next: 45 s, 12 min, 2 h 5 min, 3 d 4 h (seconds only under a
-    minute). `compact`, to the second where seconds count (a deploy's time): 45s, 3m 05s, 2h 00m.
+    minute). `compact`, to the second in minutes and seconds (a deploy's time): 45s, 3m 05s, 75m 00s.
     The one duration format of the bot's messages (a /logs window is written as typed: commands.window_text)."""
     rest = max(0, int(seconds))
+    if compact:
+        minutes, rest = divmod(rest, 60)
+        return f"{minutes}m {rest:02d}s" if minutes else f"{rest}s"
     amounts = []
-    for _, _, size in _UNITS:
+    for _, size in _UNITS:
         amount, rest = divmod(rest, size)
         amounts.append(amount)
     first = next((i for i, amount in enumerate(amounts) if amount), len(_UNITS) - 1)
-    name = 1 if compact else 0
-    text = f"{amounts[first]}{_UNITS[first][name]}"
+    text = f"{amounts[first]}{_UNITS[first][0]}"
     after = first + 1
-    if after < len(_UNITS) and compact:
-        text += f" {amounts[after]:02d}{_UNITS[after][name]}"
-    elif after < len(_UNITS) - 1 and amounts[after]:
-        text += f" {amounts[after]}{_UNITS[after][name]}"
+    if after < len(_UNITS) - 1 and amounts[after]:
+        text += f" {amounts[after]}{_UNITS[after][0]}"
     return text
 
 
