@@ -26,9 +26,9 @@ def test_chunks_of_nothing_and_of_a_line_longer_than_the_limit() -> None:
         (45, "45 s", "45s"),
         (185, "3 min", "3m 05s"),
         (720, "12 min", "12m 00s"),
-        (7500, "2 h 5 min", "2h 05m"),
-        (7200, "2 h", "2h 00m"),
-        (3 * 86400 + 4 * 3600 + 59, "3 d 4 h", "3d 04h"),
+        (7500, "2 h 5 min", "125m 00s"),  # a deploy's time, as deploy cards always wrote it
+        (7200, "2 h", "120m 00s"),
+        (3 * 86400 + 4 * 3600 + 59, "3 d 4 h", "4560m 59s"),
         (-3, "0 s", "0s"),
     ],
 )
