@@ -16,6 +16,7 @@ so a module a request does not need is never imported for it: the ack path build
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,8 +24,10 @@ from typing import TYPE_CHECKING
 
 from bot import commands as c
 from bot import render
+from bot.clock import Clock
 from bot.config import Config
 from bot.errors import BotError
+from bot.metrics import DISCARD, LAZY_WORK_DURATION, Metrics
 from bot.slack import Respond
 
 if TYPE_CHECKING:
@@ -44,10 +47,15 @@ class Dispatcher:
     reads: Callable[[], ReadCommands]
     operations: Callable[[], Operations]
     alarm_buttons: Callable[[], AlarmActions]
+    metrics: Metrics = DISCARD  # LAZY_WORK_DURATION of each command and button, by its name
+    monotonic: Clock = time.monotonic
 
     def run(self, command: c.Command, who: Requester, text: str, respond: Respond) -> None:
         """Run a parsed command for a person; every outcome reaches them as a message."""
-        with _answering(respond, f"command failed: {text}", "nothing was changed by this command"):
+        with (
+            self._timed(type(command).__name__.lower()),
+            _answering(respond, f"command failed: {text}", "nothing was changed by this command"),
+        ):
             if isinstance(command, c.Help):
                 respond(render.help_message(command.topic))
             elif isinstance(command, c.MUTATING):
@@ -56,7 +64,7 @@ class Dispatcher:
                 respond(self.reads().answer(command, who, text))
 
     def click(self, action_id: str, value: str, who: Requester, respond: Respond) -> None:
-        with _answering(respond, f"button {action_id} failed"):
+        with self._timed(_button_name(action_id)), _answering(respond, f"button {action_id} failed"):
             if action_id == render.CONFIRM_ACTION:
                 self.operations().confirm(value, who, respond)
             elif action_id == render.CANCEL_ACTION:
@@ -77,6 +85,27 @@ class Dispatcher:
             raise BotError("This button no longer matches a configured service.", "Use /rollback.")
         text = f"/rollback {service} {env} (button)"
         self.operations().request(c.Rollback(service, None, env), who, text, respond, via=RolledBackBy.DEPLOY_CARD)
+
+    @contextmanager
+    def _timed(self, command: str) -> Iterator[None]:
+        """The work's duration, whatever its outcome; `command` is from a closed set (a type, an action id)."""
+        started = self.monotonic()
+        try:
+            yield
+        finally:
+            self.metrics.milliseconds(LAZY_WORK_DURATION, (self.monotonic() - started) * 1000, command=command)
+
+
+def _button_name(action_id: str) -> str:
+    """The button's action id when the bot made it, else "other_button": a metric dimension is a closed set."""
+    if action_id in BUTTON_ACTIONS:
+        return action_id
+    if action_id.startswith(ALARM_ACTION_PREFIX):
+        from bot.alarms import cards
+
+        if action_id in {cards.ROLLBACK, cards.SCALE_UP, cards.LOGS, cards.ACK, cards.MUTE}:
+            return action_id
+    return "other_button"
 
 
 @contextmanager

@@ -33,6 +33,7 @@ from bot.config import Config, Role, Target
 from bot.deployments import DeployCard, DeployCards
 from bot.errors import BotError, NotAllowedError
 from bot.history import RevisionHistory, RolledBackBy
+from bot.metrics import DISCARD, EXECUTIONS, PLANS, REFUSALS, Metrics
 from bot.model import Action, Change, Plan, PlanStatus, ServiceState, family_of
 from bot.plans import Planner, Requester
 from bot.platform import Platform
@@ -76,6 +77,7 @@ class Refusal:
 
     reason: str
     expired: bool = False
+    kind: str = "denied"  # expired, denied, four_eyes: the REFUSALS metric's reason
 
 
 def confirm_request(plan: Plan) -> str:
@@ -101,7 +103,11 @@ class Refusals:
         """Why `who` may not confirm `plan` now (audited), or None."""
         if plan.expired(self.clock()):
             audit("expired")
-            return Refusal(f"This plan expired at {render.short_time(plan.expires_at)} UTC. Plan again.", expired=True)
+            return Refusal(
+                f"This plan expired at {render.short_time(plan.expires_at)} UTC. Plan again.",
+                expired=True,
+                kind="expired",
+            )
         env = self.config.environment(plan.env)
         needed = NEEDED_ROLE[plan.action]
         # Membership of user groups is read again here: a change to production waits for no cache.
@@ -115,7 +121,7 @@ class Refusals:
                 "The Confirm button stays on the card for them."
             )
             audit("denied", reason)
-            return Refusal(reason)
+            return Refusal(reason, kind="four_eyes")
         return None
 
 
@@ -339,6 +345,7 @@ class Operations:
     supersede: InitVar[Supersede]
     clock: Clock = system_clock
     sleep: Callable[[float], None] = time.sleep
+    metrics: Metrics = DISCARD  # PLANS, EXECUTIONS, REFUSALS by action (and outcome, reason)
     on_executed: list[Executed] = field(default_factory=list, init=False)
 
     def __post_init__(self, platform: Platform, slack: SlackPort, supersede: Supersede) -> None:
@@ -364,6 +371,7 @@ class Operations:
         decision = self.access.check(who.user, who.channel, env.name, NEEDED_ROLE[action])
         if not decision.allowed:
             audit("denied", decision.reason)
+            self.metrics.count(REFUSALS, action=action.value, reason="denied")
             respond(render.error(NotAllowedError(decision.reason)))
             return
         try:
@@ -376,10 +384,12 @@ class Operations:
                     raise LockedError(lock)
         except BotError as error:
             audit("rejected", str(error))
+            self.metrics.count(REFUSALS, action=action.value, reason="rejected")
             respond(render.error(error))
             return
         if not self.plans.create(plan):
             return  # the same Slack request, delivered again: the first delivery answers it
+        self.metrics.count(PLANS, action=action.value)
         audit.of_plan(plan.id)("planned", plan.summary)
         if not env.confirmation_required:
             self._confirm_plan(plan, who, respond, post_to=who.channel)
@@ -410,6 +420,7 @@ class Operations:
         audit = self.audit.bound(plan.env, plan.service, who.user, confirm_request(plan), plan.id)
         refusal = self.refusals.of(plan, who, audit)
         if refusal is not None:
+            self.metrics.count(REFUSALS, action=plan.action.value, reason=refusal.kind)
             if refusal.expired:
                 self.publish.close(plan, "Expired; plan again", who.user)
             respond(render.info(refusal.reason))
@@ -474,10 +485,13 @@ class Operations:
             error = unexpected if isinstance(unexpected, BotError) else self._unexpected(unexpected)
             plan.status = PlanStatus.FAILED
             self._keep("mark the plan failed", lambda: self.plans.move(plan, PlanStatus.EXECUTING))
-            audit("superseded" if isinstance(error, Superseded) else "failed", str(error))
+            outcome = "superseded" if isinstance(error, Superseded) else "failed"
+            audit(outcome, str(error))
+            self.metrics.count(EXECUTIONS, action=plan.action.value, outcome=outcome)
             self.publish.result(plan, who.user, Outcome(False, f":x: {error}"), post_to)
             return str(error)
         self._record_done(plan, who, audit, made)
+        self.metrics.count(EXECUTIONS, action=plan.action.value, outcome="executed")
         ts = self.publish.result(plan, who.user, made.outcome, post_to)
         if made.outcome.rollout is not None and made.updated is not None:
             self._track_rollout(plan, who, made, ts, post_to)

@@ -8,7 +8,7 @@ alarm, cost, escalation and deployment functions, and the lazy-failure apologies
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from slack_sdk import WebClient
 from slack_sdk.http_retry import HttpRequest, HttpResponse, RetryHandler, RetryState
@@ -17,6 +17,9 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
+
+if TYPE_CHECKING:
+    from bot.metrics import Metrics
 
 Message = dict[str, Any]  # a message as chat.postMessage takes it (bot.render builds them)
 Respond = Callable[[Message], None]  # an ephemeral answer to the person who asked (response_url)
@@ -36,18 +39,76 @@ class AnyServerErrorRetryHandler(ServerErrorRetryHandler):
         return response is not None and 500 <= response.status_code < 600
 
 
-def retry_handlers() -> list[RetryHandler]:
-    """Two retries: Retry-After honoured on 429, a short backoff on 5xx and on connection errors."""
-    return [
-        ConnectionErrorRetryHandler(max_retry_count=2),
-        RateLimitErrorRetryHandler(max_retry_count=2),
-        AnyServerErrorRetryHandler(max_retry_count=2),
+class RateLimitCounter(RetryHandler):
+    """Counts every 429 Slack answers (bot.metrics SLACK_RATE_LIMITED), retried or not; never retries itself.
+    slack_sdk asks each handler in turn whether it retries a response, so this one, first, sees them all."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        super().__init__(max_retry_count=1_000_000)
+        self.metrics = metrics
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if response is not None and response.status_code == 429:
+            from bot.metrics import SLACK_RATE_LIMITED
+
+            self.metrics.count(SLACK_RATE_LIMITED)
+        return False
+
+
+class Counted(RetryHandler):
+    """A retry handler whose retries are counted (bot.metrics SLACK_RETRIES, dimension reason)."""
+
+    def __init__(self, inner: RetryHandler, reason: str, metrics: Metrics) -> None:
+        super().__init__(max_retry_count=inner.max_retry_count, interval_calculator=inner.interval_calculator)
+        self.inner, self.reason, self.metrics = inner, reason, metrics
+
+    def can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        return self.inner.can_retry(state=state, request=request, response=response, error=error)
+
+    def prepare_for_next_attempt(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        from bot.metrics import SLACK_RETRIES
+
+        self.metrics.count(SLACK_RETRIES, reason=self.reason)
+        self.inner.prepare_for_next_attempt(state=state, request=request, response=response, error=error)
+
+
+def retry_handlers(metrics: Metrics | None = None) -> list[RetryHandler]:
+    """Two retries: Retry-After honoured on 429, a short backoff on 5xx and on connection errors; with
+    `metrics`, the 429s and the retries are counted."""
+    handlers: list[tuple[str, RetryHandler]] = [
+        ("connection_error", ConnectionErrorRetryHandler(max_retry_count=2)),
+        ("rate_limited", RateLimitErrorRetryHandler(max_retry_count=2)),
+        ("server_error", AnyServerErrorRetryHandler(max_retry_count=2)),
     ]
+    if metrics is None:
+        return [handler for _, handler in handlers]
+    return [RateLimitCounter(metrics), *(Counted(handler, reason, metrics) for reason, handler in handlers)]
 
 
-def slack_client(api_url: str, token: str | None) -> WebClient:
+def slack_client(api_url: str, token: str | None, metrics: Metrics | None = None) -> WebClient:
     """The bot's Web API client, retrying as retry_handlers() says (no token: a template for Bolt's)."""
-    return WebClient(token=token, base_url=api_url, timeout=10, retry_handlers=retry_handlers())
+    return WebClient(token=token, base_url=api_url, timeout=10, retry_handlers=retry_handlers(metrics))
 
 
 class SlackPort(Protocol):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -24,9 +25,11 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from bot.alarms.relay import AlarmRelay, BatchResult, Received
+from bot.metrics import ALARM_TO_CARD_LATENCY, Emf
 from handlers.runtime import PerContainer, Runtime
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "fargate-chatops"))
+metrics = Emf("alarms")  # written at the end of each invocation (log_metrics)
 # Reporting all records of a batch as failed (a Slack outage) is an answer, not a crash of the function.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 last_result: BatchResult | None = None  # the latest batch's outcome, for the benchmark and the logs
@@ -54,7 +57,7 @@ def build_relay(runtime: Runtime) -> AlarmRelay:
     )
 
 
-_relay = PerContainer(build_relay, logger)
+_relay = PerContainer(build_relay, logger, metrics=metrics)
 get_relay = _relay.get
 reset = _relay.reset  # forget the built relay (tests that change the environment), or rebuild it on other clocks
 
@@ -66,6 +69,27 @@ def _sns_envelope(record: dict[str, Any]) -> Received:
     return Received(str(sns.get("MessageId", "")), json.dumps({k: sns.get(k) for k in keys}))
 
 
+def arrived_at(record: dict[str, Any]) -> float | None:
+    """When the notification reached the bot, epoch seconds: the queue's SentTimestamp, or SNS's Timestamp
+    for a direct invocation; None when the record does not say."""
+    try:
+        if "Sns" in record:
+            return datetime.fromisoformat(str(record["Sns"]["Timestamp"]).replace("Z", "+00:00")).timestamp()
+        return int(record["attributes"]["SentTimestamp"]) / 1000
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def emit_latencies(raw: list[dict[str, Any]], direct: bool, result: BatchResult) -> None:
+    """ALARM_TO_CARD_LATENCY of every record whose alarm Slack now shows (the relay's wall clock)."""
+    for record in raw:
+        record_id = str((record.get("Sns") or {}).get("MessageId", "") if direct else record.get("messageId", ""))
+        shown, arrived = result.shown_at.get(record_id), arrived_at(record)
+        if shown is not None and arrived is not None:
+            metrics.milliseconds(ALARM_TO_CARD_LATENCY, max(0.0, shown - arrived) * 1000)
+
+
+@metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     global last_result
@@ -81,6 +105,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     holder = f"{getattr(context, 'aws_request_id', '') or 'local'}:{uuid.uuid4().hex[:8]}"
     result = get_relay().process(records, remaining, holder)
     last_result = result
+    emit_latencies(raw, direct, result)
     logger.info(
         "alarm batch handled",
         extra={

@@ -16,12 +16,14 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 
+from bot.metrics import Emf
 from handlers.runtime import PerContainer, Runtime
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "fargate-chatops"))
+metrics = Emf("costs")  # the Slack client's 429s and retries, written at the end of each invocation
 WEEK_DAYS = 7
 
-_runtime = PerContainer(lambda runtime: runtime, logger)
+_runtime = PerContainer(lambda runtime: runtime, logger, metrics=metrics)
 reset = _runtime.reset  # forget what was built (tests that change the environment), or rebuild on other clocks
 
 
@@ -72,6 +74,7 @@ def post_weekly(runtime: Runtime, event: dict[str, Any], context: Any = None) ->
     return {"posted": True, "channel": channel, "ts": result.result.get("ts")}
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return post_weekly(_runtime.get(), event, context)

@@ -8,9 +8,11 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from bot.deployments import DeploymentEvent, DeploymentTracker
+from bot.metrics import Emf
 from handlers.runtime import PerContainer, Runtime
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "fargate-chatops"))
+metrics = Emf("deployments")  # the Slack client's 429s and retries, written at the end of each invocation
 
 
 def build_tracker(runtime: Runtime) -> DeploymentTracker:
@@ -18,11 +20,12 @@ def build_tracker(runtime: Runtime) -> DeploymentTracker:
     return runtime.deployment_tracker()
 
 
-_tracker = PerContainer(build_tracker, logger)
+_tracker = PerContainer(build_tracker, logger, metrics=metrics)
 get_tracker = _tracker.get
 reset = _tracker.reset
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context(correlation_id_path="id")
 def handler(event: dict[str, Any], context: Any) -> dict[str, str]:
     parsed = DeploymentEvent.parse(event)

@@ -18,9 +18,11 @@ from aws_lambda_powertools.logging import correlation_paths
 
 from bot.alarms.escalation import Escalations
 from bot.errors import BotError
+from bot.metrics import Emf
 from handlers.runtime import PerContainer, Runtime, build_runtime
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "fargate-chatops"))
+metrics = Emf("escalation")  # the Slack client's 429s and retries, written at the end of each invocation
 
 
 class EscalationNotPosted(Exception):
@@ -57,7 +59,7 @@ def build_scheduled(runtime: Runtime | None = None) -> Scheduled:
     return Scheduled(runtime.escalations, sweep)
 
 
-_scheduled: PerContainer[Scheduled] = PerContainer(build_scheduled, logger)
+_scheduled: PerContainer[Scheduled] = PerContainer(build_scheduled, logger, metrics=metrics)
 reset = _scheduled.reset  # forget what was built (tests that change the environment), or rebuild on other clocks
 
 
@@ -65,6 +67,7 @@ def get_escalations() -> Escalations:
     return _scheduled.get().escalations
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     result = get_escalations().run()

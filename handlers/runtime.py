@@ -11,16 +11,14 @@ builds the parser and the dispatcher and nothing else.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bot.clock import Clock, system_clock
 from bot.config import ConfigError
@@ -41,6 +39,7 @@ if TYPE_CHECKING:
     from bot.dispatch import Dispatcher
     from bot.history import RevisionHistory
     from bot.idempotency import Once
+    from bot.metrics import Metrics
     from bot.model import Plan
     from bot.operations import Operations
     from bot.platform import Platform
@@ -81,41 +80,6 @@ def share_logging(logger: Logger, *also: str) -> None:
     for name in names:
         logging.getLogger(name)
     copy_config_to_registered_loggers(source_logger=logger, include=names)
-
-
-def snapstart_hooks(before_snapshot: Callable[[], None], after_restore: Callable[[], None]) -> bool:
-    """Register SnapStart's runtime hooks (`snapshot_restore_py`, part of Lambda's Python runtime). False
-    where that module is absent (local runs, tests): nothing is registered and nothing is snapshotted."""
-    try:
-        hooks = importlib.import_module("snapshot_restore_py")
-    except ImportError:
-        return False
-    hooks.register_before_snapshot(before_snapshot)
-    hooks.register_after_restore(after_restore)
-    return True
-
-
-@contextmanager
-def answered_here(client: Any, status: int = 200, body: bytes = b"{}") -> Iterator[None]:
-    """Inside the block, `client`'s calls go through all of botocore (parameter validation, endpoint rules,
-    signing, response parsing) but are answered with `status` and `body` instead of being sent: priming runs
-    a call once without the network, so the first real call finds that path warm. (Another library's
-    before-send handler still sees the request: in-process moto answers it too.)"""
-    from botocore.awsrequest import AWSResponse
-
-    class Raw:
-        def stream(self, **_: Any) -> Iterator[bytes]:
-            yield body
-
-    def answer(request: Any, **_: Any) -> AWSResponse:
-        return AWSResponse(request.url, status, {}, Raw())
-
-    event = f"before-send.{client.meta.service_model.service_id.hyphenize()}"
-    client.meta.events.register_first(event, answer)
-    try:
-        yield
-    finally:
-        client.meta.events.unregister(event, answer)
 
 
 def bot_token(environ: Mapping[str, str]) -> str:
@@ -168,6 +132,7 @@ class Runtime:
     clients: ClientFactory
     slack_client: WebClient
     clocks: Clocks = field(default_factory=Clocks)
+    metrics: Metrics = field(default_factory=lambda: _discard())
 
     @property
     def clock(self) -> Clock:
@@ -258,6 +223,7 @@ class Runtime:
             supersede=lambda card, detail: self.deployment_tracker(lambda _: None).superseded(card, detail),
             clock=self.clock,
             sleep=self.clocks.sleep,
+            metrics=self.metrics,
         )
 
         def alarm_card_change_ran(plan: Plan) -> None:
@@ -323,11 +289,27 @@ class Runtime:
     def dispatcher(self) -> Dispatcher:
         from bot.dispatch import Dispatcher
 
-        return Dispatcher(self.config, lambda: self.reads, lambda: self.operations, lambda: self.alarm_actions)
+        return Dispatcher(
+            self.config,
+            lambda: self.reads,
+            lambda: self.operations,
+            lambda: self.alarm_actions,
+            self.metrics,
+            self.clocks.monotonic,
+        )
 
 
-def build_runtime(environ: Mapping[str, str] | None = None, clocks: Clocks | None = None) -> Runtime:
-    """The bot wired from the environment: config, AWS client factory and the Slack Web API client."""
+def _discard() -> Metrics:
+    from bot.metrics import DISCARD
+
+    return DISCARD
+
+
+def build_runtime(
+    environ: Mapping[str, str] | None = None, clocks: Clocks | None = None, metrics: Metrics | None = None
+) -> Runtime:
+    """The bot wired from the environment: config, AWS client factory and the Slack Web API client; `metrics`
+    (the function's bot.metrics.Emf) reaches every component that emits, the Slack client's retries included."""
     from bot.aws import ClientFactory
     from bot.config import load_config
     from bot.slack import slack_client
@@ -335,18 +317,25 @@ def build_runtime(environ: Mapping[str, str] | None = None, clocks: Clocks | Non
     environ = os.environ if environ is None else environ
     config = load_config(environ)
     clients = ClientFactory(endpoint_url=config.aws_endpoint_url)
-    client = slack_client(config.slack.api_url, bot_token(environ))
-    return Runtime(config, clients, client, clocks or Clocks())
+    client = slack_client(config.slack.api_url, bot_token(environ), metrics)
+    return Runtime(config, clients, client, clocks or Clocks(), metrics or _discard())
 
 
 class PerContainer[T]:
     """What a function builds once per container, on first use, from a Runtime; `reset` forgets it (tests
     that change the environment), optionally with other clocks for the next build (tests, benchmarks)."""
 
-    def __init__(self, build: Callable[[Runtime], T], logger: Logger | None = None, *loggers: str) -> None:
+    def __init__(
+        self,
+        build: Callable[[Runtime], T],
+        logger: Logger | None = None,
+        *loggers: str,
+        metrics: Metrics | None = None,  # the function's bot.metrics.Emf, handed to the Runtime it builds
+    ) -> None:
         self._build = build
         self._logger = logger
         self._loggers = loggers
+        self.metrics = metrics
         self._lock = threading.Lock()
         self._value: T | None = None
         self.clocks = Clocks()
@@ -354,9 +343,10 @@ class PerContainer[T]:
     def get(self) -> T:
         with self._lock:
             if self._value is None:
-                self._value = self._build(build_runtime(clocks=self.clocks))
+                self._value = self._build(build_runtime(clocks=self.clocks, metrics=self.metrics))
                 if self._logger is not None:
                     share_logging(self._logger, *self._loggers)
+                self._value = self._build(build_runtime(clocks=self.clocks, metrics=self.metrics))
             return self._value
 
     def reset(self, clocks: Clocks | None = None) -> None:

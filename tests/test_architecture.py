@@ -34,6 +34,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "bot.permissions",
             "bot.commands",
             "bot.alarm_services",
+            "bot.metrics",
         },
     ),
     (
