@@ -91,8 +91,10 @@ class RunningService:
 
 
 def start_service(
-    package: str, output: Path, env: Mapping[str, str] | None = None, timeout: float = 15.0
+    package: str, output: Path, env: Mapping[str, str] | None = None, timeout: float = 30.0
 ) -> RunningService:
+    # 30 s: a service starts in about 1 s alone, but the seed-contract tests start four service-a side by side
+    # while another pytest worker runs, on a shared 2-core machine (15 s ran out at a load average of 16).
     port = free_port()
     return launch(
         [sys.executable, "-m", package],
@@ -131,7 +133,9 @@ class StandInServiceB:
     """A misbehaving service-b on loopback. Point SERVICE_B_URL at `url_for(behaviour)`.
 
     Behaviours: "ok" (a JSON object), "slow" (answers only after `release` or 5 s), "error" (HTTP 500 with a
-    traceback-like body), "html" (200 that is not JSON), "list" (200 JSON that is not an object).
+    traceback-like body), "html" (200 that is not JSON), "list" (200 JSON that is not an object), "cut" (200
+    whose body stops short of its Content-Length, then the connection closes), "drop" (the connection closes
+    without any answer), "garbage" (bytes that are not HTTP).
     """
 
     server: ThreadingHTTPServer
@@ -154,6 +158,16 @@ def start_stand_in() -> StandInServiceB:
             behaviour = self.path.strip("/").split("/")[0]
             if behaviour == "slow":
                 stand_in.release.wait(timeout=5)
+            if behaviour in {"cut", "drop", "garbage"}:
+                self.close_connection = True
+                if behaviour == "cut":
+                    self.wfile.write(
+                        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+                    )
+                elif behaviour == "garbage":
+                    self.wfile.write(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
+                self.wfile.flush()
+                return
             status, content_type, body = {
                 "ok": (200, "application/json", b'{"service": "stand-in"}'),
                 "slow": (200, "application/json", b'{"service": "stand-in"}'),

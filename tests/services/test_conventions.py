@@ -257,6 +257,34 @@ def test_each_service_installs_what_the_shared_runtime_imports(service_dir: str)
 
     assert third_party == {"uvicorn", "starlette", "pydantic", "pydantic_settings"}
     assert third_party <= pinned, f"{service_dir}/requirements.txt does not install {sorted(third_party - pinned)}"
+    # serve() names uvicorn's event loop and HTTP parser (issue 18): every image installs them.
+    assert {"uvloop", "httptools"} <= pinned
+
+
+def pinned_in(service_dir: str) -> dict[str, str]:
+    """Package name (normalised) -> exact version, from the service's requirements.txt."""
+    lines = (SERVICES / service_dir / "requirements.txt").read_text().splitlines()
+    return {
+        name.strip().lower().replace("-", "_"): version.strip()
+        for name, _, version in (line.partition("==") for line in lines if "==" in line and not line.startswith("#"))
+    }
+
+
+@pytest.mark.parametrize(("service_dir", "package"), PACKAGES.items())
+def test_each_image_pins_every_package_its_service_imports(service_dir: str, package: str) -> None:
+    imported: set[str] = set()
+    for module in (SERVICES / service_dir / package).rglob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.Import):
+                imported.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                imported.add(node.module.split(".")[0])
+    third_party = imported - set(sys.stdlib_module_names) - {"__future__", package, "service_runtime"}
+    pinned = pinned_in(service_dir)
+
+    assert third_party <= set(pinned), (
+        f"{service_dir}/requirements.txt does not pin {sorted(third_party - set(pinned))}"
+    )
 
 
 @pytest.mark.parametrize(

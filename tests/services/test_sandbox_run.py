@@ -35,7 +35,8 @@ class Sandbox:
     def child_pids(self) -> dict[str, int]:
         return {name: int(pid) for name, _, pid in BANNER.findall(self.text())}
 
-    def wait_ready(self, timeout: float = 30) -> None:
+    def wait_ready(self, timeout: float = 60) -> None:
+        # 60 s: seeding moto alone took 17 to 25 s on the shared 2-core machine at a load average of 16.
         deadline = time.monotonic() + timeout
         while "sandbox: ready" not in self.text():
             if self.process.poll() is not None or time.monotonic() > deadline:

@@ -13,10 +13,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from service_a.app import create_app
+from service_a.backend import open_http_client
 from service_a.settings import Settings
+from service_a.transport import PooledTransport, as_httpx_error
 from service_runtime import ConfigError, JsonFormatter
 from svc_support import RunningService, StandInServiceB, free_port, start_service
 
@@ -252,3 +256,57 @@ def test_backend_failure_is_logged_with_its_cause_and_the_request_id(json_log: J
     assert failure["error_type"] == "ConnectError"
     access = next(line for line in lines if line["logger"] == "service_a.access")
     assert (access["path"], access["status"], access["level"]) == ("/api/backend", 503, "ERROR")
+
+
+# --- the client: httpx's API on aiohttp's pool (service_a.transport) --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "error_type"),
+    [("cut", "ReadError"), ("drop", "RemoteProtocolError"), ("garbage", "RemoteProtocolError")],
+)
+def test_backend_answers_502_when_service_b_breaks_off_its_answer(
+    stand_in: StandInServiceB, json_log: JsonLog, behaviour: str, error_type: str
+) -> None:
+    read_log = json_log("service_a", JsonFormatter("service-a"))
+
+    with service_a(stand_in.url_for(behaviour)) as client:
+        response = client.get("/api/backend", headers={"X-Request-ID": f"broken-{behaviour}"})
+
+    assert response.status_code == 502
+    assert_clean_failure(response.json(), "service_b_bad_response", f"broken-{behaviour}")
+    lines = [line for line in read_log() if line.get("request_id") == f"broken-{behaviour}"]
+    assert next(line for line in lines if line["logger"] == "service_a.backend")["error_type"] == error_type
+
+
+@pytest.mark.parametrize(
+    ("failure", "expected"),
+    [
+        (aiohttp.ConnectionTimeoutError("connect"), httpx.ConnectTimeout),
+        (aiohttp.SocketTimeoutError("read"), httpx.ReadTimeout),
+        (aiohttp.ServerTimeoutError("timeout"), httpx.TimeoutException),
+        (aiohttp.ClientPayloadError("cut short"), httpx.ReadError),
+        (aiohttp.ClientOSError(104, "reset"), httpx.ReadError),
+        (aiohttp.ServerDisconnectedError(), httpx.RemoteProtocolError),
+        (aiohttp.ClientError("not HTTP"), httpx.RemoteProtocolError),
+    ],
+    ids=lambda value: type(value).__name__ if isinstance(value, Exception) else value.__name__,
+)
+def test_transport_failures_are_the_httpx_errors_httpx_raises_for_them(
+    failure: Exception, expected: type[httpx.HTTPError]
+) -> None:
+    """Raised by aiohttp as is, or wrapped by httpx-aiohttp (which calls a dropped connection ConnectTimeout)."""
+    wrapped = httpx.ConnectTimeout(str(failure))
+    wrapped.__cause__ = failure
+
+    assert type(as_httpx_error(failure)) is expected
+    assert type(as_httpx_error(wrapped)) is expected
+    assert as_httpx_error(ValueError("a bug")).__class__ is ValueError
+
+
+def test_the_client_sends_through_aiohttp_with_the_configured_timeouts() -> None:
+    client = open_http_client(Settings(service_b_connect_timeout=1.5, service_b_read_timeout=4.0))
+
+    assert isinstance(client._transport, PooledTransport)
+    assert (client.timeout.connect, client.timeout.read, client.timeout.pool) == (1.5, 4.0, 1.5)
+    assert client._transport.limits.keepalive_expiry == 4.0

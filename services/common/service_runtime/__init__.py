@@ -5,7 +5,8 @@ The one copy, imported by service_a and service_b as `service_runtime`. Both ima
 services/ as the context and copy this package next to their own (see services/service-a/Dockerfile);
 locally, services/common is put on PYTHONPATH (sandbox/main.py, tests/services) and on mypy's path.
 Nothing here may name a service or import something a service does not install: its requirements come
-from every service's requirements.txt (uvicorn, pydantic-settings, and starlette and pydantic through fastapi).
+from every service's requirements.txt (uvicorn with uvloop and httptools, pydantic-settings, and starlette
+and pydantic through fastapi).
 """
 
 from __future__ import annotations
@@ -240,6 +241,10 @@ def serve(app_factory: str, *, service: str, default_port: int) -> None:
         factory=True,
         host=process.host,
         port=process.port or default_port,
+        # uvicorn's fast event loop and HTTP parser (its "standard" extras, pinned in each requirements.txt):
+        # named, not left to "auto", so an image without them fails at start instead of serving slowly.
+        loop="uvloop",
+        http="httptools",
         log_config=None,  # keep the JSON handler configured above
         access_log=False,  # RequestContextMiddleware writes the access line, with the request id
         server_header=False,

@@ -9,6 +9,7 @@ import httpx
 from service_runtime import REQUEST_ID_HEADER
 
 from service_a.settings import Settings
+from service_a.transport import PooledTransport
 
 log = logging.getLogger("service_a.backend")
 
@@ -24,7 +25,15 @@ class BackendError(Exception):
 
 
 def open_http_client(settings: Settings) -> httpx.AsyncClient:
-    """The one pooled client of the process; the app's lifespan opens and closes it."""
+    """The one pooled client of the process; the app's lifespan opens and closes it.
+
+    httpx's API over aiohttp's pool (service_a.transport): the timeouts below still apply per request.
+    """
+    # uvicorn closes idle keep-alive connections after 5 s; giving them up sooner here avoids sending a
+    # request down a connection that service-b is closing at that very moment. Keep every pooled connection
+    # alive: with fewer keep-alive slots than concurrent requests, each burst opens and closes TCP
+    # connections to service-b, which costs more than the call itself.
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=100, keepalive_expiry=4.0)
     return httpx.AsyncClient(
         base_url=settings.service_b_url,
         timeout=httpx.Timeout(
@@ -33,11 +42,8 @@ def open_http_client(settings: Settings) -> httpx.AsyncClient:
             write=settings.service_b_read_timeout,
             pool=settings.service_b_connect_timeout,
         ),
-        # uvicorn closes idle keep-alive connections after 5 s; giving them up sooner here avoids
-        # sending a request down a connection that service-b is closing at that very moment.
-        # Keep every pooled connection alive: with fewer keep-alive slots than concurrent requests, each
-        # burst opens and closes TCP connections to service-b, which costs more than the call itself.
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=100, keepalive_expiry=4.0),
+        limits=limits,
+        transport=PooledTransport(limits=limits, trust_env=False),
         # Service-to-service traffic never goes through a proxy that happens to be set in the environment.
         trust_env=False,
     )
