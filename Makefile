@@ -95,8 +95,18 @@ browser: ## Install Debian's chromium for the browser test when it is missing (n
 			if [ -n "$${CI:-}" ]; then exit 1; fi; \
 		fi; }
 
-test: venv checkov-venv browser lint typecheck sam-venv terraform-config ## Run every test: lint, types, unit, integration, browser, infra (terraform fmt/init/validate, apply into moto) and template checks
-	CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov TF_CLI_CONFIG_FILE=$(TF_CLI_CONFIG) $(PY) -m pytest -n $(TEST_WORKERS)
+# The suite's figures for `make bench` (bench/suite.py), in .run/: junit.xml (each test's time) and, once
+# everything passed, make-test.json (the whole target's time from test-clock, its first prerequisite).
+test: test-clock venv checkov-venv browser lint typecheck sam-venv terraform-config ## Run every test: lint, types, unit, integration, browser, infra (terraform fmt/init/validate, apply into moto) and template checks
+	CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov TF_CLI_CONFIG_FILE=$(TF_CLI_CONFIG) $(PY) -m pytest -n $(TEST_WORKERS) \
+		--durations=15 --junitxml=.run/junit.xml
+	@printf '{"seconds": %d, "workers": %s, "commit": "%s", "loadavg": "%s"}\n' \
+		$$(( $$(date +%s) - $$(cat .run/make-test.started) )) $(TEST_WORKERS) "$$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)" \
+		"$$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)" > .run/make-test.json
+
+.PHONY: test-clock
+test-clock:
+	@mkdir -p .run && rm -f .run/make-test.json && date +%s > .run/make-test.started
 
 # The tests' Terraform reaches no registry: a CLI config of the project's own (git-ignored) takes hashicorp/aws
 # from a local filesystem mirror ($$TF_PROVIDER_MIRROR, or one of the places tests/infra/tfreal.py knows).

@@ -24,6 +24,7 @@ BENCHMARKS = [
     "bench.aws_calls",
     "bench.alarm_storm",
     "bench.services",
+    "bench.suite",  # reads what the last `make test` wrote in .run/; does not run the suite
 ]
 DOC = Path(__file__).resolve().parent.parent / "docs" / "BENCHMARKS.md"
 INTRO = (

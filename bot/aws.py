@@ -33,9 +33,15 @@ def _strict() -> bool:
     return os.environ.get("OPSBOT_STRICT_ACTIONS") == "1"
 
 
+# Operations whose IAM action has another name than the API operation (Lambda Developer Guide: "a special case
+# where the action identifier differs from the API operation").
+IAM_ACTION_OF_OPERATION = {"lambda:Invoke": "lambda:InvokeFunction"}
+
+
 def _before_call(service: str) -> Callable[..., None]:
     def check(model: Any, params: dict[str, Any], **_: Any) -> None:
-        action = f"{service}:{model.name}"
+        operation = f"{service}:{model.name}"
+        action = IAM_ACTION_OF_OPERATION.get(operation, operation)
         if _strict() and action not in ALL_ACTIONS:
             raise UndeclaredActionError(f"{action} is not declared in bot/permissions.py")
         with _observers_lock:
@@ -117,6 +123,14 @@ class ClientFactory:
         with self._lock:
             self._clients[key] = client
         return client
+
+    def forget(self) -> None:
+        """Drop every cached client, session and assumed role: the next call makes them afresh. After a
+        SnapStart restore, their connection pools and credentials belong to the moment of the snapshot."""
+        with self._lock:
+            self._clients.clear()
+            self._role_sessions.clear()
+            self._session = None
 
     def _base_session(self) -> boto3.session.Session:
         with self._lock:

@@ -577,8 +577,10 @@ def parse_config(data: Mapping[str, Any]) -> Config:
 def _read_yaml(path: Path) -> dict[str, Any]:
     import yaml  # only at start-up
 
+    # libyaml's loader when PyYAML has it (the wheels do): the same safe subset, ~15x faster than pure Python.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        loaded = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506 - a safe loader
     except OSError as error:
         raise ConfigError(f"cannot read OPSBOT_CONFIG_FILE {str(path)!r}: {error.strerror}") from None
     except yaml.YAMLError as error:

@@ -93,6 +93,43 @@ def bot(
     handlers.slack.reset()
 
 
+@pytest.fixture(scope="class")
+def shared_bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bot]:
+    """One seeded world, Slack stand-in and warm Slack function for every test of a class (of a module, for
+    tests outside a class): seeding moto costs about as much as a whole case, and most bad inputs are
+    refused by the parser. Only for tests that cannot change what another one sees (refused before any AWS
+    call, or read-only); a test that may write takes `bot`. Never mix the two in one class: `bot`'s
+    mock_aws(), nested in this one, would reset the shared world. Runs on the default configuration."""
+    import handlers.slack
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in AWS_TEST_ENVIRONMENT.items():
+            patch.setenv(name, value)
+        for name in AWS_UNSET:
+            patch.delenv(name, raising=False)
+        config_dict = config_data()
+        path = tmp_path_factory.mktemp("shared-bot") / "config.yaml"
+        path.write_text(yaml.safe_dump(config_dict))
+        slack = SlackStandIn().start()
+        try:
+            with mock_aws():
+                seed(parse_config(config_dict))
+                patch.setenv("OPSBOT_CONFIG_FILE", str(path))
+                patch.setenv("SLACK_SIGNING_SECRET", SIGNING_SECRET)
+                patch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)
+                patch.setenv("SLACK_API_URL", slack.api_url)
+                patch.setenv("OPSBOT_LAZY", "thread")
+                handlers.slack.reset()
+                harness = Bot(slack)
+                try:
+                    yield harness
+                finally:
+                    harness.drain()
+                    handlers.slack.reset()
+        finally:
+            slack.stop()
+
+
 @pytest.fixture
 def fake_time() -> SimulatedClock:
     return SimulatedClock()

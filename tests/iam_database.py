@@ -48,8 +48,11 @@ EXTRA_RESOURCE_TYPES: dict[str, dict[str, str]] = {
 # ARN forms AWS evaluates that the database's formats do not spell: CloudWatch Logs authorises log-group
 # actions against the group's ARN with ":*" appended (CloudWatch Logs User Guide, "resource ARNs for log
 # groups": a log group's ARN ends in ":*", as DescribeLogGroups returns it).
+# Lambda's function actions also act on a version's or an alias's ARN (Lambda Developer Guide, "Fine-tuning the
+# Resources and Conditions sections of policies": function, function version, function alias).
 EXTRA_ARN_FORMATS: dict[tuple[str, str], str] = {
     ("logs", "log-group"): r"arn:${Partition}:logs:${Region}:${Account}:log-group:${LogGroupName}:\*",
+    ("lambda", "function"): "arn:${Partition}:lambda:${Region}:${Account}:function:${FunctionName}:${Qualifier}",
 }
 
 # AWS's global condition keys (IAM User Guide, "AWS global condition context keys"). The tag keys

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from harness import CHANNEL, DEPLOYER, Bot
 
@@ -66,12 +68,28 @@ BAD_INPUTS: list[str] = [
 ]
 
 
+# The bad inputs that get past the parser and read the platform before they are refused; the refusal is
+# audited (a write to the bot's table), so each gets a world of its own. Every other case is refused before
+# any AWS call and shares one world (TestRefusedBeforeAws checks that it still is).
+REACHES_AWS = frozenset(
+    {"/deploy service-a v9.9.9", "/deploy service-a v1.2.0", "/rollback service-a 3", "/rollback service-a 99"}
+)
+# The one call a refused command makes: the replay guard's conditional put of the request's own signature,
+# which no other request (each has its own trigger and signature) ever reads.
+REPLAY_CHECK = "dynamodb:PutItem"
+
+
 def test_the_corpus_is_large_enough() -> None:
     assert len(BAD_INPUTS) >= 40
+    assert set(BAD_INPUTS) >= REACHES_AWS
 
 
-@pytest.mark.parametrize("text", BAD_INPUTS, ids=range(len(BAD_INPUTS)))
-def test_bad_input_gets_a_clear_reply_and_changes_nothing(bot: Bot, text: str) -> None:
+def cases(reaching_aws: bool) -> list[Any]:
+    return [pytest.param(text, id=str(i)) for i, text in enumerate(BAD_INPUTS) if (text in REACHES_AWS) == reaching_aws]
+
+
+def assert_clear_refusal(bot: Bot, text: str) -> list[str]:
+    """Send `text`; a usage or error reply, no mutating AWS call, no plan card. Returns the AWS calls made."""
     with recorded_calls() as calls:
         reply = bot.command(text, user=DEPLOYER)
     assert reply.status == 200
@@ -81,6 +99,21 @@ def test_bad_input_gets_a_clear_reply_and_changes_nothing(bot: Bot, text: str) -
     assert "went wrong on the bot's side" not in reply.text, reply.text
     assert not [c for c in calls if is_platform_mutation(c)], calls
     assert [m for m in bot.slack.channel(CHANNEL) if any(b.get("type") == "actions" for b in m.blocks)] == []
+    return calls
+
+
+class TestRefusedBeforeAws:
+    """One seeded world for all (the shared_bot fixture): none of these cases gets far enough to change it."""
+
+    @pytest.mark.parametrize("text", cases(reaching_aws=False))
+    def test_bad_input_gets_a_clear_reply_and_changes_nothing(self, shared_bot: Bot, text: str) -> None:
+        calls = assert_clear_refusal(shared_bot, text)
+        assert [c for c in calls if c != REPLAY_CHECK] == [], f"{text!r} reaches AWS: add it to REACHES_AWS"
+
+
+@pytest.mark.parametrize("text", cases(reaching_aws=True))
+def test_bad_input_that_reads_the_platform_gets_a_clear_reply_and_changes_nothing(bot: Bot, text: str) -> None:
+    assert_clear_refusal(bot, text)
 
 
 @pytest.mark.parametrize(

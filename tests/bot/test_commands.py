@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import urllib.parse
 from typing import Any
 
@@ -28,7 +27,6 @@ def test_deploy_plans_first_and_changes_nothing_until_confirmed(bot: Bot) -> Non
     with recorded_calls() as calls:
         reply = bot.command("/deploy service-a v1.3.0")
     assert reply.status == 200
-    assert reply.elapsed < 3.0
     assert not [c for c in calls if is_platform_mutation(c)]
     card = bot.last_card()
     text = bot.card_text(card)
@@ -185,7 +183,11 @@ def test_ops_umbrella_runs_the_same_commands(bot: Bot) -> None:
     assert "`v1.2.0` → `v1.3.0`" in bot.card_text(bot.last_card())
 
 
-def test_ack_is_well_inside_three_seconds_and_work_happens_after(bot: Bot) -> None:
+def test_the_ack_answers_before_the_work_starts_and_the_work_answers_after(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Behaviour only: the lazy work is held back until the ack has answered. How fast the ack is, is
+    bench/ack_latency.py's to measure (warm p99 against a minimal Bolt app, in `make bench`)."""
     body = urllib.parse.urlencode(
         {
             "command": "/status",
@@ -197,10 +199,15 @@ def test_ack_is_well_inside_three_seconds_and_work_happens_after(bot: Bot) -> No
             "response_url": bot.slack.response_url("ack"),
         }
     )
-    started = time.perf_counter()
+    runner = bot.handler.get_handler().app.listener_runner.lazy_listener_runner
+    start = runner.start
+    held: list[tuple[Any, Any]] = []
+    monkeypatch.setattr(runner, "start", lambda function, request: held.append((function, request)))
     status, _ = bot.send(body, signed_headers(body))
-    acked = time.perf_counter() - started
     assert status == 200
-    assert acked < 1.0
+    assert held, "the ack handed the work to a lazy listener"
+    assert bot.slack.responses() == [], "nothing answered before the work ran"
+    for function, request in held:
+        start(function, request)
     bot.drain()
     assert bot.slack.responses(), "the lazy listener answered through response_url after the ack"

