@@ -11,14 +11,16 @@ builds the parser and the dispatcher and nothing else.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.clock import Clock, system_clock
 from bot.config import ConfigError
@@ -80,6 +82,41 @@ def share_logging(logger: Logger, *also: str) -> None:
     for name in names:
         logging.getLogger(name)
     copy_config_to_registered_loggers(source_logger=logger, include=names)
+
+
+def snapstart_hooks(before_snapshot: Callable[[], None], after_restore: Callable[[], None]) -> bool:
+    """Register SnapStart's runtime hooks (`snapshot_restore_py`, part of Lambda's Python runtime). False
+    where that module is absent (local runs, tests): nothing is registered and nothing is snapshotted."""
+    try:
+        hooks = importlib.import_module("snapshot_restore_py")
+    except ImportError:
+        return False
+    hooks.register_before_snapshot(before_snapshot)
+    hooks.register_after_restore(after_restore)
+    return True
+
+
+@contextmanager
+def answered_here(client: Any, status: int = 200, body: bytes = b"{}") -> Iterator[None]:
+    """Inside the block, `client`'s calls go through all of botocore (parameter validation, endpoint rules,
+    signing, response parsing) but are answered with `status` and `body` instead of being sent: priming runs
+    a call once without the network, so the first real call finds that path warm. (Another library's
+    before-send handler still sees the request: in-process moto answers it too.)"""
+    from botocore.awsrequest import AWSResponse
+
+    class Raw:
+        def stream(self, **_: Any) -> Iterator[bytes]:
+            yield body
+
+    def answer(request: Any, **_: Any) -> AWSResponse:
+        return AWSResponse(request.url, status, {}, Raw())
+
+    event = f"before-send.{client.meta.service_model.service_id.hyphenize()}"
+    client.meta.events.register_first(event, answer)
+    try:
+        yield
+    finally:
+        client.meta.events.unregister(event, answer)
 
 
 def bot_token(environ: Mapping[str, str]) -> str:
