@@ -380,8 +380,7 @@ class PerContainer[T]:
     def get(self) -> T:
         with self._lock:
             if self._value is None:
-                self._value = self._build(build_runtime(clocks=self.clocks, metrics=self.metrics))
-                if self._logger is not None:
+                if self._logger is not None:  # first, so that a build that fails logs like the rest
                     share_logging(self._logger, *self._loggers)
                 self._value = self._build(build_runtime(clocks=self.clocks, metrics=self.metrics))
             return self._value
