@@ -54,7 +54,9 @@ class ChannelLeases:
     clock: Clock = system_clock
     sleep: Callable[[float], None] = time.sleep
     poll: float = 0.2  # first wait between tries; doubles up to max_poll
-    max_poll: float = 1.0
+    # Short: a holder that releases and takes its next batch at once may take the lease again while a waiter
+    # sleeps (in the storm one batch waited 100 s for it with 1 s; no turns are kept, so this only narrows it).
+    max_poll: float = 0.25
     held: dict[str, Taken] = field(default_factory=dict)
     waited: float = 0.0  # seconds slept waiting for leases, for the logs and the benchmark
 

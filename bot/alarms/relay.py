@@ -111,6 +111,26 @@ class _DigestWork:
     members: list[tuple[AlarmCard, _Group]] = field(default_factory=list)
 
 
+_RANK_SHOW = 0  # a new incident (a card or a digest line), or an alarm of the digest
+_RANK_UPDATE = 1  # an update of the alarm's own card
+
+
+@dataclass
+class _Reply:
+    """A reply in a card's thread (and its copies'), sent after every card of the batch is drawn."""
+
+    card: AlarmCard
+    group: _Group
+    message: render.Message
+    broadcast: bool
+    on_copies: Callable[[AlarmCard, Callable[[str, str], object]], None]
+
+    def send(self, slack: PacedSlack) -> None:
+        card, message, broadcast = self.card, self.message, self.broadcast
+        slack.post(card.channel, message, thread_ts=card.ts, broadcast=broadcast)
+        self.on_copies(card, lambda channel, ts: slack.post(channel, message, thread_ts=ts, broadcast=broadcast))
+
+
 @dataclass(eq=False)
 class AlarmRelay:
     config: Config
@@ -187,13 +207,25 @@ class AlarmRelay:
             return result
         slack = PacedSlack(self.slack, self.pacer, remaining, leased=lambda channel: channel in leases.held)
         digests: dict[str, _DigestWork] = {}
-        for group in sorted(groups.values(), key=lambda g: g.latest.changed_at):
+        replies: list[_Reply] = []
+        # What shows a state comes first, what tells about it last (storm control, docs/alarms.md): the alarms of the
+        # digest and new incidents, then the storm digest (one write for all its alarms), then the updates of
+        # known cards, and only then the thread replies, which show no state the cards do not already show.
+        ordered = sorted(groups.values(), key=lambda g: (self._rank(stored[g.key], g), g.latest.changed_at))
+        for group in ordered:
+            if self._rank(stored[group.key], group) == _RANK_UPDATE and digests:
+                self._write_digests(digests, storms, slack, result)
             try:
-                self._apply(group, stored[group.key], storms, digests, slack, result)
+                self._apply(group, stored[group.key], storms, digests, slack, result, replies)
             except Exception as error:
                 self._fail(result, group, error)
-        for work in digests.values():
-            self._write_digest(work, storms, slack, result)
+        self._write_digests(digests, storms, slack, result)
+        for reply in replies:
+            try:
+                reply.send(slack)
+                self.alarms.save_card(reply.card, self.clock())
+            except Exception as error:
+                self._fail(result, reply.group, error)
         for channel, storm in storms.items():
             if storm.changed:
                 self._save_storm(channel, storm)
@@ -263,6 +295,20 @@ class AlarmRelay:
             result.failed[record_id] = repr(error)
             result.shown_at.pop(record_id, None)
 
+    def _rank(self, record: AlarmRecord, group: _Group) -> int:
+        """The order of the batch's writes: an alarm of the digest or a new incident, else an update of its card."""
+        card = record.card
+        if card is None or card.in_digest or not card.ts or not self._open(card, group.latest):
+            return _RANK_SHOW
+        return _RANK_UPDATE
+
+    def _write_digests(
+        self, digests: dict[str, _DigestWork], storms: dict[str, _Storm], slack: PacedSlack, result: BatchResult
+    ) -> None:
+        for work in digests.values():
+            self._write_digest(work, storms, slack, result)
+        digests.clear()
+
     def _shown(self, result: BatchResult, group: _Group) -> None:
         now = self.clock()
         for record_id in group.record_ids:
@@ -278,6 +324,7 @@ class AlarmRelay:
         digests: dict[str, _DigestWork],
         slack: PacedSlack,
         result: BatchResult,
+        replies: list[_Reply],
     ) -> None:
         alarm = group.latest
         card = record.card
@@ -289,7 +336,7 @@ class AlarmRelay:
         now = self.clock()
         muted = record.mute is not None and record.mute.until > now
         if card is not None and self._open(card, alarm):
-            self._update(card, alarm, record, muted, digests, slack, result, group)
+            self._update(card, alarm, record, muted, digests, slack, result, group, replies)
             return
         fired = [n for n in newer if n.state is AlarmState.ALARM]
         if not alarm.state.firing and not fired:
@@ -332,6 +379,7 @@ class AlarmRelay:
         slack: PacedSlack,
         result: BatchResult,
         group: _Group,
+        replies: list[_Reply],
     ) -> None:
         now = self.clock()
         if alarm.state.value == card.state:
@@ -367,14 +415,16 @@ class AlarmRelay:
             reply = cards.resolved_reply(updated)
         elif not muted and alarm.state is AlarmState.ALARM:
             reply = cards.firing_reply(updated)
-        if reply is not None:
-            # Firing again in this incident: the card is re-drawn where it was, maybe far up the channel, so
-            # the reply in its thread goes to the channel too (one write, paced as any other).
-            again = cards.fired_again(updated) and alarm.state is AlarmState.ALARM
-            slack.post(updated.channel, reply, thread_ts=updated.ts, broadcast=again)
-            self._on_copies(updated, lambda channel, ts: slack.post(channel, reply, thread_ts=ts, broadcast=again))
-        self.alarms.save_card(updated, now)
+        # The card shows the new state now; its reply waits until every card of the batch is drawn, and the state
+        # is saved after the reply (a failed reply fails the records, and the retry draws and replies again).
         self._shown(result, group)
+        if reply is None:
+            self.alarms.save_card(updated, now)
+            return
+        # Firing again in this incident: the card is re-drawn where it was, maybe far up the channel, so the
+        # reply in its thread goes to the channel too (one write, paced as any other).
+        again = cards.fired_again(updated) and alarm.state is AlarmState.ALARM
+        replies.append(_Reply(updated, group, reply, again, self._on_copies))
 
     # --- the route's channels: the card's home, and its copies ---------------------------------------------
 
