@@ -28,10 +28,11 @@ reset = _tracker.reset
 @metrics.log_metrics
 @logger.inject_lambda_context(correlation_id_path="id")
 def handler(event: dict[str, Any], context: Any) -> dict[str, str]:
-    parsed = DeploymentEvent.parse(event)
+    tracker = get_tracker()
+    parsed = DeploymentEvent.parse(event, tracker.clock)
     if parsed is None:
         logger.warning("not an ECS deployment state change; ignored", extra={"detail_type": event.get("detail-type")})
         return {"result": "ignored"}
-    result = get_tracker().on_event(parsed)
+    result = tracker.on_event(parsed)
     logger.info("deployment event handled", extra={"result": result, "service": parsed.service_arn})
     return {"result": result}

@@ -61,7 +61,7 @@ def build_handler(runtime: Runtime) -> SlackRequestHandler:
     environ = os.environ
     config, clients = runtime.config, runtime.clients
     signing_secret = secret("SLACK_SIGNING_SECRET", "SLACK_SIGNING_SECRET_NAME", environ)
-    replays = ReplayGuard(clients, config.state_table, runtime.home_region)
+    replays = ReplayGuard(clients, config.state_table, runtime.home_region, runtime.clock)
     replays.warm()
     global _runtime, _gate
     _runtime = runtime
