@@ -226,7 +226,8 @@ def main() -> dict[str, Any]:
                 rows,
             ),
             goal,
-            f"CPU per request, which the machine's load moves far less than requests/s: /api/hello {cpu_hello:.0f} µs, /api/backend "
+            "CPU per request, which the machine's load moves far less than requests/s: "
+            f"/api/hello {cpu_hello:.0f} µs, /api/backend "
             f"{cpu_backend:.0f} µs in the two services, so by CPU alone /api/backend could reach "
             f"{cpu_hello / cpu_backend if cpu_backend else 0:.2f} of /api/hello (wrk's own CPU left out).",
             f"Why about {CEILING:.2f} is the ceiling: one /api/backend is one request served by service-a, one "
