@@ -39,58 +39,28 @@ class AnyServerErrorRetryHandler(ServerErrorRetryHandler):
         return response is not None and 500 <= response.status_code < 600
 
 
-class RateLimitCounter(RetryHandler):
-    """Counts every 429 Slack answers (bot.metrics SLACK_RATE_LIMITED), retried or not; never retries itself.
-    slack_sdk asks each handler in turn whether it retries a response, so this one, first, sees them all."""
-
-    def __init__(self, metrics: Metrics) -> None:
-        super().__init__(max_retry_count=1_000_000)
-        self.metrics = metrics
-
-    def _can_retry(
-        self,
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> bool:
-        if response is not None and response.status_code == 429:
-            from bot.metrics import SLACK_RATE_LIMITED
-
-            self.metrics.count(SLACK_RATE_LIMITED)
-        return False
-
-
 class Counted(RetryHandler):
-    """A retry handler whose retries are counted (bot.metrics SLACK_RETRIES, dimension reason)."""
+    """A retry handler whose retries are counted (bot.metrics SLACK_RETRIES, dimension reason); the one for
+    rate limits also counts every 429 Slack answers, retried or not (SLACK_RATE_LIMITED): slack_sdk asks it
+    about each 429, since the connection-error handler before it never retries a response."""
 
     def __init__(self, inner: RetryHandler, reason: str, metrics: Metrics) -> None:
         super().__init__(max_retry_count=inner.max_retry_count, interval_calculator=inner.interval_calculator)
         self.inner, self.reason, self.metrics = inner, reason, metrics
 
-    def can_retry(
-        self,
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> bool:
-        return self.inner.can_retry(state=state, request=request, response=response, error=error)
+    def can_retry(self, **attempt: Any) -> bool:  # state, request, response, error: as slack_sdk passes them
+        response = attempt.get("response")
+        if self.reason == "rate_limited" and response is not None and response.status_code == 429:
+            from bot.metrics import SLACK_RATE_LIMITED
 
-    def prepare_for_next_attempt(
-        self,
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> None:
+            self.metrics.count(SLACK_RATE_LIMITED)
+        return self.inner.can_retry(**attempt)
+
+    def prepare_for_next_attempt(self, **attempt: Any) -> None:
         from bot.metrics import SLACK_RETRIES
 
         self.metrics.count(SLACK_RETRIES, reason=self.reason)
-        self.inner.prepare_for_next_attempt(state=state, request=request, response=response, error=error)
+        self.inner.prepare_for_next_attempt(**attempt)
 
 
 def retry_handlers(metrics: Metrics | None = None) -> list[RetryHandler]:
@@ -103,7 +73,7 @@ def retry_handlers(metrics: Metrics | None = None) -> list[RetryHandler]:
     ]
     if metrics is None:
         return [handler for _, handler in handlers]
-    return [RateLimitCounter(metrics), *(Counted(handler, reason, metrics) for reason, handler in handlers)]
+    return [Counted(handler, reason, metrics) for reason, handler in handlers]
 
 
 def slack_client(api_url: str, token: str | None, metrics: Metrics | None = None) -> WebClient:

@@ -69,6 +69,22 @@ def aws(config: Config, seed_plan: SeedPlan) -> Iterator[Seeded]:
         yield seed(config, plan=seed_plan)
 
 
+def _deploy_slack_function(
+    patch: pytest.MonkeyPatch, path: Path, config_dict: dict[str, Any], slack: SlackStandIn
+) -> None:
+    """The Slack function's environment as template.yaml sets it (secrets given directly, lazy work in
+    threads), its config file written to `path`; the next request builds the function afresh."""
+    import handlers.slack
+
+    path.write_text(yaml.safe_dump(config_dict))
+    patch.setenv("OPSBOT_CONFIG_FILE", str(path))
+    patch.setenv("SLACK_SIGNING_SECRET", SIGNING_SECRET)
+    patch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)
+    patch.setenv("SLACK_API_URL", slack.api_url)
+    patch.setenv("OPSBOT_LAZY", "thread")
+    handlers.slack.reset()
+
+
 @pytest.fixture
 def bot(
     tmp_path: Path,
@@ -79,14 +95,7 @@ def bot(
 ) -> Iterator[Bot]:
     import handlers.slack
 
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config_dict))
-    monkeypatch.setenv("OPSBOT_CONFIG_FILE", str(path))
-    monkeypatch.setenv("SLACK_SIGNING_SECRET", SIGNING_SECRET)
-    monkeypatch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)
-    monkeypatch.setenv("SLACK_API_URL", slack.api_url)
-    monkeypatch.setenv("OPSBOT_LAZY", "thread")
-    handlers.slack.reset()
+    _deploy_slack_function(monkeypatch, tmp_path / "config.yaml", config_dict, slack)
     harness = Bot(slack)
     yield harness
     harness.drain()
@@ -109,17 +118,11 @@ def shared_bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bot]:
             patch.delenv(name, raising=False)
         config_dict = config_data()
         path = tmp_path_factory.mktemp("shared-bot") / "config.yaml"
-        path.write_text(yaml.safe_dump(config_dict))
         slack = SlackStandIn().start()
         try:
             with mock_aws():
                 seed(parse_config(config_dict))
-                patch.setenv("OPSBOT_CONFIG_FILE", str(path))
-                patch.setenv("SLACK_SIGNING_SECRET", SIGNING_SECRET)
-                patch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)
-                patch.setenv("SLACK_API_URL", slack.api_url)
-                patch.setenv("OPSBOT_LAZY", "thread")
-                handlers.slack.reset()
+                _deploy_slack_function(patch, path, config_dict, slack)
                 harness = Bot(slack)
                 try:
                     yield harness
