@@ -109,6 +109,41 @@ class SlackOut:
     def update(self, channel: str, ts: str, msg: Message) -> None:
         self.client.chat_update(channel=channel, ts=ts, **msg)
 
+    def upload(
+        self,
+        content: bytes | str,
+        filename: str,
+        title: str,
+        *,
+        channel: str | None = None,
+        thread_ts: str | None = None,
+        snippet_type: str | None = None,
+        alt_text: str | None = None,
+    ) -> str:
+        """Upload a file with Slack's external upload flow (slack_sdk's files_upload_v2: files.getUploadURLExternal,
+        the upload, files.completeUploadExternal; scope files:write) and return its id. Without `channel`
+        the file stays private to the app, to be shown in an image block (`slack_file: {"id": ...}`)
+        once file_ready says Slack has processed it; with `channel` (and `thread_ts`) it is shared there."""
+        kwargs: dict[str, Any] = {"content": content, "filename": filename, "title": title}
+        if channel:
+            kwargs["channel"] = channel
+            if thread_ts:
+                kwargs["thread_ts"] = thread_ts
+        if snippet_type:
+            kwargs["snippet_type"] = snippet_type
+        if alt_text:
+            kwargs["alt_txt"] = alt_text  # slack_sdk's (and Slack's) spelling
+        response = self.client.files_upload_v2(**kwargs)
+        files = response.get("files") or [response.get("file") or {}]
+        return str(files[0]["id"])
+
+    def file_ready(self, file_id: str) -> bool:
+        """Whether Slack has processed an uploaded file (files.info; scope files:read): its `mimetype` is
+        empty until then, and an image block referencing it is refused (invalid_blocks) until then."""
+        response = self.client.files_info(file=file_id)
+        file = response.get("file") or {}
+        return bool(file.get("mimetype"))
+
     def group_members(self, group: str) -> list[str]:
         """The members of a user group (usergroups.users.list); raises as the client does."""
         response = self.client.usergroups_users_list(usergroup=group)
