@@ -1,14 +1,17 @@
 """A stand-in for the part of Slack's Web API the bot calls, on a loopback port.
 
-It answers auth.test, chat.postMessage, chat.update, chat.postEphemeral, usergroups.users.list and
-response_url posts; it keeps the channel history (messages, edits, threads, thread replies also sent to the
-channel) and every call, and it
-rejects what Slack rejects (Block Kit limits, a repeated action_id in a block or block_id in a message,
-URLs over 3,000 characters, too long texts, an unknown message to update, a missing token, a
-response_url used more than five times or more than 30 minutes after its interaction, and, when
-`rate_limit` is given, more messages per channel than Slack allows), so the bot cannot pass here and
-fail in Slack. Faults (429 with
-Retry-After, 5xx) can be injected per method for reliability tests.
+It answers auth.test, chat.postMessage, chat.update, chat.postEphemeral, usergroups.users.list,
+response_url posts and Slack's external file upload as slack_sdk's `files_upload_v2` drives it
+(files.getUploadURLExternal, a POST of the bytes to the upload_url it hands out, served here under
+/upload/<file id>, files.completeUploadExternal, files.info; GET /files/<id> gives a file's bytes back).
+It keeps the channel history (messages, edits, threads, thread replies also sent to the channel, files
+shared) and every call, and it rejects what Slack rejects (Block Kit limits, a repeated action_id in a
+block or block_id in a message, URLs over 3,000 characters, too long texts, an unknown message to
+update, a missing token, a response_url used more than five times or more than 30 minutes after its
+interaction, an image block whose slack_file is unknown or not yet processed, and, when `rate_limit` is
+given, more messages per channel than Slack allows), so the bot cannot pass here and fail in Slack.
+Faults (429 with Retry-After, 5xx) can be injected per method for reliability tests ("upload" for the
+upload_url).
 
 Subclasses serve more than the API on the same port by overriding `handle_other` (sandbox.workspace).
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import mimetypes
 import threading
 import time
 import urllib.parse
@@ -40,6 +44,8 @@ MAX_BUTTON_TEXT = 75
 MAX_BUTTON_VALUE = 2_000
 MAX_ID = 255
 MAX_URL = 3_000  # a button's url, an image's image_url
+MAX_ALT_TEXT = 2_000  # an image block's alt_text and title
+MAX_FILE_SIZE = 1_000_000_000  # files.getUploadURLExternal's length (slack_sdk checks the same 1 GB)
 MAX_RESPONSES = 5  # per response_url ...
 RESPONSE_URL_LIFETIME = 30 * 60.0  # ... within 30 minutes of the interaction that handed it out
 KNOWN_BLOCKS = frozenset(
@@ -58,6 +64,25 @@ class Message:
     edits: int = 0
     ephemeral_to: str | None = None
     broadcast: bool = False  # a thread reply also sent to the channel (reply_broadcast)
+    files: list[dict[str, Any]] = field(default_factory=list)  # a file shared with the message (its file object)
+
+
+@dataclass
+class UploadedFile:
+    """A file of the external upload flow: announced, its bytes posted, completed (and maybe shared)."""
+
+    id: str
+    filename: str
+    length: int
+    alt_txt: str | None = None
+    snippet_type: str | None = None
+    title: str = ""
+    data: bytes | None = None  # None until the bytes reach the upload_url
+    completed_at: float | None = None  # files.completeUploadExternal
+    info_calls: int = 0  # files.info calls since completion (Slack processes a file asynchronously)
+    channels: list[str] = field(default_factory=list)
+    shares: dict[str, list[dict[str, str]]] = field(default_factory=dict)  # channel -> the messages sharing it
+    created: int = 0
 
 
 @dataclass
@@ -107,6 +132,7 @@ class SlackState:
     user_groups: dict[str, list[str]] = field(default_factory=dict)
     response_uses: dict[str, int] = field(default_factory=dict)
     response_issued: dict[str, float] = field(default_factory=dict)  # when each response_url was handed out
+    files: dict[str, UploadedFile] = field(default_factory=dict)
 
 
 # --- observers: every payload any stand-in receives -------------------------------------------------
@@ -184,6 +210,25 @@ def _url_problem(element: dict[str, Any]) -> bool:
     return any(len(str(element.get(key) or "")) > MAX_URL for key in ("url", "image_url"))
 
 
+def _image_problem(image: dict[str, Any]) -> bool:
+    """True for an image block or element Slack refuses: alt_text 1..2,000 characters, and exactly one
+    of image_url and slack_file (an object with an `id` or a `url`); a block's title plain_text to 2,000."""
+    alt_text = image.get("alt_text")
+    if not isinstance(alt_text, str) or not 0 < len(alt_text) <= MAX_ALT_TEXT:
+        return True
+    url, slack_file = image.get("image_url"), image.get("slack_file")
+    if (url is None) == (slack_file is None):
+        return True
+    if url is not None and (not isinstance(url, str) or not url):
+        return True
+    if slack_file is not None and (
+        not isinstance(slack_file, dict) or not any(isinstance(slack_file.get(k), str) for k in ("id", "url"))
+    ):
+        return True
+    title = image.get("title")
+    return title is not None and _text_problem(title, MAX_ALT_TEXT, frozenset({"plain_text"}))
+
+
 def _element_problem(element: Any) -> bool:
     """True for an element Slack would refuse; buttons are checked in detail, every element's URLs."""
     if not isinstance(element, dict) or "type" not in element:
@@ -206,6 +251,8 @@ def _block_problem(block: Any) -> bool:
     if len(str(block.get("block_id", ""))) > MAX_ID or _url_problem(block):
         return True
     kind = block["type"]
+    if kind == "image":
+        return _image_problem(block)
     if kind == "header":
         return _text_problem(block.get("text"), MAX_HEADER_TEXT, frozenset({"plain_text"}))
     if kind == "section":
@@ -228,7 +275,9 @@ def _block_problem(block: Any) -> bool:
             return True
         images = [e for e in elements if isinstance(e, dict) and e.get("type") == "image"]
         texts = [e for e in elements if e not in images]
-        return any(_url_problem(e) for e in images) or any(_text_problem(e, MAX_SECTION_TEXT) for e in texts)
+        return any(_url_problem(e) or _image_problem(e) for e in images) or any(
+            _text_problem(e, MAX_SECTION_TEXT) for e in texts
+        )
     if kind == "actions":
         elements = block.get("elements")
         if not isinstance(elements, list) or not 0 < len(elements) <= MAX_ACTIONS_ELEMENTS:
@@ -266,8 +315,16 @@ class SlackStandIn:
         token_prefix: str = "xoxb-",  # noqa: S107 - a prefix, not a secret
         rate_limit: RateLimit | None = None,
         clock: Callable[[], float] | None = None,
+        file_processing_calls: int = 1,
+        file_processing_seconds: float | None = None,
     ) -> None:
         self.state = SlackState()
+        # Slack processes an uploaded file asynchronously: a completed file's first `file_processing_calls`
+        # files.info answers have mimetype "" and an image block cannot use it yet; it is ready after them
+        # (or `file_processing_seconds` after completion, when given).
+        self.file_processing_calls = file_processing_calls
+        self.file_processing_seconds = file_processing_seconds
+        self._file_ids = itertools.count(1)
         self.token_prefix = token_prefix
         self.rate_limit = rate_limit
         # One clock for call times and the rate limit (a benchmark's simulated time); by default the
@@ -292,6 +349,9 @@ class SlackStandIn:
                 )
 
             def do_GET(self) -> None:
+                if self.path.startswith(("/api/", "/files/")):
+                    self._answer(*stand_in.handle(self.path, b"", "", self.headers.get("Authorization", "")))
+                    return
                 self._answer(*stand_in.handle_other("GET", self.path, b"", ""))
 
             def _answer(self, status: int, body: Any, headers: dict[str, str]) -> None:
@@ -382,6 +442,10 @@ class SlackStandIn:
         return 404, {"ok": False, "error": "unknown_method"}, {}
 
     def handle(self, path: str, raw: bytes, content_type: str, authorization: str) -> tuple[int, Any, dict[str, str]]:
+        if path.startswith("/upload/"):
+            return self._upload(urllib.parse.unquote(path.removeprefix("/upload/").split("?")[0]), raw)
+        if path.startswith("/files/"):
+            return self._file_bytes(urllib.parse.unquote(path.removeprefix("/files/").split("?")[0].split("/")[0]))
         if path.startswith("/respond/"):
             body = _json_object(raw)
             answer = self._respond(urllib.parse.unquote(path.removeprefix("/respond/")), body)
@@ -389,9 +453,12 @@ class SlackStandIn:
             return answer
         if not path.startswith("/api/"):
             return self.handle_other("POST", path, raw, content_type)
-        method = path.removeprefix("/api/").split("?")[0]
+        method, _, query = path.removeprefix("/api/").partition("?")
         try:
-            params: dict[str, Any] | None = _params(raw, content_type)
+            params: dict[str, Any] | None = {
+                **{k: v[-1] for k, v in urllib.parse.parse_qs(query, keep_blank_values=True).items()},
+                **_params(raw, content_type),
+            }
         except ValueError:
             params = None
         answer = (
@@ -434,10 +501,15 @@ class SlackStandIn:
             return {"ok": True, "user_id": "UBOT", "bot_id": "BBOT", "team_id": "T0SANDBOX", "user": "fargate-chatops"}
         if method == "usergroups.users.list":
             return {"ok": True, "users": self.state.user_groups.get(str(params.get("usergroup")), [])}
+        if method.startswith("files."):
+            return self._files_method(method, params)
         if method in {"chat.postMessage", "chat.update", "chat.postEphemeral"}:
             problem = self._message_problem(params)
             if problem:
                 return {"ok": False, "error": problem}
+            unready = self._unready_files(params.get("blocks"))
+            if unready:
+                return {"ok": False, "error": "invalid_blocks", "errors": unready}
             channel = str(params["channel"])
             if method == "chat.postEphemeral" and not params.get("user"):
                 return {"ok": False, "error": "user_not_in_channel"}
@@ -477,6 +549,167 @@ class SlackStandIn:
                 return {"ok": True, "message_ts": ts}
             return {"ok": True, "channel": channel, "ts": ts, "message": {"text": message.text}}
         return {"ok": False, "error": "unknown_method"}
+
+    # --- files: the external upload flow (files_upload_v2) ------------------------------------------------
+
+    def _files_method(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        if method == "files.getUploadURLExternal":
+            filename, length = params.get("filename"), str(params.get("length", ""))
+            if not filename:
+                return {"ok": False, "error": "invalid_arguments"}
+            if not length.isdigit() or not 0 < int(length) <= MAX_FILE_SIZE:
+                return {"ok": False, "error": "invalid_length"}
+            file_id = f"F{next(self._file_ids):010d}"
+            self.state.files[file_id] = UploadedFile(
+                file_id,
+                str(filename),
+                int(length),
+                alt_txt=params.get("alt_txt") or None,
+                snippet_type=params.get("snippet_type") or None,
+                title=str(filename),
+            )
+            return {"ok": True, "upload_url": f"{self.base_url}/upload/{file_id}", "file_id": file_id}
+        if method == "files.completeUploadExternal":
+            return self._complete(params)
+        if method == "files.info":
+            found = self.state.files.get(str(params.get("file", "")))
+            if found is None or found.completed_at is None:
+                return {"ok": False, "error": "file_not_found"}
+            ready = self._processed(found)
+            found.info_calls += 1
+            return {"ok": True, "file": self._file_object(found, ready), "comments": [], "response_metadata": {}}
+        return {"ok": False, "error": "unknown_method"}
+
+    def _complete(self, params: dict[str, Any]) -> dict[str, Any]:
+        listed = params.get("files")
+        try:
+            entries = json.loads(listed) if isinstance(listed, str) else listed
+        except ValueError:
+            return {"ok": False, "error": "invalid_arguments"}
+        if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
+            return {"ok": False, "error": "invalid_arguments"}
+        found = [self.state.files.get(str(e.get("id", ""))) for e in entries]
+        if any(f is None or f.data is None or f.completed_at is not None for f in found):
+            return {"ok": False, "error": "file_not_found"}  # unknown, its bytes never posted, or completed
+        channels = [c for c in [params.get("channel_id"), *str(params.get("channels") or "").split(",")] if c]
+        thread_ts = params.get("thread_ts") or None
+        if thread_ts is not None and len(channels) != 1:
+            return {"ok": False, "error": "invalid_arguments"}  # a thread reply goes to one channel
+        if thread_ts is not None and not any(
+            m.ts == thread_ts and m.channel == channels[0] and m.ephemeral_to is None for m in self.state.messages
+        ):
+            return {"ok": False, "error": "invalid_thread_ts"}
+        files = [f for f in found if f is not None]
+        for entry, file in zip(entries, files, strict=True):
+            file.title = str(entry.get("title") or file.filename)
+            file.completed_at = self._now()
+            file.created = int(time.time())
+            file.channels = list(channels)
+        for channel in channels:  # shared: one message with the files, in the thread when thread_ts is given
+            ts = f"{int(time.time())}.{next(self._ts):06d}"
+            self.state.messages.append(
+                Message(
+                    channel=channel,
+                    ts=ts,
+                    text=str(params.get("initial_comment") or ""),
+                    blocks=[],
+                    thread_ts=thread_ts,
+                    files=[self._file_object(f, True) for f in files],
+                )
+            )
+            for file in files:
+                file.shares.setdefault(channel, []).append(
+                    {"ts": ts, **({"thread_ts": thread_ts} if thread_ts else {})}
+                )
+        return {"ok": True, "files": [self._file_object(f, self._processed(f)) for f in files]}
+
+    def _processed(self, file: UploadedFile) -> bool:
+        if file.completed_at is None:
+            return False
+        if file.info_calls >= self.file_processing_calls:
+            return True
+        late = self.file_processing_seconds
+        return late is not None and self._now() - file.completed_at >= late
+
+    def _file_object(self, file: UploadedFile, ready: bool) -> dict[str, Any]:
+        """Slack's file object; before processing, mimetype and filetype are "" as Slack answers them."""
+        snippet = file.snippet_type is not None
+        mimetype = "text/plain" if snippet else (mimetypes.guess_type(file.filename)[0] or "application/octet-stream")
+        filetype = file.snippet_type if snippet else (file.filename.rpartition(".")[2].lower() or "binary")
+        url = f"{self.base_url}/files/{file.id}/{urllib.parse.quote(file.filename)}"
+        return {
+            "id": file.id,
+            "created": file.created,
+            "timestamp": file.created,
+            "name": file.filename,
+            "title": file.title,
+            "mimetype": mimetype if ready else "",
+            "filetype": filetype if ready else "",
+            "pretty_type": (filetype or "").upper() if ready else "",
+            "user": "UBOT",
+            "mode": "snippet" if snippet else "hosted",
+            "editable": snippet,
+            "is_external": False,
+            "is_public": bool(file.channels),
+            "public_url_shared": False,
+            "size": len(file.data or b""),
+            "url_private": url,
+            "url_private_download": url,
+            "permalink": url,
+            **({"alt_txt": file.alt_txt} if file.alt_txt else {}),
+            "channels": list(file.channels),
+            "shares": {"public": {c: list(s) for c, s in file.shares.items()}} if file.shares else {},
+        }
+
+    def _unready_files(self, blocks: Any) -> list[str]:
+        """Slack's errors for image blocks whose slack_file is unknown to it or not processed yet."""
+        errors = []
+        for index, block in enumerate(blocks if isinstance(blocks, list) else []):
+            slack_file = block.get("slack_file") if isinstance(block, dict) and block.get("type") == "image" else None
+            if not isinstance(slack_file, dict):
+                continue
+            file_id, url = slack_file.get("id"), slack_file.get("url")
+            file = self.state.files.get(str(file_id)) if file_id else None
+            if file is None and url:
+                file = next(
+                    (f for f in self.state.files.values() if self._file_object(f, True)["url_private"] == url), None
+                )
+            if file is None or not self._processed(file):
+                errors.append(f"invalid slack file [json-pointer:/blocks/{index}/slack_file]")
+        return errors
+
+    def _upload(self, file_id: str, raw: bytes) -> tuple[int, Any, dict[str, str]]:
+        """The upload_url: the bytes of a file files.getUploadURLExternal announced (once)."""
+        with self._changed:
+            file = self.state.files.get(file_id)
+            call = Call("upload", {"file_id": file_id, "bytes": len(raw)}, time.time())
+            self.state.calls.append(call)
+            faults = self.state.faults.get("upload") or []  # inject("upload", 500): the upload_url fails
+            if faults:
+                faults[0].times -= 1
+                call.status = faults[0].status
+                if faults[0].times <= 0:
+                    faults.pop(0)
+                return call.status, b"upload failed", {"Content-Type": "text/plain"}
+            if file is None or file.data is not None:
+                return 404, b"Not Found", {"Content-Type": "text/plain"}
+            file.data = raw
+            self._changed.notify_all()
+        return 200, f"OK - {len(raw)}".encode(), {"Content-Type": "text/plain; charset=utf-8"}
+
+    def _file_bytes(self, file_id: str) -> tuple[int, Any, dict[str, str]]:
+        """A completed file's bytes (what the Slack client shows for url_private)."""
+        with self._lock:
+            file = self.state.files.get(file_id)
+            if file is None or file.data is None or file.completed_at is None:
+                return 404, b"Not Found", {"Content-Type": "text/plain"}
+            kind = self._file_object(file, True)["mimetype"]
+            return 200, file.data, {"Content-Type": str(kind), "Cache-Control": "no-store"}
+
+    def file(self, file_id: str) -> UploadedFile | None:
+        """A test's look at an uploaded file."""
+        with self._lock:
+            return self.state.files.get(file_id)
 
     @staticmethod
     def _message_problem(params: dict[str, Any]) -> str | None:

@@ -13,7 +13,9 @@ session ends checks them all:
   fallback `text` whenever blocks are sent, 50 blocks in a message and 100 in a view, section text
   3,000 and fields 10 of 2,000, header 150 and plain_text only, context 10 elements, actions 25
   elements, button text 75 and value 2,000, action_id and block_id 255, block_id unique in a message,
-  action_id unique in a block, url and image_url 3,000.
+  action_id unique in a block, url and image_url 3,000; an image (block or context element) has an
+  alt_text of 1 to 2,000 characters and exactly one of image_url and slack_file (`{"id"}` or `{"url"}`),
+  an image block's title is plain_text of at most 2,000.
 
 Any violation fails the run (exit status 1), each printed with the test that sent it; the terminal
 summary ends with "Slack payloads checked: N, violations: M". A test that sends bad payloads on purpose
@@ -57,6 +59,7 @@ MAX_BUTTON_TEXT = 75
 MAX_BUTTON_VALUE = 2_000
 MAX_ID = 255
 MAX_URL = 3_000
+MAX_ALT_TEXT = 2_000
 URL_KEYS = ("url", "image_url")
 
 
@@ -157,7 +160,10 @@ def _blocks_problems(blocks: Any, most: int) -> list[str]:
 def _block_problems(block: Any) -> list[str]:
     if not isinstance(block, dict):
         return ["not an object"]
-    parsed = Block.parse(block)
+    try:
+        parsed = Block.parse(block)
+    except TypeError as error:  # a required field missing: the limits below say which, else slack_sdk does
+        return _limits(block) or [f"slack_sdk: {error}"]
     if parsed is None:
         return [f"slack_sdk does not know the block type {block.get('type')!r}"]
     found = _limits(block)
@@ -196,6 +202,14 @@ def _limits(block: dict[str, Any]) -> list[str]:
             found.append(f"{len(elements)} elements (Slack takes {MAX_CONTEXT_ELEMENTS})")
         for i, element in enumerate(elements):
             found += _urls(element, f"elements[{i}]")
+            if isinstance(element, dict) and element.get("type") == "image":
+                found += _image_limits(element, f"elements[{i}].")
+    elif kind == "image":
+        found += _image_limits(block, "")
+        title = block.get("title")
+        if title is not None and (not isinstance(title, dict) or title.get("type") != "plain_text"):
+            found.append("title must be plain_text")
+        found += _text_limit(title, MAX_ALT_TEXT, "title")
     elif kind == "actions":
         elements = block.get("elements") or []
         if len(elements) > MAX_ACTIONS_ELEMENTS:
@@ -205,6 +219,24 @@ def _limits(block: dict[str, Any]) -> list[str]:
         for i, element in enumerate(elements):
             found += _element_limits(element, f"elements[{i}]")
     found += _urls(block, "")
+    return found
+
+
+def _image_limits(image: dict[str, Any], prefix: str) -> list[str]:
+    """An image's alt_text, and its one source: image_url or a slack_file naming an id or a url."""
+    found = []
+    alt_text = image.get("alt_text")
+    if not isinstance(alt_text, str) or not alt_text:
+        found.append(f"{prefix}alt_text missing (screen readers read it)")
+    elif len(alt_text) > MAX_ALT_TEXT:
+        found.append(f"{prefix}alt_text has {len(alt_text):,} characters (Slack takes {MAX_ALT_TEXT:,})")
+    url, slack_file = image.get("image_url"), image.get("slack_file")
+    if (url is None) == (slack_file is None):
+        found.append(f"{prefix}needs exactly one of image_url and slack_file")
+    if slack_file is not None and (
+        not isinstance(slack_file, dict) or not any(isinstance(slack_file.get(k), str) for k in ("id", "url"))
+    ):
+        found.append(f"{prefix}slack_file needs an id or a url")
     return found
 
 

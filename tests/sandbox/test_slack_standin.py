@@ -17,6 +17,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from slack_payloads import problems
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 
 from bot.config import parse_config
@@ -112,6 +115,28 @@ REFUSED = {
         [{"type": "image", "image_url": "https://example.com/" + "i" * 2981, "alt_text": "chart"}],
         "invalid_blocks",
     ),
+    "image without alt_text": ([{"type": "image", "image_url": "https://example.com/a.png"}], "invalid_blocks"),
+    "image alt_text over 2000": (
+        [{"type": "image", "image_url": "https://example.com/a.png", "alt_text": "a" * 2001}],
+        "invalid_blocks",
+    ),
+    "image with both image_url and slack_file": (
+        [{"type": "image", "image_url": "https://e.com/a.png", "slack_file": {"id": "F1"}, "alt_text": "a"}],
+        "invalid_blocks",
+    ),
+    "image with neither image_url nor slack_file": ([{"type": "image", "alt_text": "a"}], "invalid_blocks"),
+    "image slack_file without id or url": ([{"type": "image", "slack_file": {}, "alt_text": "a"}], "invalid_blocks"),
+    "image title in mrkdwn": (
+        [
+            {
+                "type": "image",
+                "image_url": "https://e.com/a.png",
+                "alt_text": "a",
+                "title": {"type": "mrkdwn", "text": "*t*"},
+            }
+        ],
+        "invalid_blocks",
+    ),
     "context image url over 3000": (
         [
             {
@@ -130,6 +155,14 @@ ACCEPTED = {
     ],
     "a url of exactly 3000": [{"type": "actions", "elements": [button(url="https://example.com/" + "u" * 2980)]}],
     "blocks without block_id": [section("a"), section("b")],
+    "an image by url with alt_text of exactly 2000 and a title": [
+        {
+            "type": "image",
+            "image_url": "https://example.com/chart.png",
+            "alt_text": "a" * 2000,
+            "title": {"type": "plain_text", "text": "CPU"},
+        }
+    ],
 }
 
 
@@ -465,3 +498,123 @@ def service_log_lines(count: int) -> list[LogLine]:
 
 def log_text(line: LogLine) -> str:
     return f"{line.timestamp:%H:%M:%S} {line.message}"
+
+
+# --- files: the external upload flow, through slack_sdk's own files_upload_v2 ------------------------------
+
+PNG = bytes.fromhex("89504e470d0a1a0a") + b"\0" * 64  # enough of a PNG for the stand-in, which keeps bytes
+
+
+def web_client(slack: SlackStandIn) -> WebClient:
+    return WebClient(token=TOKEN, base_url=slack.api_url)
+
+
+def image(file_id: str) -> dict[str, Any]:
+    return {"type": "image", "slack_file": {"id": file_id}, "alt_text": "CPU of service-a", "title": plain("CPU")}
+
+
+def plain(text: str) -> dict[str, str]:
+    return {"type": "plain_text", "text": text}
+
+
+def test_files_upload_v2_without_a_channel_keeps_the_file_private_and_posts_nothing(slack: SlackStandIn) -> None:
+    answer = web_client(slack).files_upload_v2(filename="cpu.png", content=PNG, title="CPU", alt_txt="CPU graph")
+    file = answer["file"]
+    assert (file["title"], file["name"], file["channels"], file["is_public"]) == ("CPU", "cpu.png", [], False)
+    assert slack.calls("files.getUploadURLExternal")[0].params["length"] == str(len(PNG))
+    assert [c.method for c in slack.calls()] == [
+        "files.getUploadURLExternal",
+        "upload",
+        "files.completeUploadExternal",
+    ]
+    assert slack.channel("C1") == []
+    with urllib.request.urlopen(f"{slack.base_url}/files/{file['id']}", timeout=5) as response:
+        assert (response.read(), response.headers["Content-Type"]) == (PNG, "image/png")
+
+
+def test_a_just_uploaded_file_is_processed_after_the_first_files_info(slack: SlackStandIn) -> None:
+    client = web_client(slack)
+    file_id = client.files_upload_v2(filename="cpu.png", content=PNG, title="CPU")["file"]["id"]
+    assert client.files_info(file=file_id)["file"]["mimetype"] == ""  # Slack processes uploads asynchronously
+    info = client.files_info(file=file_id)["file"]
+    assert (info["mimetype"], info["filetype"], info["size"]) == ("image/png", "png", len(PNG))
+    with pytest.raises(SlackApiError) as refused:
+        client.files_info(file="F404")
+    assert refused.value.response["error"] == "file_not_found"
+
+
+@pytest.mark.slack_invalid_payloads_expected  # an image block the stand-in must refuse, on purpose
+def test_an_image_block_with_an_unprocessed_or_unknown_slack_file_is_refused_as_slack_refuses_it(
+    slack: SlackStandIn,
+) -> None:
+    client = web_client(slack)
+    file_id = client.files_upload_v2(filename="cpu.png", content=PNG, title="CPU")["file"]["id"]
+    for blocks in ([section("card"), image(file_id)], [image("F0000000404")]):
+        with pytest.raises(SlackApiError) as refused:
+            client.chat_postMessage(channel="C1", text="card", blocks=blocks)
+        index = len(blocks) - 1
+        assert refused.value.response.data == {
+            "ok": False,
+            "error": "invalid_blocks",
+            "errors": [f"invalid slack file [json-pointer:/blocks/{index}/slack_file]"],
+        }
+    posted = client.chat_postMessage(channel="C1", text="card", blocks=[section("card")])
+    with pytest.raises(SlackApiError):
+        client.chat_update(channel="C1", ts=posted["ts"], text="card", blocks=[section("card"), image(file_id)])
+
+
+def test_a_processed_file_shows_in_an_image_block_by_id_or_by_its_url(slack: SlackStandIn) -> None:
+    client = web_client(slack)
+    file = client.files_upload_v2(filename="cpu.png", content=PNG, title="CPU")["file"]
+    while not client.files_info(file=file["id"])["file"]["mimetype"]:
+        pass
+    posted = client.chat_postMessage(channel="C1", text="card", blocks=[section("card")])
+    client.chat_update(channel="C1", ts=posted["ts"], text="card", blocks=[section("card"), image(file["id"])])
+    by_url = {**image(file["id"]), "slack_file": {"url": file["url_private"]}}
+    client.chat_postMessage(channel="C1", text="again", blocks=[by_url])
+    assert [m.blocks[-1]["type"] for m in slack.channel("C1")] == ["image", "image"]
+
+
+def test_a_file_completed_with_a_channel_and_thread_is_shared_there_as_a_message(slack: SlackStandIn) -> None:
+    client = web_client(slack)
+    card = client.chat_postMessage(channel="C1", text="card")
+    answer = client.files_upload_v2(
+        channel="C1",
+        thread_ts=card["ts"],
+        content="# Postmortem\n",
+        filename="postmortem.md",
+        title="Postmortem draft",
+        snippet_type="markdown",
+        initial_comment="A draft to edit",
+    )
+    reply = slack.channel("C1")[-1]
+    assert (reply.thread_ts, reply.text) == (card["ts"], "A draft to edit")
+    assert [(f["id"], f["title"], f["mode"]) for f in reply.files] == [
+        (answer["file"]["id"], "Postmortem draft", "snippet")
+    ]
+    assert answer["file"]["shares"]["public"]["C1"][0]["ts"] == reply.ts
+    with pytest.raises(SlackApiError) as refused:
+        client.files_upload_v2(channel="C1", thread_ts="1.000404", content="x", filename="x.md", title="x")
+    assert refused.value.response["error"] == "invalid_thread_ts"
+
+
+def test_a_failed_upload_url_fails_files_upload_v2_and_nothing_is_completed(slack: SlackStandIn) -> None:
+    slack.inject("upload", 500)
+    with pytest.raises(urllib.error.HTTPError):  # slack_sdk lets urllib's error out of files_upload_v2
+        web_client(slack).files_upload_v2(filename="cpu.png", content=PNG, title="CPU")
+    assert slack.calls("files.completeUploadExternal") == []
+
+
+def test_the_upload_flow_refuses_what_slack_refuses(slack: SlackStandIn) -> None:
+    assert call(slack, "files.getUploadURLExternal", {"filename": "a.png", "length": 0})[1]["error"] == "invalid_length"
+    assert call(slack, "files.getUploadURLExternal", {"length": 5})[1]["error"] == "invalid_arguments"
+    announced = call(slack, "files.getUploadURLExternal", {"filename": "a.png", "length": 5})[1]
+    not_uploaded = call(slack, "files.completeUploadExternal", {"files": [{"id": announced["file_id"]}]})[1]
+    assert not_uploaded["error"] == "file_not_found"  # its bytes never reached the upload_url
+
+
+def test_the_payload_check_knows_the_image_rules() -> None:
+    assert problems("chat.postMessage", {"text": "t", "blocks": [image("F1")]}) == []
+    found = problems("chat.postMessage", {"text": "t", "blocks": [{"type": "image", "slack_file": {}}]})
+    assert any("alt_text missing" in p for p in found)
+    assert any("slack_file needs an id" in p for p in found)
