@@ -62,6 +62,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "bot.alarms.pacing",
             "bot.alarms.escalation",
             "bot.alarms.routes",
+            "bot.alarms.changed",
         },
     ),
     ("changes", {"bot.operations", "bot.alarms.relay"}),
