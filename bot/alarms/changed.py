@@ -22,11 +22,13 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from bot import render
-from bot.alarms.store import AlarmCard
+from bot.alarms.store import ALARM_CARD_TTL_SECONDS, AlarmCard
 from bot.config import ConfigError
 from bot.errors import BotError
 from bot.history import RevisionHistory, last_known_good
 from bot.platform import Platform
+from bot.slack import SlackPort
+from bot.table import Table
 
 log = logging.getLogger(__name__)
 
@@ -210,11 +212,16 @@ def _container_lines(container: ContainerDiff) -> list[str]:
     title = f"*Container {_code(container.name)}*"
     if container.status == "removed":
         return [f"{title} removed"]
-    lines = [title + (" (new)" if container.status == "added" else "")]
+    new = container.status == "added"
+    lines = [title + (" (new)" if new else "")]
+
+    def arrow(change: Change, missing: str = "not set") -> str:
+        return _value(change.after, missing) if new else _arrow(change, missing)
+
     if container.image_repository:
-        lines.append(f"• image repository {_arrow(container.image_repository, 'none')}")
+        lines.append(f"• image repository {arrow(container.image_repository, 'none')}")
     if container.image_tag:
-        lines.append(f"• image tag {_arrow(container.image_tag, 'no tag')}")
+        lines.append(f"• image tag {arrow(container.image_tag, 'no tag')}")
     for kind, added, removed, changed in (
         ("environment", container.env_added, container.env_removed, container.env_changed),
         ("secrets", container.secrets_added, container.secrets_removed, container.secrets_changed),
@@ -228,7 +235,7 @@ def _container_lines(container: ContainerDiff) -> list[str]:
         ("memory reservation (MiB)", container.memory_reservation),
     ):
         if change:
-            lines.append(f"• {label} {_arrow(change)}")
+            lines.append(f"• {label} {arrow(change)}")
     if container.ports_added:
         lines.append(f"• ports added: {_names(container.ports_added)}")
     if container.ports_removed:
@@ -257,11 +264,39 @@ def changed_reply(changes: TaskDefinitionDiff, service: str, before_rev: int, af
 
 
 class WhatChanged:
-    """The "what changed" reply of an alarm card that followed a deploy, read from ECS."""
+    """The "what changed" reply of an alarm card that followed a deploy, read from ECS; posted once per incident.
 
-    def __init__(self, platform: Platform, history: RevisionHistory) -> None:
+    Stored: `alarm#<account>#<region>#<name>` / `changed#<incident>`, the claim of an incident's reply (TTL as
+    the card's)."""
+
+    def __init__(self, platform: Platform, table: Table) -> None:
         self.platform = platform
-        self.history = history
+        self.table = table
+        self.history = RevisionHistory(table)
+
+    def reply_once(self, card: AlarmCard, slack: SlackPort) -> bool:
+        """Post `reply_for(card)` in the card's thread, once per incident: a conditional put claims the reply
+        first, so a repeated notification or a retried batch posts nothing again (a post that fails after it is
+        logged, not retried). True when it was posted. Never raises: the reply is never worth a retried record."""
+        if card.deploy is None or not card.service or not card.ts:
+            return False
+        try:
+            claimed = self.table.put_new(
+                f"alarm#{card.key}",
+                f"changed#{card.incident}",
+                {"at": card.changed_at},
+                card.opened_at + ALARM_CARD_TTL_SECONDS,
+            )
+            if not claimed:
+                return False
+            message = self.reply_for(card)
+            if message is None:
+                return False
+            slack.post(card.channel, message, thread_ts=card.ts)
+        except Exception as error:  # BotError, SlackApiError, OutOfTime, NotLeased
+            log.warning("alarm %s: no what-changed reply: %s", card.name, _why(error))
+            return False
+        return True
 
     def reply_for(self, card: AlarmCard) -> render.Message | None:
         """The reply for `card`'s thread; None when no deploy preceded the alarm, or when the revisions could
@@ -286,7 +321,7 @@ class WhatChanged:
                 card.env,
                 before,
                 after,
-                type(error).__name__ if not isinstance(error, BotError) else error,
+                _why(error),
             )
             return None
         return changed_reply(diff(old, new), card.service, before, after)
@@ -299,3 +334,14 @@ class WhatChanged:
         if good is not None:
             return good.number
         return next((r.number for r in revisions if r.number < after), 0)
+
+
+def _why(error: Exception) -> str:
+    """An error in one line: a BotError's or ConfigError's own words, Slack's error code, or the
+    exception's type; never the request that failed."""
+    if isinstance(error, (BotError, ConfigError)):
+        return " ".join(str(error).split())[:300]
+    response = getattr(error, "response", None)
+    if isinstance(response, Mapping) and isinstance(response.get("error"), str):
+        return f"Slack answered {response['error']}"
+    return type(error).__name__

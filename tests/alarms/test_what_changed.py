@@ -261,7 +261,7 @@ def card(config: Config, deploy: RecentDeploy | None) -> AlarmCard:
 def what_changed(config: Config) -> WhatChanged:
     from harness import state_table
 
-    return WhatChanged(Platform(config, ClientFactory()), RevisionHistory(state_table()))
+    return WhatChanged(Platform(config, ClientFactory()), state_table())
 
 
 def deploy_record(before: int, after: int) -> RecentDeploy:
