@@ -131,6 +131,13 @@ GRANTS: tuple[Grant, ...] = (
         A,
         why="an alarm's service from its tag (alarms.service_tag_key): the cards, /alarms and /status alike",
     ),
+    _grant(
+        "cloudwatch:GetMetricWidgetImage",
+        Scope.ANY,
+        A,
+        why="the graph on an alarm card (bot/alarms/graph.py); read-only. '*' because the action supports no "
+        "resource type (AWS's Service Authorization Reference): it draws any metric the account can read",
+    ),
     # Cost Explorer
     _grant("ce:GetCostAndUsage", Scope.ANY, S, C, why="/cost and the weekly post; no resource-level permission"),
     # The bot's own state

@@ -427,6 +427,16 @@ def _dimensions(raw: dict[str, Any]) -> list[Dimension]:
 def _resource_id(target: Target) -> str:
     return f"service/{target.cluster}/{target.ecs_service}"
 
+    # --- CloudWatch metric graphs (the alarm card's graph, bot.alarms.graph) -----------------------------
+
+    def metric_widget_image(self, env: EnvironmentConfig, widget_json: str) -> bytes:
+        """The PNG CloudWatch draws for a MetricWidget JSON document (GetMetricWidgetImage)."""
+        with aws_operation("Draw the metric graph"):
+            response = self._client("cloudwatch", env).get_metric_widget_image(
+                MetricWidget=widget_json, OutputFormat="png"
+            )
+        return bytes(response["MetricWidgetImage"])
+
 
 def _service_state(target: Target, raw: dict[str, Any] | None) -> ServiceState:
     if raw is None or raw.get("status") == "INACTIVE":

@@ -53,6 +53,7 @@ def build_relay(runtime: Runtime) -> AlarmRelay:
         pacer,
         clocks.wall,
         clocks.sleep,
+        graphs=runtime.alarm_graphs,
         own_topics=frozenset({own} if own else ()),
     )
 

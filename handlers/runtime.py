@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     from bot.access import AccessPolicy
     from bot.alarms.actions import AlarmActions
+    from bot.alarms.context import AlarmGraphs
     from bot.alarms.escalation import Escalations
     from bot.alarms.store import AlarmStore
     from bot.aws import ClientFactory
@@ -298,6 +299,21 @@ class Runtime:
         from bot.cost import CostReporter
 
         return CostReporter(self.config, self.clients, self.table, self.clock)
+
+    @cached_property
+    def alarm_graphs(self) -> AlarmGraphs:
+        """The graph on each alarm card (bot.alarms.context), added after the relay's batch."""
+        from bot.alarms.context import AlarmGraphs
+
+        return AlarmGraphs(
+            self.config,
+            self.platform,
+            self.slack,
+            self.stores.alarms,
+            self.stores.audit,
+            self.clock,
+            self.clocks.sleep,
+        )
 
     @cached_property
     def reads(self) -> ReadCommands:

@@ -7,6 +7,7 @@ One process tree on 127.0.0.1, started in this order and stopped in reverse:
     service-b, service-a   child processes on uvicorn (:8001, :8000)
     bot       the real Lambda handlers behind a local API Gateway / EventBridge / SQS adapter (:3001)
     rollouts  ECS deployment state change events after a deploy, which moto does not emit
+    metrics   the services' CPU and ALB metrics into moto every 5 s, from their requests and rollouts
     slack     the Slack stand-in and the page to drive it (:3000); the page answering means ready
 
 Every port can be moved with its variable (SANDBOX_PAGE_PORT, SANDBOX_BOT_PORT, SANDBOX_AWS_PORT,
@@ -158,6 +159,7 @@ def build(environ: MutableMapping[str, str]) -> tuple[Supervisor, str]:
     from sandbox.adapter import BotAdapter
     from sandbox.alarms import AlarmTrigger
     from sandbox.aws import EmbeddedAWS, LogShipper
+    from sandbox.metrics import MetricsPublisher, tee
     from sandbox.rollout import RolloutSimulator
     from sandbox.seed import SANDBOX_PLAN
     from sandbox.workspace import SlackPage, SlackWorkspace
@@ -173,8 +175,14 @@ def build(environ: MutableMapping[str, str]) -> tuple[Supervisor, str]:
     shippers = {c.name: LogShipper(targets[c.name], lambda: aws.client("logs")) for c in children if c.name in targets}
     # Each service reports the version its seeded task definition runs (APP_VERSION), and each rollout's after.
     running = {"APP_VERSION": SANDBOX_PLAN.revisions[-1]}
+    # The services' CPU/ALB metrics, from the request lines they log and the rollouts (built below).
+    metrics = MetricsPublisher(config.targets(), lambda: aws.client("cloudwatch"), lambda: rollouts.rolling())
     children = [
-        dataclasses.replace(c, output=shippers.get(c.name), env={**c.env, **running} if c.name in targets else c.env)
+        dataclasses.replace(
+            c,
+            output=tee(shippers.get(c.name), metrics.observe(c.name)) if c.name in targets else None,
+            env={**c.env, **running} if c.name in targets else c.env,
+        )
         for c in children
     ]
     adapter = BotAdapter(ports.bot, lambda: aws.queue_url, lambda: aws.client("sqs"), environment.region)
@@ -195,7 +203,7 @@ def build(environ: MutableMapping[str, str]) -> tuple[Supervisor, str]:
         return SlackWorkspace(config, adapter.url, SIGNING_SECRET, alarms, channel_id=channel, port=port)
 
     page = SlackPage(ports.page, workspace)
-    supervisor = Supervisor(children, before=[aws, *shippers.values()], after=[adapter, rollouts, page])
+    supervisor = Supervisor(children, before=[aws, *shippers.values()], after=[adapter, rollouts, metrics, page])
     service_a = children[-1].url
     ready = (
         f"open http://{HOST}:{ports.page} (Slack #ops: type /deploy service-a v1.3.0); "

@@ -115,6 +115,10 @@ class RolloutSimulator:
             self._thread.join(timeout=10)
             self._thread = None
 
+    def rolling(self) -> dict[str, bool]:
+        """Service name -> True while a rollout of it runs, False while one whose tasks never start does."""
+        return {r.target.name: not r.bad for r in list(self._rollouts.values())}
+
     def _run(self) -> None:
         while not self._stop.wait(self.poll):
             try:

@@ -51,11 +51,12 @@ LAYERS: list[tuple[str, set[str]]] = [
         },
     ),
     ("records", {"bot.stores", "bot.history", "bot.alarms.store"}),
-    ("presentation", {"bot.render", "bot.alarms.model", "bot.alarms.cards"}),
+    ("presentation", {"bot.render", "bot.alarms.model", "bot.alarms.cards", "bot.alarms.graph"}),
     (
         "features",
         {
             "bot.plans",
+            "bot.alarms.context",
             "bot.deployments",
             "bot.cost",
             "bot.alarms.lease",

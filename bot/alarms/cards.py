@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement
+from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, ImageBlock
 
 from bot import render
 from bot.alarms.model import AlarmState
@@ -117,6 +117,8 @@ def alarm_card(card: AlarmCard, record: AlarmRecord, settings: AlarmSettings, no
     blocks.append(render.context(" · ".join(history)))
     if card.deploy is not None:
         blocks.append(render.section(deploy_line(card.deploy, card.opened_at)))
+    if card.graph:  # uploaded after the card was posted (bot.alarms.context), once Slack had processed it
+        blocks.append(graph_block(card))
     status = []
     ack = record.current_ack
     if ack is not None:
@@ -141,6 +143,12 @@ def alarm_card(card: AlarmCard, record: AlarmRecord, settings: AlarmSettings, no
         blocks.append(render.context(links))
     fallback = f"{LABELS[state]}: {escape(card.name)} ({subject})"
     return render.message(fallback, blocks)
+
+
+def graph_block(card: AlarmCard) -> ImageBlock:
+    """The card's graph: an image block over the uploaded file (private to the app, shown only here)."""
+    alt = render.clip(f"Graph of the alarm {card.name}: its metric, threshold and the service's changes", 1900)
+    return ImageBlock(slack_file={"id": card.graph}, alt_text=escape(alt), block_id=f"graph:{card.graph}"[:255])
 
 
 def done_line(done: AlarmDone) -> str:

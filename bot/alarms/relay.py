@@ -29,6 +29,7 @@ from dataclasses import InitVar, dataclass, field, replace
 
 from bot import render
 from bot.alarms import cards
+from bot.alarms.context import AlarmGraphs
 from bot.alarms.escalation import Escalations
 from bot.alarms.lease import ChannelLeases
 from bot.alarms.model import AlarmNotification, AlarmState, NotAnAlarm, ServiceMap, parse_body
@@ -140,6 +141,7 @@ class AlarmRelay:
     pacer: Pacer
     clock: Clock = system_clock
     sleep: Callable[[float], None] = time.sleep
+    graphs: AlarmGraphs | None = None  # the graph on each card the batch drew (docs/alarms.md "Graph")
     own_topics: InitVar[frozenset[str]] = frozenset()
 
     def __post_init__(self, own_topics: frozenset[str]) -> None:
@@ -229,6 +231,10 @@ class AlarmRelay:
         for channel, storm in storms.items():
             if storm.changed:
                 self._save_storm(channel, storm)
+        if self.graphs is not None:  # the lowest priority: after every card and reply; it never fails a record
+            self.graphs.after_batch(
+                [g.latest for g in groups.values() if not result.failed.keys() & set(g.record_ids)], slack
+            )
         result.writes = slack.writes
         return result
 

@@ -56,6 +56,8 @@ class AlarmCard:
     deploy: RecentDeploy | None = None
     copies: tuple[tuple[str, str], ...] = ()  # (channel, ts) of the card in the route's other channels
     foreign: str = ""  # not one of the environments' alarms (alarms.foreign_alarms: show): why, shown on the card
+    graph: str = ""  # the Slack file id of the card's graph (bot.alarms.context), shown as an image block
+    graph_for: str = ""  # the state and change it was drawn for, "<state>@<changed_at>": a new state redraws it
 
 
 @dataclass(frozen=True, slots=True)

@@ -336,10 +336,13 @@ def uncalled_actions(grants: Iterable[Grant], sources: Mapping[str, str]) -> lis
 # --- manifest <-> app ---------------------------------------------------------------------------
 
 PLACEHOLDER_URL = "https://EXAMPLE.execute-api.REGION.amazonaws.com/slack/events"
-ALLOWED_BOT_SCOPES = frozenset({"commands", "chat:write", "chat:write.public", "usergroups:read"})
+ALLOWED_BOT_SCOPES = frozenset(
+    {"commands", "chat:write", "chat:write.public", "usergroups:read", "files:write", "files:read"}
+)
 # usergroups:read: roles may be granted to user groups (S...), whose members the bot reads
-# (bot/slack.py SlackOut.group_members).
-REQUIRED_BOT_SCOPES = frozenset({"commands", "chat:write", "usergroups:read"})
+# (bot/slack.py SlackOut.group_members). files:write and files:read: the graph on an alarm card is
+# uploaded (SlackOut.upload) and shown once files.info says Slack has processed it (SlackOut.file_ready).
+REQUIRED_BOT_SCOPES = frozenset({"commands", "chat:write", "usergroups:read", "files:write", "files:read"})
 
 
 def manifest_problems(manifest_text: str, handled: Iterable[str]) -> list[str]:

@@ -54,6 +54,7 @@ data "aws_iam_policy_document" "bot_functions_boundary" {
       "application-autoscaling:DescribeScalableTargets",
       "ce:GetCostAndUsage",
       "cloudwatch:DescribeAlarms",
+      "cloudwatch:GetMetricWidgetImage",
       "ecs:DeregisterTaskDefinition",
       "ecs:DescribeTaskDefinition",
       "ecs:ListTaskDefinitions",
