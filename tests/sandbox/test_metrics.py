@@ -17,12 +17,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from bot.config import Config, Target, parse_config
-from bot.config_source import read_yaml
+from bot.config import Config, Target, load_config
 from sandbox.main import DEFAULT_CONFIG
 from sandbox.metrics import MetricsPublisher, tee
 
-CONFIG: Config = parse_config(read_yaml(DEFAULT_CONFIG))
+CONFIG: Config = load_config({"OPSBOT_CONFIG_FILE": str(DEFAULT_CONFIG)})
 
 
 @pytest.fixture
