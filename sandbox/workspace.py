@@ -7,6 +7,7 @@ Served on one loopback port (3000 by default):
     GET  /static/slack_text.js      what Slack shows for mrkdwn and plain_text, as DOM nodes (the page's renderer)
     GET  /page/state?user=&since=   the channel as the chosen user sees it (long poll on a version number)
     GET  /page/alarms               the seeded alarms and their state in moto
+    GET  /files/<id>                an uploaded file's bytes (sandbox.slack_api): image blocks' slack_file
     POST /page/command              {"user", "text"}: a slash command, form-encoded and signed as Slack does;
                                     any other text is a message the person posts in the channel (and
                                     a note for them alone: the app answers slash commands)
@@ -47,6 +48,7 @@ TEAM_ID = "T0SANDBOX"
 APP_ID = "A0SANDBOX"
 ACK_TIMEOUT = 3.0  # Slack's limit for the HTTP answer to a command or a click
 LONG_POLL = 15.0
+SNIPPET_PREVIEW = 20_000  # bytes of a snippet the page shows inline
 BOT_USER = "UBOT"
 SLACKBOT = "USLACKBOT"
 # The app hears slash commands only (it subscribes to no message events): a message typed here gets no answer.
@@ -155,9 +157,23 @@ class SlackWorkspace(SlackStandIn):
         with self._lock:
             shown = [m for m in self.state.messages if m.channel == self.channel_id and m.ephemeral_to in (None, user)]
             return [
-                {**asdict(m), "user_name": names.get(m.user, m.user), "ephemeral": m.ephemeral_to is not None}
+                {
+                    **asdict(m),
+                    "files": [self._shown_file(f) for f in m.files],
+                    "user_name": names.get(m.user, m.user),
+                    "ephemeral": m.ephemeral_to is not None,
+                }
                 for m in shown
             ]
+
+    def _shown_file(self, file: dict[str, Any]) -> dict[str, Any]:
+        """A shared file as the page shows it: a snippet with its text (Slack shows it inline), else its URL."""
+        shown = {k: file.get(k) for k in ("id", "title", "name", "mode", "filetype", "mimetype")}
+        shown["src"] = f"/files/{urllib.parse.quote(str(file.get('id', '')))}"
+        uploaded = self.state.files.get(str(file.get("id")))
+        if file.get("mode") == "snippet" and uploaded is not None and uploaded.data is not None:
+            shown["preview"] = uploaded.data[:SNIPPET_PREVIEW].decode(errors="replace")
+        return shown
 
     def page_state(self, user: str, since: int) -> dict[str, Any]:
         deadline = time.monotonic() + LONG_POLL
