@@ -323,6 +323,16 @@ class Platform:
         stopped = None if searched_from is None else datetime.fromtimestamp(searched_from / 1000, UTC)
         return LogRead(lines, stopped)
 
+    # --- CloudWatch metric graphs (the alarm card's graph, bot.alarms.graph) -----------------------------
+
+    def metric_widget_image(self, env: EnvironmentConfig, widget_json: str) -> bytes:
+        """The PNG CloudWatch draws for a MetricWidget JSON document (GetMetricWidgetImage)."""
+        with aws_operation("Draw the metric graph"):
+            response = self._client("cloudwatch", env).get_metric_widget_image(
+                MetricWidget=widget_json, OutputFormat="png"
+            )
+        return bytes(response["MetricWidgetImage"])
+
 
 # Reading logs backwards (Platform.read_logs). A window holding at most this many events is read whole;
 # one holding more is narrowed towards its end. Also each call's `limit`: one page in real AWS unless the
@@ -426,16 +436,6 @@ def _dimensions(raw: dict[str, Any]) -> list[Dimension]:
 
 def _resource_id(target: Target) -> str:
     return f"service/{target.cluster}/{target.ecs_service}"
-
-    # --- CloudWatch metric graphs (the alarm card's graph, bot.alarms.graph) -----------------------------
-
-    def metric_widget_image(self, env: EnvironmentConfig, widget_json: str) -> bytes:
-        """The PNG CloudWatch draws for a MetricWidget JSON document (GetMetricWidgetImage)."""
-        with aws_operation("Draw the metric graph"):
-            response = self._client("cloudwatch", env).get_metric_widget_image(
-                MetricWidget=widget_json, OutputFormat="png"
-            )
-        return bytes(response["MetricWidgetImage"])
 
 
 def _service_state(target: Target, raw: dict[str, Any] | None) -> ServiceState:
