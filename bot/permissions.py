@@ -77,7 +77,9 @@ GRANTS: tuple[Grant, ...] = (
         "ecs:DescribeTaskDefinition",
         Scope.ANY,
         S,
-        why="image tag of a revision; no resource-level permission",
+        A,
+        why="image tag of a revision; an alarm card's what changed (the two revisions a deploy went between); "
+        "no resource-level permission",
     ),
     _grant(
         "ecs:ListTaskDefinitions",

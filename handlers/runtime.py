@@ -303,6 +303,7 @@ class Runtime:
     @cached_property
     def alarm_graphs(self) -> AlarmGraphs:
         """The graph on each alarm card (bot.alarms.context), added after the relay's batch."""
+        from bot.alarms.changed import WhatChanged
         from bot.alarms.context import AlarmGraphs
 
         return AlarmGraphs(
@@ -313,6 +314,7 @@ class Runtime:
             self.stores.audit,
             self.clock,
             self.clocks.sleep,
+            what_changed=WhatChanged(self.platform, self.table),
         )
 
     @cached_property

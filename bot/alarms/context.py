@@ -31,6 +31,7 @@ from typing import Protocol
 from slack_sdk.errors import SlackApiError
 
 from bot.alarms import cards, graph
+from bot.alarms.changed import WhatChanged
 from bot.alarms.graph import Marker
 from bot.alarms.model import AlarmNotification
 from bot.alarms.pacing import PacedSlack
@@ -89,6 +90,7 @@ class AlarmGraphs:
     clock: Clock
     sleep: Callable[[float], None]
     waits: tuple[float, ...] = READY_WAITS
+    what_changed: WhatChanged | None = None  # a card opened after a deploy: what it changed, in its thread
 
     def after_batch(self, shown: Sequence[AlarmNotification], slack: PacedSlack) -> None:
         """Add or refresh the graph of each card that shows one of `shown` (the batch's newest notification of
@@ -108,6 +110,8 @@ class AlarmGraphs:
             card = record.card
             if card is None or not card.ts or card.in_digest or card.changed_at != alarm.changed_at:
                 continue  # muted, in the storm digest, or showing another notification than this one
+            if self.what_changed is not None:
+                self.what_changed.reply_once(card, slack)  # once per incident; never raises
             if card.graph_for == drawn_for(card):
                 continue
             if not _time_left(slack):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -20,7 +21,7 @@ from bot.history import RevisionHistory
 from bot.platform import Platform
 from sandbox.seed import Seeded
 
-from .support import ALARM_CHANNEL
+from .support import ALARM_CHANNEL, AlarmsLambda, metric_alarm
 
 REPO = "123456789012.dkr.ecr.us-east-1.amazonaws.com/ecs-microservices-production-service-a"
 ENV_SENTINEL = "s3cr3t-ENV-VALUE-7f1c"
@@ -307,3 +308,36 @@ def test_an_aws_failure_is_one_log_line_and_no_reply(
     with caplog.at_level(logging.WARNING, logger="bot.alarms.changed"):
         assert what_changed(config).reply_for(card(config, deploy_record(3, 999))) is None
     assert len([r for r in caplog.records if r.name == "bot.alarms.changed"]) == 1
+
+
+# --- through handlers.alarms.handler: the reply in the card's thread ----------------------------------
+
+
+def deploy_service_a(alarms: AlarmsLambda) -> None:
+    bot = alarms.bot
+    assert bot.command("/deploy service-a v1.3.0").text == ""
+    plan = bot.last_card()
+    bot.click("plan_confirm", bot.button(plan, "plan_confirm")["value"], plan.ts)
+
+
+def replies(alarms: AlarmsLambda, card: Any) -> list[Any]:
+    return [m for m in alarms.slack.channel(ALARM_CHANNEL) if m.thread_ts == card.ts]
+
+
+def test_a_card_opened_after_a_deploy_gets_what_changed_in_its_thread_once(alarms: AlarmsLambda) -> None:
+    deploy_service_a(alarms)
+    alarm = metric_alarm(at=datetime.now(UTC) + timedelta(minutes=6))
+    alarms.deliver(alarm)
+    card = alarms.card()
+    (reply,) = [m for m in replies(alarms, card) if "What changed" in m.text]
+    text = text_of({"text": reply.text, "blocks": reply.blocks})
+    assert "revision 3 → 4" in text
+    assert "image tag `v1.2.0` → `v1.3.0`" in text
+    alarms.deliver(alarm)  # the same notification again (SQS delivers at least once)
+    assert len([m for m in replies(alarms, card) if "What changed" in m.text]) == 1
+
+
+def test_a_card_with_no_deploy_before_it_gets_no_what_changed(alarms: AlarmsLambda) -> None:
+    alarms.deliver(metric_alarm(at=datetime.now(UTC)))
+    card = alarms.card()
+    assert not [m for m in replies(alarms, card) if "What changed" in m.text]
