@@ -308,10 +308,11 @@ def _draw(
             if line.get("label"):
                 axes.annotate(
                     str(line["label"]),
-                    (0.01, float(line["value"])),
+                    (0.99, float(line["value"])),
                     xycoords=("axes fraction", "data"),
                     color=line.get("color", "#d62728"),
                     fontsize=8,
+                    ha="right",
                     va="bottom",
                 )
         for moment, mark in marks:
@@ -336,13 +337,18 @@ def _draw(
             axes.set_ylim(bottom=left.get("min"), top=left.get("max"))
         elif not any(values for _, (_, values), _, _ in drawn) and not horizontal:
             axes.set_ylim(0, 1)
+        else:  # room above the highest line for its label, and 0 at the bottom for what cannot go below
+            axes.margins(y=0.12)
+            everything = [v for _, (_, values), _, _ in drawn for v in values] + [float(h["value"]) for h in horizontal]
+            if everything and min(everything) >= 0:
+                axes.set_ylim(bottom=0)
         axes.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=UTC))  # type: ignore[no-untyped-call]
         axes.grid(alpha=0.3)
         if widget.get("title"):
             axes.set_title(str(widget["title"]), fontsize=10)
         legend = widget["legend"] if isinstance(widget.get("legend"), dict) else {}
         if any(options.get("visible") is not False for *_, options in drawn) and legend.get("position") != "hidden":
-            axes.legend(fontsize=7, loc="upper left")
+            axes.legend(fontsize=7, loc="best")
         figure.tight_layout()
         out = io.BytesIO()
         figure.savefig(out, format="png", dpi=dpi)
