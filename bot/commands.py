@@ -36,6 +36,8 @@ MAX_FILTER = 200
 MAX_ALARM_NAME = 255  # CloudWatch's limit
 MAX_LOG_WINDOW = timedelta(days=7)
 DEFAULT_LOG_WINDOW = timedelta(minutes=15)
+DEFAULT_TIMELINE_WINDOW = timedelta(hours=2)
+MAX_TIMELINE_WINDOW = timedelta(days=7)
 # Cost Explorer keeps 13 months of daily cost (bot/cost.py, HISTORY_MONTHS): 365 days fit whole on any day.
 MAX_COST_DAYS = 365
 MAX_REVISION_DIGITS = 7
@@ -141,11 +143,20 @@ class Routes:
 
 
 @dataclass(frozen=True, slots=True)
+class Timeline:
+    """`/ops timeline`: what happened to a service in the last `since`, in order."""
+
+    service: str
+    since: timedelta = DEFAULT_TIMELINE_WINDOW
+    env: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Help:
     topic: str | None = None
 
 
-Command = Deploy | Scale | Rollback | Status | Logs | Alarms | Cost | Lock | Unlock | Audit | Routes | Help
+Command = Deploy | Scale | Rollback | Status | Logs | Alarms | Cost | Lock | Unlock | Audit | Timeline | Routes | Help
 MUTATING = (Deploy, Scale, Rollback)
 
 
@@ -179,6 +190,11 @@ SPECS: dict[str, Spec] = {
     "lock": Spec("/ops lock <service> [env] [reason]", "Stop others from deploying a service until you unlock it."),
     "unlock": Spec("/ops unlock <service> [env]", "Release a deploy lock."),
     "audit": Spec("/ops audit [service] [env]", "The last 10 audit entries."),
+    "timeline": Spec(
+        "/ops timeline <service> [env] [since]",
+        "What happened to a service, in order: alarm state changes, ECS deployments and events, the bot's plans,"
+        " changes, locks, acknowledgements and escalations (default 2h, at most 7d); Export drafts a postmortem.",
+    ),
     "routes": Spec(
         "/ops routes [test <alarm-name|service> [env]]",
         "The routing rules; with `test`, the channels a service's or an alarm's messages go to (nothing is sent).",
@@ -250,6 +266,7 @@ class Parser:
             "lock": self._lock,
             "unlock": self._unlock,
             "audit": self._audit,
+            "timeline": self._timeline,
             "routes": self._routes,
             "help": self._help,
         }
@@ -499,6 +516,48 @@ class Parser:
         service = self._service("audit", rest[0]) if rest else None
         env = self._finish("audit", rest[1:], env)
         return Audit(service, env)
+
+    def _timeline(self, tokens: list[str]) -> Timeline:
+        """`<service> [env] [since]`: the environment and the window in either order, each at most once."""
+        if not tokens:
+            raise _fail("timeline", "Name the service whose timeline you want.")
+        service = self._service("timeline", tokens[0])
+        env: str | None = None
+        since: timedelta | None = None
+        for token in tokens[1:]:
+            if token in self.environments and env is None:
+                env = token
+            elif since is None and WINDOW_SHAPE.match(token.lower()):
+                since = self._timeline_window(service, token)
+            elif token in self.environments:
+                raise _fail("timeline", f"Two environments, `{env}` and `{token}`.")
+            elif since is not None and WINDOW_SHAPE.match(token.lower()):
+                raise _fail("timeline", f"Two windows: `{_show(token)}` after `{window_text(since)}`.")
+            else:
+                raise _fail(
+                    "timeline",
+                    f"`{_show(token)}` is neither a known environment ({self._known_environments()})"
+                    f" nor a time window ({WINDOW_FORMS}).",
+                )
+        return Timeline(service, since or DEFAULT_TIMELINE_WINDOW, env)
+
+    @staticmethod
+    def _timeline_window(service: str, token: str) -> timedelta:
+        match = DURATION_PATTERN.match(token.lower())
+        shown = _show(token)
+        if match is None:
+            problem = f"`{shown}` is not a time window"
+        else:
+            amount, unit = int(match.group(1)), match.group(2)
+            since = timedelta(**{{"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[unit]: amount})
+            if timedelta(0) < since <= MAX_TIMELINE_WINDOW:
+                return since
+            problem = f"`{shown}` is no time at all" if since <= timedelta(0) else f"`{shown}` is too long"
+        raise _fail(
+            "timeline",
+            f"{problem}: the timeline goes back at most 7d. Give a number and s, m, h or d, for example"
+            f" `/ops timeline {service} 7d` (or 30m, 2h, 1d).",
+        )
 
     def _routes(self, tokens: list[str]) -> Routes:
         if not tokens:

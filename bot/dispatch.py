@@ -8,6 +8,7 @@ go to the logs, never a traceback to Slack).
     Confirm, Cancel                bot.operations
     Roll back (on a deploy card)   bot.operations, as /rollback
     alarm_* (on an alarm card)     bot.alarms.actions
+    Export (on a timeline)         bot.reads -> bot.timeline: the postmortem draft in the timeline's thread
 
 The components come from providers (the composition root, handlers/runtime.py, builds each on first use),
 so a module a request does not need is never imported for it: the ack path builds none.
@@ -29,6 +30,7 @@ from bot.config import Config
 from bot.errors import BotError
 from bot.metrics import DISCARD, LAZY_WORK_DURATION, Metrics
 from bot.slack import Respond
+from bot.timeline import EXPORT_ACTION
 
 if TYPE_CHECKING:
     from bot.alarms.actions import AlarmActions
@@ -38,7 +40,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 ALARM_ACTION_PREFIX = "alarm_"  # every button of an alarm card (bot.alarms.cards)
-BUTTON_ACTIONS = (render.CONFIRM_ACTION, render.CANCEL_ACTION, render.ROLLBACK_ACTION)
+BUTTON_ACTIONS = (render.CONFIRM_ACTION, render.CANCEL_ACTION, render.ROLLBACK_ACTION, EXPORT_ACTION)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +73,8 @@ class Dispatcher:
                 self.operations().cancel(value, who, respond)
             elif action_id == render.ROLLBACK_ACTION:
                 self._deploy_card_rollback(value, who, respond)
+            elif action_id == EXPORT_ACTION:
+                self.reads().export_timeline(value, who, respond)
             elif action_id.startswith(ALARM_ACTION_PREFIX):
                 self.alarm_buttons().click(action_id, value, who, respond)
             else:

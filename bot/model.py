@@ -171,3 +171,44 @@ class Plan:
             Action.SCALE: "auto" if self.desired_count is None else str(self.desired_count),
         }[self.action]
         return f"{self.action.value} {self.service} {detail} ({self.env})"
+
+
+# --- what happened to a service (bot.timeline) -----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmRef:
+    """One of a service's alarms (bot.alarm_services' rule), as DescribeAlarms names it."""
+
+    name: str
+    arn: str = ""
+
+    @property
+    def account(self) -> str:
+        parts = self.arn.split(":")
+        return parts[4] if len(parts) > 5 else ""
+
+    @property
+    def region(self) -> str:
+        parts = self.arn.split(":")
+        return parts[3] if len(parts) > 5 else ""
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmStateChange:
+    """One StateUpdate of DescribeAlarmHistory: AWS's words (the reason) are outside text."""
+
+    alarm: str
+    at: float
+    old_state: str
+    new_state: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceEvent:
+    """An ECS service event (DescribeServices' `events`) or a deployment's start or end (`deployments`)."""
+
+    at: float
+    message: str  # ECS's words: outside text
+    deployment: str = ""  # the deployment's id, for a deployment's own line

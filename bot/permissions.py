@@ -127,6 +127,12 @@ GRANTS: tuple[Grant, ...] = (
         "AWS's DescribeAlarms reference allows only with the permission scoped to '*'",
     ),
     _grant(
+        "cloudwatch:DescribeAlarmHistory",
+        Scope.PLATFORM_ALARMS,
+        S,
+        why="/ops timeline: the state changes of the service's alarms (one call per alarm, by its name)",
+    ),
+    _grant(
         "cloudwatch:ListTagsForResource",
         Scope.PLATFORM_ALARMS,
         S,

@@ -7,6 +7,7 @@ bot.operations, which checks who, confirms, runs once and audits.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -20,7 +21,17 @@ from bot.aws import ClientFactory
 from bot.clock import Clock, system_clock
 from bot.config import Config, EnvironmentConfig, Target
 from bot.errors import OperationError, aws_operation
-from bot.model import Alarm, ImageTag, LogLine, LogRead, ScalingBounds, ServiceState
+from bot.model import (
+    Alarm,
+    AlarmRef,
+    AlarmStateChange,
+    ImageTag,
+    LogLine,
+    LogRead,
+    ScalingBounds,
+    ServiceEvent,
+    ServiceState,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +61,102 @@ class Platform:
 
     def _client(self, service: str, env: EnvironmentConfig) -> Any:
         return self.clients.client(service, env.region, env.role_arn)
+
+    # --- a service's past (bot.timeline) ---------------------------------------------------------
+
+    def service_alarms(self, target: Target) -> list[AlarmRef]:
+        """The environment's alarms (any state) that belong to `target`'s service by the one rule
+        (bot.alarm_services), as Platform.alarms lists them."""
+        env = target.environment
+        groups: dict[str, str] | None = None
+
+        def target_groups(env: EnvironmentConfig) -> dict[str, str]:
+            nonlocal groups
+            if groups is None:
+                try:
+                    groups = self.target_groups(env)
+                except OperationError:
+                    log.warning("could not read the target groups of %s's services", env.name, exc_info=True)
+                    groups = {}
+            return groups
+
+        found: list[AlarmRef] = []
+        with aws_operation("Describe alarms"):
+            paginator = self._client("cloudwatch", env).get_paginator("describe_alarms")
+            prefix = f"{self.config.project}-{env.name}-"
+            for page in paginator.paginate(AlarmNamePrefix=prefix, AlarmTypes=["MetricAlarm", "CompositeAlarm"]):
+                for raw in page.get("MetricAlarms", []) + page.get("CompositeAlarms", []):
+                    arn = str(raw.get("AlarmArn", ""))
+                    service = service_of_alarm(
+                        self.config,
+                        env,
+                        raw["AlarmName"],
+                        _dimensions(raw),
+                        arn,
+                        target_groups=target_groups,
+                        tags=self.alarm_tags,
+                    )
+                    if service == target.name:
+                        found.append(AlarmRef(str(raw["AlarmName"]), arn))
+        return found
+
+    def alarm_history(
+        self, target: Target, alarms: Sequence[str], start: datetime, end: datetime, limit: int = 100
+    ) -> list[AlarmStateChange]:
+        """The state changes of `alarms` between `start` and `end` (DescribeAlarmHistory, StateUpdate), at
+        most `limit` per alarm, the newest."""
+        cloudwatch = self._client("cloudwatch", target.environment)
+        changes: list[AlarmStateChange] = []
+        for name in alarms:
+            kept = 0
+            with aws_operation("Read the alarm history"):
+                paginator = cloudwatch.get_paginator("describe_alarm_history")
+                pages = paginator.paginate(
+                    AlarmName=name,
+                    AlarmTypes=["MetricAlarm", "CompositeAlarm"],
+                    HistoryItemType="StateUpdate",
+                    StartDate=start,
+                    EndDate=end,
+                    ScanBy="TimestampDescending",
+                    PaginationConfig={"MaxItems": limit, "PageSize": min(limit, 100)},
+                )
+                for page in pages:
+                    for item in page.get("AlarmHistoryItems", []):
+                        if kept < limit:
+                            changes.append(_state_change(name, item))
+                            kept += 1
+        return changes
+
+    def service_events(self, target: Target, start: datetime, end: datetime) -> list[ServiceEvent]:
+        """What ECS says happened to the service between `start` and `end`: its service events (the newest
+        100 ECS keeps) and the start and end of each deployment it still lists."""
+        raw = self._described([target]).get((target.cluster, target.ecs_service))
+        if raw is None:
+            raise OperationError(
+                "Describe ECS service",
+                f"{target.ecs_service} is not an active service in cluster {target.cluster}",
+                "Check the service with /status and the bot's config (naming, environments).",
+                "ServiceNotFoundException",
+            )
+        low, high = start.timestamp(), end.timestamp()
+        events = [
+            ServiceEvent(_epoch(e.get("createdAt")), str(e.get("message", "")))
+            for e in raw.get("events", [])
+            if low <= _epoch(e.get("createdAt")) <= high
+        ]
+        for deployment in raw.get("deployments", []):
+            ident = str(deployment.get("id", ""))
+            revision = str(deployment.get("taskDefinition", "")).rpartition("/")[2]
+            created, updated = _epoch(deployment.get("createdAt")), _epoch(deployment.get("updatedAt"))
+            if low <= created <= high:
+                events.append(ServiceEvent(created, f"deployment {ident} of {revision} started", ident))
+            rollout = str(deployment.get("rolloutState") or "")
+            if rollout in {"COMPLETED", "FAILED"} and low <= updated <= high and updated > created:
+                reason = str(deployment.get("rolloutStateReason") or "")
+                events.append(
+                    ServiceEvent(updated, f"deployment {ident} of {revision} {rollout}: {reason}".rstrip(": "), ident)
+                )
+        return sorted(events, key=lambda e: e.at)
 
     # --- ECS services ---------------------------------------------------------------------------
 
@@ -432,6 +539,34 @@ def _dimensions(raw: dict[str, Any]) -> list[Dimension]:
     for query in raw.get("Metrics") or []:
         listed.extend(((query.get("MetricStat") or {}).get("Metric") or {}).get("Dimensions") or [])
     return [Dimension(str(d["Name"]), str(d["Value"])) for d in listed if "Name" in d and "Value" in d]
+
+
+def _epoch(moment: Any) -> float:
+    """A time as boto3 returns it (an aware datetime), or epoch seconds; 0.0 when there is none."""
+    if isinstance(moment, datetime):
+        return moment.timestamp()
+    return float(moment) if isinstance(moment, int | float) else 0.0
+
+
+def _state_change(alarm: str, item: dict[str, Any]) -> AlarmStateChange:
+    """A StateUpdate history item: its HistoryData's old and new state, else its summary's words."""
+    try:
+        data = json.loads(str(item.get("HistoryData") or "{}"))
+    except ValueError:
+        data = {}
+    data = data if isinstance(data, dict) else {}
+    old, new = data.get("oldState"), data.get("newState")
+    old, new = (old if isinstance(old, dict) else {}), (new if isinstance(new, dict) else {})
+    summary = str(item.get("HistorySummary", ""))
+    words = summary.rsplit(" ", 3)  # "Alarm updated from OK to ALARM"
+    guessed = (words[-3], words[-1]) if len(words) == 4 and words[-2] == "to" else ("", "")
+    return AlarmStateChange(
+        alarm=alarm,
+        at=_epoch(item.get("Timestamp")),
+        old_state=str(old.get("stateValue") or guessed[0]),
+        new_state=str(new.get("stateValue") or guessed[1]),
+        reason=str(new.get("stateReason") or summary),
+    )
 
 
 def _resource_id(target: Target) -> str:

@@ -1,6 +1,7 @@
-"""The commands that change nothing on AWS: /status, /alarms, /logs, /ops audit, /ops routes, /cost, and
-/ops lock and unlock (which change only the bot's own state). One table from command type to its handler
-and the role it needs; the role is checked (and a refusal audited) before any handler runs.
+"""The commands that change nothing on AWS: /status, /alarms, /logs, /ops audit, /ops routes, /ops timeline
+(and its Export button), /cost, and /ops lock and unlock (which change only the bot's own state). One table
+from command type to its handler and the role it needs; the role is checked (and a refusal audited) before
+any handler runs.
 
 Changes (/deploy, /rollback, /scale) take the other path, bot.operations.
 """
@@ -25,7 +26,9 @@ if TYPE_CHECKING:
     from bot.cost import CostReporter
     from bot.plans import Requester
     from bot.platform import Platform
+    from bot.slack import Respond
     from bot.stores import AuditLog, LockStore, StatusCache
+    from bot.timeline import Timelines
 
 log = logging.getLogger(__name__)
 Handler = Callable[[Any, "Requester", str], render.Message]
@@ -44,6 +47,7 @@ class ReadCommands:
     status_cache: StatusCache
     clock: Clock
     cost_reporter: Callable[[], CostReporter]
+    timelines: Callable[[], Timelines] | None = None
     handlers: dict[type[c.Command], Handler] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -56,6 +60,7 @@ class ReadCommands:
             c.Unlock: self.unlock,
             c.Routes: self.routes,
             c.Cost: self.cost,
+            c.Timeline: self.timeline,
         }
 
     def answer(self, command: c.Command, who: Requester, text: str) -> render.Message:
@@ -120,6 +125,18 @@ class ReadCommands:
 
     def cost(self, command: c.Cost, who: Requester, text: str) -> render.Message:
         return self.cost_reporter().summary(command.days, command.label, command.env)
+
+    def timeline(self, command: c.Timeline, who: Requester, text: str) -> render.Message:
+        return self._timelines().show(command, who)
+
+    def export_timeline(self, value: str, who: Requester, respond: Respond) -> None:
+        """The Export button of a timeline: its postmortem draft in the timeline's thread."""
+        self._timelines().export(value, who, respond)
+
+    def _timelines(self) -> Timelines:
+        if self.timelines is None:
+            raise BotError("The timeline is not available in this function.", "Use `/ops audit`.")
+        return self.timelines()
 
     # --- the bot's own records --------------------------------------------------------------------------
 

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from bot.slack import SlackOut
     from bot.stores import AuditLog, LockStore, PlanStore, StatusCache
     from bot.table import Table
+    from bot.timeline import Timelines
 
 
 def secret(value_variable: str, name_variable: str, environ: Mapping[str, str]) -> str:
@@ -330,6 +331,24 @@ class Runtime:
             self.stores.status,
             self.clock,
             self.cost_reporter,
+            timelines=lambda: self.timelines,
+        )
+
+    @cached_property
+    def timelines(self) -> Timelines:
+        from bot.timeline import Timelines
+
+        return Timelines(
+            self.config,
+            self.platform,
+            self.access,
+            self.stores.audit,
+            self.stores.plans,
+            self.stores.alarms,
+            self.escalations,
+            self.slack,
+            lambda: self.once,
+            self.clock,
         )
 
     # --- the Slack function's ack path: cheap to build ---------------------------------------------------

@@ -64,6 +64,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "bot.alarms.escalation",
             "bot.alarms.routes",
             "bot.alarms.changed",
+            "bot.timeline",
         },
     ),
     ("changes", {"bot.operations", "bot.alarms.relay"}),

@@ -57,6 +57,16 @@ class Stop:
 _STOP = Codec(Stop)
 
 
+@dataclass(frozen=True, slots=True)
+class Posted:
+    """An escalation level that was posted (its claim, `escalation#<incident>` / `level#<fired>#<level>`)."""
+
+    level: int
+    fired: int
+    at: float
+    mention: str
+
+
 @dataclass
 class RunResult:
     posted: list[str] = field(default_factory=list)  # "<alarm name> level <n>"
@@ -100,6 +110,23 @@ class Escalations:
     def stop(self, incident: str, stop: Stop) -> None:
         """No further level of this incident is posted (the first stop is kept)."""
         self.table.put_new(f"escalation#{incident}", "stop", _STOP.dump(stop), stop.at + KEEP_SECONDS)
+
+    def trail(self, incident: str) -> tuple[list[Posted], Stop | None]:
+        """What happened to an incident's escalation: the levels posted, oldest first, and its stop."""
+        posted: list[Posted] = []
+        stop = None
+        for item in self.table.query_items(f"escalation#{incident}", newest_first=False, limit=100):
+            data = self.table.data(item)
+            sk = str(item["sk"]["S"])
+            if data is None:
+                continue
+            if sk == "stop":
+                stop = _STOP.load(data)
+            elif sk.startswith("level#") and sk.count("#") == 2:
+                _, fired, level = sk.split("#")
+                if fired.isdigit() and level.isdigit():
+                    posted.append(Posted(int(level), int(fired), float(data["at"]), str(data.get("mention", ""))))
+        return sorted(posted, key=lambda p: p.at), stop
 
     # --- the scheduled run ----------------------------------------------------------------------------------
 

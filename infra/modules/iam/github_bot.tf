@@ -112,7 +112,7 @@ data "aws_iam_policy_document" "bot_functions_boundary" {
 
   statement {
     sid       = "PlatformAlarms"
-    actions   = ["cloudwatch:ListTagsForResource"]
+    actions   = ["cloudwatch:DescribeAlarmHistory", "cloudwatch:ListTagsForResource"]
     resources = ["arn:${local.partition}:cloudwatch:${local.region}:${local.account}:alarm:${var.name_prefix}-*"]
   }
 
