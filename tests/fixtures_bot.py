@@ -38,6 +38,12 @@ def aws_environment(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPa
         monkeypatch.setenv(name, value)
     for name in AWS_UNSET:
         monkeypatch.delenv(name, raising=False)
+    # moto has no GetMetricWidgetImage; sandbox.metric_widget.install() adds it for the rest of the process (the
+    # sandbox's tests do). These tests start on moto as it is, so alarm cards get no graph (and no extra write)
+    # unless the test installs it (tests/alarms/test_graph.py); put back afterwards.
+    from moto.cloudwatch.responses import CloudWatchResponse
+
+    monkeypatch.delattr(CloudWatchResponse, "get_metric_widget_image", raising=False)
 
 
 @pytest.fixture
