@@ -33,7 +33,6 @@ from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement
 
 from bot import render
 from bot.commands import MAX_TIMELINE_WINDOW, Timeline, window_text
-from bot.config import Config, Role, Target
 from bot.errors import BotError, NotAllowedError
 from bot.model import AlarmRef
 from bot.slack_text import REGION, SLACK_ID, alarm_console_url, link, mentions_only
@@ -43,6 +42,7 @@ if TYPE_CHECKING:
     from bot.alarms.escalation import Escalations
     from bot.alarms.store import AlarmStore
     from bot.clock import Clock
+    from bot.config import Config, Target  # annotations only: the ack path imports this module without pydantic
     from bot.idempotency import Once
     from bot.plans import Requester
     from bot.platform import Platform
@@ -173,6 +173,8 @@ class Timelines:
     def export(self, value: str, who: Requester, respond: Respond) -> None:
         """The postmortem draft of the window the button names, as a Markdown snippet in the thread of the
         timeline that carries the button; once per click (a second press is told it is there)."""
+        from bot.config import Role
+
         target, start, end = self._window_of(value)
         request = f"export the timeline of {target.name} ({target.env})"
         decision = self.access.check(who.user, who.channel, target.env, Role.VIEWER)

@@ -78,9 +78,11 @@ class EmbeddedAWS:
     def start(self) -> str:
         from moto.server import ThreadedMotoServer
 
+        from sandbox import alarm_history
         from sandbox.metric_widget import install
 
         install()  # GetMetricWidgetImage, which moto lacks: the server runs moto in this process
+        alarm_history.install()  # DescribeAlarmHistory (/ops timeline), which moto lacks too
         # One line per AWS call would bury everything else the terminal shows.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self.environ.update(aws_environment(self.endpoint_url, self.region))
