@@ -123,8 +123,10 @@ GRANTS: tuple[Grant, ...] = (
         "cloudwatch:DescribeAlarms",
         Scope.ANY,
         S,
-        why="/alarms, /status, plan cards; read-only. '*' because the call returns composite alarms too, which "
-        "AWS's DescribeAlarms reference allows only with the permission scoped to '*'",
+        A,
+        why="/alarms, /status, plan cards, a composite alarm card's children; read-only. '*' because the call "
+        "returns composite alarms too, which AWS's DescribeAlarms reference allows only with the permission "
+        "scoped to '*'",
     ),
     _grant(
         "cloudwatch:DescribeAlarmHistory",

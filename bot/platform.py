@@ -440,6 +440,20 @@ class Platform:
             )
         return bytes(response["MetricWidgetImage"])
 
+    def alarm_states(self, env: EnvironmentConfig, names: Sequence[str]) -> dict[str, str]:
+        """The state of each named alarm that exists, metric or composite (a composite alarm card's children):
+        DescribeAlarms by name, one call for up to 100 names (more are left out)."""
+        found: dict[str, str] = {}
+        if not names:
+            return found
+        with aws_operation("Describe alarms"):
+            paginator = self._client("cloudwatch", env).get_paginator("describe_alarms")
+            pages = paginator.paginate(AlarmNames=list(names)[:100], AlarmTypes=["MetricAlarm", "CompositeAlarm"])
+            for page in pages:
+                for raw in page.get("MetricAlarms", []) + page.get("CompositeAlarms", []):
+                    found[str(raw["AlarmName"])] = str(raw.get("StateValue", ""))
+        return found
+
 
 # Reading logs backwards (Platform.read_logs). A window holding at most this many events is read whole;
 # one holding more is narrowed towards its end. Also each call's `limit`: one page in real AWS unless the

@@ -28,6 +28,7 @@ MUTE = "alarm_mute"
 ACTIONS = (ROLLBACK, SCALE_UP, LOGS, ACK, MUTE)
 DONE_BY = {"rollback": ROLLBACK, "scale": SCALE_UP}  # AlarmDone.action -> the button it replaces
 DIGEST_LINES = 60  # keeps the digest far below Slack's ~13k characters of blocks
+CHILD_LINES = 20  # a composite alarm's children listed on its card
 
 ICONS = {
     AlarmState.ALARM: ":rotating_light:",
@@ -119,6 +120,8 @@ def alarm_card(card: AlarmCard, record: AlarmRecord, settings: AlarmSettings, no
         blocks.append(render.section(deploy_line(card.deploy, card.opened_at)))
     if card.graph:  # uploaded after the card was posted (bot.alarms.context), once Slack had processed it
         blocks.append(graph_block(card))
+    if card.children:  # a composite alarm: its children's states in place of a graph (bot.alarms.context)
+        blocks.append(render.section(children_text(card.children)))
     status = []
     ack = record.current_ack
     if ack is not None:
@@ -149,6 +152,18 @@ def graph_block(card: AlarmCard) -> ImageBlock:
     """The card's graph: an image block over the uploaded file (private to the app, shown only here)."""
     alt = render.clip(f"Graph of the alarm {card.name}: its metric, threshold and the service's changes", 1900)
     return ImageBlock(slack_file={"id": card.graph}, alt_text=escape(alt), block_id=f"graph:{card.graph}"[:255])
+
+
+def children_text(children: tuple[tuple[str, str], ...]) -> str:
+    """A composite alarm's children as DescribeAlarms gave them when the card last changed state."""
+    lines = []
+    for name, state in children[:CHILD_LINES]:
+        known = state in AlarmState.__members__
+        shown = f"{ICONS[AlarmState(state)]} {LABELS[AlarmState(state)].lower()}" if known else "not found"
+        lines.append(f"`{render.escape(render.clip(name, 120))}` · {shown}")
+    if len(children) > CHILD_LINES:
+        lines.append(f"{len(children) - CHILD_LINES} more in its rule")
+    return render.clip("*Its alarms:*\n" + "\n".join(lines), render.SECTION_LIMIT)
 
 
 def done_line(done: AlarmDone) -> str:

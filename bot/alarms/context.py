@@ -13,9 +13,10 @@ notification of this batch (opened, or changed state) and has no graph for that 
   4. update the card (and its copies) with the image block, a paced write of the lowest priority through the
      batch's PacedSlack, and save the card with the file id and the state it was drawn for.
 
-A composite alarm has no metric, so no graph. Anything that fails (CloudWatch refuses or lacks the call, the
-upload fails, Slack never processes the file, the update is refused, the invocation is out of time) leaves
-the card as it was and logs one line; it never fails the alarm's SQS records.
+A composite alarm has no metric, so no graph: its card lists the states of the alarms its rule names
+instead (DescribeAlarms by name, one call), updated the same way. Anything that fails (CloudWatch refuses
+or lacks the call, the upload fails, Slack never processes the file, the update is refused, the invocation
+is out of time) leaves the card as it was and logs one line; it never fails the alarm's SQS records.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from slack_sdk.errors import SlackApiError
 from bot.alarms import cards, graph
 from bot.alarms.changed import WhatChanged
 from bot.alarms.graph import Marker
-from bot.alarms.model import AlarmNotification
+from bot.alarms.model import AlarmKind, AlarmNotification
 from bot.alarms.pacing import PacedSlack
 from bot.alarms.store import AlarmCard, AlarmRecord, AlarmStore
 from bot.clock import Clock
@@ -96,7 +97,7 @@ class AlarmGraphs:
         """Add or refresh the graph of each card that shows one of `shown` (the batch's newest notification of
         each alarm whose records succeeded). Never raises: a graph is never worth a retried record."""
         try:
-            self._after_batch([alarm for alarm in shown if graph.has_graph(alarm) and not alarm.foreign], slack)
+            self._after_batch([alarm for alarm in shown if not alarm.foreign], slack)
         except Exception:
             log.warning("alarm graphs: skipped for this batch", exc_info=True)
 
@@ -116,6 +117,9 @@ class AlarmGraphs:
                 continue
             if not _time_left(slack):
                 log.warning("alarm %s: no graph, the invocation is out of time for it", alarm.name)
+                continue
+            if alarm.kind is AlarmKind.COMPOSITE:
+                self._show_children(alarm, record, slack)
                 continue
             file_id = self._draw(alarm, card)
             if file_id:
@@ -187,8 +191,23 @@ class AlarmGraphs:
                     pending.remove(file_id)
         return ready
 
+    def _show_children(self, alarm: AlarmNotification, record: AlarmRecord, slack: PacedSlack) -> None:
+        """A composite alarm has no graph: its card lists the states of the alarms its rule names (one
+        DescribeAlarms call), as they are when the card changed state."""
+        card = record.card
+        names = graph.children(alarm.alarm_rule or "")
+        if card is None or not names:
+            return
+        try:
+            states = self.platform.alarm_states(self.config.environment(card.env), names)
+        except Exception as error:
+            log.warning("alarm %s: its children's states were not read: %s", alarm.name, _one_line(error))
+            return
+        children = tuple((name, states.get(name, "")) for name in names)
+        self._show(_Drawn(replace(card, children=children), record, ""), slack)
+
     def _show(self, item: _Drawn, slack: PacedSlack) -> None:
-        card = replace(item.card, graph=item.file_id, graph_for=drawn_for(item.card))
+        card = replace(item.card, graph=item.file_id or item.card.graph, graph_for=drawn_for(item.card))
         now = self.clock()
         message = cards.alarm_card(card, replace(item.record, card=card), self.config.alarms, now)
         try:

@@ -15,6 +15,7 @@ The times are UTC (CloudWatch draws them as the widget's `timezone` says).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -69,6 +70,18 @@ def window(alarm: AlarmNotification) -> tuple[float, float]:
 def has_graph(alarm: AlarmNotification) -> bool:
     """A composite alarm has no metric of its own to draw."""
     return alarm.kind is not AlarmKind.COMPOSITE and (bool(alarm.metric_name) or bool(alarm.metrics))
+
+
+_CHILD = re.compile(r"\b(?:ALARM|OK|INSUFFICIENT_DATA)\(\s*(?:\"([^\"]+)\"|'([^']+)'|([^\s()]+))\s*\)")
+
+
+def children(rule: str) -> list[str]:
+    """The alarms a composite alarm's rule names (ALARM("name"), OK(arn), ...), by name, once each."""
+    found = []
+    for match in _CHILD.finditer(rule):
+        named = next(group for group in match.groups() if group)
+        found.append(named.split(":alarm:", 1)[1] if ":alarm:" in named else named)
+    return list(dict.fromkeys(found))
 
 
 def widget(alarm: AlarmNotification, markers: Sequence[Marker] = ()) -> dict[str, Any] | None:

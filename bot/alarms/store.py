@@ -58,6 +58,7 @@ class AlarmCard:
     foreign: str = ""  # not one of the environments' alarms (alarms.foreign_alarms: show): why, shown on the card
     graph: str = ""  # the Slack file id of the card's graph (bot.alarms.context), shown as an image block
     graph_for: str = ""  # the state and change it was drawn for, "<state>@<changed_at>": a new state redraws it
+    children: tuple[tuple[str, str], ...] = ()  # a composite alarm's (child alarm, its state), shown for a graph
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 import pytest
 from harness import stores
 
@@ -20,6 +21,7 @@ from sandbox.slack_api import SlackStandIn
 from .support import (
     CLUSTER,
     PREFIX,
+    REGION,
     T0,
     AlarmsLambda,
     anomaly_alarm,
@@ -174,11 +176,21 @@ def test_a_repeat_of_the_state_draws_nothing_and_a_state_change_draws_a_new_grap
     assert "RESOLVED" in alarms.text(alarms.card())
 
 
-def test_a_composite_alarm_gets_no_graph(alarms: AlarmsLambda, widgets: list[dict[str, Any]]) -> None:
+def test_a_composite_alarm_gets_no_graph_but_its_childrens_states(
+    alarms: AlarmsLambda, widgets: list[dict[str, Any]]
+) -> None:
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+    cloudwatch.set_alarm_state(AlarmName=PREFIX + "service-a-cpu-high", StateValue="ALARM", StateReason="test")
+    cloudwatch.delete_alarms(AlarmNames=[PREFIX + "service-a-unhealthy-hosts"])
     assert failed_ids(alarms.deliver(composite_alarm())) == []
     assert widgets == []
     assert uploads(alarms.slack) == 0
-    assert images(alarms.card()) == []
+    card = alarms.card()
+    assert images(card) == []
+    text = alarms.text(card)
+    assert f"`{PREFIX}service-a-cpu-high` · :rotating_light: alarm" in text
+    assert f"`{PREFIX}service-a-unhealthy-hosts` · not found" in text
+    assert card.edits == 1
 
 
 # --- failures leave the card as it is ---------------------------------------------------------------------------

@@ -66,3 +66,8 @@ def test_an_executed_change_is_labelled_with_what_it_did(request_text: str, labe
     entry = AuditEntry("production", "service-a", "U1", request_text, "executed", at=at)
     marker = _marker(entry)
     assert (marker.label if marker else None) == label
+
+
+def test_a_composite_rule_names_its_children_by_name_once_each() -> None:
+    rule = "ALARM(\"a-b\") AND (OK(arn:aws:cloudwatch:us-east-1:123456789012:alarm:c) OR INSUFFICIENT_DATA('d'))"
+    assert graph.children(rule + ' AND ALARM("a-b")') == ["a-b", "c", "d"]

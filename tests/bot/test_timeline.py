@@ -16,7 +16,7 @@ from typing import Any
 import boto3
 import pytest
 from alarms.support import ALARM_CHANNEL, AlarmsLambda, alarm_config, metric_alarm
-from harness import CHANNEL, DEPLOYER, OPERATOR, VIEWER, Bot, ecs_service
+from harness import CHANNEL, DEPLOYER, OPERATOR, VIEWER, Bot, ecs_service, lambda_context
 
 from bot.timeline import EXPORT_ACTION
 from sandbox.alarm_history import install
@@ -30,6 +30,7 @@ def config_dict() -> dict[str, Any]:
     """Alarm cards in their channel; in production only the named viewers (and higher) see anything."""
     data = alarm_config()
     data["environments"][0]["roles"]["viewer"] = [VIEWER]
+    data["routing"] = {"escalation": {"levels": [{"after_minutes": 5, "mention": "@here"}]}}
     return data
 
 
@@ -240,3 +241,27 @@ class _Reply:
     def __init__(self, message: dict[str, Any]) -> None:
         self.text = str(message.get("text", ""))
         self.blocks = list(message.get("blocks") or [])
+
+
+def test_an_escalation_is_a_line_of_its_own_and_pings_nobody(bot: Bot, alarms: AlarmsLambda) -> None:
+    """The card opened ten minutes ago; its first level fell due five minutes later and nobody had acknowledged."""
+    from routing.support import scheduled_event
+
+    import handlers.escalation
+    from handlers.runtime import Clocks
+
+    opened = time.time() - 600
+    alarms.deliver(metric_alarm(at=datetime.fromtimestamp(opened, UTC)))
+    handlers.escalation.reset(Clocks(wall=lambda: opened + 300))
+    try:
+        result = handlers.escalation.handler(scheduled_event(), lambda_context("EscalationFunction"))
+    finally:
+        handlers.escalation.reset()
+    assert result["posted"] == [f"{CPU_ALARM} level 1"]
+    _, card = timeline(bot)
+    text = bot.card_text(card)
+    assert f"escalated {CPU_ALARM}: level 1 posted (to @here), nobody had acknowledged" in text
+    assert "<!here>" not in text
+    line = next(line for line in text.splitlines() if "escalated" in line)
+    assert line.startswith(f"`{datetime.fromtimestamp(opened + 300, UTC):%H:%M:%S}` _the bot_")
+    assert "|card>" in line
