@@ -20,6 +20,7 @@ Light at import: the Slack function's ack path imports this module for the butto
 from __future__ import annotations
 
 import html
+import json
 import logging
 import math
 import re
@@ -53,6 +54,9 @@ log = logging.getLogger(__name__)
 
 EXPORT_ACTION = "timeline_export"
 MAX_LINES = 100  # the newest are shown; the earlier ones are counted
+# Of the blocks' JSON: Slack refuses a message whose blocks pass about 13,000 characters (msg_blocks_too_long,
+# which the stand-in enforces too); a line with its link is ~150-300.
+BLOCKS_BUDGET = 12_000
 MAX_ALARMS = 25  # of one service: one DescribeAlarmHistory each
 MAX_AUDIT = 200
 MAX_PLAN_LINKS = 10
@@ -86,6 +90,7 @@ class Entry:
     alarm_state: str = ""  # an alarm's new state (the impact window)
     alarm: str = ""
     executed: bool = False  # a change the bot made (actions taken)
+    link_in_slack: bool = True  # False: the link is in the message's head once, not on every line (ECS's)
 
     @property
     def person(self) -> bool:
@@ -273,7 +278,7 @@ class Timelines:
     def _ecs(self, window: Window) -> list[Entry]:
         url = ecs_service_console_url(window.target)
         return [
-            Entry(e.at, Source.ECS, "ECS", e.message, url=url, url_label="service")
+            Entry(e.at, Source.ECS, "ECS", e.message, url=url, url_label="service", link_in_slack=False)
             for e in self.platform.service_events(window.target, window.start, window.end)
         ]
 
@@ -411,41 +416,55 @@ def slack_line(entry: Entry, whole_day: bool) -> str:
     who = f"<@{entry.who}>" if entry.person else f"_{render.escape(entry.who)}_"
     what = entry.what_mrkdwn or render.escape(render.clip(entry.what, LINE_TEXT))
     line = f"`{_clock_text(entry.at, whole_day)}` {who} {what}"
-    if entry.url:
+    if entry.url and entry.link_in_slack:
         line += f" · {link(entry.url, entry.url_label or 'card')}"
     return line
 
 
 def timeline_message(window: Window, since: timedelta, *, exportable: bool, note: str = "") -> Message:
-    """The timeline in Slack: the newest MAX_LINES lines in time order, within Slack's limits."""
+    """The timeline in Slack: the newest lines in time order, as many as Slack's limits take (MAX_LINES, and
+    BLOCKS_BUDGET of the blocks' JSON); the earlier ones are counted, and the draft has them all."""
     whole_day = window.start.date() == window.end.date()
-    shown = window.entries[-MAX_LINES:]
-    earlier = len(window.entries) - len(shown)
     end = f"{window.end:%H:%M}" if whole_day else f"{window.end:%Y-%m-%d %H:%M}"
     span = f"{window.start:%Y-%m-%d %H:%M} to {end} UTC"
-    blocks: list[Block] = [
-        render.header(f"Timeline: {window.title}"),
-        render.context(f"Last {window_text(since)}: {span} · {len(window.entries)} events · times in UTC"),
-    ]
+    facts = f"Last {window_text(since)}: {span} · {len(window.entries)} events · times in UTC"
+    if url := ecs_service_console_url(window.target):
+        facts += f" · {link(url, 'ECS events')}"
+    top: list[Block] = [render.header(f"Timeline: {window.title}"), render.context(facts)]
     if note:
-        blocks.append(render.context(f":information_source: {note}"))
+        top.append(render.context(f":information_source: {note}"))
     if window.missing:
         missing = "; ".join(f"{source.value}: {why}" for source, why in window.missing.items())
-        blocks.append(render.section(f":warning: *Not shown*, could not be read: {missing}"))
-    if earlier:
-        blocks.append(render.context(f"{earlier} earlier events not shown: ask for a shorter window to see them."))
-    lines = [slack_line(e, whole_day) for e in shown]
-    budget = render.MAX_BLOCKS - len(blocks) - 1
-    sections = render.chunks(lines, render.SECTION_LIMIT)[-budget:] if lines else []
-    blocks.extend(render.section(text) for text in sections)
-    if not lines:
-        blocks.append(render.section("Nothing happened to it in this window that the bot can see."))
+        top.append(render.section(f":warning: *Not shown*, could not be read: {missing}"))
+    bottom: list[Block] = []
     if exportable:
-        value = (
-            f"{window.target.env}:{window.target.name}:{int(window.start.timestamp())}:{int(window.end.timestamp())}"
-        )
-        blocks.append(ActionsBlock(elements=[ButtonElement(text="Export", action_id=EXPORT_ACTION, value=value)]))
-    return render.message(f"Timeline of {window.title}: {len(window.entries)} events", blocks)
+        start, stop = int(window.start.timestamp()), int(window.end.timestamp())
+        value = f"{window.target.env}:{window.target.name}:{start}:{stop}"
+        bottom.append(ActionsBlock(elements=[ButtonElement(text="Export", action_id=EXPORT_ACTION, value=value)]))
+    lines = _newest_within(
+        [slack_line(e, whole_day) for e in window.entries[-MAX_LINES:]],
+        BLOCKS_BUDGET - len(json.dumps([b.to_dict() for b in top + bottom])) - 400,  # 400: the note below
+    )
+    earlier = len(window.entries) - len(lines)
+    if earlier:
+        more = " Export's draft has them all." if exportable else ""
+        top.append(render.context(f"{earlier} earlier events not shown: a shorter window shows them.{more}"))
+    sections = [render.section(text) for text in render.chunks(lines, render.SECTION_LIMIT)]
+    if not lines:
+        sections = [render.section("Nothing happened to it in this window that the bot can see.")]
+    return render.message(f"Timeline of {window.title}: {len(window.entries)} events", top + sections + bottom)
+
+
+def _newest_within(lines: Sequence[str], budget: int) -> list[str]:
+    """The newest of `lines` (oldest first) whose JSON, with a section's wrapping per 3000 characters, fits."""
+    kept: list[str] = []
+    used = 0
+    for line in reversed(lines):
+        used += len(json.dumps(line)) + 1
+        if used + 80 * (used // render.SECTION_LIMIT + 1) > budget:
+            break
+        kept.append(line)
+    return kept[::-1]
 
 
 # --- the postmortem draft (Markdown) -----------------------------------------------------------------------

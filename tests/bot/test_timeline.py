@@ -8,6 +8,7 @@ and an acknowledgement by the alarm card's button.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -16,7 +17,7 @@ from typing import Any
 import boto3
 import pytest
 from alarms.support import ALARM_CHANNEL, AlarmsLambda, alarm_config, metric_alarm
-from harness import CHANNEL, DEPLOYER, OPERATOR, VIEWER, Bot, ecs_service, lambda_context
+from harness import CHANNEL, DEPLOYER, OPERATOR, VIEWER, Bot, ecs_service, lambda_context, stores
 
 from bot.timeline import EXPORT_ACTION
 from sandbox.alarm_history import install
@@ -265,3 +266,34 @@ def test_an_escalation_is_a_line_of_its_own_and_pings_nobody(bot: Bot, alarms: A
     line = next(line for line in text.splitlines() if "escalated" in line)
     assert line.startswith(f"`{datetime.fromtimestamp(opened + 300, UTC):%H:%M:%S}` _the bot_")
     assert "|card>" in line
+
+
+def test_a_long_timeline_keeps_the_newest_lines_within_slacks_limits(bot: Bot) -> None:
+    from bot.stores import AuditEntry
+
+    audit = stores().audit
+    start = time.time() - 3600
+    for number in range(130):
+        request = f"/ops lock service-a production reason {number} " + "x" * 150
+        audit.record(AuditEntry("production", "service-a", OPERATOR, request, "locked", at=start + 20 * number))
+    _, card = timeline(bot)  # posted: within Slack's limits (the stand-in refuses what Slack refuses)
+    text = bot.card_text(card)
+    shown = [n for n in range(130) if f"reason {n} " in text]
+    assert shown == list(range(130 - len(shown), 130))  # the newest, in order
+    assert f"{130 - len(shown)} earlier events not shown" in text
+    assert "Export's draft has them all" in text
+    assert len(card.blocks) <= 50
+    assert len(json.dumps(card.blocks)) < 13_000
+    bot.click(EXPORT_ACTION, bot.button(card, EXPORT_ACTION)["value"], card.ts)
+    shared = next(m for m in bot.slack.channel(CHANNEL) if m.thread_ts == card.ts).files[0]
+    uploaded = bot.slack.file(shared["id"])
+    assert uploaded is not None
+    assert uploaded.data is not None
+    assert all(f"reason {n} " in uploaded.data.decode() for n in range(130))
+
+
+def test_someone_who_may_not_see_the_environment_gets_no_timeline(bot: Bot) -> None:
+    before = len(bot.slack.channel(CHANNEL))
+    reply = bot.command("/ops timeline service-a", user="U0STRANGER")
+    assert "viewer" in reply.text
+    assert len(bot.slack.channel(CHANNEL)) == before
