@@ -207,14 +207,19 @@ def container(index: int, clock: SimulatedClock) -> ModuleType:
 
 @contextmanager
 def atomic_moto_writes() -> Iterator[None]:
-    """DynamoDB applies a conditional write atomically; moto checks the condition and then writes, with no lock,
-    so two threads can both pass the check. The pollers run in threads: their writes are serialised here, as
-    DynamoDB serialises writes to one item."""
+    """DynamoDB applies a conditional write atomically, and its ReturnValues ALL_OLD is the item the write replaced.
+    moto checks the condition and then writes, with no lock, so two threads can both pass the check; and its
+    response layer reads the ALL_OLD item before the backend's write, so between the two another thread's write
+    can land: the lease's next holder then read the previous holder's `next_write_at` from before its release
+    (0), wrote at once, and met a 429 (the 429s under load). The pollers run in threads: each write request is
+    serialised here as a whole, response layer included, as DynamoDB serialises writes to one item."""
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.responses import DynamoHandler
 
-    lock = threading.Lock()
+    lock = threading.RLock()
     names = ("put_item", "update_item", "delete_item")
-    saved = {name: getattr(DynamoDBBackend, name) for name in names}
+    owners: tuple[type[Any], ...] = (DynamoDBBackend, DynamoHandler)
+    saved = {(owner, name): getattr(owner, name) for owner in owners for name in names}
 
     def atomic(method: Callable[..., Any]) -> Callable[..., Any]:
         def call(*args: Any, **kwargs: Any) -> Any:
@@ -223,13 +228,13 @@ def atomic_moto_writes() -> Iterator[None]:
 
         return call
 
-    for name, method in saved.items():
-        setattr(DynamoDBBackend, name, atomic(method))
+    for (owner, name), method in saved.items():
+        setattr(owner, name, atomic(method))
     try:
         yield
     finally:
-        for name, method in saved.items():
-            setattr(DynamoDBBackend, name, method)
+        for (owner, name), method in saved.items():
+            setattr(owner, name, method)
 
 
 @contextmanager
@@ -367,16 +372,22 @@ def run_pollers(clock: SimulatedClock, source: EventSource, pollers: int = POLLE
 
 def ideal_latencies(notes: list[Note], own_cards: int = DIGEST_THRESHOLD) -> list[float]:
     """Notification -> visible, for a perfect single writer to the channel: no batching window, no processing
-    time, 1 write per second, always serving the oldest notification still unshown; each change of an alarm with
-    a card of its own is one write (chat.update), every other alarm's change rides on one digest write with all the
-    others pending; repeats, stale notifications and OK without a card need no write; thread replies cost
-    nothing (in reality each is a write too). No relay can do better at 1 write/s/channel."""
+    time, 1 write per second, always serving the oldest notification still unshown. Before the storm (until more
+    than `own_cards` alarms fired) each change of an alarm with a card of its own is one write (chat.update); once
+    it storms, every change rides on one digest write with all the others pending (the relay's storm digest shows
+    the own cards' changes too, their cards follow at a lower priority, free here); repeats, stale notifications
+    and OK without a card need no write; thread replies cost nothing (in reality each is a write too). No relay
+    can do better at 1 write/s/channel."""
     arrivals = sorted(notes, key=lambda n: n.arrives_at)
     fired: list[str] = []
     for note in arrivals:
         if note.state != "OK" and note.alarm not in fired:
             fired.append(note.alarm)
     carded = set(fired[:own_cards])
+    storm_from = min(
+        (n.arrives_at for n in arrivals if n.alarm in fired[own_cards : own_cards + 1] and n.state != "OK"),
+        default=float("inf"),
+    )
     shown: dict[str, tuple[float, str]] = {}
     pending: list[Note] = []
     latencies: list[float] = []
@@ -400,6 +411,8 @@ def ideal_latencies(notes: list[Note], own_cards: int = DIGEST_THRESHOLD) -> lis
             continue
         now = max(now, free_at)
         oldest = min(pending, key=lambda n: n.arrives_at)
+        if now >= storm_from:
+            carded = set()  # the digest shows every change from here on
         own = oldest.alarm in carded
         served = [n for n in pending if (n.alarm == oldest.alarm if own else n.alarm not in carded)]
         for note in served:
@@ -441,17 +454,31 @@ def _densest(calls: list[Any]) -> list[tuple[str, str, float, int]]:
 
 
 def times_shown(slack: Any, names: list[str], channel: str = CHANNEL) -> dict[str, int]:
-    """How many top-level messages show each alarm: its own card (header) or a line of a digest."""
+    """How many top-level messages show each alarm: its own card (header) or a line of a digest (not counting
+    the digest's "changed during the storm" lines of alarms with cards of their own)."""
     counts = dict.fromkeys(names, 0)
     for message in slack.channel(channel):
         if message.thread_ts is not None or not message.blocks:
             continue
         header = str(message.blocks[0].get("text", {}).get("text", "")) if message.blocks[0]["type"] == "header" else ""
-        sections = "\n".join(str(b.get("text", {}).get("text", "")) for b in message.blocks if b["type"] == "section")
+        sections = "\n".join(
+            str(b.get("text", {}).get("text", ""))
+            for b in message.blocks
+            if b["type"] == "section" and not _changed_lines(b)
+        )
         for name in names:
             if header.endswith(f": {name}") or f"`{name}`" in sections:
                 counts[name] += 1
     return counts
+
+
+def _changed_lines(block: dict[str, Any]) -> bool:
+    """A section of the digest's "changed during the storm" lines (the first starts with its heading; a long list
+    goes on in sections whose lines say "its own card")."""
+    from bot.alarms.cards import CHANGED_HEADING
+
+    text = str(block.get("text", {}).get("text", ""))
+    return text.startswith(f"*{CHANGED_HEADING}*") or text.endswith("its own card")
 
 
 @dataclass
@@ -570,8 +597,9 @@ def goal(result: dict[str, Any]) -> str:
         f"0 wrong final states, 0 dead letters. Measured p99 {p99:.1f} s, "
         f"{len(result['wrong_final_states'])} wrong, {result['dead_lettered']} dead, "
         f"{result['max_writes_per_second_per_channel']} write/s -> **{'met' if ok else 'missed'}**. "
-        f"Floor for this workload (a perfect single writer, no batching window, no processing, thread replies "
-        f"free, each change of the {DIGEST_THRESHOLD} alarms with cards of their own one write): "
+        f"Floor for this workload and this design (a perfect single writer, no batching window, no processing, "
+        f"thread replies free; before the storm each change of the {DIGEST_THRESHOLD} alarms with cards of their "
+        "own one write, once it storms every change on one digest write, the own cards following for free): "
         f"p99 {result['floor_p99_s']:.1f} s."
     )
 

@@ -29,6 +29,8 @@ ACTIONS = (ROLLBACK, SCALE_UP, LOGS, ACK, MUTE)
 DONE_BY = {"rollback": ROLLBACK, "scale": SCALE_UP}  # AlarmDone.action -> the button it replaces
 DIGEST_LINES = 60  # keeps the digest far below Slack's ~13k characters of blocks
 CHILD_LINES = 20  # a composite alarm's children listed on its card
+CHANGED_LINES = 20  # the newest changes of alarms with cards of their own, in the digest during a storm
+CHANGED_HEADING = "Changed during the storm"
 
 ICONS = {
     AlarmState.ALARM: ":rotating_light:",
@@ -232,6 +234,19 @@ def digest_card(digest: Digest, settings: AlarmSettings) -> render.Message:
         for e in entries[:DIGEST_LINES]
     ]
     blocks.extend(render.section(chunk) for chunk in render.chunks(lines, render.SECTION_LIMIT - 100))
+    if digest.changed:
+        # Alarms with cards of their own whose state changed during the storm: shown here first (one write for all),
+        # their cards follow.
+        changed = sorted(digest.changed.values(), key=lambda e: e.since, reverse=True)
+        lines = [f"*{CHANGED_HEADING}* (their own cards above follow):"] + [
+            f"{ICONS[AlarmState(e.state)]} `{render.escape(render.clip(e.name, 120))}` · "
+            f"{e.service or 'no known service'} · {LABELS[AlarmState(e.state)].lower()} at "
+            f"{render.short_time(e.since)} UTC · its own card"
+            for e in changed[:CHANGED_LINES]
+        ]
+        if len(changed) > CHANGED_LINES:
+            lines.append(f"{len(changed) - CHANGED_LINES} more changed: their own cards show them.")
+        blocks.extend(render.section(chunk) for chunk in render.chunks(lines, render.SECTION_LIMIT - 100))
     notes = [
         f"More than {settings.digest_threshold} alarms fired within {span(settings.digest_window_seconds)}: "
         "one card for all of them, kept up to date here. `/alarms` lists them with their reasons."

@@ -10,6 +10,11 @@ For each batch:
      channel: reply_broadcast), or do nothing for a repeat of the state it shows;
   4. write the digest once for the whole batch.
 
+While a channel storms (its digest is current), a change of an alarm with a card of its own is shown in the
+digest too ("changed during the storm"): the one digest write shows the batch's every change. Its own card is
+then behind (StormWindow.behind) and is redrawn, with its thread reply, after everything that shows a state,
+as long as no other invocation waits for the channel (bot.alarms.lease); what is left, the next holder does.
+
 Before it reads the cards, the batch takes the lease of every channel it will write (bot.alarms.lease): the
 event source runs two batches at once, and the lease keeps one writer per channel, so the pace holds and no
 card is raced. A group whose channel stays taken for the batch's time budget fails and is retried.
@@ -38,6 +43,7 @@ from bot.alarms.store import (
     AlarmCard,
     AlarmRecord,
     AlarmStore,
+    Behind,
     Digest,
     DigestEntry,
     RecentDeploy,
@@ -104,12 +110,14 @@ class _Storm:
     digest_ts: str | None = None
     digest_joined_at: float = 0.0
     changed: bool = False
+    behind: dict[str, Behind] = field(default_factory=dict)  # own cards to redraw (StormWindow.behind)
 
 
 @dataclass
 class _DigestWork:
     digest: Digest
     members: list[tuple[AlarmCard, _Group]] = field(default_factory=list)
+    changed: list[tuple[AlarmCard, AlarmCard, _Group]] = field(default_factory=list)  # (shown, new, records)
 
 
 _RANK_SHOW = 0  # a new incident (a card or a digest line), or an alarm of the digest
@@ -202,6 +210,7 @@ class AlarmRelay:
             groups = self._take_leases(groups, leases, remaining, result)
             stored = self.alarms.records(list(groups), now=self.clock())
             storms: dict[str, _Storm] = {}
+            ranks = {key: self._rank(stored[key], group, storms) for key, group in groups.items()}
         except Exception as error:
             log.exception("could not read the alarms' state; the batch is retried")
             for group in groups.values():
@@ -212,10 +221,11 @@ class AlarmRelay:
         replies: list[_Reply] = []
         # What shows a state comes first, what tells about it last (storm control, docs/alarms.md): the alarms of the
         # digest and new incidents, then the storm digest (one write for all its alarms), then the updates of
-        # known cards, and only then the thread replies, which show no state the cards do not already show.
-        ordered = sorted(groups.values(), key=lambda g: (self._rank(stored[g.key], g), g.latest.changed_at))
+        # known cards, and only then the thread replies, which show no state the cards do not already show; last,
+        # the own cards behind the digest, while nobody waits for the channel.
+        ordered = sorted(groups.values(), key=lambda g: (ranks[g.key], g.latest.changed_at))
         for group in ordered:
-            if self._rank(stored[group.key], group) == _RANK_UPDATE and digests:
+            if ranks[group.key] == _RANK_UPDATE and digests:
                 self._write_digests(digests, storms, slack, result)
             try:
                 self._apply(group, stored[group.key], storms, digests, slack, result, replies)
@@ -228,6 +238,7 @@ class AlarmRelay:
                 self.alarms.save_card(reply.card, self.clock())
             except Exception as error:
                 self._fail(result, reply.group, error)
+        self._catch_up(storms, leases, slack)
         for channel, storm in storms.items():
             if storm.changed:
                 self._save_storm(channel, storm)
@@ -301,10 +312,13 @@ class AlarmRelay:
             result.failed[record_id] = repr(error)
             result.shown_at.pop(record_id, None)
 
-    def _rank(self, record: AlarmRecord, group: _Group) -> int:
-        """The order of the batch's writes: an alarm of the digest or a new incident, else an update of its card."""
+    def _rank(self, record: AlarmRecord, group: _Group, storms: dict[str, _Storm]) -> int:
+        """The order of the batch's writes: an alarm of the digest, a new incident, or a change the storm digest
+        shows, else an update of its card."""
         card = record.card
         if card is None or card.in_digest or not card.ts or not self._open(card, group.latest):
+            return _RANK_SHOW
+        if self._behind_digest(self._storm(storms, card.channel), replace(card, changed_at=group.latest.changed_at)):
             return _RANK_SHOW
         return _RANK_UPDATE
 
@@ -342,7 +356,7 @@ class AlarmRelay:
         now = self.clock()
         muted = record.mute is not None and record.mute.until > now
         if card is not None and self._open(card, alarm):
-            self._update(card, alarm, record, muted, digests, slack, result, group, replies)
+            self._update(card, alarm, record, muted, storms, digests, slack, result, group, replies)
             return
         fired = [n for n in newer if n.state is AlarmState.ALARM]
         if not alarm.state.firing and not fired:
@@ -381,6 +395,7 @@ class AlarmRelay:
         alarm: AlarmNotification,
         record: AlarmRecord,
         muted: bool,
+        storms: dict[str, _Storm],
         digests: dict[str, _DigestWork],
         slack: PacedSlack,
         result: BatchResult,
@@ -413,6 +428,11 @@ class AlarmRelay:
             return
         if reopened and not muted and alarm.state is AlarmState.ALARM and not updated.foreign:
             self.escalations.schedule(updated, self._route(alarm, updated.env, updated.service).escalation)
+        storm = self._storm(storms, updated.channel)
+        if self._behind_digest(storm, updated):
+            # The storm digest shows the change (one write for the batch); the card follows (_catch_up).
+            self._digest_work(updated.channel, storm.digest_ts or "", digests).changed.append((card, updated, group))
+            return
         message = cards.alarm_card(updated, replace(record, card=updated), self.settings, now)
         slack.update(updated.channel, updated.ts, message)
         self._on_copies(updated, lambda channel, ts: slack.update(channel, ts, message))
@@ -554,7 +574,7 @@ class AlarmRelay:
     def _storm(self, storms: dict[str, _Storm], channel: str) -> _Storm:
         if channel not in storms:
             window = self.alarms.storm(channel)
-            storms[channel] = _Storm(window.opened, window.digest_ts, window.digest_joined_at)
+            storms[channel] = _Storm(window.opened, window.digest_ts, window.digest_joined_at, behind=window.behind)
         return storms[channel]
 
     def _storming(self, storm: _Storm, key: str, at: float) -> bool:
@@ -586,12 +606,25 @@ class AlarmRelay:
             digests[slot] = _DigestWork(digest)
         return digests[slot]
 
+    def _behind_digest(self, storm: _Storm, card: AlarmCard) -> bool:
+        """The channel's digest is current for this change of an own card (which has no copies elsewhere: their
+        channels are not the digest's), so the digest shows it and the card follows."""
+        return (
+            storm.digest_ts is not None
+            and not card.in_digest
+            and bool(card.ts)
+            and not any(ts for _, ts in card.copies)
+            and card.changed_at - storm.digest_joined_at <= self.settings.digest_window_seconds
+        )
+
     def _write_digest(
         self, work: _DigestWork, storms: dict[str, _Storm], slack: PacedSlack, result: BatchResult
     ) -> None:
         digest = work.digest
         for card, _ in work.members:
             digest.entries[card.key] = DigestEntry(card.name, card.state, card.changed_at, card.service)
+        for _, card, _ in work.changed:
+            digest.changed[card.key] = DigestEntry(card.name, card.state, card.changed_at, card.service)
         now = self.clock()
         try:
             message = cards.digest_card(digest, self.settings)
@@ -602,17 +635,93 @@ class AlarmRelay:
                 storm = self._storm(storms, digest.channel)
                 storm.digest_ts, storm.changed = digest.ts, True
             self.alarms.save_digest(digest, now)
+            if work.changed:
+                # What the cards must still show is saved before their new state: a retry finds it either way.
+                storm = self._storm(storms, digest.channel)
+                for shown, card, _ in work.changed:
+                    behind = storm.behind.get(card.incident)
+                    if behind is None:
+                        storm.behind[card.incident] = Behind(card, shown.state, shown.fired)
+                    else:
+                        behind.card, behind.drawn = card, False
+                storm.changed = True
+                self._save_storm(digest.channel, storm, strict=True)
             for card, group in work.members:
                 self.alarms.save_card(replace(card, ts=digest.ts), now)
+                self._shown(result, group)
+            for _, card, group in work.changed:
+                self.alarms.save_card(card, now)
                 self._shown(result, group)
         except Exception as error:
             for _, group in work.members:
                 self._fail(result, group, error)
+            for _, _, group in work.changed:
+                self._fail(result, group, error)
 
-    def _save_storm(self, channel: str, storm: _Storm) -> None:
-        window = StormWindow(storm.opened, storm.digest_ts, storm.digest_joined_at)
+    def _catch_up(self, storms: dict[str, _Storm], leases: ChannelLeases, slack: PacedSlack) -> None:
+        """Redraw the own cards behind the storm digest (oldest change first) and send their thread replies, in
+        every channel this batch holds, until another invocation waits for the channel: then the lease goes to
+        it (what shows a state never waits for this), and the next holder continues. A failure leaves the card
+        behind for the next holder."""
+        for channel in sorted(leases.held):
+            try:
+                storm = self._storm(storms, channel)
+            except Exception:
+                log.warning("channel %s: could not read its storm window; its cards catch up later", channel)
+                continue
+            for incident, behind in sorted(storm.behind.items(), key=lambda item: item[1].card.changed_at):
+                try:
+                    if not self._catch_up_card(storm, incident, behind, leases, slack):
+                        break
+                except Exception:
+                    log.warning("alarm %s: card left behind the digest for now", behind.card.name, exc_info=True)
+                    break
+                finally:
+                    if storm.changed:
+                        self._save_storm(channel, storm)
+                        storm.changed = False
+
+    def _catch_up_card(
+        self, storm: _Storm, incident: str, behind: Behind, leases: ChannelLeases, slack: PacedSlack
+    ) -> bool:
+        """One card behind the digest: False when another invocation waits for the channel."""
+        card, now = behind.card, self.clock()
+        record = self.alarms.record(card.key, now)
+        current = record.card
+        if current is not None and current.incident == incident and current.changed_at > card.changed_at:
+            storm.behind.pop(incident)  # drawn with a newer state since (the storm ended meanwhile)
+            storm.changed = True
+            return True
+        muted = record.mute is not None and record.mute.until > now
+        reply, broadcast = None, False
+        if not muted and card.state == AlarmState.OK and behind.told != AlarmState.OK:
+            reply = cards.resolved_reply(card)
+        elif (
+            not muted
+            and card.state == AlarmState.ALARM
+            and (behind.told != AlarmState.ALARM or card.fired > behind.told_fired)
+        ):
+            reply, broadcast = cards.firing_reply(card), cards.fired_again(card)
+        if not behind.drawn:
+            if leases.waiting(card.channel):
+                return False
+            slack.update(card.channel, card.ts, cards.alarm_card(card, replace(record, card=card), self.settings, now))
+            behind.drawn, storm.changed = True, True
+        if reply is not None:
+            if leases.waiting(card.channel):
+                return False
+            slack.post(card.channel, reply, thread_ts=card.ts, broadcast=broadcast)
+        storm.behind.pop(incident)
+        storm.changed = True
+        return True
+
+    def _save_storm(self, channel: str, storm: _Storm, strict: bool = False) -> None:
+        """`strict`: a failure raises (the changes it records are then retried), else it is logged."""
+        window = StormWindow(storm.opened, storm.digest_ts, storm.digest_joined_at, storm.behind)
         expires = self.clock() + 2 * self.settings.digest_window_seconds + 86400
         try:
             self.alarms.save_storm(channel, window, expires)
         except BotError:
+            if strict:
+                raise
             log.exception("could not save the storm window of %s", channel)

@@ -119,21 +119,38 @@ class DigestEntry:
 
 @dataclass(slots=True)
 class Digest:
-    """One card for every alarm that opened during a storm, updated in place."""
+    """One card for every alarm that opened during a storm, updated in place. `changed` holds the alarms with
+    cards of their own whose state changed while the digest was current: the digest shows their new state at
+    once (one write for all of them), their own cards follow at a lower priority (StormWindow.behind)."""
 
     channel: str
     ts: str
     opened_at: float
     entries: dict[str, DigestEntry] = field(default_factory=dict)
+    changed: dict[str, DigestEntry] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Behind:
+    """An own card whose Slack message is behind its alarm's state (shown in the storm digest meanwhile):
+    `card` is what it must show; `told`/`told_fired` what its thread last told (the state and firing count
+    its card showed before); `drawn` once the card is redrawn and only its thread reply is left."""
+
+    card: AlarmCard
+    told: str
+    told_fired: int
+    drawn: bool = False
 
 
 @dataclass(slots=True)
 class StormWindow:
-    """The alarms of one channel that opened lately (alarm key -> when), and the digest they share."""
+    """The alarms of one channel that opened lately (alarm key -> when), the digest they share, and the own
+    cards still to redraw (incident -> Behind)."""
 
     opened: dict[str, float] = field(default_factory=dict)
     digest_ts: str | None = None
     digest_joined_at: float = 0.0
+    behind: dict[str, Behind] = field(default_factory=dict)
 
 
 _CARD = Codec(AlarmCard)
