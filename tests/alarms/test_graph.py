@@ -16,6 +16,7 @@ from harness import stores
 
 from bot.stores import AuditEntry
 from sandbox import metric_widget
+from sandbox.lambda_events import lambda_context
 from sandbox.slack_api import SlackStandIn
 
 from .support import (
@@ -25,10 +26,12 @@ from .support import (
     T0,
     AlarmsLambda,
     anomaly_alarm,
+    body,
     composite_alarm,
     failed_ids,
     math_alarm,
     metric_alarm,
+    sqs_event,
 )
 
 SERVICE_DIMENSIONS = ["ClusterName", CLUSTER, "ServiceName", PREFIX + "service-a"]
@@ -250,3 +253,15 @@ def test_a_refused_update_leaves_the_card_as_it_is(
     assert [m for m in graph_log if "not updated with its graph" in m]
     alarms.deliver(metric_alarm(at=T0 + timedelta(minutes=1)))  # the same state: no new try, nothing new
     assert uploads(alarms.slack) == 1
+
+
+def test_a_batch_short_of_time_posts_the_card_and_skips_its_graph(
+    alarms: AlarmsLambda, widgets: list[dict[str, Any]], graph_log: list[str]
+) -> None:
+    event = sqs_event(body(metric_alarm()))
+    response = alarms.module.handler(event, lambda_context("AlarmsFunction", remaining_seconds=lambda: 24.0))
+    assert failed_ids(response) == []
+    card = alarms.card()
+    assert images(card) == []
+    assert widgets == []
+    assert [m for m in graph_log if "out of time" in m]
