@@ -275,26 +275,32 @@ class WhatChanged:
         self.history = RevisionHistory(table)
 
     def reply_once(self, card: AlarmCard, slack: SlackPort) -> bool:
-        """Post `reply_for(card)` in the card's thread, once per incident: a conditional put claims the reply
-        first, so a repeated notification or a retried batch posts nothing again (a post that fails after it is
-        logged, not retried). True when it was posted. Never raises: the reply is never worth a retried record."""
+        """Post `reply_for(card)` in the card's thread, once per incident. True when it was posted. Never raises:
+        the reply is never worth a retried record.
+
+        The revisions are read first; a conditional put then claims the reply, so a repeated notification or a
+        retried batch posts nothing again. A read that fails claims nothing, and a post Slack refuses gives the
+        claim back: the next delivery of the notification tries again (at most one reply either way)."""
         if card.deploy is None or not card.service or not card.ts:
             return False
+        message = self.reply_for(card)  # None when the revisions could not be read (logged)
+        if message is None:
+            return False
+        pk, sk = f"alarm#{card.key}", f"changed#{card.incident}"
         try:
-            claimed = self.table.put_new(
-                f"alarm#{card.key}",
-                f"changed#{card.incident}",
-                {"at": card.changed_at},
-                card.opened_at + ALARM_CARD_TTL_SECONDS,
-            )
-            if not claimed:
+            if not self.table.put_new(pk, sk, {"at": card.changed_at}, card.opened_at + ALARM_CARD_TTL_SECONDS):
                 return False
-            message = self.reply_for(card)
-            if message is None:
-                return False
-            slack.post(card.channel, message, thread_ts=card.ts)
-        except Exception as error:  # BotError, SlackApiError, OutOfTime, NotLeased
+        except Exception as error:  # BotError
             log.warning("alarm %s: no what-changed reply: %s", card.name, _why(error))
+            return False
+        try:
+            slack.post(card.channel, message, thread_ts=card.ts)
+        except Exception as error:  # SlackApiError, OutOfTime, NotLeased
+            log.warning("alarm %s: no what-changed reply: %s", card.name, _why(error))
+            try:
+                self.table.delete(pk, sk)
+            except Exception as again:
+                log.warning("alarm %s: the what-changed claim stays: %s", card.name, _why(again))
             return False
         return True
 

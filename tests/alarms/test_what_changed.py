@@ -341,3 +341,36 @@ def test_a_card_with_no_deploy_before_it_gets_no_what_changed(alarms: AlarmsLamb
     alarms.deliver(metric_alarm(at=datetime.now(UTC)))
     card = alarms.card()
     assert not [m for m in replies(alarms, card) if "What changed" in m.text]
+
+
+class FlakySlack:
+    """A SlackPort whose first `fail` posts are refused, as Slack does on a bad day."""
+
+    def __init__(self, fail: int) -> None:
+        self.fail = fail
+        self.posts: list[tuple[str, dict[str, Any], str | None]] = []
+
+    def post(self, channel: str, msg: dict[str, Any], thread_ts: str | None = None, broadcast: bool = False) -> str:
+        if self.fail:
+            self.fail -= 1
+            raise RuntimeError("Slack refused the post")
+        self.posts.append((channel, msg, thread_ts))
+        return "1764158400.000200"
+
+    def update(self, channel: str, ts: str, msg: dict[str, Any]) -> None:
+        raise AssertionError("what changed never edits")
+
+
+def test_a_reply_that_could_not_be_read_or_posted_is_posted_when_the_notification_comes_again(
+    ecs: Any, config: Config
+) -> None:
+    before = ecs.describe_task_definition(taskDefinition=config.target("service-a").task_family)["taskDefinition"]
+    after = register_next(ecs, config, image=REPO + ":v9.9.9")
+    changed = what_changed(config)
+    slack = FlakySlack(fail=1)
+    missing = card(config, deploy_record(before["revision"], 999))  # revision 999 does not exist yet
+    assert not changed.reply_once(missing, slack)  # the read fails: nothing posted, nothing claimed
+    assert not changed.reply_once(card(config, deploy_record(before["revision"], after)), slack)  # post refused
+    assert changed.reply_once(card(config, deploy_record(before["revision"], after)), slack)  # SQS delivers again
+    assert not changed.reply_once(card(config, deploy_record(before["revision"], after)), slack)  # and only once
+    assert [thread for _, _, thread in slack.posts] == ["1764158400.000100"]
