@@ -153,7 +153,10 @@ def alarm_card(card: AlarmCard, record: AlarmRecord, settings: AlarmSettings, no
 def graph_block(card: AlarmCard) -> ImageBlock:
     """The card's graph: an image block over the uploaded file (private to the app, shown only here)."""
     alt = render.clip(f"Graph of the alarm {card.name}: its metric, threshold and the service's changes", 1900)
-    return ImageBlock(slack_file={"id": card.graph}, alt_text=escape(alt), block_id=f"graph:{card.graph}"[:255])
+    title = render.clip(card.graph_title, 1900) or None  # plain text: shown as written, never parsed
+    return ImageBlock(
+        slack_file={"id": card.graph}, alt_text=escape(alt), title=title, block_id=f"graph:{card.graph}"[:255]
+    )
 
 
 def children_text(children: tuple[tuple[str, str], ...]) -> str:

@@ -79,6 +79,7 @@ class _Drawn:
     card: AlarmCard
     record: AlarmRecord
     file_id: str
+    title: str = ""  # the graph's window and changes in words (bot.alarms.graph.caption)
 
 
 @dataclass(eq=False)
@@ -121,9 +122,9 @@ class AlarmGraphs:
             if alarm.kind is AlarmKind.COMPOSITE:
                 self._show_children(alarm, record, slack)
                 continue
-            file_id = self._draw(alarm, card)
-            if file_id:
-                drawn.append(_Drawn(card, record, file_id))
+            uploaded = self._draw(alarm, card)
+            if uploaded:
+                drawn.append(_Drawn(card, record, *uploaded))
         ready = self._wait_ready([d.file_id for d in drawn])
         for item in drawn:
             if item.file_id in ready:
@@ -136,10 +137,11 @@ class AlarmGraphs:
                     sum(self.waits),
                 )
 
-    def _draw(self, alarm: AlarmNotification, card: AlarmCard) -> str | None:
-        """Render and upload the graph; its file id, or None (logged)."""
+    def _draw(self, alarm: AlarmNotification, card: AlarmCard) -> tuple[str, str] | None:
+        """Render and upload the graph; its file id and caption, or None (logged)."""
         start, end = graph.window(alarm)
-        widget = graph.widget(alarm, self.markers(card.env, card.service, start, end))
+        markers = self.markers(card.env, card.service, start, end)
+        widget = graph.widget(alarm, markers)
         if widget is None:
             return None
         try:
@@ -148,7 +150,7 @@ class AlarmGraphs:
             log.warning("alarm %s: no graph, CloudWatch did not draw it: %s", alarm.name, _one_line(error))
             return None
         try:
-            return self.files.upload(
+            file_id = self.files.upload(
                 png,
                 filename=f"{_slug(alarm.name)}.png",
                 title=f"{alarm.name} ({card.state})",
@@ -157,6 +159,7 @@ class AlarmGraphs:
         except Exception as error:
             log.warning("alarm %s: no graph, the upload to Slack failed: %s", alarm.name, _one_line(error))
             return None
+        return file_id, graph.caption(start, end, markers)
 
     def markers(self, env: str, service: str | None, start: float, end: float) -> list[Marker]:
         """Each deploy, rollback and scale of the service the bot ran in [start, end], from the audit trail."""
@@ -207,7 +210,12 @@ class AlarmGraphs:
         self._show(_Drawn(replace(card, children=children), record, ""), slack)
 
     def _show(self, item: _Drawn, slack: PacedSlack) -> None:
-        card = replace(item.card, graph=item.file_id or item.card.graph, graph_for=drawn_for(item.card))
+        card = replace(
+            item.card,
+            graph=item.file_id or item.card.graph,
+            graph_title=item.title if item.file_id else item.card.graph_title,
+            graph_for=drawn_for(item.card),
+        )
         now = self.clock()
         message = cards.alarm_card(card, replace(item.record, card=card), self.config.alarms, now)
         try:

@@ -67,6 +67,22 @@ def window(alarm: AlarmNotification) -> tuple[float, float]:
     return alarm.changed_at - span, alarm.changed_at
 
 
+def caption(start: float, end: float, markers: Sequence[Marker]) -> str:
+    """The graph's window and the changes it marks, in words (the image block's title): "The last 3 h to
+    14:05 UTC. Changes: deploy v1.4.2 at 13:15, scale 6 at 13:55". Dates are added when the window spans days."""
+    hours = (end - start) / 3600
+    span = f"{hours:.0f} h" if hours == int(hours) else f"{hours:.1f} h"
+    shape = "%d %b %H:%M" if hours > 24 else "%H:%M"
+
+    def at(moment: float) -> str:
+        return datetime.fromtimestamp(moment, UTC).strftime(shape)
+
+    head = f"The last {span} to {at(end)} UTC."
+    if not markers:
+        return f"{head} No deploy, rollback or scale by the bot in it"
+    return f"{head} Changes: " + ", ".join(f"{marker.label} at {at(marker.at)}" for marker in markers)
+
+
 def has_graph(alarm: AlarmNotification) -> bool:
     """A composite alarm has no metric of its own to draw."""
     return alarm.kind is not AlarmKind.COMPOSITE and (bool(alarm.metric_name) or bool(alarm.metrics))

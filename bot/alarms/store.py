@@ -57,6 +57,7 @@ class AlarmCard:
     copies: tuple[tuple[str, str], ...] = ()  # (channel, ts) of the card in the route's other channels
     foreign: str = ""  # not one of the environments' alarms (alarms.foreign_alarms: show): why, shown on the card
     graph: str = ""  # the Slack file id of the card's graph (bot.alarms.context), shown as an image block
+    graph_title: str = ""  # the graph's window and the changes it marks, in words (shown as the image's title)
     graph_for: str = ""  # the state and change it was drawn for, "<state>@<changed_at>": a new state redraws it
     children: tuple[tuple[str, str], ...] = ()  # a composite alarm's (child alarm, its state), shown for a graph
 

@@ -146,6 +146,18 @@ def test_deploys_rollbacks_and_scales_of_the_service_in_the_window_are_marked_wi
         {"label": "rollback revision 7", "value": iso(T0 - timedelta(minutes=20))},
         {"label": "scale 6", "value": iso(T0 - timedelta(minutes=10))},
     ]
+    # The same changes in words under the card's graph: what a person (or a screen reader) reads.
+    [image] = images(alarms.card())
+    assert image["title"]["text"] == (
+        f"The last 3 h to {T0:%H:%M} UTC. Changes: deploy v1.4.2 at {T0 - timedelta(minutes=50):%H:%M}, "
+        f"rollback revision 7 at {T0 - timedelta(minutes=20):%H:%M}, scale 6 at {T0 - timedelta(minutes=10):%H:%M}"
+    )
+
+
+def test_a_graph_with_no_change_in_its_window_says_so(alarms: AlarmsLambda, widgets: list[dict[str, Any]]) -> None:
+    alarms.deliver(metric_alarm())
+    [image] = images(alarms.card())
+    assert image["title"]["text"] == f"The last 3 h to {T0:%H:%M} UTC. No deploy, rollback or scale by the bot in it"
 
 
 # --- after the card, never before it; once per state --------------------------------------------------------------

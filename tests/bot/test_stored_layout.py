@@ -190,7 +190,13 @@ def test_alarm_records_are_saved_in_the_previous_bytes(table: Table) -> None:
     loaded = alarms.record(ALARM_KEY)
     assert loaded.card is not None
     alarms.save_card(loaded.card)
-    assert data_of(table, f"alarm#{ALARM_KEY}", "card") == (ALARM_CARD_DATA, str(int(NOW + 30 * 86400)))
+    # Every field the previous code wrote, in its order and form; then the card's graph fields (issue 19), new
+    # and empty until a graph is drawn (the previous code reads the item and ignores them).
+    saved, expires = data_of(table, f"alarm#{ALARM_KEY}", "card")
+    previous, added = ALARM_CARD_DATA[:-1], {"graph": "", "graph_title": "", "graph_for": "", "children": []}
+    assert saved.startswith(previous + ", ")
+    assert json.loads(saved) == json.loads(ALARM_CARD_DATA) | added
+    assert expires == str(int(NOW + 30 * 86400))
     alarms.acknowledge(ALARM_KEY, AlarmAck("U0000ONCALL", 1699999960.0, ALARM_CARD.incident))
     assert data_of(table, f"alarm#{ALARM_KEY}", "ack")[0] == ACK_DATA
     alarms.mute(ALARM_KEY, AlarmMute("U0000ONCALL", 1699999970.0, 1700003570.0))
