@@ -2,8 +2,10 @@
 starts), and the page's rendering of what the bot writes, which must be what Slack shows.
 
 Walkthrough: a command's usage with its placeholders; deploy from the composer and watch the card reach
-COMPLETED (and the service report the new version); fire an alarm from the page, roll back from its card,
-check in moto and on the service that it is on the previous revision and version, and resolve it. Then
+COMPLETED (and the service report the new version); fire an alarm from the page, see its graph arrive with
+the deploy marked and what the deploy changed in its thread, roll back from its card, check in moto and on
+the service that it is on the previous revision and version, and resolve it; read the service's timeline
+(the deploy and the alarm) and export its postmortem draft into the timeline's thread. Then
 issue 15's sequence: a bad build FAILS and the circuit breaker puts revision 3 back (no Roll back on its
 card), /rollback plans the last known-good revision below 3, and the alarm fired again offers no "roll
 back" forward to the revisions that failed or were rolled back from.
@@ -150,6 +152,17 @@ def test_deploy_then_roll_back_from_an_alarm_card_and_never_forward(sandbox: San
     alarm_card = page.locator("#messages > .msg", has_text=f"ALARM: {ALARM}")
     expect(alarm_card).to_be_visible()
     alarm_ts = alarm_card.get_attribute("data-ts")
+    # Issue 19: after the card, its graph: the metric the sandbox published over the last 3 h, drawn by the
+    # sandbox's GetMetricWidgetImage, uploaded to the stand-in, with the deploy just made marked on it (the
+    # image's title says so in words); and the deploy's changes in the card's thread.
+    graph = alarm_card.locator(".b-image")
+    expect(graph).to_contain_text(re.compile(r"The last 3 h to \d\d:\d\d UTC\. Changes: deploy v1\.3\.0 at \d\d:\d\d"))
+    expect(graph.locator("img")).to_have_js_property("complete", True)
+    assert graph.locator("img").evaluate("img => [img.naturalWidth, img.naturalHeight]")[0] > 300
+    expect(alarm_card.locator(".thread")).to_contain_text("What changed")
+    expect(alarm_card.locator(".thread")).to_contain_text("v1.3.0")
+    if shot := os.environ.get("SANDBOX_GRAPH_SCREENSHOT"):  # docs/alarms.md's picture: the card with its graph
+        alarm_card.screenshot(path=shot)
     alarm_card.get_by_role("button", name="Roll back to revision 3").click()
     rollback_plan = page.locator("#messages > .msg", has_text="Plan: Roll back service-a (production)")
     rollback_plan.get_by_role("button", name="Confirm").click()
@@ -165,9 +178,20 @@ def test_deploy_then_roll_back_from_an_alarm_card_and_never_forward(sandbox: San
     expect(card).to_contain_text(f"RESOLVED: {ALARM}")
     expect(card.get_by_role("button", name=re.compile(r"^Roll back"))).to_have_count(0)
     resolved = time.monotonic()
-    if shot := os.environ.get("SANDBOX_SCREENSHOT"):  # the README's picture: deploy, alarm, roll back, resolved
+
+    # Issue 19: the service's timeline has the deploy (the bot's audit trail) and the alarm (its history).
+    type_command(page, "/ops timeline service-a")
+    timeline = page.locator("#messages > .msg", has_text="Timeline: service-a").last
+    expect(timeline).to_contain_text("deploy service-a v1.3.0")
+    expect(timeline).to_contain_text(re.compile(rf"{ALARM}.*OK → ALARM|OK → ALARM.*{ALARM}", re.DOTALL))
+    if shot := os.environ.get("SANDBOX_SCREENSHOT"):  # the README's picture: the timeline of it all
         page.locator("#messages").evaluate("list => list.scrollTop = list.scrollHeight")
         page.screenshot(path=shot)
+    # Its Export puts the postmortem draft in its thread: a Markdown snippet with the impact window.
+    timeline.get_by_role("button", name="Export").click()
+    draft = timeline.locator(".thread .b-file.snippet")
+    expect(draft).to_contain_text("## Impact window")
+    expect(draft).to_contain_text("## Actions taken")
 
     # Issue 15, item 1: a bad build fails and the circuit breaker puts revision 3 back; nothing offers to
     # "roll back" forward to revision 4 (rolled back from) or 5 (failed) from here on.
