@@ -11,6 +11,7 @@ What lives in it, and which module owns each key prefix and its record type:
     alarm#<account>#<alarm name>   card / ack / mute      an alarm's card, who acknowledged it, its mute (TTL)
                                    done#<action>          a change asked for from its card's button that ran
                                                           (alarms/store.py)
+                                   changed#<incident>     its what-changed reply was posted (alarms/changed.py)
     alarmstorm#<channel>           window                 alarms that opened lately, and the current digest
                                                           (alarms/store.py)
     alarmdigest#<channel>          <message ts>           one digest card of an alarm storm (alarms/store.py)

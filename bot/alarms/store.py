@@ -2,6 +2,7 @@
 
     alarm#<account>#<region>#<name>   card / ack / mute      an alarm's card, who acknowledged it, its mute (TTL)
                                       done#<action>          a change asked for from its card's button that ran
+                                      changed#<incident>     its what-changed reply was posted (alarms/changed.py)
     alarmstorm#<channel>              window                 alarms that opened lately, and the current digest
     alarmdigest#<channel>             <message ts>           one digest card of an alarm storm
 
