@@ -55,8 +55,9 @@ def _ephemeral(respond: Respond) -> Callable[[render.Message], None]:
     return send
 
 
-def build_app(parser: Parser, dispatcher: Dispatcher, signing_secret: str, client: WebClient) -> App:
-    """A Bolt app for Lambda (process_before_response) that never calls Slack while it is built."""
+def build_app(parser: Parser, dispatcher: Callable[[], Dispatcher], signing_secret: str, client: WebClient) -> App:
+    """A Bolt app for Lambda (process_before_response) that never calls Slack while it is built. The
+    dispatcher is asked for in the lazy listeners only: it needs the validated config, which the ack does not."""
 
     def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
         # A single workspace: no auth.test round trip on the ack path.
@@ -95,7 +96,7 @@ def build_app(parser: Parser, dispatcher: Dispatcher, signing_secret: str, clien
         from bot.plans import Requester  # the work's modules load in the lazy listener, not on the ack path
 
         who = Requester(command["user_id"], command["channel_id"], f"cmd:{command['trigger_id']}")
-        dispatcher.run(parsed, who, text, _ephemeral(respond))
+        dispatcher().run(parsed, who, text, _ephemeral(respond))
 
     for name in SLASH_COMMANDS:
         app.command(name)(ack=ack_command, lazy=[run_command])
@@ -113,7 +114,7 @@ def build_app(parser: Parser, dispatcher: Dispatcher, signing_secret: str, clien
         who = Requester(
             body["user"]["id"], channel, key, message_ts=message_ts or None, attempt=str(action.get("action_ts", ""))
         )
-        dispatcher.click(action["action_id"], str(action.get("value", "")), who, _ephemeral(respond))
+        dispatcher().click(action["action_id"], str(action.get("value", "")), who, _ephemeral(respond))
 
     for action_id in BUTTON_ACTIONS:
         app.action(action_id)(ack=ack_button, lazy=[run_button])

@@ -16,9 +16,13 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from bot.config import Config
 from bot.errors import UsageError
+
+if TYPE_CHECKING:  # the ack parses with bot.config_source's AckSettings: no pydantic on its path
+    from bot.config import Config
+    from bot.config_source import AckSettings
 
 SLASH_COMMANDS: tuple[str, ...] = (
     "/deploy",
@@ -250,7 +254,7 @@ def _subcommand(text: str) -> str:
 class Parser:
     """Knows the configured services and environments, so it can say what a token means."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config | AckSettings) -> None:
         self.config = config
         self.services = set(config.service_names)
         self.environments = set(config.environment_names)

@@ -19,8 +19,10 @@ Environment variables (all optional when the YAML file says it):
 Channels are chosen by routing (routing.rules, then alarms.channel / cost.weekly_channel, then
 routing.default_channel): bot/routing.py, docs/routing.md.
 
-The variables are declared once, as EnvironmentVariables. An invalid configuration raises ConfigError at
-start-up with one line per problem, each naming the field (or the environment variable).
+The variables are declared once (bot.config_source.VARIABLES, read here by EnvironmentVariables). An invalid
+configuration raises ConfigError at start-up with one line per problem, each naming the field (or the
+environment variable). The file and the variables are merged by bot.config_source, which the Slack
+function's ack reads without this model (docs/architecture.md, "Cold path").
 """
 
 from __future__ import annotations
@@ -43,6 +45,18 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from bot.config_source import (
+    DEFAULT_MAX_TASKS,
+    DEFAULT_MIN_TASKS,
+    DEFAULT_SLACK_API_URL,
+    DEFAULT_STATE_TABLE,
+    VARIABLES,
+    comma_separated,
+    overlay,
+    read_yaml,
+)
+from bot.config_source import ConfigError as ConfigError  # defined without pydantic, for the ack path
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
 SLACK_ID_PATTERN = re.compile(r"^(\*|[UWS][A-Z0-9]{2,})$")
@@ -67,10 +81,6 @@ def _channel_ids(channels: list[str]) -> list[str]:
 ChannelId = Annotated[str, AfterValidator(channel_id)]
 # A list is checked as a whole, so a problem names the setting (environments.0.channels), not an index in it.
 ChannelIds = Annotated[list[str], AfterValidator(_channel_ids)]
-
-
-class ConfigError(Exception):
-    """The configuration cannot be used; the message names every offending field."""
 
 
 class Role(IntEnum):
@@ -207,8 +217,8 @@ class ServiceConfig(_Strict):
     container: str | None = None
     ecr_repository: str | None = None
     log_group: str | None = None
-    min_tasks: Annotated[int, Field(ge=0, le=1000)] = 0
-    max_tasks: Annotated[int, Field(ge=1, le=1000)] = 10
+    min_tasks: Annotated[int, Field(ge=0, le=1000)] = DEFAULT_MIN_TASKS
+    max_tasks: Annotated[int, Field(ge=1, le=1000)] = DEFAULT_MAX_TASKS
     scale_step: Annotated[int, Field(ge=1, le=100)] = 1
     # A deploy card with no ECS event for this long is settled by asking ECS (the one-minute sweep).
     deploy_timeout_minutes: Annotated[int, Field(ge=5, le=1440)] = 30
@@ -221,7 +231,7 @@ class ServiceConfig(_Strict):
 
 
 class SlackSettings(_Strict):
-    api_url: str = "https://slack.com/api/"
+    api_url: str = DEFAULT_SLACK_API_URL
     signing_secret_name: str | None = None
     bot_token_secret_name: str | None = None
 
@@ -434,7 +444,7 @@ class Config(_Strict):
     default_environment: str | None = None
     environments: Annotated[list[EnvironmentConfig], Field(min_length=1)]
     services: Annotated[list[ServiceConfig], Field(min_length=1, max_length=200)]
-    state_table: str = "fargate-chatops-state"
+    state_table: str = DEFAULT_STATE_TABLE
     aws_endpoint_url: str | None = None
     slack: SlackSettings = Field(default_factory=SlackSettings)
     cost: CostSettings = Field(default_factory=CostSettings)
@@ -574,30 +584,8 @@ def parse_config(data: Mapping[str, Any]) -> Config:
         raise ConfigError(_describe(error)) from None
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
-    import yaml  # only at start-up
-
-    # libyaml's loader when PyYAML has it (the wheels do): the same safe subset, ~15x faster than pure Python.
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    try:
-        loaded = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506 - a safe loader
-    except OSError as error:
-        raise ConfigError(f"cannot read OPSBOT_CONFIG_FILE {str(path)!r}: {error.strerror}") from None
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path} is not valid YAML: {error}") from None
-    if loaded is None:
-        return {}
-    if not isinstance(loaded, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of settings")
-    return loaded
-
-
-def _comma_separated(value: Any) -> Any:
-    return [n.strip() for n in value.split(",") if n.strip()] if isinstance(value, str) else value
-
-
-def _variable(name: str) -> Any:
-    return Field(default=None, validation_alias=name)
+def _variable(field: str) -> Any:
+    return Field(default=None, validation_alias=VARIABLES[field])
 
 
 class EnvironmentVariables(BaseModel):
@@ -611,20 +599,20 @@ class EnvironmentVariables(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    config_file: str | None = _variable("OPSBOT_CONFIG_FILE")
-    project: str | None = _variable("OPSBOT_PROJECT")
-    environment: str | None = _variable("OPSBOT_ENVIRONMENT")
-    cluster: str | None = _variable("OPSBOT_CLUSTER")
-    account_id: str | None = _variable("OPSBOT_ACCOUNT_ID")
-    services: Annotated[list[str] | None, BeforeValidator(_comma_separated)] = _variable("OPSBOT_SERVICES")
-    state_table: str | None = _variable("OPSBOT_STATE_TABLE")
-    region: str | None = _variable("AWS_REGION")
-    aws_endpoint_url: str | None = _variable("AWS_ENDPOINT_URL")
-    slack_api_url: str | None = _variable("SLACK_API_URL")
-    signing_secret_name: str | None = _variable("SLACK_SIGNING_SECRET_NAME")
-    bot_token_secret_name: str | None = _variable("SLACK_BOT_TOKEN_SECRET_NAME")
-    cost_channel: ChannelId | None = _variable("OPSBOT_COST_CHANNEL")
-    alarm_channel: ChannelId | None = _variable("OPSBOT_ALARM_CHANNEL")
+    config_file: str | None = _variable("config_file")
+    project: str | None = _variable("project")
+    environment: str | None = _variable("environment")
+    cluster: str | None = _variable("cluster")
+    account_id: str | None = _variable("account_id")
+    services: Annotated[list[str] | None, BeforeValidator(comma_separated)] = _variable("services")
+    state_table: str | None = _variable("state_table")
+    region: str | None = _variable("region")
+    aws_endpoint_url: str | None = _variable("aws_endpoint_url")
+    slack_api_url: str | None = _variable("slack_api_url")
+    signing_secret_name: str | None = _variable("signing_secret_name")
+    bot_token_secret_name: str | None = _variable("bot_token_secret_name")
+    cost_channel: ChannelId | None = _variable("cost_channel")
+    alarm_channel: ChannelId | None = _variable("alarm_channel")
 
     @classmethod
     def read(cls, environ: Mapping[str, str]) -> EnvironmentVariables:
@@ -640,52 +628,11 @@ class EnvironmentVariables(BaseModel):
 
     def overlay(self, data: dict[str, Any]) -> dict[str, Any]:
         """`data` (what the file says) with these variables applied on top."""
-        if self.project:
-            data["project"] = self.project
-        if self.state_table:
-            data["state_table"] = self.state_table
-        if self.aws_endpoint_url:
-            data["aws_endpoint_url"] = self.aws_endpoint_url
-        slack = dict(data.get("slack") or {})
-        for field, value in (
-            ("api_url", self.slack_api_url),
-            ("signing_secret_name", self.signing_secret_name),
-            ("bot_token_secret_name", self.bot_token_secret_name),
-        ):
-            if value:
-                slack[field] = value
-        if slack:
-            data["slack"] = slack
-        if self.cost_channel:
-            data["cost"] = {**dict(data.get("cost") or {}), "weekly_channel": self.cost_channel}
-        if self.alarm_channel:
-            data["alarms"] = {**dict(data.get("alarms") or {}), "channel": self.alarm_channel}
-
-        environments = [dict(e) for e in data.get("environments") or [] if isinstance(e, Mapping)]
-        if self.environment:
-            data["default_environment"] = self.environment
-            existing = next((e for e in environments if e.get("name") == self.environment), None)
-            if existing is None:
-                existing = {"name": self.environment, "region": self.region or ""}
-                environments.append(existing)
-            if self.cluster:
-                existing["cluster"] = self.cluster
-            data["environments"] = environments
-        if self.account_id:
-            # Without role_arn the bot operates an environment with its own credentials: it is the bot's account.
-            for environment in environments:
-                if not environment.get("role_arn"):
-                    environment["account_id"] = self.account_id
-            data["environments"] = environments
-
-        if self.services is not None:
-            known = {s.get("name"): s for s in data.get("services") or [] if isinstance(s, Mapping)}
-            data["services"] = [dict(known.get(n) or {"name": n}) for n in self.services]
-        return data
+        return overlay(data, self)
 
 
 def load_config(environ: Mapping[str, str] | None = None) -> Config:
     """Read the configuration the way the Lambda functions and the local sandbox do."""
     variables = EnvironmentVariables.read(os.environ if environ is None else environ)
-    data = _read_yaml(Path(variables.config_file)) if variables.config_file else {}
+    data = read_yaml(Path(variables.config_file)) if variables.config_file else {}
     return parse_config(variables.overlay(data))

@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING
 from bot import commands as c
 from bot import render
 from bot.clock import Clock
-from bot.config import Config
 from bot.errors import BotError
 from bot.metrics import DISCARD, LAZY_WORK_DURATION, Metrics
 from bot.slack import Respond
@@ -34,6 +33,7 @@ from bot.timeline import EXPORT_ACTION
 
 if TYPE_CHECKING:
     from bot.alarms.actions import AlarmActions
+    from bot.config import Config  # an annotation only: the ack path imports this module without pydantic
     from bot.operations import Operations
     from bot.plans import Requester
     from bot.reads import ReadCommands

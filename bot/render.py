@@ -23,13 +23,13 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.commands import SPECS
-from bot.config import Config, EscalationLevel
 from bot.errors import BotError
 from bot.model import Alarm, Change, LogLine, Plan, ServiceState, tag_of
 from bot.slack_text import SLACK_ID, link, mentions_only, own_text
 from bot.slack_text import escape as escape  # re-exported: callers write render.escape
 
 if TYPE_CHECKING:
+    from bot.config import Config, EscalationLevel  # annotations only: the ack's usage line renders without pydantic
     from bot.routing import Route, RouteTest
     from bot.stores import AuditEntry
 

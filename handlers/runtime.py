@@ -6,7 +6,9 @@ A handler module keeps what it needs in a `PerContainer`, which tests and benchm
 clocks (`reset(Clocks(...))`): the one way to set time for a whole function.
 
 Light to import: the bot's modules load only when a component is built, so the Slack function's ack path
-builds the parser and the dispatcher and nothing else.
+builds the parser and nothing else. The configuration too: the ack reads its few settings from the file
+and the variables as plain data (bot.config_source.AckSettings); the pydantic model (bot.config) is built
+and validated at the first use of `Runtime.config`.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from bot.clock import Clock, system_clock
-from bot.config import ConfigError
+from bot.config_source import AckSettings, ConfigError, ack_settings, plain_data
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger
@@ -165,9 +167,29 @@ class Stores:
         )
 
 
+class Configuration:
+    """One build's configuration, read from `environ` (a copy): the ack's settings at once, from the plain
+    data when it is shaped as a valid configuration's; the validated model (bot.config.load_config, which
+    raises ConfigError naming each bad field) at its first use. An unreadable file or YAML raises at once."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = dict(environ)
+        self._plain = ack_settings(plain_data(self.environ))
+
+    @cached_property
+    def model(self) -> Config:
+        from bot.config import load_config
+
+        return load_config(self.environ)
+
+    @cached_property
+    def ack(self) -> AckSettings:
+        return self._plain or AckSettings.of(self.model)
+
+
 @dataclass(frozen=True)
 class Runtime:
-    config: Config
+    configuration: Configuration
     clients: ClientFactory
     slack_client: WebClient
     clocks: Clocks = field(default_factory=Clocks)
@@ -178,8 +200,13 @@ class Runtime:
         return self.clocks.wall
 
     @cached_property
+    def config(self) -> Config:
+        """The validated configuration (built at first use: the Slack function's ack does without)."""
+        return self.configuration.model
+
+    @cached_property
     def home_region(self) -> str:
-        return self.config.environment().region
+        return self.configuration.ack.home_region
 
     # --- adapters -----------------------------------------------------------------------------------
 
@@ -357,7 +384,7 @@ class Runtime:
     def parser(self) -> Parser:
         from bot.commands import Parser
 
-        return Parser(self.config)
+        return Parser(self.configuration.ack)
 
     @cached_property
     def dispatcher(self) -> Dispatcher:
@@ -385,14 +412,13 @@ def build_runtime(
     """The bot wired from the environment: config, AWS client factory and the Slack Web API client; `metrics`
     (the function's bot.metrics.Emf) reaches every component that emits, the Slack client's retries included."""
     from bot.aws import ClientFactory
-    from bot.config import load_config
     from bot.slack import slack_client
 
     environ = os.environ if environ is None else environ
-    config = load_config(environ)
-    clients = ClientFactory(endpoint_url=config.aws_endpoint_url)
-    client = slack_client(config.slack.api_url, bot_token(environ), metrics)
-    return Runtime(config, clients, client, clocks or Clocks(), metrics or _discard())
+    configuration = Configuration(environ)
+    clients = ClientFactory(endpoint_url=configuration.ack.aws_endpoint_url)
+    client = slack_client(configuration.ack.slack_api_url, bot_token(environ), metrics)
+    return Runtime(configuration, clients, client, clocks or Clocks(), metrics or _discard())
 
 
 class PerContainer[T]:

@@ -59,14 +59,14 @@ def build_handler(runtime: Runtime) -> SlackRequestHandler:
     from bot.replay import ReplayGuard
 
     environ = os.environ
-    config, clients = runtime.config, runtime.clients
+    settings, clients = runtime.configuration.ack, runtime.clients  # not runtime.config: no pydantic on the ack path
     signing_secret = secret("SLACK_SIGNING_SECRET", "SLACK_SIGNING_SECRET_NAME", environ)
-    replays = ReplayGuard(clients, config.state_table, runtime.home_region, runtime.clock)
+    replays = ReplayGuard(clients, settings.state_table, runtime.home_region, runtime.clock)
     replays.warm()
     global _runtime, _gate
     _runtime = runtime
     _gate = Gate(SignatureVerifier(signing_secret), replays)
-    app = build_app(runtime.parser, runtime.dispatcher, signing_secret, runtime.slack_client)
+    app = build_app(runtime.parser, lambda: runtime.dispatcher, signing_secret, runtime.slack_client)
     request_handler = SlackRequestHandler(app)
     runner = app.listener_runner
     if environ.get("OPSBOT_LAZY") == "thread":
@@ -74,7 +74,7 @@ def build_handler(runtime: Runtime) -> SlackRequestHandler:
     elif environ.get("AWS_LAMBDA_FUNCTION_NAME"):
         # Bolt would create its Lambda client at the first lazy invoke, inside Slack's 3 seconds.
         lazy = runner.lazy_listener_runner
-        lazy.lambda_client = clients.client("lambda", environ.get("AWS_REGION", config.environment().region))  # type: ignore[attr-defined]
+        lazy.lambda_client = clients.client("lambda", environ.get("AWS_REGION", runtime.home_region))  # type: ignore[attr-defined]
     return request_handler
 
 
@@ -115,11 +115,12 @@ def _warm_up_event(runtime: Runtime, gate: Gate, command: str, text: str) -> dic
 
 
 def prime() -> None:
-    """The init phase's work, which SnapStart's snapshot keeps: build all that an ack uses (config, the
-    DynamoDB client of the replay record, the Lambda client of lazy invocations, the Bolt app) and run each
-    piece once without the network: the gate's checks, one replay record and one lazy invocation answered by
-    botocore stand-ins (handlers.runtime.answered_here), and through Bolt a /status ack (a parse) and a wrong
-    /scale (its usage line: a render). The first request then builds nothing."""
+    """The init phase's work, which SnapStart's snapshot keeps: build all that an ack uses (its settings, the
+    DynamoDB client of the replay record, the Lambda client of lazy invocations, the Bolt app) and the
+    validated config and dispatcher the lazy work starts from (an invalid config fails the init), and run
+    each piece once without the network: the gate's checks, one replay record and one lazy invocation
+    answered by botocore stand-ins (handlers.runtime.answered_here), and through Bolt a /status ack (a parse)
+    and a wrong /scale (its usage line: a render). The first request then builds nothing."""
     import encodings.idna  # noqa: F401 - the first connection encodes its host name with it: 7 ms at the first ack
 
     from aws_lambda_powertools.utilities.jmespath_utils import query
@@ -130,6 +131,7 @@ def prime() -> None:
     gate = current_gate()
     assert _runtime is not None  # built with the gate
     runtime = _runtime
+    _ = runtime.dispatcher  # builds the validated config (bot.config) too
     with answered_here(gate.replays.ddb):
         gate.replays.first_sight("v0=" + "0" * 64, int(runtime.clock()))
     runner = request_handler.app.listener_runner

@@ -30,6 +30,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "bot.errors",
             "bot.slack_text",
             "bot.config",
+            "bot.config_source",
             "bot.model",
             "bot.permissions",
             "bot.commands",

@@ -1,0 +1,178 @@
+"""The Slack function's ack reads its settings from the configuration as plain data (bot.config_source),
+without pydantic: they must say what the validated model says, and a cold ack must not load pydantic."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from harness import AWS_TEST_ENVIRONMENT, BOT_TOKEN, SIGNING_SECRET, api_gateway_event, config_data, signed_headers
+
+from bot.config import ConfigError, load_config
+from bot.config_source import AckSettings, ack_settings, plain_data
+from handlers.runtime import Configuration
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "config" / "example.yaml"
+
+
+def written(tmp_path: Path, data: dict[str, Any]) -> str:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+def without_bounds(data: dict[str, Any]) -> dict[str, Any]:
+    data["services"] = [{"name": s["name"]} for s in data["services"]]
+    return data
+
+
+ENVIRONS = {
+    "the example file": {"OPSBOT_CONFIG_FILE": str(EXAMPLE)},
+    "the example with variables on top": {
+        "OPSBOT_CONFIG_FILE": str(EXAMPLE),
+        "OPSBOT_SERVICES": "service-b, web",
+        "OPSBOT_ENVIRONMENT": "staging",
+        "AWS_REGION": "eu-west-1",
+        "OPSBOT_STATE_TABLE": "bot-state",
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:5000",
+        "SLACK_API_URL": "http://127.0.0.1:9/api/",
+        "OPSBOT_ACCOUNT_ID": "111122223333",
+    },
+    "variables alone": {
+        "OPSBOT_PROJECT": "shop",
+        "OPSBOT_ENVIRONMENT": "staging",
+        "AWS_REGION": "eu-west-1",
+        "OPSBOT_SERVICES": "web,worker",
+        "OPSBOT_ACCOUNT_ID": "111122223333",
+    },
+}
+
+
+@pytest.mark.parametrize("name", ENVIRONS)
+def test_the_plain_settings_are_the_validated_configs(name: str) -> None:
+    environ = ENVIRONS[name]
+    plain = ack_settings(plain_data(environ))
+    assert plain is not None
+    assert plain == AckSettings.of(load_config(environ))
+
+
+@pytest.mark.parametrize("shape", ["the tests' config", "bounds left to their defaults", "a second default"])
+def test_defaults_and_the_home_environment_are_the_models(tmp_path: Path, shape: str) -> None:
+    data = config_data()
+    if shape == "bounds left to their defaults":
+        data = without_bounds(data)
+    elif shape == "a second default":
+        data["default_environment"] = "staging"
+        data["environments"][1]["region"] = "eu-west-1"
+    environ = {"OPSBOT_CONFIG_FILE": written(tmp_path, data)}
+    plain = ack_settings(plain_data(environ))
+    assert plain is not None
+    assert plain == AckSettings.of(load_config(environ))
+
+
+UNUSUAL = {
+    "a bound given as text": ("services", [{"name": "service-a", "min_tasks": "3"}]),
+    "a bound given as true": ("services", [{"name": "service-a", "max_tasks": True}]),
+    "no environments": ("environments", []),
+    "slack: null": ("slack", None),
+    "a numeric state table": ("state_table", 7),
+    "an unknown default environment": ("default_environment", "qa"),
+}
+
+
+@pytest.mark.parametrize("case", UNUSUAL)
+def test_data_not_shaped_as_a_valid_configs_is_left_to_the_model(tmp_path: Path, case: str) -> None:
+    """The ack then takes the model's reading, or fails with the model's error, as before."""
+    key, value = UNUSUAL[case]
+    data = config_data() | {key: value}
+    environ = {"OPSBOT_CONFIG_FILE": written(tmp_path, data)}
+    assert ack_settings(plain_data(environ)) is None
+    assert read_ack(Configuration(environ)) == model_reading(environ)
+
+
+def model_reading(environ: dict[str, str]) -> AckSettings | str:
+    """The settings as the validated model reads them, or its error."""
+    try:
+        return AckSettings.of(load_config(environ))
+    except ConfigError as error:
+        return str(error)
+
+
+def read_ack(configuration: Configuration) -> AckSettings | str:
+    try:
+        return configuration.ack
+    except ConfigError as error:
+        return str(error)
+
+
+def test_an_unreadable_file_fails_at_once_as_before(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read OPSBOT_CONFIG_FILE"):
+        Configuration({"OPSBOT_CONFIG_FILE": str(tmp_path / "missing.yaml")})
+
+
+def test_an_invalid_config_fails_at_the_first_use_of_the_model(tmp_path: Path) -> None:
+    data = config_data()
+    data["environments"][0]["roles"]["admin"] = ["alice"]
+    configuration = Configuration({"OPSBOT_CONFIG_FILE": written(tmp_path, data)})
+    assert configuration.ack.service_names == ["service-a", "service-b"]
+    with pytest.raises(ConfigError, match="'alice' is not a Slack user ID"):
+        _ = configuration.model
+
+
+COLD_ACK = """
+import json, sys
+from types import SimpleNamespace
+import handlers.slack
+class DropLazy:
+    def start(self, function, request):
+        pass
+handlers.slack.get_handler().app.listener_runner.lazy_listener_runner = DropLazy()
+context = SimpleNamespace(function_name="SlackFunction", function_version="$LATEST", memory_limit_in_mb=512,
+    invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:SlackFunction",
+    aws_request_id="cold", log_group_name="/aws/lambda/SlackFunction", log_stream_name="cold")
+response = handlers.slack.handler(json.load(sys.stdin), context)
+assert response["statusCode"] == 200, response
+print("LOADED " + json.dumps(sorted(m for m in ("pydantic", "bot.config", "yaml") if m in sys.modules)))
+"""
+
+
+def test_a_cold_ack_does_not_load_pydantic() -> None:
+    """The cold path (docs/architecture.md): a fresh process configured as template.yaml configures the Slack
+    function (as bench.cold_start runs it) acks one /status without importing pydantic or the config model."""
+    body = urllib.parse.urlencode(
+        {"command": "/status", "text": "", "user_id": "U0ADMIN", "channel_id": "C0OPS", "team_id": "T0TEST"}
+        | {"trigger_id": "cold", "response_url": "http://127.0.0.1:9/respond/cold"}
+    )
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("OPSBOT_", "SLACK_", "AWS_", "POWERTOOLS_"))}
+    environ |= AWS_TEST_ENVIRONMENT | {
+        "OPSBOT_CONFIG_FILE": str(EXAMPLE),
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_API_URL": "http://127.0.0.1:9/api/",
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",  # the replay record fails at once and is let through
+        "AWS_LAMBDA_FUNCTION_NAME": "SlackFunction",
+        "POWERTOOLS_LOG_LEVEL": "ERROR",
+        "PYTHONPATH": str(ROOT),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", COLD_ACK],
+        input=json.dumps(api_gateway_event(body, signed_headers(body))),
+        env=environ,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    loaded = json.loads(result.stdout.rsplit("LOADED ", 1)[1])
+    assert "pydantic" not in loaded
+    assert "bot.config" not in loaded
