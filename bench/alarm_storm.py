@@ -5,11 +5,11 @@ Some alarms flap (ALARM/OK every few seconds), the others move between ALARM, OK
 with repeats; 5% of the notifications are delivered twice (SNS and SQS deliver at least once) and
 arrival jitter reorders some. An emulated SQS event source feeds the real Lambda handler as template.yaml
 configures it: ScalingConfig MaximumConcurrency 2, so two pollers, each a container of its own (its own copy
-of handlers/alarms.py: its own relay, pacer and clients) in a thread, taking batches of up to 20 after a 5 s
-batching window; failed records visible again after the 720 s visibility timeout, moved to a DLQ after 10
-receives. Both share one moto state table (in-process; its writes serialised, as DynamoDB makes a conditional
-write atomic and moto does not across threads) and one Slack stand-in, which records every write
-(chat.postMessage, chat.update) with its time and channel.
+of handlers/alarms.py: its own relay, pacer and clients) in a thread, taking batches as template.yaml's event
+source does (BatchSize, MaximumBatchingWindowInSeconds); failed records visible again after the 720 s
+visibility timeout, moved to a DLQ after 10 receives. Both share one moto state table (in-process; its writes
+serialised, as DynamoDB makes a conditional write atomic and moto does not across threads) and one Slack
+stand-in, which records every write (chat.postMessage, chat.update) with its time and channel.
 
 The run is made twice: without the per-channel lease (what reserved concurrency 1 used to promise, with the
 pacing per container only: the relay as it was before issue 16) and with it. Without it the stand-in only
@@ -662,6 +662,11 @@ def markdown(before: dict[str, Any], after: dict[str, Any]) -> str:
         "takes seconds while the figures describe minutes of Slack pacing.\n\n"
         "| Figure | Without lease | With lease |\n|---|---|---|\n" + table + "\n\n"
         f"{goal(after)}\n\n"
+        "Why not the floor: a Lambda batch is fixed when its invocation starts, and the channel takes one write a "
+        "second. A notification that arrives just after a poller took its batch waits for that batch's write "
+        "(the pace) and then for its own batch's (the pace again): about 2 s, plus the processing and the "
+        "lease's hand-over, whatever the relay does; the floor takes every pending notification at each write. "
+        "The own cards' catch-up writes take only slots nobody waits for.\n\n"
         "*Time to card* is from the notification's arrival in the queue until Slack shows its state: the write "
         "of its card or of the digest line (a thread reply shows nothing the card does not); a repeat or stale "
         "notification counts when the relay sees it. The clock includes the real time of moto and the stand-in, "

@@ -681,6 +681,17 @@ class AlarmRelay:
                         self._save_storm(channel, storm)
                         storm.changed = False
 
+    def _free_slot(self, channel: str, leases: ChannelLeases) -> bool:
+        """Wait for the channel's next write slot while nobody else waits for the channel: False as soon as
+        someone does (the slot is theirs: a catch-up write never delays what shows a state)."""
+        while True:
+            if leases.waiting(channel):
+                return False
+            wait = self.pacer.wait_time(channel)
+            if wait <= 0:
+                return True
+            self.sleep(min(wait, leases.max_poll))
+
     def _catch_up_card(
         self, storm: _Storm, incident: str, behind: Behind, leases: ChannelLeases, slack: PacedSlack
     ) -> bool:
@@ -703,12 +714,12 @@ class AlarmRelay:
         ):
             reply, broadcast = cards.firing_reply(card), cards.fired_again(card)
         if not behind.drawn:
-            if leases.waiting(card.channel):
+            if not self._free_slot(card.channel, leases):
                 return False
             slack.update(card.channel, card.ts, cards.alarm_card(card, replace(record, card=card), self.settings, now))
             behind.drawn, storm.changed = True, True
         if reply is not None:
-            if leases.waiting(card.channel):
+            if not self._free_slot(card.channel, leases):
                 return False
             slack.post(card.channel, reply, thread_ts=card.ts, broadcast=broadcast)
         storm.behind.pop(incident)
