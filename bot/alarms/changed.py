@@ -14,6 +14,7 @@ it from the revision history (bot.history). Both are read with ECS DescribeTaskD
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 NAMES_SHOWN = 20  # per list; the rest is counted
 NAME_CHARS = 80  # a name longer than this is clipped
 LINE_CHARS = 2_900  # a line, escaped, within a section's 3,000
+MESSAGE_BLOCK_CHARS = 11_000  # the blocks' JSON, within what Slack takes in one message (about 13,000)
 NOTHING = "No differences in image, environment, CPU/memory or ports between these revisions."
 
 
@@ -254,10 +256,28 @@ def changed_reply(changes: TaskDefinitionDiff, service: str, before_rev: int, af
         lines.extend(_container_lines(container))
     if changes.empty:
         lines.append(NOTHING)
-    texts = render.chunks([render.clip_mrkdwn(line, LINE_CHARS) for line in lines], LINE_CHARS)
+    shown = _within(title, [render.clip_mrkdwn(line, LINE_CHARS) for line in lines])
+    if len(shown) < len(lines):
+        left = len(lines) - len(shown)
+        shown.append(f"_{left} more line{'s' if left > 1 else ''} not shown: the two revisions in ECS have it all._")
+    texts = render.chunks(shown, LINE_CHARS)
     blocks = [render.section(title), *(render.section(text) for text in texts)]
     fallback = f"What changed in {render.escape(service)}: revision {before_rev} → {after_rev}"
     return render.message(fallback, blocks)
+
+
+def _within(title: str, lines: list[str]) -> list[str]:
+    """The first of `lines` whose blocks stay within MESSAGE_BLOCK_CHARS, leaving room for the "more not shown"
+    line: each line's JSON, and a section's wrapping (about 80 characters) per LINE_CHARS of them."""
+    budget = MESSAGE_BLOCK_CHARS - len(json.dumps(render.section(title).to_dict())) - 300
+    kept: list[str] = []
+    used = 0
+    for line in lines:
+        used += len(json.dumps(line)) + 1
+        if used + 80 * (used // LINE_CHARS + 1) > budget:
+            break
+        kept.append(line)
+    return kept
 
 
 # --- the component ----------------------------------------------------------------------------------------
@@ -278,30 +298,32 @@ class WhatChanged:
         """Post `reply_for(card)` in the card's thread, once per incident. True when it was posted. Never raises:
         the reply is never worth a retried record.
 
-        The revisions are read first; a conditional put then claims the reply, so a repeated notification or a
-        retried batch posts nothing again. A read that fails claims nothing, and a post Slack refuses gives the
-        claim back: the next delivery of the notification tries again (at most one reply either way)."""
+        Once: the reply is recorded after Slack took it, and a card whose reply is recorded reads nothing
+        more. The relay calls this while it holds the channel's lease (bot.alarms.lease), the one writer of
+        the card, so no other invocation posts it meanwhile. A read that fails, or a post Slack refuses,
+        records nothing: the next delivery of the notification tries again. (A post Slack took whose record
+        then fails to save would be posted again by a later delivery: logged.)"""
         if card.deploy is None or not card.service or not card.ts:
-            return False
-        message = self.reply_for(card)  # None when the revisions could not be read (logged)
-        if message is None:
             return False
         pk, sk = f"alarm#{card.key}", f"changed#{card.incident}"
         try:
-            if not self.table.put_new(pk, sk, {"at": card.changed_at}, card.opened_at + ALARM_CARD_TTL_SECONDS):
+            if self.table.get(pk, sk) is not None:
                 return False
         except Exception as error:  # BotError
             log.warning("alarm %s: no what-changed reply: %s", card.name, _why(error))
+            return False
+        message = self.reply_for(card)  # None when the revisions could not be read (logged)
+        if message is None:
             return False
         try:
             slack.post(card.channel, message, thread_ts=card.ts)
         except Exception as error:  # SlackApiError, OutOfTime, NotLeased
             log.warning("alarm %s: no what-changed reply: %s", card.name, _why(error))
-            try:
-                self.table.delete(pk, sk)
-            except Exception as again:
-                log.warning("alarm %s: the what-changed claim stays: %s", card.name, _why(again))
             return False
+        try:
+            self.table.put(pk, sk, {"at": card.changed_at}, card.opened_at + ALARM_CARD_TTL_SECONDS)
+        except Exception as error:  # BotError
+            log.warning("alarm %s: the what-changed reply was posted but not recorded: %s", card.name, _why(error))
         return True
 
     def reply_for(self, card: AlarmCard) -> render.Message | None:

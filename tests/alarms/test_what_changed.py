@@ -6,6 +6,9 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import re
+import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,7 +16,7 @@ import boto3
 import pytest
 from slack_payloads import problems
 
-from bot.alarms.changed import WhatChanged, changed_reply, diff
+from bot.alarms.changed import MESSAGE_BLOCK_CHARS, WhatChanged, changed_reply, diff
 from bot.alarms.store import AlarmCard, RecentDeploy
 from bot.aws import ClientFactory
 from bot.config import Config
@@ -220,8 +223,25 @@ def test_many_long_names_stay_within_slacks_limits() -> None:
         after["containerDefinitions"].append(sidecar)
     message = reply(before, after)
     assert len(message["blocks"]) <= 50
+    assert len(json.dumps(message["blocks"])) <= MESSAGE_BLOCK_CHARS  # Slack refuses a bigger message whole
     assert "more" in text_of(message)
     assert ENV_SENTINEL not in text_of(message)
+
+
+def test_many_containers_each_with_many_changes_stay_within_the_messages_size() -> None:
+    names = [f"SETTING_{i:02d}_" + "Y" * 60 for i in range(40)]
+    container = definition(env=dict.fromkeys(names, "old"), secrets={name + "_S": "arn:old" for name in names})
+    changed = definition(4, env=dict.fromkeys(names, "new"), secrets={name + "_S": "arn:new" for name in names})
+    before, after = copy.deepcopy(container), copy.deepcopy(changed)
+    for n in range(1, 6):  # six containers, each with 80 names changed
+        for whole, one in ((before, container), (after, changed)):
+            sidecar = copy.deepcopy(one["containerDefinitions"][0])
+            sidecar["name"] = f"side-{n}"
+            whole["containerDefinitions"].append(sidecar)
+    message = reply(before, after)
+    assert len(json.dumps(message["blocks"])) <= MESSAGE_BLOCK_CHARS
+    assert problems("chat.postMessage", message) == []
+    assert re.search(r"\d+ more lines? not shown", text_of(message))
 
 
 # --- with moto: the two revisions as ECS holds them ---------------------------------------------------
@@ -368,9 +388,12 @@ def test_a_reply_that_could_not_be_read_or_posted_is_posted_when_the_notificatio
     after = register_next(ecs, config, image=REPO + ":v9.9.9")
     changed = what_changed(config)
     slack = FlakySlack(fail=1)
-    missing = card(config, deploy_record(before["revision"], 999))  # revision 999 does not exist yet
-    assert not changed.reply_once(missing, slack)  # the read fails: nothing posted, nothing claimed
-    assert not changed.reply_once(card(config, deploy_record(before["revision"], after)), slack)  # post refused
-    assert changed.reply_once(card(config, deploy_record(before["revision"], after)), slack)  # SQS delivers again
-    assert not changed.reply_once(card(config, deploy_record(before["revision"], after)), slack)  # and only once
+
+    def opened_now(before_rev: int, after_rev: int) -> AlarmCard:  # its record lives as long as a card does
+        return replace(card(config, deploy_record(before_rev, after_rev)), opened_at=time.time())
+
+    assert not changed.reply_once(opened_now(before["revision"], 999), slack)  # no revision 999: nothing posted
+    assert not changed.reply_once(opened_now(before["revision"], after), slack)  # Slack refuses the post
+    assert changed.reply_once(opened_now(before["revision"], after), slack)  # SQS delivers it again: posted
+    assert not changed.reply_once(opened_now(before["revision"], after), slack)  # and only once
     assert [thread for _, _, thread in slack.posts] == ["1764158400.000100"]
