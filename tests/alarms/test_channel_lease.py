@@ -76,3 +76,27 @@ def test_the_next_holder_keeps_the_previous_one_s_pace(alarms: AlarmsLambda, fak
     assert failed_ids(alarms.deliver(metric_alarm())) == []
     assert max(fake_time.slept, default=0) >= 4.99  # waited for the slot (stored to the millisecond) first
     assert len(alarms.cards()) == 1
+
+
+def test_a_free_lease_waits_for_the_invocation_that_waited_for_it(
+    alarms: AlarmsLambda, fake_time: SimulatedClock
+) -> None:
+    """Turns: a holder that released and takes its next batch at once cannot take the lease back while the
+    other invocation's waiting mark is live; once the mark lapses (a waiter that gave up), it can."""
+    import handlers.alarms
+    from handlers.runtime import Clocks
+
+    fake_time.at = time.time()
+    handlers.alarms.reset(Clocks(wall=fake_time.now, monotonic=fake_time.now, sleep=fake_time.sleep))
+    _hold(ALARM_CHANNEL, fake_time.now() - 1)  # released
+    boto3.client("dynamodb", region_name="us-east-1").update_item(
+        TableName=_table(),
+        Key={"pk": {"S": lease_pk(ALARM_CHANNEL)}, "sk": {"S": LEASE_SK}},
+        UpdateExpression="SET waiter = :w, waiting_until = :u",
+        ExpressionAttributeValues={":w": {"S": "another-invocation"}, ":u": {"N": f"{fake_time.now() + 1.5:.3f}"}},
+    )
+    start = fake_time.now()
+    assert failed_ids(alarms.deliver(metric_alarm())) == []
+    assert fake_time.now() - start >= 1.49  # it left the lease to the waiter until the mark lapsed (to the ms)
+    assert len(alarms.cards()) == 1
+    assert _lease(ALARM_CHANNEL)["holder"] == ""
