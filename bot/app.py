@@ -1,6 +1,10 @@
 """The Bolt app, wired in one place: each slash command and button is an ack (fast, no AWS) plus a lazy
 listener (the work). Parsing happens in the ack, so a wrong call gets its usage line at once and
 never reaches AWS.
+
+A slash command's ack loads the parser only: the buttons' listeners are registered at the first request
+that is not a slash command (their action ids come from bot.dispatch, which loads the renderer and the
+models: ~30 ms of a cold start), or by `register_buttons` (SnapStart's priming).
 """
 
 from __future__ import annotations
@@ -10,7 +14,8 @@ import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
 
 from slack_bolt import Ack, App, BoltRequest, Respond
 from slack_bolt.authorization import AuthorizeResult
@@ -19,13 +24,16 @@ from slack_bolt.lazy_listener.internals import build_runnable_function
 from slack_sdk import WebClient
 from slack_sdk.webhook import WebhookClient
 
-from bot import render
 from bot.commands import SLASH_COMMANDS, Parser, normalize
-from bot.dispatch import ALARM_ACTION_PREFIX, BUTTON_ACTIONS, Dispatcher
 from bot.errors import UsageError
 from bot.slack import retry_handlers, slack_client
 
+if TYPE_CHECKING:
+    from bot import render
+    from bot.dispatch import Dispatcher
+
 log = logging.getLogger(__name__)
+_button_registrars: WeakKeyDictionary[App, Callable[[], None]] = WeakKeyDictionary()
 
 
 def _ephemeral(respond: Respond) -> Callable[[render.Message], None]:
@@ -82,6 +90,8 @@ def build_app(parser: Parser, dispatcher: Callable[[], Dispatcher], signing_secr
         try:
             parser.parse(command["command"], command.get("text", ""))
         except UsageError as error:
+            from bot import render
+
             ack(**render.error(error), response_type="ephemeral")
             return
         ack()
@@ -116,10 +126,32 @@ def build_app(parser: Parser, dispatcher: Callable[[], Dispatcher], signing_secr
         )
         dispatcher().click(action["action_id"], str(action.get("value", "")), who, _ephemeral(respond))
 
-    for action_id in BUTTON_ACTIONS:
-        app.action(action_id)(ack=ack_button, lazy=[run_button])
-    app.action(re.compile(f"^{ALARM_ACTION_PREFIX}[a-z_]+$"))(ack=ack_button, lazy=[run_button])
+    lock, registered = threading.Lock(), list[bool]()
+
+    def add_buttons() -> None:
+        with lock:
+            if registered:
+                return
+            from bot.dispatch import ALARM_ACTION_PREFIX, BUTTON_ACTIONS
+
+            for action_id in BUTTON_ACTIONS:
+                app.action(action_id)(ack=ack_button, lazy=[run_button])
+            app.action(re.compile(f"^{ALARM_ACTION_PREFIX}[a-z_]+$"))(ack=ack_button, lazy=[run_button])
+            registered.append(True)
+
+    def buttons_first(body: dict[str, Any], next: Callable[[], None]) -> None:  # Bolt passes by name
+        if not registered and not body.get("command"):  # Bolt matches listeners after the middleware
+            add_buttons()
+        next()
+
+    app.use(buttons_first)
+    _button_registrars[app] = add_buttons
     return app
+
+
+def register_buttons(app: App) -> None:
+    """Register the button listeners of an app build_app made now, not at its first button."""
+    _button_registrars[app]()
 
 
 class LocalLazyRunner(LazyListenerRunner):

@@ -117,7 +117,7 @@ def _warm_up_event(runtime: Runtime, gate: Gate, command: str, text: str) -> dic
 def prime() -> None:
     """The init phase's work, which SnapStart's snapshot keeps: build all that an ack uses (its settings, the
     DynamoDB client of the replay record, the Lambda client of lazy invocations, the Bolt app) and the
-    validated config and dispatcher the lazy work starts from (an invalid config fails the init), and run
+    validated config, dispatcher and button listeners (an invalid config fails the init), and run
     each piece once without the network: the gate's checks, one replay record and one lazy invocation
     answered by botocore stand-ins (handlers.runtime.answered_here), and through Bolt a /status ack (a parse)
     and a wrong /scale (its usage line: a render). The first request then builds nothing."""
@@ -125,6 +125,7 @@ def prime() -> None:
 
     from aws_lambda_powertools.utilities.jmespath_utils import query
 
+    from bot.app import register_buttons
     from handlers.runtime import answered_here
 
     request_handler = get_handler()
@@ -132,6 +133,7 @@ def prime() -> None:
     assert _runtime is not None  # built with the gate
     runtime = _runtime
     _ = runtime.dispatcher  # builds the validated config (bot.config) too
+    register_buttons(request_handler.app)  # a cold command's ack does without them (bot.app)
     with answered_here(gate.replays.ddb):
         gate.replays.first_sight("v0=" + "0" * 64, int(runtime.clock()))
     runner = request_handler.app.listener_runner

@@ -13,7 +13,15 @@ from typing import Any
 
 import pytest
 import yaml
-from harness import AWS_TEST_ENVIRONMENT, BOT_TOKEN, SIGNING_SECRET, api_gateway_event, config_data, signed_headers
+from harness import (
+    AWS_TEST_ENVIRONMENT,
+    BOT_TOKEN,
+    SIGNING_SECRET,
+    Bot,
+    api_gateway_event,
+    config_data,
+    signed_headers,
+)
 
 from bot.config import ConfigError, load_config
 from bot.config_source import AckSettings, ack_settings, plain_data
@@ -140,13 +148,15 @@ context = SimpleNamespace(function_name="SlackFunction", function_version="$LATE
     aws_request_id="cold", log_group_name="/aws/lambda/SlackFunction", log_stream_name="cold")
 response = handlers.slack.handler(json.load(sys.stdin), context)
 assert response["statusCode"] == 200, response
-print("LOADED " + json.dumps(sorted(m for m in ("pydantic", "bot.config", "yaml") if m in sys.modules)))
+print("LOADED " + json.dumps(sorted(m for m in ("pydantic", "bot.config", "bot.dispatch") if m in sys.modules)))
 """
 
 
 def test_a_cold_ack_does_not_load_pydantic() -> None:
     """The cold path (docs/architecture.md): a fresh process configured as template.yaml configures the Slack
-    function (as bench.cold_start runs it) acks one /status without importing pydantic or the config model."""
+    function (as bench.cold_start runs it) acks one /status without importing pydantic, the config model, or
+    the dispatcher's module (which the buttons' listeners need: bot.app registers them at the first other
+    request)."""
     body = urllib.parse.urlencode(
         {"command": "/status", "text": "", "user_id": "U0ADMIN", "channel_id": "C0OPS", "team_id": "T0TEST"}
         | {"trigger_id": "cold", "response_url": "http://127.0.0.1:9/respond/cold"}
@@ -174,5 +184,15 @@ def test_a_cold_ack_does_not_load_pydantic() -> None:
     )
     assert result.returncode == 0, result.stderr[-2000:]
     loaded = json.loads(result.stdout.rsplit("LOADED ", 1)[1])
-    assert "pydantic" not in loaded
-    assert "bot.config" not in loaded
+    assert loaded == []
+
+
+def test_the_first_request_of_a_fresh_app_may_be_a_button(bot: Bot) -> None:
+    """The buttons' listeners are registered before Bolt matches the first request that is not a command."""
+    from bot.render import CANCEL_ACTION
+
+    bot.handler.reset()
+    reply = bot.click(CANCEL_ACTION, "no-such-plan", "1700000000.000100")
+    assert reply.status == 200
+    assert reply.responses, "the click was answered"
+    assert bot.command("/status").status == 200
