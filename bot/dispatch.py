@@ -8,7 +8,7 @@ go to the logs, never a traceback to Slack).
     Confirm, Cancel                bot.operations
     Roll back (on a deploy card)   bot.operations, as /rollback
     alarm_* (on an alarm card)     bot.alarms.actions
-    Export (on a timeline)         bot.reads -> bot.timeline: the postmortem draft in the timeline's thread
+    Export (on a timeline)         bot.reads -> bot.timeline: the postmortem draft shared in the channel
 
 The components come from providers (the composition root, handlers/runtime.py, builds each on first use),
 so a module a request does not need is never imported for it: the ack path builds none.

@@ -36,6 +36,7 @@ from bot.model import (
 log = logging.getLogger(__name__)
 
 DESCRIBE_SERVICES_BATCH = 10  # the API's limit per call
+ECS_EVENTS_KEPT = 100  # a service's events DescribeServices returns: the newest, older ones are gone
 # Fields of a described task definition that register_task_definition does not accept back.
 _READ_ONLY_TASK_DEFINITION_FIELDS = frozenset(
     {
@@ -102,11 +103,12 @@ class Platform:
 
     def alarm_history(
         self, target: Target, alarms: Sequence[str], start: datetime, end: datetime, limit: int = 100
-    ) -> list[AlarmStateChange]:
+    ) -> tuple[list[AlarmStateChange], list[str]]:
         """The state changes of `alarms` between `start` and `end` (DescribeAlarmHistory, StateUpdate), at
-        most `limit` per alarm, the newest."""
+        most `limit` per alarm, the newest; and the alarms that had more in the window (cut at `limit`)."""
         cloudwatch = self._client("cloudwatch", target.environment)
         changes: list[AlarmStateChange] = []
+        cut: list[str] = []
         for name in alarms:
             kept = 0
             with aws_operation("Read the alarm history"):
@@ -118,18 +120,21 @@ class Platform:
                     StartDate=start,
                     EndDate=end,
                     ScanBy="TimestampDescending",
-                    PaginationConfig={"MaxItems": limit, "PageSize": min(limit, 100)},
+                    PaginationConfig={"MaxItems": limit + 1, "PageSize": min(limit + 1, 100)},  # +1: one more?
                 )
                 for page in pages:
                     for item in page.get("AlarmHistoryItems", []):
                         if kept < limit:
                             changes.append(_state_change(name, item))
-                            kept += 1
-        return changes
+                        kept += 1
+            if kept > limit:
+                cut.append(name)
+        return changes, cut
 
-    def service_events(self, target: Target, start: datetime, end: datetime) -> list[ServiceEvent]:
+    def service_events(self, target: Target, start: datetime, end: datetime) -> tuple[list[ServiceEvent], bool]:
         """What ECS says happened to the service between `start` and `end`: its service events (the newest
-        100 ECS keeps) and the start and end of each deployment it still lists."""
+        100 ECS keeps) and the start and end of each deployment it still lists; and whether ECS's events may
+        not reach back to `start` (it holds 100 and the oldest is later)."""
         raw = self._described([target]).get((target.cluster, target.ecs_service))
         if raw is None:
             raise OperationError(
@@ -139,6 +144,8 @@ class Platform:
                 "ServiceNotFoundException",
             )
         low, high = start.timestamp(), end.timestamp()
+        held = [_epoch(e.get("createdAt")) for e in raw.get("events", [])]
+        cut = len(held) >= ECS_EVENTS_KEPT and min(held) > low
         events = [
             ServiceEvent(_epoch(e.get("createdAt")), str(e.get("message", "")))
             for e in raw.get("events", [])
@@ -156,7 +163,7 @@ class Platform:
                 events.append(
                     ServiceEvent(updated, f"deployment {ident} of {revision} {rollout}: {reason}".rstrip(": "), ident)
                 )
-        return sorted(events, key=lambda e: e.at)
+        return sorted(events, key=lambda e: e.at), cut
 
     # --- ECS services ---------------------------------------------------------------------------
 

@@ -130,7 +130,7 @@ class ReadCommands:
         return self._timelines().show(command, who)
 
     def export_timeline(self, value: str, who: Requester, respond: Respond) -> None:
-        """The Export button of a timeline: its postmortem draft in the timeline's thread."""
+        """The Export button of a timeline: its postmortem draft shared in the channel."""
         self._timelines().export(value, who, respond)
 
     def _timelines(self) -> Timelines:

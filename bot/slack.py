@@ -119,6 +119,7 @@ class SlackOut:
         thread_ts: str | None = None,
         snippet_type: str | None = None,
         alt_text: str | None = None,
+        initial_comment: str | None = None,
     ) -> str:
         """Upload a file with Slack's external upload flow (slack_sdk's files_upload_v2: files.getUploadURLExternal,
         the upload, files.completeUploadExternal; scope files:write) and return its id. Without `channel`
@@ -133,6 +134,8 @@ class SlackOut:
             kwargs["snippet_type"] = snippet_type
         if alt_text:
             kwargs["alt_txt"] = alt_text  # slack_sdk's (and Slack's) spelling
+        if initial_comment and channel:
+            kwargs["initial_comment"] = initial_comment  # the message the shared file comes with
         response = self.client.files_upload_v2(**kwargs)
         files = response.get("files") or [response.get("file") or {}]
         return str(files[0]["id"])

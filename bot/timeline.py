@@ -8,11 +8,15 @@ others; the answer names what is missing:
     the bot's audit trail   plans, confirmations, refusals, executions, locks (bot.stores.AuditLog)
     alarm cards             acknowledgements, mutes and escalations (bot.alarms.store, bot.alarms.escalation)
 
-The timeline is posted in the channel where it was asked for, so that Export can put the postmortem draft
-(a Markdown snippet: summary, impact window, timeline, actions taken, follow-ups) in its thread; where the
-bot may not post (a DM, a channel it is not in) it answers the person alone, without the button. The
-button's value names the service, the environment and the window, so the draft covers exactly what the
-timeline showed; it is read back like any value from Slack (checked against the config and the clock).
+The timeline answers the person who asked alone (ephemeral, like every read: audit requests, lock reasons
+and ECS events are not for everyone in the channel). Its Export button is the one step that shares: it
+posts the postmortem draft (a Markdown snippet: summary, impact window, timeline, actions taken, what is
+not complete, follow-ups) in the channel, with a comment naming who exported it; once per service,
+environment, window and person. Where the app is not in the channel Slack refuses the upload
+(not_in_channel): the person is told to invite it, and may press again. The button's value names the
+service, the environment and the window, so the draft covers exactly what the timeline showed; it is
+read back like any value from Slack (checked against the config and the clock). Limits that cut what was
+read (alarms, alarm history, ECS's 100 events, the audit trail) are named, in the timeline and the draft.
 
 Light at import: the Slack function's ack path imports this module for the button's action id.
 """
@@ -58,6 +62,7 @@ MAX_LINES = 100  # the newest are shown; the earlier ones are counted
 # which the stand-in enforces too); a line with its link is ~150-300.
 BLOCKS_BUDGET = 12_000
 MAX_ALARMS = 25  # of one service: one DescribeAlarmHistory each
+MAX_ALARM_CHANGES = 100  # per alarm, the newest
 MAX_AUDIT = 200
 MAX_PLAN_LINKS = 10
 LINE_TEXT = 300  # characters of outside text per line
@@ -88,6 +93,7 @@ class Entry:
     url: str = ""
     url_label: str = ""
     alarm_state: str = ""  # an alarm's new state (the impact window)
+    alarm_old_state: str = ""  # and the state it left
     alarm: str = ""
     executed: bool = False  # a change the bot made (actions taken)
     link_in_slack: bool = True  # False: the link is in the message's head once, not on every line (ECS's)
@@ -106,6 +112,7 @@ class Window:
     end: datetime
     entries: list[Entry] = field(default_factory=list)
     missing: dict[Source, str] = field(default_factory=dict)  # source -> why (the bot's words)
+    cut: list[str] = field(default_factory=list)  # what a limit left out (the bot's words, plain text)
 
     @property
     def title(self) -> str:
@@ -114,9 +121,10 @@ class Window:
 
 @dataclass(frozen=True, slots=True)
 class Impact:
-    started: float | None  # the first ALARM in the window
+    started: float | None  # the first ALARM in the window (the window's start: `before` it)
     ended: float | None  # the last OK after it; None while an alarm is still in ALARM
     alarm: str = ""
+    before: bool = False  # the alarm was in ALARM already when the window began
 
     @property
     def ongoing(self) -> bool:
@@ -138,6 +146,7 @@ class SlackWrites(Protocol):
         thread_ts: str | None = None,
         snippet_type: str | None = None,
         alt_text: str | None = None,
+        initial_comment: str | None = None,
     ) -> str: ...
 
 
@@ -157,27 +166,20 @@ class Timelines:
     # --- the command ---------------------------------------------------------------------------------------
 
     def show(self, command: Timeline, who: Requester) -> Message:
-        """Post the timeline in `who`'s channel (with Export) and answer with a line saying so; where the bot
-        may not post there, answer with the timeline itself (without Export). The role was checked."""
+        """The timeline, for `who` alone (answered ephemerally), with Export to share its draft. The role was
+        checked."""
         target = self.config.target(command.service, command.env)
         end = datetime.fromtimestamp(math.ceil(self.clock()), UTC)  # whole seconds: the Export button names it
         window = self.read(target, end - command.since, end)
-        try:
-            self.slack.post(who.channel, timeline_message(window, command.since, exportable=True))
-        except Exception as error:  # slack_sdk's SlackApiError: not_in_channel, channel_not_found, ...
-            log.warning("could not post the timeline of %s in %s: %s", window.title, who.channel, error)
-            note = "The bot cannot post in this channel (invite it to get Export), so only you see this timeline."
-            return timeline_message(window, command.since, exportable=False, note=note)
-        return render.info(
-            f":spiral_note_pad: The timeline of {window.title} is in the channel; its Export button puts a"
-            " postmortem draft in its thread."
-        )
+        return timeline_message(window, command.since, exportable=True)
 
     # --- the Export button -----------------------------------------------------------------------------------
 
     def export(self, value: str, who: Requester, respond: Respond) -> None:
-        """The postmortem draft of the window the button names, as a Markdown snippet in the thread of the
-        timeline that carries the button; once per click (a second press is told it is there)."""
+        """The postmortem draft of the window the button names, shared in the channel the button was pressed
+        in as a Markdown snippet, with a comment naming who exported it. Once per service, environment,
+        window and person (the timeline is ephemeral: its ts is no key); a refused upload gives the claim
+        back (raising inside `once` deletes it), so that pressing again works."""
         from bot.config import Role
 
         target, start, end = self._window_of(value)
@@ -186,27 +188,59 @@ class Timelines:
         if not decision.allowed:
             self.audit.record_safe(target.env, target.name, who.user, request, "denied", decision.reason)
             raise NotAllowedError(decision.reason)
-        if not who.message_ts:
-            raise BotError("This button is not on a message the bot can reply to.", "Run `/ops timeline` again.")
-        thread = who.message_ts
+        if not SLACK_ID.match(who.channel or ""):
+            raise BotError("This button is not in a channel the bot can share in.", "Run `/ops timeline` again.")
 
         def work() -> dict[str, Any]:
             window = self.read(target, start, end)
             draft = postmortem_markdown(window, who.user, self.clock())
-            stamp = f"{start:%Y%m%d-%H%M}"
-            file_id = self.slack.upload(
+            self._share(window, draft, who)
+            return {"shared": who.channel}
+
+        key = f"timeline-export:{target.env}:{target.name}:{int(start.timestamp())}:{int(end.timestamp())}:{who.user}"
+        result = self.once().run(key, work)
+        if result.in_progress:
+            respond(render.info("Your postmortem draft of this timeline is being shared in the channel."))
+        elif not result.ran_here:
+            respond(render.info("You shared it in the channel already: the postmortem draft of this timeline."))
+        else:
+            respond(render.info(f"The postmortem draft of {target.name} ({target.env}) is shared in the channel."))
+
+    def _share(self, window: Window, draft: str, who: Requester) -> None:
+        """The draft as a snippet in `who`'s channel; a refusal raises a BotError saying what to do."""
+        from slack_sdk.errors import SlackApiError
+
+        span = f"{window.start:%H:%M}\u2013{window.end:%H:%M} UTC"
+        if window.start.date() != window.end.date():
+            span = f"{window.start:%Y-%m-%d %H:%M} \u2013 {window.end:%Y-%m-%d %H:%M} UTC"
+        comment = f"Postmortem draft: {render.escape(window.title)}, {span}, exported by <@{who.user}>"
+        try:
+            self.slack.upload(
                 draft,
-                f"postmortem-{target.name}-{target.env}-{stamp}.md",
+                f"postmortem-{window.target.name}-{window.target.env}-{window.start:%Y%m%d-%H%M}.md",
                 f"Postmortem draft: {window.title}",
                 channel=who.channel,
-                thread_ts=thread,
                 snippet_type="markdown",
+                initial_comment=comment,
             )
-            return {"file": file_id}
-
-        result = self.once().run(f"click:{who.key}", work)
-        if not result.ran_here:
-            respond(render.info("The postmortem draft of this timeline is in its thread already."))
+        except SlackApiError as error:
+            code = str(error.response.get("error") or "") if error.response is not None else ""
+            log.warning("could not share the postmortem draft of %s in %s: %s", window.title, who.channel, code)
+            if code in {"not_in_channel", "channel_not_found"}:
+                raise BotError(
+                    "The app is not in this channel, so it cannot share the postmortem draft here.",
+                    "Invite the app to this channel (`/invite @` and the app's name) and press Export again.",
+                ) from None
+            raise BotError(
+                f"The bot could not share the postmortem draft: Slack answered `{render.escape(code or 'an error')}`.",
+                "Press Export again; if it keeps failing, ask an admin (details in the bot's logs).",
+            ) from None
+        except Exception:
+            log.exception("could not share the postmortem draft of %s in %s", window.title, who.channel)
+            raise BotError(
+                "The bot could not share the postmortem draft: Slack could not be reached.",
+                "Press Export again in a minute.",
+            ) from None
 
     def _window_of(self, value: str) -> tuple[Target, datetime, datetime]:
         """The button's value, checked: a configured service and environment, a window of at most 7 days
@@ -229,7 +263,13 @@ class Timelines:
         window = Window(target, start, end)
         alarms: list[AlarmRef] | None = None
         try:
-            alarms = self.platform.service_alarms(target)[:MAX_ALARMS]
+            alarms = self.platform.service_alarms(target)
+            if len(alarms) > MAX_ALARMS:
+                window.cut.append(
+                    f"alarms: only {MAX_ALARMS} of the service's {len(alarms)} alarms were read; the others' changes"
+                    " and cards are not shown"
+                )
+                alarms = alarms[:MAX_ALARMS]
         except BotError as error:
             log.warning("timeline of %s: could not list the alarms", window.title, exc_info=True)
             window.missing[Source.ALARMS] = window.missing[Source.CARDS] = error.message
@@ -256,7 +296,11 @@ class Timelines:
 
     def _alarm_changes(self, window: Window, alarms: Sequence[AlarmRef]) -> list[Entry]:
         names = [a.name for a in alarms]
-        changes = self.platform.alarm_history(window.target, names, window.start, window.end)
+        changes, cut = self.platform.alarm_history(window.target, names, window.start, window.end, MAX_ALARM_CHANGES)
+        window.cut += [
+            f"alarm history: only the newest {MAX_ALARM_CHANGES} changes of {name} were read; older ones are not shown"
+            for name in cut
+        ]
         entries = []
         for change in changes:
             url = alarm_console_url(change.alarm, window.target.region) or ""
@@ -270,6 +314,7 @@ class Timelines:
                     url=url,
                     url_label="alarm",
                     alarm_state=change.new_state,
+                    alarm_old_state=change.old_state,
                     alarm=change.alarm,
                 )
             )
@@ -277,13 +322,24 @@ class Timelines:
 
     def _ecs(self, window: Window) -> list[Entry]:
         url = ecs_service_console_url(window.target)
+        events, cut = self.platform.service_events(window.target, window.start, window.end)
+        if cut:
+            window.cut.append(
+                "ECS events: ECS keeps only its newest 100 events; older ones in the window are gone (its"
+                " deployments are shown)"
+            )
         return [
-            Entry(e.at, Source.ECS, "ECS", e.message, url=url, url_label="service", link_in_slack=False)
-            for e in self.platform.service_events(window.target, window.start, window.end)
+            Entry(e.at, Source.ECS, "ECS", e.message, url=url, url_label="service", link_in_slack=False) for e in events
         ]
 
     def _audit(self, window: Window) -> list[Entry]:
-        trail = self.audit.trail(window.target.env, window.target.name, MAX_AUDIT, (window.start, window.end))
+        trail = self.audit.trail(window.target.env, window.target.name, MAX_AUDIT + 1, (window.start, window.end))
+        if len(trail) > MAX_AUDIT:  # newest first: the oldest goes
+            trail = trail[:MAX_AUDIT]
+            window.cut.append(
+                f"the bot's audit trail: only the newest {MAX_AUDIT} entries in the window were read; older ones"
+                " are not shown"
+            )
         cards = self._plan_cards([e.plan_id for e in trail if e.plan_id])
         return [_audit_entry(e, cards.get(e.plan_id)) for e in trail]
 
@@ -393,18 +449,25 @@ def ecs_service_console_url(target: Target) -> str:
 
 
 def impact_of(entries: Sequence[Entry]) -> Impact:
-    """First ALARM in the window -> the last OK after it, or still in ALARM (an alarm's newest state is ALARM)."""
+    """First ALARM in the window -> the last OK after it, or still in ALARM (an alarm's newest state is ALARM).
+    An alarm whose first change in the window leaves ALARM was in ALARM when the window began: the impact
+    started before it (`before`, `started` is then the first change's time, the window's start is shown)."""
     changes = [e for e in entries if e.alarm_state]
-    first = next((e for e in changes if e.alarm_state == "ALARM"), None)
-    if first is None:
+    first_of: dict[str, Entry] = {}
+    for e in changes:
+        first_of.setdefault(e.alarm, e)
+    already = next((e for e in first_of.values() if e.alarm_old_state == "ALARM"), None)
+    origin = already or next((e for e in changes if e.alarm_state == "ALARM"), None)
+    if origin is None:
         return Impact(None, None)
+    started, alarm = origin.at, origin.alarm
     newest: dict[str, str] = {}
     for e in changes:
         newest[e.alarm] = e.alarm_state
     if any(state == "ALARM" for state in newest.values()):
-        return Impact(first.at, None, first.alarm)
-    last_ok = max((e.at for e in changes if e.alarm_state == "OK" and e.at >= first.at), default=None)
-    return Impact(first.at, last_ok, first.alarm)
+        return Impact(started, None, alarm, before=already is not None)
+    last_ok = max((e.at for e in changes if e.alarm_state == "OK" and e.at >= started), default=None)
+    return Impact(started, last_ok, alarm, before=already is not None)
 
 
 def _clock_text(at: float, whole_day: bool) -> str:
@@ -421,7 +484,7 @@ def slack_line(entry: Entry, whole_day: bool) -> str:
     return line
 
 
-def timeline_message(window: Window, since: timedelta, *, exportable: bool, note: str = "") -> Message:
+def timeline_message(window: Window, since: timedelta, *, exportable: bool) -> Message:
     """The timeline in Slack: the newest lines in time order, as many as Slack's limits take (MAX_LINES, and
     BLOCKS_BUDGET of the blocks' JSON); the earlier ones are counted, and the draft has them all."""
     whole_day = window.start.date() == window.end.date()
@@ -431,15 +494,22 @@ def timeline_message(window: Window, since: timedelta, *, exportable: bool, note
     if url := ecs_service_console_url(window.target):
         facts += f" · {link(url, 'ECS events')}"
     top: list[Block] = [render.header(f"Timeline: {window.title}"), render.context(facts)]
-    if note:
-        top.append(render.context(f":information_source: {note}"))
     if window.missing:
         missing = "; ".join(f"{source.value}: {why}" for source, why in window.missing.items())
         top.append(render.section(f":warning: *Not shown*, could not be read: {missing}"))
+    if window.cut:
+        cut = "; ".join(render.escape(why) for why in window.cut)
+        top.append(render.section(f":warning: *Not complete*: {render.clip_mrkdwn(cut, 2000)}"))
     bottom: list[Block] = []
     if exportable:
         start, stop = int(window.start.timestamp()), int(window.end.timestamp())
         value = f"{window.target.env}:{window.target.name}:{start}:{stop}"
+        bottom.append(
+            render.context(
+                "Only you see this timeline. Export shares its postmortem draft (a Markdown file, every line) in"
+                " this channel, naming you."
+            )
+        )
         bottom.append(ActionsBlock(elements=[ButtonElement(text="Export", action_id=EXPORT_ACTION, value=value)]))
     lines = _newest_within(
         [slack_line(e, whole_day) for e in window.entries[-MAX_LINES:]],
@@ -469,12 +539,16 @@ def _newest_within(lines: Sequence[str], budget: int) -> list[str]:
 
 # --- the postmortem draft (Markdown) -----------------------------------------------------------------------
 
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~])")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~@])")  # @: no e-mail autolink
+_AUTOLINK = re.compile(r"(?i)(:(?=//)|(?<![\w.-])www(?=\.))")  # https://…, www.…: GFM's autolinks
 
 
 def md(text: str) -> str:
-    """Outside text inside Markdown: its markup characters escaped, one line."""
-    return _MD_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+    """Outside text inside Markdown: one line, its markup characters escaped, and no autolink: a URL someone
+    typed (`https://…`, `www.…`, an e-mail address) shows as text, not as a link to click (`https\\://`,
+    `www\\.`: an escaped character ends the autolink, the words are kept)."""
+    escaped = _MD_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+    return _AUTOLINK.sub(lambda m: "\\:" if m.group(0) == ":" else m.group(0) + "\\", escaped)
 
 
 def _md_who(entry: Entry) -> str:
@@ -513,15 +587,25 @@ def postmortem_markdown(window: Window, exported_by: str, now: float) -> str:
         "## Impact window",
         "",
     ]
+    begins = window.start.timestamp()
     if impact.started is None:
         out.append("No alarm went to ALARM in the window.")
     else:
-        out.append(f"- Start: {stamp(impact.started)}, first ALARM (`{md(impact.alarm)}`)")
+        if impact.before:
+            out.append(
+                f"- Start: before {stamp(begins)} (the window's start): `{md(impact.alarm)}` was already in ALARM"
+                " when the window began; a longer window shows when it fired"
+            )
+        else:
+            out.append(f"- Start: {stamp(impact.started)}, first ALARM (`{md(impact.alarm)}`)")
         if impact.ended is None:
             out.append(f"- End: still in ALARM at the end of the window ({stamp(window.end.timestamp())})")
         else:
             out.append(f"- End: {stamp(impact.ended)}, the last OK")
-            out.append(f"- Duration: {render.span(impact.ended - impact.started)}")
+            if impact.before:
+                out.append(f"- Duration: at least {render.span(impact.ended - begins)}")
+            else:
+                out.append(f"- Duration: {render.span(impact.ended - impact.started)}")
     out += ["", "## Timeline (UTC)", ""]
     out += [_md_line(e) for e in entries] or ["Nothing the bot can see happened in the window."]
     out += ["", "## Actions taken", ""]
@@ -529,6 +613,9 @@ def postmortem_markdown(window: Window, exported_by: str, now: float) -> str:
     if window.missing:
         out += ["", "## Not in this draft", ""]
         out += [f"- {source.value}: could not be read ({md(_plain(why))})" for source, why in window.missing.items()]
+    if window.cut:
+        out += ["", "## Not complete", ""]
+        out += [f"- {md(why)}" for why in window.cut]
     out += [
         "",
         "## Follow-ups",
