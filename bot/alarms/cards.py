@@ -155,7 +155,11 @@ def graph_block(card: AlarmCard) -> ImageBlock:
     alt = render.clip(f"Graph of the alarm {card.name}: its metric, threshold and the service's changes", 1900)
     title = render.clip(card.graph_title, 1900) or None  # plain text: shown as written, never parsed
     return ImageBlock(
-        slack_file={"id": card.graph}, alt_text=escape(alt), title=title, block_id=f"graph:{card.graph}"[:255]
+        # alt_text and title are plain text: Slack shows (and reads out) them as written, so never HTML-escaped
+        slack_file={"id": card.graph},
+        alt_text=alt,
+        title=title,
+        block_id=f"graph:{card.graph}"[:255],
     )
 
 

@@ -112,12 +112,12 @@ class AlarmGraphs:
             card = record.card
             if card is None or not card.ts or card.in_digest or card.changed_at != alarm.changed_at:
                 continue  # muted, in the storm digest, or showing another notification than this one
+            if not _time_left(slack):
+                log.warning("alarm %s: no graph, the invocation is out of time for it", alarm.name)
+                continue
             if self.what_changed is not None:
                 self.what_changed.reply_once(card, slack)  # once per incident; never raises
             if card.graph_for == drawn_for(card):
-                continue
-            if not _time_left(slack):
-                log.warning("alarm %s: no graph, the invocation is out of time for it", alarm.name)
                 continue
             if alarm.kind is AlarmKind.COMPOSITE:
                 self._show_children(alarm, record, slack)
@@ -210,14 +210,26 @@ class AlarmGraphs:
         self._show(_Drawn(replace(card, children=children), record, ""), slack)
 
     def _show(self, item: _Drawn, slack: PacedSlack) -> None:
-        card = replace(
-            item.card,
-            graph=item.file_id or item.card.graph,
-            graph_title=item.title if item.file_id else item.card.graph_title,
-            graph_for=drawn_for(item.card),
-        )
+        """Redraw the card with its graph (or a composite's children) from its record as it is now: an
+        acknowledgement or a mute pressed while the graph was drawn and uploaded stays on the card."""
         now = self.clock()
-        message = cards.alarm_card(card, replace(item.record, card=card), self.config.alarms, now)
+        try:
+            record = self.alarms.record(item.card.key, now=now)
+        except BotError as error:
+            log.warning("alarm %s: the card was not updated with its graph: %s", item.card.name, _one_line(error))
+            return
+        current = record.card
+        if current is None or (current.ts, current.changed_at) != (item.card.ts, item.card.changed_at):
+            log.warning("alarm %s: no graph, its card changed while the graph was drawn", item.card.name)
+            return
+        card = replace(
+            current,
+            graph=item.file_id or current.graph,
+            graph_title=item.title if item.file_id else current.graph_title,
+            graph_for=drawn_for(current),
+            children=item.card.children,
+        )
+        message = cards.alarm_card(card, replace(record, card=card), self.config.alarms, now)
         try:
             slack.update(card.channel, card.ts, message)
         except Exception as error:  # SlackApiError (invalid_blocks), OutOfTime, NotLeased

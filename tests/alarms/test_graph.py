@@ -20,6 +20,7 @@ from sandbox.lambda_events import lambda_context
 from sandbox.slack_api import SlackStandIn
 
 from .support import (
+    ACCOUNT,
     CLUSTER,
     PREFIX,
     REGION,
@@ -277,3 +278,26 @@ def test_a_batch_short_of_time_posts_the_card_and_skips_its_graph(
     assert images(card) == []
     assert widgets == []
     assert [m for m in graph_log if "out of time" in m]
+
+
+def test_an_acknowledgement_made_while_the_graph_was_drawn_stays_on_the_card(
+    alarms: AlarmsLambda, widgets: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.alarms.store import AlarmAck
+    from bot.slack import SlackOut
+
+    ready = SlackOut.file_ready
+
+    def someone_acks_meanwhile(self: SlackOut, file_id: str) -> bool:  # while Slack processes the upload
+        record = stores().alarms.record(alarm_key)
+        assert record.card is not None
+        stores().alarms.acknowledge(alarm_key, AlarmAck("U0ONCALL", T0.timestamp() + 5, record.card.incident))
+        return ready(self, file_id)
+
+    alarm = metric_alarm()
+    alarm_key = f"{ACCOUNT}#{REGION}#{PREFIX}service-a-cpu-high"
+    monkeypatch.setattr(SlackOut, "file_ready", someone_acks_meanwhile)
+    alarms.deliver(alarm)
+    card = alarms.card()
+    assert len(images(card)) == 1
+    assert "Acknowledged by <@U0ONCALL>" in json.dumps(card.blocks)
