@@ -5,7 +5,7 @@ Walkthrough: a command's usage with its placeholders; deploy from the composer a
 COMPLETED (and the service report the new version); fire an alarm from the page, see its graph arrive with
 the deploy marked and what the deploy changed in its thread, roll back from its card, check in moto and on
 the service that it is on the previous revision and version, and resolve it; read the service's timeline
-(the deploy and the alarm) and export its postmortem draft into the timeline's thread. Then
+(the deploy and the alarm) and share its postmortem draft with the channel. Then
 issue 15's sequence: a bad build FAILS and the circuit breaker puts revision 3 back (no Roll back on its
 card), /rollback plans the last known-good revision below 3, and the alarm fired again offers no "roll
 back" forward to the revisions that failed or were rolled back from.
@@ -179,17 +179,18 @@ def test_deploy_then_roll_back_from_an_alarm_card_and_never_forward(sandbox: San
     expect(card.get_by_role("button", name=re.compile(r"^Roll back"))).to_have_count(0)
     resolved = time.monotonic()
 
-    # Issue 19: the service's timeline has the deploy (the bot's audit trail) and the alarm (its history).
+    # Issue 19: the service's timeline, for the one who asked: the deploy (the bot's audit trail) and the alarm
+    # (its history).
     type_command(page, "/ops timeline service-a")
-    timeline = page.locator("#messages > .msg", has_text="Timeline: service-a").last
+    timeline = page.locator("#messages > .msg.ephemeral", has_text="Timeline: service-a").last
     expect(timeline).to_contain_text("deploy service-a v1.3.0")
     expect(timeline).to_contain_text(re.compile(rf"{ALARM}.*OK → ALARM|OK → ALARM.*{ALARM}", re.DOTALL))
     if shot := os.environ.get("SANDBOX_SCREENSHOT"):  # the README's picture: the timeline of it all
         page.locator("#messages").evaluate("list => list.scrollTop = list.scrollHeight")
         page.screenshot(path=shot)
-    # Its Export puts the postmortem draft in its thread: a Markdown snippet with the impact window.
+    # Its Export shares the postmortem draft with the channel: a Markdown snippet with the impact window.
     timeline.get_by_role("button", name="Export").click()
-    draft = timeline.locator(".thread .b-file.snippet")
+    draft = page.locator("#messages > .msg", has_text="Postmortem draft: service-a").last.locator(".b-file.snippet")
     expect(draft).to_contain_text("## Impact window")
     expect(draft).to_contain_text("## Actions taken")
 
