@@ -94,15 +94,24 @@ class AlarmGraphs:
     waits: tuple[float, ...] = READY_WAITS
     what_changed: WhatChanged | None = None  # a card opened after a deploy: what it changed, in its thread
 
-    def after_batch(self, shown: Sequence[AlarmNotification], slack: PacedSlack) -> None:
+    def after_batch(
+        self,
+        shown: Sequence[AlarmNotification],
+        slack: PacedSlack,
+        may_write: Callable[[str], bool] = lambda channel: True,
+    ) -> None:
         """Add or refresh the graph of each card that shows one of `shown` (the batch's newest notification of
-        each alarm whose records succeeded). Never raises: a graph is never worth a retried record."""
+        each alarm whose records succeeded). `may_write(channel)` is asked before each write: False when another
+        invocation waits for the channel (its cards come first; this card's graph waits for its next change).
+        Never raises: a graph is never worth a retried record."""
         try:
-            self._after_batch([alarm for alarm in shown if not alarm.foreign], slack)
+            self._after_batch([alarm for alarm in shown if not alarm.foreign], slack, may_write)
         except Exception:
             log.warning("alarm graphs: skipped for this batch", exc_info=True)
 
-    def _after_batch(self, alarms: list[AlarmNotification], slack: PacedSlack) -> None:
+    def _after_batch(
+        self, alarms: list[AlarmNotification], slack: PacedSlack, may_write: Callable[[str], bool]
+    ) -> None:
         if not alarms:
             return
         records = self.alarms.records([alarm.key for alarm in alarms], now=self.clock())
@@ -115,12 +124,15 @@ class AlarmGraphs:
             if not _time_left(slack):
                 log.warning("alarm %s: no graph, the invocation is out of time for it", alarm.name)
                 continue
+            if not may_write(card.channel):
+                log.warning("alarm %s: no graph, another invocation waits for channel %s", alarm.name, card.channel)
+                continue
             if self.what_changed is not None:
                 self.what_changed.reply_once(card, slack)  # once per incident; never raises
             if card.graph_for == drawn_for(card):
                 continue
             if alarm.kind is AlarmKind.COMPOSITE:
-                self._show_children(alarm, record, slack)
+                self._show_children(alarm, record, slack, may_write)
                 continue
             uploaded = self._draw(alarm, card)
             if uploaded:
@@ -128,7 +140,7 @@ class AlarmGraphs:
         ready = self._wait_ready([d.file_id for d in drawn])
         for item in drawn:
             if item.file_id in ready:
-                self._show(item, slack)
+                self._show(item, slack, may_write)
             else:
                 log.warning(
                     "alarm %s: no graph, Slack had not processed file %s after %.1f s",
@@ -194,7 +206,9 @@ class AlarmGraphs:
                     pending.remove(file_id)
         return ready
 
-    def _show_children(self, alarm: AlarmNotification, record: AlarmRecord, slack: PacedSlack) -> None:
+    def _show_children(
+        self, alarm: AlarmNotification, record: AlarmRecord, slack: PacedSlack, may_write: Callable[[str], bool]
+    ) -> None:
         """A composite alarm has no graph: its card lists the states of the alarms its rule names (one
         DescribeAlarms call), as they are when the card changed state."""
         card = record.card
@@ -207,9 +221,9 @@ class AlarmGraphs:
             log.warning("alarm %s: its children's states were not read: %s", alarm.name, _one_line(error))
             return
         children = tuple((name, states.get(name, "")) for name in names)
-        self._show(_Drawn(replace(card, children=children), record, ""), slack)
+        self._show(_Drawn(replace(card, children=children), record, ""), slack, may_write)
 
-    def _show(self, item: _Drawn, slack: PacedSlack) -> None:
+    def _show(self, item: _Drawn, slack: PacedSlack, may_write: Callable[[str], bool]) -> None:
         """Redraw the card with its graph (or a composite's children) from its record as it is now: an
         acknowledgement or a mute pressed while the graph was drawn and uploaded stays on the card."""
         now = self.clock()
@@ -230,6 +244,9 @@ class AlarmGraphs:
             children=item.card.children,
         )
         message = cards.alarm_card(card, replace(record, card=card), self.config.alarms, now)
+        if not may_write(card.channel):
+            log.warning("alarm %s: no graph, another invocation waits for channel %s", card.name, card.channel)
+            return
         try:
             slack.update(card.channel, card.ts, message)
         except Exception as error:  # SlackApiError (invalid_blocks), OutOfTime, NotLeased

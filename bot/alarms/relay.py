@@ -243,8 +243,15 @@ class AlarmRelay:
             if storm.changed:
                 self._save_storm(channel, storm)
         if self.graphs is not None:  # the lowest priority: after every card and reply; it never fails a record
+            behind = {b.card.key for storm in storms.values() for b in storm.behind.values()}
             self.graphs.after_batch(
-                [g.latest for g in groups.values() if not result.failed.keys() & set(g.record_ids)], slack
+                [
+                    g.latest
+                    for g in groups.values()
+                    if not result.failed.keys() & set(g.record_ids) and g.key not in behind
+                ],
+                slack,
+                may_write=lambda channel: not leases.waiting(channel),  # never while another batch waits
             )
         result.writes = slack.writes
         return result

@@ -301,3 +301,16 @@ def test_an_acknowledgement_made_while_the_graph_was_drawn_stays_on_the_card(
     card = alarms.card()
     assert len(images(card)) == 1
     assert "Acknowledged by <@U0ONCALL>" in json.dumps(card.blocks)
+
+
+def test_while_another_batch_waits_for_the_channel_the_graph_gives_way(
+    alarms: AlarmsLambda, widgets: list[dict[str, Any]], graph_log: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.alarms.lease import ChannelLeases
+
+    monkeypatch.setattr(ChannelLeases, "waiting", lambda self, channel: True)  # the other poller waits
+    assert failed_ids(alarms.deliver(metric_alarm())) == []
+    card = alarms.card()
+    assert images(card) == []  # the card is there; its graph gives the slot to the waiting batch
+    assert uploads(alarms.slack) == 0
+    assert any("another invocation waits for channel" in line for line in graph_log)
