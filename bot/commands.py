@@ -13,12 +13,13 @@ import html
 import re
 import shlex
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from bot.errors import UsageError
+from bot.slack_text import escape  # also how Slack sends typed text: what `normalize` reads back
 
 if TYPE_CHECKING:  # the ack parses with bot.config_source's AckSettings: no pydantic on its path
     from bot.config import Config
@@ -70,6 +71,10 @@ HELP_WORDS = frozenset({"help", "-h", "--help", "?"})
 FREE_TEXT = frozenset({"logs", "lock"})  # commands whose last argument is taken as typed
 WINDOW_FORMS = "a number and s, m, h or d (for example 30m, 2h, 1d), more than 0 and at most 7d"
 PERIOD_FORMS = f"week, month or a number of days from 1d to {MAX_COST_DAYS}d"
+# Did you mean: how alike (difflib's ratio) a known word must be to a misspelt one to be offered in its place.
+# servce-a/service-a 0.94, productoin/production 0.9, deplyo/deploy 0.83, stats/status 0.91; dev/prd 0.33.
+CLOSE_ENOUGH = 0.75
+MAX_CORRECTIONS = 3  # misspelt words corrected in one command
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,8 +216,33 @@ def usage_of(name: str) -> str:
     return f"Usage: `{SPECS[name].usage}`"
 
 
-def _fail(name: str, message: str) -> UsageError:
-    return UsageError(message, usage_of(name))
+def _fail(name: str, message: str, misspelt: tuple[str, str] | None = None) -> UsageError:
+    return UsageError(message, usage_of(name), misspelt)
+
+
+def closest(word: str, known: Iterable[str]) -> str | None:
+    """The known word most like `word` (difflib, what spell checkers of commands use), or None when none is
+    close enough or two are equally close (`service-c` among service-a and service-b): no clear best."""
+    from difflib import SequenceMatcher, get_close_matches  # not on a well-typed command's path
+
+    by_lower = {name.lower(): name for name in known}
+    typed = word.lower()
+    if typed in by_lower:
+        return by_lower[typed]
+    matches = get_close_matches(typed, by_lower, n=2, cutoff=CLOSE_ENOUGH)
+    if not matches:
+        return None
+    if len(matches) == 2 and SequenceMatcher(None, typed, matches[0]).ratio() == (
+        SequenceMatcher(None, typed, matches[1]).ratio()
+    ):
+        return None
+    return by_lower[matches[0]]
+
+
+def _misspelt(word: str, known: Iterable[str]) -> tuple[str, str] | None:
+    """(word, the known word it is closest to), for a UsageError, if one is clearly closest."""
+    right = closest(word, known)
+    return (word, right) if right is not None and right != word else None
 
 
 def normalize(text: str) -> str:
@@ -276,6 +306,41 @@ class Parser:
         }
 
     def parse(self, command: str, text: str) -> Command:
+        """`command` and its text as Slack sends them (text with &, < and > escaped). An error naming a
+        misspelt word carries the command corrected, when the corrected command parses (`suggestion`)."""
+        try:
+            return self._parse(command, text)
+        except UsageError as error:
+            if error.misspelt is not None:
+                error.suggestion = self._corrected(command, text, error.misspelt, MAX_CORRECTIONS)
+            raise
+
+    def _corrected(self, command: str, text: str, misspelt: tuple[str, str], left: int) -> str | None:
+        """The person's words with the misspelt one replaced by the known one, when that parses (another
+        misspelt word in it is corrected too, up to `left` in all); plain text."""
+        wrong = misspelt[0].lower()
+        words = [command, *normalize(text).split()]
+        for index, word in enumerate(words):
+            if index == 0:
+                matches, replacement = word.removeprefix("/").lower() == wrong, f"/{misspelt[1]}"
+            else:
+                matches, replacement = word.strip("\"'").lower() == wrong, misspelt[1]
+            if not matches:
+                continue
+            fixed = [*words[:index], replacement, *words[index + 1 :]]
+            fixed_command, fixed_text = fixed[0], escape(" ".join(fixed[1:]))
+            try:
+                self._parse(fixed_command, fixed_text)
+            except UsageError as again:
+                if again.misspelt is not None and left > 1 and again.misspelt != misspelt:
+                    corrected = self._corrected(fixed_command, fixed_text, again.misspelt, left - 1)
+                    if corrected is not None:
+                        return corrected
+                continue
+            return " ".join(fixed)
+        return None
+
+    def _parse(self, command: str, text: str) -> Command:
         name = command.removeprefix("/").strip().lower()
         if name == "ops":
             # An error anywhere in `/ops lock ...` shows the usage of `/ops lock`, not of `/ops help`.
@@ -287,9 +352,14 @@ class Parser:
         elif name in SPECS:
             words = words_of(name, text)
         else:
-            raise UsageError(f"Unknown command `/{_show(name)}`.", "Try `/ops help`.")
+            known = (slash.removeprefix("/") for slash in SLASH_COMMANDS)
+            raise UsageError(f"Unknown command `/{_show(name)}`.", "Try `/ops help`.", _misspelt(name, known))
         if name not in SPECS:
-            raise UsageError(f"Unknown command `{_show(name)}`.", "Try `/ops help` for the list of commands.")
+            raise UsageError(
+                f"Unknown command `{_show(name)}`.",
+                "Try `/ops help` for the list of commands.",
+                _misspelt(name, SPECS),
+            )
         if words and words[0].lower() in HELP_WORDS:
             return Help(None if name == "help" else name)
         return self._parsers[name](words if name in FREE_TEXT else tokens_of(name, words))
@@ -302,7 +372,12 @@ class Parser:
         known = ", ".join(sorted(self.services))
         if token in self.environments:
             raise _fail(name, f"`{token}` is an environment; name a service first ({known}).")
-        raise _fail(name, f"Unknown service `{_show(token)}`. Known services: {known}.")
+        raise _fail(
+            name,
+            f"Unknown service `{_show(token)}`. Known services: {known}.",
+            # Where a service may be left out (`/status productoin`), the word may be a misspelt environment.
+            _misspelt(token, self.services | self.environments),
+        )
 
     def _env(self, name: str, token: str) -> str:
         if token in self.environments:
@@ -310,6 +385,7 @@ class Parser:
         raise _fail(
             name,
             f"Unknown environment `{_show(token)}`. Known environments: {', '.join(sorted(self.environments))}.",
+            _misspelt(token, self.environments),
         )
 
     def _split_env(self, tokens: list[str]) -> tuple[list[str], str | None]:
@@ -399,9 +475,11 @@ class Parser:
         if raw.isdecimal() and raw.isascii() and 0 < len(raw) <= MAX_REVISION_DIGITS and int(raw) > 0:
             return int(raw)
         message = f"`{_show(token)}` is not a revision number (revision numbers are positive integers, for example 41)"
+        misspelt = None
         if could_be_env and not REVISION_SHAPE.match(token.lower()):
             message += f", nor a known environment ({self._known_environments()})"
-        raise _fail("rollback", message + ".")
+            misspelt = _misspelt(token, self.environments)
+        raise _fail("rollback", message + ".", misspelt)
 
     def _status(self, tokens: list[str]) -> Status:
         rest, env = self._split_env(tokens)
@@ -490,6 +568,7 @@ class Parser:
                 "cost",
                 f"`{_show(token)}` is not a period ({PERIOD_FORMS}),"
                 f" nor a known environment ({self._known_environments()}).",
+                _misspelt(token, {"week", "month", *self.environments}),
             )
         raise _fail("cost", f"`{_show(token)}` is not a period: use {PERIOD_FORMS}.")
 
@@ -542,6 +621,7 @@ class Parser:
                     "timeline",
                     f"`{_show(token)}` is neither a known environment ({self._known_environments()})"
                     f" nor a time window ({WINDOW_FORMS}).",
+                    _misspelt(token, self.environments) if env is None else None,
                 )
         return Timeline(service, since or DEFAULT_TIMELINE_WINDOW, env)
 
@@ -580,7 +660,9 @@ class Parser:
     def _help(self, tokens: list[str]) -> Help:
         topic = tokens[0].lower().removeprefix("/") if tokens else None
         if topic is not None and topic not in SPECS:
-            raise UsageError(f"There is no command `{_show(topic)}`.", "Try `/ops help` for the list.")
+            raise UsageError(
+                f"There is no command `{_show(topic)}`.", "Try `/ops help` for the list.", _misspelt(topic, SPECS)
+            )
         return Help(topic)
 
 

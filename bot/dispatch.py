@@ -9,6 +9,7 @@ go to the logs, never a traceback to Slack).
     Roll back (on a deploy card)   bot.operations, as /rollback
     alarm_* (on an alarm card)     bot.alarms.actions
     Export (on a timeline)         bot.reads -> bot.timeline: the postmortem draft shared in the channel
+    Run (Did you mean, on errors)  the corrected command: parsed again, then `run` as if typed
 
 The components come from providers (the composition root, handlers/runtime.py, builds each on first use),
 so a module a request does not need is never imported for it: the ack path builds none.
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING
 from bot import commands as c
 from bot import render
 from bot.clock import Clock
-from bot.errors import BotError
+from bot.errors import BotError, UsageError
 from bot.metrics import DISCARD, LAZY_WORK_DURATION, Metrics
 from bot.slack import Respond
 from bot.timeline import EXPORT_ACTION
@@ -40,7 +41,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 ALARM_ACTION_PREFIX = "alarm_"  # every button of an alarm card (bot.alarms.cards)
-BUTTON_ACTIONS = (render.CONFIRM_ACTION, render.CANCEL_ACTION, render.ROLLBACK_ACTION, EXPORT_ACTION)
+BUTTON_ACTIONS = (
+    render.CONFIRM_ACTION,
+    render.CANCEL_ACTION,
+    render.ROLLBACK_ACTION,
+    EXPORT_ACTION,
+    render.SUGGESTION_ACTION,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +72,24 @@ class Dispatcher:
             else:
                 respond(self.reads().answer(command, who, text))
 
+    def typed(self, value: str, who: Requester, respond: Respond) -> None:
+        """A command as Slack sends a typed one ("/deploy service-a v1.3.0", text escaped): the value of a
+        Did-you-mean button. Never trusted: parsed from scratch, then run as if its presser had typed it in
+        that channel (`run`: the same roles, plan card, four-eyes, locks, exactly-once and audit)."""
+        command, _, text = value.partition(" ")
+        parsed: c.Command | None = None
+        with _answering(respond, f"button {render.SUGGESTION_ACTION} failed", "nothing was changed"):
+            if command not in c.SLASH_COMMANDS:
+                shown = render.escape(command[:40]).replace("`", "'")
+                raise UsageError(f"`{shown}` is not a command of the bot.", "Type the command instead.")
+            parsed = c.Parser(self.config).parse(command, text)
+        if parsed is not None:
+            self.run(parsed, who, f"{command} {c.normalize(text)} (suggested)", respond)
+
     def click(self, action_id: str, value: str, who: Requester, respond: Respond) -> None:
+        if action_id == render.SUGGESTION_ACTION:
+            self.typed(value, who, respond)  # timed as the command it runs
+            return
         with self._timed(_button_name(action_id)), _answering(respond, f"button {action_id} failed"):
             if action_id == render.CONFIRM_ACTION:
                 self.operations().confirm(value, who, respond)

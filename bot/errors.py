@@ -21,7 +21,16 @@ class BotError(Exception):
 
 
 class UsageError(BotError):
-    """The command was typed wrong; the hint is its usage line."""
+    """The command was typed wrong; the hint is its usage line.
+
+    `misspelt` (the parser's): the word as typed and the one known word closest to it. `suggestion`: the
+    command as typed with that word (and at most two more) corrected, in plain text, set only when it parses:
+    the error's message offers to run it (bot.render.error)."""
+
+    def __init__(self, message: str, hint: str | None = None, misspelt: tuple[str, str] | None = None) -> None:
+        super().__init__(message, hint)
+        self.misspelt = misspelt
+        self.suggestion: str | None = None
 
 
 class NotAllowedError(BotError):

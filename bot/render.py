@@ -23,7 +23,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.commands import SPECS
-from bot.errors import BotError
+from bot.errors import BotError, UsageError
 from bot.model import Alarm, Change, LogLine, Plan, ServiceState, tag_of
 from bot.slack_text import SLACK_ID, link, mentions_only, own_text
 from bot.slack_text import escape as escape  # re-exported: callers write render.escape
@@ -39,6 +39,9 @@ MAX_BLOCKS = 50
 CONFIRM_ACTION = "plan_confirm"
 CANCEL_ACTION = "plan_cancel"
 ROLLBACK_ACTION = "rollback_request"
+SUGGESTION_ACTION = "run_suggestion"  # Did you mean: runs the corrected command (bot.dispatch, as typed)
+BUTTON_TEXT_LIMIT = 75
+BUTTON_VALUE_LIMIT = 2000
 
 
 def clip(text: str, limit: int, note: str = "…") -> str:
@@ -112,7 +115,21 @@ def error(err: BotError) -> Message:
     text = f":warning: {err.message}"
     if err.hint:
         text += f"\n{err.hint}"
+    if isinstance(err, UsageError) and err.suggestion is not None:
+        return _did_you_mean(text, err.suggestion)
     return message(text, [section(text)])
+
+
+def _did_you_mean(text: str, suggestion: str) -> Message:
+    """The error, then "Did you mean `/deploy service-a v1.3.0`?" with a button that runs it. The button's
+    value is the command as Slack sends typed text (escaped), which bot.dispatch parses again as typed."""
+    asked = f"Did you mean `{clip(escape(suggestion).replace('`', "'"), 1000)}`?"
+    value = escape(suggestion)
+    if len(value) > BUTTON_VALUE_LIMIT:
+        return message(f"{text}\n{asked}", [section(text), section(asked)])
+    run = ButtonElement(text=clip(f"Run {suggestion}", BUTTON_TEXT_LIMIT), action_id=SUGGESTION_ACTION, value=value)
+    asking = SectionBlock(text=MarkdownTextObject(text=own_text(asked)), accessory=run)
+    return message(f"{text}\n{asked}", [section(text), asking])
 
 
 def info(text: str) -> Message:

@@ -152,13 +152,14 @@ print("LOADED " + json.dumps(sorted(m for m in ("pydantic", "bot.config", "bot.d
 """
 
 
-def test_a_cold_ack_does_not_load_pydantic() -> None:
+@pytest.mark.parametrize("text", ["", "productoin"])  # productoin: the usage error and its Did you mean
+def test_a_cold_ack_does_not_load_pydantic(text: str) -> None:
     """The cold path (docs/architecture.md): a fresh process configured as template.yaml configures the Slack
     function (as bench.cold_start runs it) acks one /status without importing pydantic, the config model, or
     the dispatcher's module (which the buttons' listeners need: bot.app registers them at the first other
     request)."""
     body = urllib.parse.urlencode(
-        {"command": "/status", "text": "", "user_id": "U0ADMIN", "channel_id": "C0OPS", "team_id": "T0TEST"}
+        {"command": "/status", "text": text, "user_id": "U0ADMIN", "channel_id": "C0OPS", "team_id": "T0TEST"}
         | {"trigger_id": "cold", "response_url": "http://127.0.0.1:9/respond/cold"}
     )
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("OPSBOT_", "SLACK_", "AWS_", "POWERTOOLS_"))}
