@@ -18,7 +18,7 @@ import boto3
 from botocore.config import Config as BotocoreConfig
 
 from bot.clock import Clock, system_clock
-from bot.permissions import ALL_ACTIONS
+from bot.permissions import ALL_ACTIONS, Function, actions_for
 
 CallObserver = Callable[[str, dict[str, Any]], None]
 _observers: list[CallObserver] = []
@@ -38,12 +38,18 @@ def _strict() -> bool:
 IAM_ACTION_OF_OPERATION = {"lambda:Invoke": "lambda:InvokeFunction"}
 
 
-def _before_call(service: str) -> Callable[..., None]:
+def _before_call(service: str, function: Function | None = None) -> Callable[..., None]:
+    """The check and the observers of every call of a client; with `function`, strict mode allows only what
+    bot/permissions.py grants that function (as its role in template.yaml does), not any function's grants."""
+    granted = ALL_ACTIONS if function is None else actions_for(function)
+
     def check(model: Any, params: dict[str, Any], **_: Any) -> None:
         operation = f"{service}:{model.name}"
         action = IAM_ACTION_OF_OPERATION.get(operation, operation)
-        if _strict() and action not in ALL_ACTIONS:
-            raise UndeclaredActionError(f"{action} is not declared in bot/permissions.py")
+        if _strict() and action not in granted:
+            if function is None or action not in ALL_ACTIONS:
+                raise UndeclaredActionError(f"{action} is not declared in bot/permissions.py")
+            raise UndeclaredActionError(f"{action} is not granted to {function.value} in bot/permissions.py")
         with _observers_lock:
             observers = list(_observers)
         for observe in observers:
@@ -89,9 +95,17 @@ class ClientFactory:
     # total_max_attempts counts the first try; botocore reads "max_attempts" as retries after it (2 tries).
     QUICK = BotocoreConfig(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=0.5, read_timeout=0.5)
 
-    def __init__(self, endpoint_url: str | None = None, max_attempts: int = 5, clock: Clock = system_clock) -> None:
-        """`clock` tells when an assumed role's credentials are due for renewal."""
+    def __init__(
+        self,
+        endpoint_url: str | None = None,
+        max_attempts: int = 5,
+        clock: Clock = system_clock,
+        function: Function | None = None,
+    ) -> None:
+        """`clock` tells when an assumed role's credentials are due for renewal; `function` is the Lambda
+        function whose role the clients call with (strict mode checks each call against its grants)."""
         self.endpoint_url = endpoint_url
+        self.function = function
         self.clock = clock
         self._botocore_config = BotocoreConfig(
             retries={"mode": "adaptive", "max_attempts": max_attempts},
@@ -118,7 +132,7 @@ class ClientFactory:
             config=self.QUICK if quick else self._botocore_config,
         )
         client.meta.events.register(
-            f"before-call.{client.meta.service_model.service_id.hyphenize()}.*", _before_call(service)
+            f"before-call.{client.meta.service_model.service_id.hyphenize()}.*", _before_call(service, self.function)
         )
         with self._lock:
             self._clients[key] = client

@@ -163,7 +163,16 @@ GRANTS: tuple[Grant, ...] = (
         why="locks, plans, cards, audit, idempotency, escalation levels (scheduled, claimed once), "
         "Slack signatures already seen (replays)",
     ),
-    _grant("dynamodb:UpdateItem", Scope.STATE_TABLE, S, D, C, E, why="idempotency, card state, revision history"),
+    _grant(
+        "dynamodb:UpdateItem",
+        Scope.STATE_TABLE,
+        S,
+        D,
+        C,
+        A,
+        E,
+        why="idempotency, card state, revision history, the alarm channel's lease (a waiter's mark, its release)",
+    ),
     _grant(
         "dynamodb:DeleteItem", Scope.STATE_TABLE, S, D, C, E, why="lock release, idempotency, escalation levels done"
     ),

@@ -26,6 +26,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from bot.alarms.relay import AlarmRelay, BatchResult, Received
 from bot.metrics import ALARM_TO_CARD_LATENCY, Emf
+from bot.permissions import Function
 from handlers.runtime import PerContainer, Runtime
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "fargate-chatops"))
@@ -58,7 +59,7 @@ def build_relay(runtime: Runtime) -> AlarmRelay:
     )
 
 
-_relay = PerContainer(build_relay, logger, metrics=metrics)
+_relay = PerContainer(build_relay, logger, metrics=metrics, function=Function.ALARMS)
 get_relay = _relay.get
 reset = _relay.reset  # forget the built relay (tests that change the environment), or rebuild it on other clocks
 

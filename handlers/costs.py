@@ -17,13 +17,14 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 
 from bot.metrics import Emf
+from bot.permissions import Function
 from handlers.runtime import PerContainer, Runtime
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "fargate-chatops"))
 metrics = Emf("costs")  # the Slack client's 429s and retries, written at the end of each invocation
 WEEK_DAYS = 7
 
-_runtime = PerContainer(lambda runtime: runtime, logger, metrics=metrics)
+_runtime = PerContainer(lambda runtime: runtime, logger, metrics=metrics, function=Function.COSTS)
 reset = _runtime.reset  # forget what was built (tests that change the environment), or rebuild on other clocks
 
 

@@ -9,6 +9,7 @@ from aws_lambda_powertools import Logger
 
 from bot.deployments import DeploymentEvent, DeploymentTracker
 from bot.metrics import Emf
+from bot.permissions import Function
 from handlers.runtime import PerContainer, Runtime
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "fargate-chatops"))
@@ -20,7 +21,7 @@ def build_tracker(runtime: Runtime) -> DeploymentTracker:
     return runtime.deployment_tracker()
 
 
-_tracker = PerContainer(build_tracker, logger, metrics=metrics)
+_tracker = PerContainer(build_tracker, logger, metrics=metrics, function=Function.DEPLOYMENTS)
 get_tracker = _tracker.get
 reset = _tracker.reset
 

@@ -19,6 +19,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from bot.alarms.escalation import Escalations
 from bot.errors import BotError
 from bot.metrics import Emf
+from bot.permissions import Function
 from handlers.runtime import PerContainer, Runtime, build_runtime
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "fargate-chatops"))
@@ -40,7 +41,7 @@ class Scheduled:
 def build_scheduled(runtime: Runtime | None = None) -> Scheduled:
     from handlers.deployments import build_tracker
 
-    runtime = runtime or build_runtime(clocks=_scheduled.clocks)
+    runtime = runtime or build_runtime(clocks=_scheduled.clocks, function=Function.ESCALATION)
     tracker = build_tracker(runtime)
     by_env = {env.name: runtime.config.targets(env.name) for env in runtime.config.environments}
     timeouts = {(t.env, t.name): 60.0 * t.service.deploy_timeout_minutes for ts in by_env.values() for t in ts}
@@ -59,7 +60,9 @@ def build_scheduled(runtime: Runtime | None = None) -> Scheduled:
     return Scheduled(runtime.escalations, sweep)
 
 
-_scheduled: PerContainer[Scheduled] = PerContainer(build_scheduled, logger, metrics=metrics)
+_scheduled: PerContainer[Scheduled] = PerContainer(
+    build_scheduled, logger, metrics=metrics, function=Function.ESCALATION
+)
 reset = _scheduled.reset  # forget what was built (tests that change the environment), or rebuild on other clocks
 
 

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from bot.metrics import Metrics
     from bot.model import Plan
     from bot.operations import Operations
+    from bot.permissions import Function
     from bot.platform import Platform
     from bot.reads import ReadCommands
     from bot.slack import SlackOut
@@ -407,16 +408,20 @@ def _discard() -> Metrics:
 
 
 def build_runtime(
-    environ: Mapping[str, str] | None = None, clocks: Clocks | None = None, metrics: Metrics | None = None
+    environ: Mapping[str, str] | None = None,
+    clocks: Clocks | None = None,
+    metrics: Metrics | None = None,
+    function: Function | None = None,
 ) -> Runtime:
     """The bot wired from the environment: config, AWS client factory and the Slack Web API client; `metrics`
-    (the function's bot.metrics.Emf) reaches every component that emits, the Slack client's retries included."""
+    (the function's bot.metrics.Emf) reaches every component that emits, the Slack client's retries included;
+    `function` (template.yaml's logical id) is whose role the AWS clients call with."""
     from bot.aws import ClientFactory
     from bot.slack import slack_client
 
     environ = os.environ if environ is None else environ
     configuration = Configuration(environ)
-    clients = ClientFactory(endpoint_url=configuration.ack.aws_endpoint_url)
+    clients = ClientFactory(endpoint_url=configuration.ack.aws_endpoint_url, function=function)
     client = slack_client(configuration.ack.slack_api_url, bot_token(environ), metrics)
     return Runtime(configuration, clients, client, clocks or Clocks(), metrics or _discard())
 
@@ -431,8 +436,10 @@ class PerContainer[T]:
         logger: Logger | None = None,
         *loggers: str,
         metrics: Metrics | None = None,  # the function's bot.metrics.Emf, handed to the Runtime it builds
+        function: Function | None = None,  # the function it runs in: its AWS calls are checked against its grants
     ) -> None:
         self._build = build
+        self.function = function
         self._logger = logger
         self._loggers = loggers
         self.metrics = metrics
@@ -445,7 +452,8 @@ class PerContainer[T]:
             if self._value is None:
                 if self._logger is not None:  # first, so that a build that fails logs like the rest
                     share_logging(self._logger, *self._loggers)
-                self._value = self._build(build_runtime(clocks=self.clocks, metrics=self.metrics))
+                runtime = build_runtime(clocks=self.clocks, metrics=self.metrics, function=self.function)
+                self._value = self._build(runtime)
             return self._value
 
     def reset(self, clocks: Clocks | None = None) -> None:

@@ -28,6 +28,7 @@ from slack_bolt.adapter.aws_lambda import SlackRequestHandler
 from slack_bolt.lazy_listener import LazyListenerRunner
 
 from bot.metrics import ACK_LATENCY, Emf
+from bot.permissions import Function
 from handlers.runtime import PerContainer, Runtime, secret
 from handlers.slack_requests import Delivered, answer, delivered, readable_by_bolt
 
@@ -78,7 +79,7 @@ def build_handler(runtime: Runtime) -> SlackRequestHandler:
     return request_handler
 
 
-_built = PerContainer(build_handler, logger, "slack_bolt", metrics=metrics)
+_built = PerContainer(build_handler, logger, "slack_bolt", metrics=metrics, function=Function.SLACK)
 get_handler = _built.get
 reset = _built.reset  # forget the built app (tests that change the environment)
 
