@@ -79,7 +79,9 @@ def test_each_ack_writes_its_latency_for_the_slack_function(bot: Bot, emitted: E
     bot.command("/deploy service-a latest")  # refused in the ack: still an ack Slack waited for
     latencies = emitted.values(m.ACK_LATENCY, function="slack")
     assert len(latencies) == 2
-    assert all(0 < value < 3000 for value in latencies)
+    # milliseconds: a first ack on a loaded machine may take seconds (bench.ack_latency measures them); a figure
+    # in seconds or microseconds would be off by a thousand
+    assert all(0 < value < 60_000 for value in latencies)
 
 
 def test_lazy_work_writes_its_duration_per_command_and_button(bot: Bot, emitted: Emitted) -> None:
