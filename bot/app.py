@@ -121,9 +121,12 @@ def build_app(parser: Parser, dispatcher: Callable[[], Dispatcher], signing_secr
         key = f"{message_ts}:{action['action_id']}:{action.get('value', '')}"
         from bot.plans import Requester
 
-        who = Requester(
-            body["user"]["id"], channel, key, message_ts=message_ts or None, attempt=str(action.get("action_ts", ""))
-        )
+        # A press is one attempt at its button (a refused one may be pressed again), but a Did-you-mean suggestion
+        # stays on the screen after it ran: its presses are one request, so a second press plans nothing anew.
+        from bot.render import SUGGESTION_ACTION
+
+        attempt = "" if action["action_id"] == SUGGESTION_ACTION else str(action.get("action_ts", ""))
+        who = Requester(body["user"]["id"], channel, key, message_ts=message_ts or None, attempt=attempt)
         dispatcher().click(action["action_id"], str(action.get("value", "")), who, _ephemeral(respond))
 
     lock, registered = threading.Lock(), list[bool]()

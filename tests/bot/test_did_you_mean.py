@@ -71,6 +71,16 @@ def test_the_same_press_delivered_twice_plans_once(bot: Bot) -> None:
     assert len([m for m in bot.slack.channel(CHANNEL) if m.thread_ts is None]) == 1
 
 
+def test_the_suggestion_runs_once_however_often_it_is_pressed(bot: Bot) -> None:
+    # The suggestion stays on the screen after a press: a second press (or a double click) is the same
+    # request again, not a second deploy or a second rollback.
+    button = suggestion_button(bot.command("/scale servce-b 3").ack)
+    assert button is not None
+    bot.click(RUN, button["value"], TS)
+    again = bot.click(RUN, button["value"], TS)
+    assert len([m for m in bot.slack.channel(CHANNEL) if m.thread_ts is None]) == 1, again.text
+
+
 def test_a_misspelt_environment_is_suggested_and_pressing_it_reads_as_typed(bot: Bot) -> None:
     reply = bot.command("/status productoin")
     assert "Did you mean `/status production`?" in reply.text
