@@ -337,8 +337,25 @@ class Parser:
                     if corrected is not None:
                         return corrected
                 continue
-            return " ".join(fixed)
+            return self._environments_too(fixed)
         return None
+
+    def _environments_too(self, words: list[str]) -> str | None:
+        """`words` (a command that parses) with a word close to an environment's name corrected too:
+        "/deploy service-a prodution" parses (tag `prodution`, in the default environment), but the person
+        meant production. None when the command so corrected does not parse: never offer the wrong reading."""
+        fixed = list(words)
+        for index, word in enumerate(words[1:], start=1):
+            bare = word.strip("\"'").lower()
+            if bare not in self.environments and (environment := closest(bare, self.environments)) is not None:
+                fixed[index] = environment
+        if fixed == words:
+            return " ".join(words)
+        try:
+            self._parse(fixed[0], escape(" ".join(fixed[1:])))
+        except UsageError:
+            return None
+        return " ".join(fixed)
 
     def _parse(self, command: str, text: str) -> Command:
         name = command.removeprefix("/").strip().lower()

@@ -106,6 +106,23 @@ def test_a_misspelt_command_is_suggested(bot: Bot) -> None:
     assert "`v1.2.0` → `v1.3.0`" in bot.card_text(bot.last_card())
 
 
+@pytest.mark.parametrize(
+    ("command", "text", "suggested"),
+    [
+        # Corrected only in the service, each parses: as a tag `prodution` in the default environment, as a lock
+        # of the default environment for the reason "productoin freeze". Neither is what the person meant.
+        ("/deploy", "servce-a prodution", "/deploy service-a production"),
+        ("/ops", "lock servce-a productoin freeze", "/ops lock service-a production freeze"),
+    ],
+)
+def test_a_misspelt_environment_is_never_read_as_a_tag_or_a_reason(
+    config: Config, command: str, text: str, suggested: str
+) -> None:
+    with pytest.raises(UsageError) as raised:
+        Parser(config).parse(command, text)
+    assert raised.value.suggestion == suggested
+
+
 def test_two_misspelt_words_are_both_corrected(config: Config) -> None:
     with pytest.raises(UsageError) as raised:
         Parser(config).parse("/ops", "deplyo servce-a v1.3.0")
