@@ -90,6 +90,25 @@ class SlackPort(Protocol):
     def update(self, channel: str, ts: str, msg: Message) -> None: ...
 
 
+class FilePort(Protocol):
+    """What the bot asks of Slack's files API (the alarm graphs, the timeline's draft); SlackOut is the real one."""
+
+    def upload(
+        self,
+        content: bytes | str,
+        filename: str,
+        title: str,
+        *,
+        channel: str | None = None,
+        thread_ts: str | None = None,
+        snippet_type: str | None = None,
+        alt_text: str | None = None,
+        initial_comment: str | None = None,
+    ) -> str: ...
+
+    def file_ready(self, file_id: str) -> bool: ...
+
+
 class SlackOut:
     """SlackPort over the Web API client; a call Slack refuses raises slack_sdk's SlackApiError."""
 

@@ -40,6 +40,7 @@ from bot import render
 from bot.commands import MAX_TIMELINE_WINDOW, Timeline, window_text
 from bot.errors import BotError, NotAllowedError
 from bot.model import AlarmRef
+from bot.slack import FilePort
 from bot.slack_text import REGION, SLACK_ID, alarm_console_url, link, mentions_only
 
 if TYPE_CHECKING:
@@ -131,23 +132,10 @@ class Impact:
         return self.started is not None and self.ended is None
 
 
-class SlackWrites(Protocol):
-    """What the timeline writes to Slack: SlackOut."""
+class SlackWrites(FilePort, Protocol):
+    """What the timeline writes to Slack (its draft, a file shared in the channel): SlackOut."""
 
     def post(self, channel: str, msg: Message, thread_ts: str | None = None, broadcast: bool = False) -> str: ...
-
-    def upload(
-        self,
-        content: str | bytes,
-        filename: str,
-        title: str,
-        *,
-        channel: str | None = None,
-        thread_ts: str | None = None,
-        snippet_type: str | None = None,
-        alt_text: str | None = None,
-        initial_comment: str | None = None,
-    ) -> str: ...
 
 
 @dataclass(eq=False)

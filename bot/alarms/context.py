@@ -27,7 +27,6 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Protocol
 
 from slack_sdk.errors import SlackApiError
 
@@ -41,6 +40,7 @@ from bot.clock import Clock
 from bot.config import Config
 from bot.errors import BotError
 from bot.platform import Platform
+from bot.slack import FilePort
 from bot.stores import AuditEntry, AuditLog
 
 log = logging.getLogger(__name__)
@@ -49,24 +49,6 @@ READY_WAITS = (0.5, 1.0, 2.0, 4.0)  # seconds between files.info polls: 7.5 s at
 GRAPH_SECONDS = 15.0  # what one graph may take of the invocation (render, upload, waits, update)
 MARKER_ENTRIES = 200  # audit entries read per graph window (every decision of the service, not only executed)
 CHANGES = ("deploy", "rollback", "scale")
-
-
-class FilePort(Protocol):
-    """What the graphs need of Slack's files API; bot.slack.SlackOut is the real one."""
-
-    def upload(
-        self,
-        content: bytes | str,
-        filename: str,
-        title: str,
-        *,
-        channel: str | None = None,
-        thread_ts: str | None = None,
-        snippet_type: str | None = None,
-        alt_text: str | None = None,
-    ) -> str: ...
-
-    def file_ready(self, file_id: str) -> bool: ...
 
 
 def drawn_for(card: AlarmCard) -> str:
