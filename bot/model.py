@@ -70,6 +70,7 @@ class Alarm:
     reason: str
     updated_at: datetime | None
     service: str | None
+    arn: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,38 +68,8 @@ class Platform:
     def service_alarms(self, target: Target) -> list[AlarmRef]:
         """The environment's alarms (any state) that belong to `target`'s service by the one rule
         (bot.alarm_services), as Platform.alarms lists them."""
-        env = target.environment
-        groups: dict[str, str] | None = None
-
-        def target_groups(env: EnvironmentConfig) -> dict[str, str]:
-            nonlocal groups
-            if groups is None:
-                try:
-                    groups = self.target_groups(env)
-                except OperationError:
-                    log.warning("could not read the target groups of %s's services", env.name, exc_info=True)
-                    groups = {}
-            return groups
-
-        found: list[AlarmRef] = []
-        with aws_operation("Describe alarms"):
-            paginator = self._client("cloudwatch", env).get_paginator("describe_alarms")
-            prefix = f"{self.config.project}-{env.name}-"
-            for page in paginator.paginate(AlarmNamePrefix=prefix, AlarmTypes=["MetricAlarm", "CompositeAlarm"]):
-                for raw in page.get("MetricAlarms", []) + page.get("CompositeAlarms", []):
-                    arn = str(raw.get("AlarmArn", ""))
-                    service = service_of_alarm(
-                        self.config,
-                        env,
-                        raw["AlarmName"],
-                        _dimensions(raw),
-                        arn,
-                        target_groups=target_groups,
-                        tags=self.alarm_tags,
-                    )
-                    if service == target.name:
-                        found.append(AlarmRef(str(raw["AlarmName"]), arn))
-        return found
+        alarms = self.alarms(target.environment, include_ok=True)
+        return [AlarmRef(alarm.name, alarm.arn) for alarm in alarms if alarm.service == target.name]
 
     def alarm_history(
         self, target: Target, alarms: Sequence[str], start: datetime, end: datetime, limit: int = 100
@@ -359,6 +329,7 @@ class Platform:
                             reason=raw.get("StateReason", ""),
                             updated_at=raw.get("StateUpdatedTimestamp"),
                             service=service,
+                            arn=str(raw.get("AlarmArn", "")),
                         )
                     )
         return alarms
