@@ -30,6 +30,7 @@ from typing import Any
 import boto3
 import httpx
 import pytest
+from browser_support import new_page
 from sandbox_support import Sandbox
 from test_slack_standin import log_text, service_log_lines
 
@@ -39,56 +40,7 @@ from sandbox.workspace import SlackWorkspace
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",  # without these, Chromium keeps calling hosts it cannot reach
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ALARM = "ecs-microservices-production-service-a-cpu-high"
-WAIT_MS = 20_000
-
-
-def require_browser() -> Any:
-    missing = None
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing = "the playwright package is not installed (make venv installs the dev extra)"
-    if missing is None and not CHROMIUM.exists():
-        missing = f"{CHROMIUM} is missing (make browser installs Debian's chromium)"
-    if missing is not None:
-        if os.environ.get("CI"):
-            pytest.fail(f"the browser test must run in CI: {missing}")
-        pytest.skip(missing)
-    return sync_playwright
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    """One Chromium for the module's tests (each gets a page of its own): launching it takes seconds."""
-    sync_playwright = require_browser()
-    from playwright.sync_api import expect
-
-    expect.set_options(timeout=WAIT_MS)  # a rollout under load takes longer than expect's 5 s
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-def new_page(chromium: Any, tmp_path: Path) -> Iterator[Any]:
-    page = chromium.new_page(viewport={"width": 1280, "height": 900})
-    page.set_default_timeout(WAIT_MS)
-    try:
-        yield page
-    finally:
-        page.screenshot(path=str(tmp_path / "last.png"))  # what the page showed at the end, pass or fail
-        print(f"\nlast screenshot: {tmp_path / 'last.png'}")
-        page.close()
 
 
 @pytest.fixture

@@ -9,20 +9,18 @@ text and title, and a Markdown snippet shared in the card's thread is a code blo
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_support import new_page
 from slack_sdk import WebClient
 
 from bot.config import parse_config
 from sandbox.workspace import SlackWorkspace
 
 pytestmark = pytest.mark.slow
-CHROMIUM = Path("/usr/bin/chromium")
-WAIT_MS = 20_000
 PEOPLE = parse_config(
     {
         "project": "ecs-microservices",
@@ -52,23 +50,8 @@ def workspace() -> Iterator[SlackWorkspace]:
 
 
 @pytest.fixture
-def browser() -> Iterator[Any]:
-    import importlib.util
-
-    if importlib.util.find_spec("playwright") is None or not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail("the page test must run in CI: Playwright or /usr/bin/chromium is missing")
-        pytest.skip("Playwright or /usr/bin/chromium is missing (make browser)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox", "--disable-gpu"]
-        )
-        page = chromium.new_page(viewport={"width": 1280, "height": 900})
-        page.set_default_timeout(WAIT_MS)
-        yield page
-        chromium.close()
+def browser(chromium: Any, tmp_path: Path) -> Iterator[Any]:
+    yield from new_page(chromium, tmp_path)
 
 
 def post_card_with_graph_and_snippet(workspace: SlackWorkspace) -> str:
