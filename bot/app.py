@@ -24,7 +24,7 @@ from slack_bolt.lazy_listener.internals import build_runnable_function
 from slack_sdk import WebClient
 from slack_sdk.webhook import WebhookClient
 
-from bot.commands import SLASH_COMMANDS, Parser, normalize
+from bot.commands import Parser, normalize
 from bot.errors import UsageError
 from bot.slack import retry_handlers, slack_client
 
@@ -108,7 +108,7 @@ def build_app(parser: Parser, dispatcher: Callable[[], Dispatcher], signing_secr
         who = Requester(command["user_id"], command["channel_id"], f"cmd:{command['trigger_id']}")
         dispatcher().run(parsed, who, text, _ephemeral(respond))
 
-    for name in SLASH_COMMANDS:
+    for name in parser.names.registered:  # slack.commands: /deploy, ... or /ops-deploy, ... or only /ops
         app.command(name)(ack=ack_command, lazy=[run_command])
 
     def ack_button(ack: Ack) -> None:

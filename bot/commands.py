@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from bot.command_names import DEFAULT_NAMES, CommandNames
 from bot.errors import UsageError
 from bot.slack_text import escape  # also how Slack sends typed text: what `normalize` reads back
 
@@ -25,16 +26,7 @@ if TYPE_CHECKING:  # the ack parses with bot.config_source's AckSettings: no pyd
     from bot.config import Config
     from bot.config_source import AckSettings
 
-SLASH_COMMANDS: tuple[str, ...] = (
-    "/deploy",
-    "/scale",
-    "/rollback",
-    "/status",
-    "/logs",
-    "/alarms",
-    "/cost",
-    "/ops",
-)
+SLASH_COMMANDS: tuple[str, ...] = DEFAULT_NAMES.registered
 
 MAX_TEXT = 500
 MAX_FILTER = 200
@@ -286,6 +278,7 @@ class Parser:
 
     def __init__(self, config: Config | AckSettings) -> None:
         self.config = config
+        self.names: CommandNames = config.command_names
         self.services = set(config.service_names)
         self.environments = set(config.environment_names)
         # Each takes the command's tokens, or its words as typed for the commands in FREE_TEXT.
@@ -313,6 +306,8 @@ class Parser:
         except UsageError as error:
             if error.misspelt is not None:
                 error.suggestion = self._corrected(command, text, error.misspelt, MAX_CORRECTIONS)
+            if error.hint is not None:  # the usage line, with the workspace's names of the commands
+                error.hint = self.names.shown(error.hint)
             raise
 
     def _corrected(self, command: str, text: str, misspelt: tuple[str, str], left: int) -> str | None:
@@ -358,7 +353,11 @@ class Parser:
         return " ".join(fixed)
 
     def _parse(self, command: str, text: str) -> Command:
-        name = command.removeprefix("/").strip().lower()
+        name = self.names.command(command)
+        if name is None:
+            typed = command.removeprefix("/").strip().lower()
+            known = (slash.removeprefix("/") for slash in self.names.registered)
+            raise UsageError(f"Unknown command `/{_show(typed)}`.", "Try `/ops help`.", _misspelt(typed, known))
         if name == "ops":
             # An error anywhere in `/ops lock ...` shows the usage of `/ops lock`, not of `/ops help`.
             subcommand = _subcommand(text)
@@ -366,11 +365,8 @@ class Parser:
             if not words:
                 return Help()
             name, words = subcommand, words[1:]
-        elif name in SPECS:
-            words = words_of(name, text)
         else:
-            known = (slash.removeprefix("/") for slash in SLASH_COMMANDS)
-            raise UsageError(f"Unknown command `/{_show(name)}`.", "Try `/ops help`.", _misspelt(name, known))
+            words = words_of(name, text)
         if name not in SPECS:
             raise UsageError(
                 f"Unknown command `{_show(name)}`.",
@@ -527,7 +523,10 @@ class Parser:
                 problem = f"Two environments, `{env}` and `{name}`"
             else:
                 retyped = _show(" ".join([service, name, *window, *rest[:-1]]), 80)
-                problem = f"`{name}` after the filter is an environment: give it before the filter (`/logs {retyped}`)"
+                problem = (
+                    f"`{name}` after the filter is an environment: give it before the filter"
+                    f" (`{self.names.slash('logs')} {retyped}`)"
+                )
             raise _fail("logs", f'{problem}. To search the logs for `{name}`, quote it: `"{name}"`.')
         pattern = " ".join(rest) or None
         if pattern is not None and len(pattern) > MAX_FILTER:

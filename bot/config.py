@@ -46,6 +46,7 @@ from pydantic import (
     model_validator,
 )
 
+from bot.command_names import CommandNames, command_names_problem
 from bot.config_source import (
     DEFAULT_MAX_TASKS,
     DEFAULT_MIN_TASKS,
@@ -230,10 +231,38 @@ class ServiceConfig(_Strict):
         return self
 
 
+class CommandSettings(_Strict):
+    """The slash commands' names (bot.commands.CommandNames): `/deploy`, ... by default; a prefix (`ops-`) makes
+    `/ops-deploy`, ...; style `single` keeps only `/ops <command>`. manifest.yaml is made from it (`make manifest`)."""
+
+    style: Literal["separate", "single"] = "separate"
+    prefix: str = ""
+
+    @field_validator("prefix")
+    @classmethod
+    def _valid_prefix(cls, prefix: str) -> str:
+        problem = command_names_problem("separate", prefix)
+        if problem is not None:
+            raise ValueError(problem[1])
+        return prefix
+
+    @model_validator(mode="after")
+    def _one_style(self) -> Self:
+        problem = command_names_problem(self.style, self.prefix)
+        if problem is not None:
+            raise ValueError(problem[1])
+        return self
+
+    @property
+    def names(self) -> CommandNames:
+        return CommandNames(self.prefix, self.style == "single")
+
+
 class SlackSettings(_Strict):
     api_url: str = DEFAULT_SLACK_API_URL
     signing_secret_name: str | None = None
     bot_token_secret_name: str | None = None
+    commands: CommandSettings = Field(default_factory=CommandSettings)
 
 
 # Tag keys: 1-128 letters (any script), digits, spaces and + - = . _ : / @. The length is bounded apart:
@@ -516,6 +545,10 @@ class Config(_Strict):
             except ValueError as error:
                 problems.append(str(error))
         return problems
+
+    @property
+    def command_names(self) -> CommandNames:
+        return self.slack.commands.names
 
     @property
     def environment_names(self) -> list[str]:

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from bot.command_names import DEFAULT_NAMES, CommandNames, command_names_problem
+
 # The environment variables bot.config documents, by the field of EnvironmentVariables that reads each.
 VARIABLES: dict[str, str] = {
     "config_file": "OPSBOT_CONFIG_FILE",
@@ -193,7 +195,8 @@ class TaskBounds:
 @dataclass(frozen=True)
 class AckSettings:
     """What the Slack function's ack reads of the configuration: bot.commands.Parser's names and bounds,
-    the replay record's table and region, the endpoints of AWS and of Slack. The same as the validated
+    the slash commands' names (`slack.commands`), the replay record's table and region, the endpoints of AWS
+    and of Slack. The same as the validated
     Config says (AckSettings.of)."""
 
     environment_names: list[str]
@@ -203,6 +206,7 @@ class AckSettings:
     state_table: str
     aws_endpoint_url: str | None
     slack_api_url: str
+    command_names: CommandNames = DEFAULT_NAMES
 
     def service(self, name: str) -> TaskBounds:
         return self.bounds[name]  # KeyError for an unknown one, as Config.service
@@ -218,6 +222,7 @@ class AckSettings:
             state_table=config.state_table,
             aws_endpoint_url=config.aws_endpoint_url,
             slack_api_url=config.slack.api_url,
+            command_names=config.command_names,
         )
 
 
@@ -249,6 +254,12 @@ def ack_settings(data: Mapping[str, Any]) -> AckSettings | None:
     api_url = slack.get("api_url", DEFAULT_SLACK_API_URL)
     if not (_text(state_table) and _text(api_url) and (endpoint is None or _text(endpoint))):
         return None
+    commands = slack.get("commands", {})
+    if not isinstance(commands, Mapping) or not set(commands) <= {"style", "prefix"}:
+        return None
+    style, prefix = commands.get("style", "separate"), commands.get("prefix", "")
+    if command_names_problem(style, prefix) is not None:
+        return None
     home = default or environments[0]["name"]
     home_region = next((e["region"] for e in environments if e["name"] == home), None)
     if home_region is None:
@@ -266,4 +277,5 @@ def ack_settings(data: Mapping[str, Any]) -> AckSettings | None:
         state_table=state_table,
         aws_endpoint_url=endpoint,
         slack_api_url=api_url,
+        command_names=CommandNames(prefix, style == "single"),
     )

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from bot import commands as c
 from bot import render
 from bot.clock import Clock
+from bot.command_names import DEFAULT_NAMES, CommandNames
 from bot.errors import BotError, UsageError
 from bot.metrics import DISCARD, LAZY_WORK_DURATION, Metrics
 from bot.slack import Respond
@@ -59,14 +60,19 @@ class Dispatcher:
     metrics: Metrics = DISCARD  # LAZY_WORK_DURATION of each command and button, by its name
     monotonic: Clock = time.monotonic
 
+    @property
+    def names(self) -> CommandNames:
+        """The slash commands' names in the workspace (`slack.commands`)."""
+        return self.config.command_names
+
     def run(self, command: c.Command, who: Requester, text: str, respond: Respond) -> None:
         """Run a parsed command for a person; every outcome reaches them as a message."""
         with (
             self._timed(type(command).__name__.lower()),
-            _answering(respond, f"command failed: {text}", "nothing was changed by this command"),
+            _answering(respond, f"command failed: {text}", "nothing was changed by this command", self.names),
         ):
             if isinstance(command, c.Help):
-                respond(render.help_message(command.topic))
+                respond(render.help_message(command.topic, self.names))
             elif isinstance(command, c.MUTATING):
                 self.operations().request(command, who, text, respond)
             else:
@@ -78,8 +84,8 @@ class Dispatcher:
         that channel (`run`: the same roles, plan card, four-eyes, locks, exactly-once and audit)."""
         command, _, text = value.partition(" ")
         parsed: c.Command | None = None
-        with _answering(respond, f"button {render.SUGGESTION_ACTION} failed", "nothing was changed"):
-            if command not in c.SLASH_COMMANDS:
+        with _answering(respond, f"button {render.SUGGESTION_ACTION} failed", "nothing was changed", self.names):
+            if command not in self.names.registered:
                 shown = render.escape(command[:40]).replace("`", "'")
                 raise UsageError(f"`{shown}` is not a command of the bot.", "Type the command instead.")
             parsed = c.Parser(self.config).parse(command, text)
@@ -90,7 +96,7 @@ class Dispatcher:
         if action_id == render.SUGGESTION_ACTION:
             self.typed(value, who, respond)  # timed as the command it runs
             return
-        with self._timed(_button_name(action_id)), _answering(respond, f"button {action_id} failed"):
+        with self._timed(_button_name(action_id)), _answering(respond, f"button {action_id} failed", names=self.names):
             if action_id == render.CONFIRM_ACTION:
                 self.operations().confirm(value, who, respond)
             elif action_id == render.CANCEL_ACTION:
@@ -137,10 +143,13 @@ def _button_name(action_id: str) -> str:
 
 
 @contextmanager
-def _answering(respond: Respond, what: str, unchanged: str = "") -> Iterator[None]:
+def _answering(respond: Respond, what: str, unchanged: str = "", names: CommandNames = DEFAULT_NAMES) -> Iterator[None]:
     try:
         yield
     except BotError as error:
+        if not isinstance(error, UsageError):  # the parser's show the workspace's names already
+            # The bot's own words name commands as by default (`/deploy <service> <tag>`): as the workspace has them.
+            error.message, error.hint = names.shown(error.message), error.hint and names.shown(error.hint)
         respond(render.error(error))
     except Exception:
         log.exception(what)

@@ -22,6 +22,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from bot.command_names import DEFAULT_NAMES, CommandNames
 from bot.commands import SPECS
 from bot.errors import BotError, UsageError
 from bot.model import Alarm, Change, LogLine, Plan, ServiceState, tag_of
@@ -136,13 +137,15 @@ def info(text: str) -> Message:
     return message(text, [section(text)])
 
 
-def help_message(topic: str | None) -> Message:
+def help_message(topic: str | None, names: CommandNames = DEFAULT_NAMES) -> Message:
+    """`/ops help [topic]`, with the commands named as the workspace has them (`slack.commands`)."""
     if topic is not None:
         spec = SPECS[topic]
-        text = f"`{spec.usage}`\n{spec.summary}"
+        text = f"`{names.shown(spec.usage)}`\n{spec.summary}"
         return message(text, [section(text)])
-    lines = [f"`{spec.usage}`  {spec.summary}" for spec in SPECS.values()]
-    text = "*Commands* (each also works as `/ops <command> ...`)\n" + "\n".join(lines)
+    lines = [f"`{names.shown(spec.usage)}`  {spec.summary}" for spec in SPECS.values()]
+    heading = "*Commands*" if names.single else "*Commands* (each also works as `/ops <command> ...`)"
+    text = heading + "\n" + "\n".join(lines)
     return message(text, [section(text)])
 
 

@@ -148,7 +148,8 @@ def prime() -> None:
     context = SimpleNamespace(function_name="prime", invoked_function_arn="prime")
     runner.lazy_listener_runner = _NoLazyWork()
     try:
-        for command, text in (("/status", ""), ("/scale", "")):
+        for name in ("status", "scale"):  # as the workspace names them (slack.commands): /status or /ops status
+            command, _, text = runtime.parser.names.slash(name).partition(" ")
             event = _warm_up_event(runtime, gate, command, text)
             query(event, correlation_paths.API_GATEWAY_HTTP)  # the logger's correlation id: a JMESPath compiled once
             request = delivered(without_forged_lazy_headers(event))

@@ -33,6 +33,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "bot.config_source",
             "bot.model",
             "bot.permissions",
+            "bot.command_names",
             "bot.commands",
             "bot.alarm_services",
             "bot.metrics",
