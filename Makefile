@@ -33,7 +33,7 @@ TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 BASE_URL     ?=
 
 .PHONY: help venv run test lint fmt typecheck bench init plan apply ecr rollout deploy destroy smoke logs-a logs-b build push \
-        deploy-bot clean checkov-venv browser sam-venv terraform-config
+        deploy-bot clean checkov-venv browser sam-venv terraform-config manifest
 
 help: ## List every target with what it does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -132,6 +132,12 @@ typecheck: venv ## mypy over bot/, handlers/, the services' shared runtime and e
 	$(VENV)/bin/mypy sandbox
 
 .PHONY: bench-tools
+# The bot's config whose slack.commands names the slash commands (scripts/deploy-bot.sh bundles the same file).
+CONFIG_FILE  ?= config/example.yaml
+
+manifest: venv ## Write manifest.yaml's slash commands from CONFIG_FILE's slack.commands (a prefix, or only /ops)
+	$(PY) scripts/manifest.py --config $(CONFIG_FILE) --manifest manifest.yaml
+
 bench: venv bench-tools ## Run the benchmarks and write docs/BENCHMARKS.md
 	$(PY) -m bench
 

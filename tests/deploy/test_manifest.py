@@ -1,12 +1,22 @@
-"""manifest.yaml declares exactly the slash commands the app handles, with the scopes it needs."""
+"""manifest.yaml declares exactly the slash commands the app handles, with the scopes it needs; `make manifest`
+writes its slash commands from the config (slack.commands)."""
 
 from __future__ import annotations
 
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
 import pytest
+import yaml
 
-from bot.commands import SLASH_COMMANDS
+from bot.commands import SLASH_COMMANDS, Parser
+from bot.config import parse_config
+from bot.config_source import read_yaml
 
-from .checks import manifest_problems
+from .checks import REPO, manifest_problems
 
 
 def test_manifest_matches_the_commands_the_app_handles(manifest_text: str) -> None:
@@ -42,3 +52,56 @@ def test_a_real_host_instead_of_the_placeholder_is_reported(manifest_text: str) 
         "url: https://EXAMPLE.execute-api.REGION", "url: https://abc123.execute-api.us-east-1", 1
     )
     assert any("url must be the placeholder" in p for p in manifest_problems(broken, SLASH_COMMANDS))
+
+
+# --- `make manifest`: the slash commands written from the config (slack.commands) ---------------------------
+
+
+def _generator() -> Any:
+    spec = importlib.util.spec_from_file_location("manifest_script", REPO / "scripts" / "manifest.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_make_manifest_with_the_example_config_writes_manifest_yaml_as_it_is(manifest_text: str) -> None:
+    """The default names: `make manifest` leaves manifest.yaml byte for byte as it is."""
+    config = parse_config(read_yaml(REPO / "config" / "example.yaml"))
+    assert _generator().manifest_with(manifest_text, config.command_names) == manifest_text
+
+
+@pytest.mark.parametrize("commands", [{"prefix": "ops-"}, {"style": "single"}])
+def test_a_generated_manifest_declares_the_commands_the_app_registers(
+    manifest_text: str, commands: dict[str, str]
+) -> None:
+    data = read_yaml(REPO / "config" / "example.yaml")
+    data["slack"] = {**dict(data.get("slack") or {}), "commands": commands}
+    registered = Parser(parse_config(data)).names.registered  # what bot.app registers with Bolt
+    generated = _generator().manifest_with(manifest_text, parse_config(data).command_names)
+    assert not manifest_problems(generated, registered), manifest_problems(generated, registered)
+    assert manifest_problems(generated, SLASH_COMMANDS)  # the default names are no longer declared
+    # The rest of the manifest (scopes, interactivity, comments) is kept as it is.
+    assert generated.split("oauth_config:")[1] == manifest_text.split("oauth_config:")[1]
+    assert generated.split("  slash_commands:")[0] == manifest_text.split("  slash_commands:")[0]
+
+
+def test_make_manifest_writes_the_file(tmp_path: Path, manifest_text: str) -> None:
+    config = tmp_path / "config.yaml"
+    data = read_yaml(REPO / "config" / "example.yaml")
+    data["slack"] = {**dict(data.get("slack") or {}), "commands": {"prefix": "ops-"}}
+    config.write_text(yaml.safe_dump(data))
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text(manifest_text)
+    result = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "manifest.py"), "--config", str(config), "--manifest", str(manifest)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO,
+    )
+    assert result.returncode == 0, result.stderr
+    declared = [c["command"] for c in yaml.safe_load(manifest.read_text())["features"]["slash_commands"]]
+    assert declared[0] == "/ops-deploy"
+    assert "/deploy" not in declared
