@@ -331,7 +331,7 @@ class Planner:
                     plan.changes.append(Change("autoscaling min", str(bounds.min_capacity), str(count)))
                 if wanted.max_capacity != bounds.max_capacity:
                     plan.changes.append(Change("autoscaling max", str(bounds.max_capacity), str(count)))
-            plan.note = "`/scale <service> auto` hands it back to autoscaling"
+            plan.note = self.config.command_names.shown("`/scale <service> auto` hands it back to autoscaling")
         if count == current.desired and plan.scaling is None:
             raise BotError(f"{target.name} ({target.env}) already wants {count} tasks.", "Nothing to change.")
         return plan

@@ -73,6 +73,14 @@ def test_usage_lines_hints_and_suggestions_show_the_prefixed_names(bot: Bot) -> 
 
 
 @pytest.mark.parametrize("config_dict", [PREFIXED], indirect=True)
+def test_the_plan_card_and_the_bots_hints_show_the_prefixed_names(bot: Bot) -> None:
+    assert bot.command("/ops-scale service-b 4").text == ""
+    card = plan_card(bot)
+    assert "/ops-scale &lt;service&gt; auto" in card or "/ops-scale <service> auto" in card, card
+    assert "`/scale" not in card
+
+
+@pytest.mark.parametrize("config_dict", [PREFIXED], indirect=True)
 def test_a_suggestion_with_the_prefixed_name_runs(bot: Bot) -> None:
     misspelt = bot.command("/ops-deploy servce-a v1.3.0")
     button = next(block["accessory"] for block in misspelt.ack["blocks"] if (block.get("accessory") or {}).get("value"))
@@ -149,3 +157,17 @@ def test_a_bad_setting_is_a_config_error_naming_it(tmp_path: Path, commands: dic
 def test_the_acks_plain_reading_is_the_models(commands: dict[str, Any]) -> None:
     data = with_commands(commands)
     assert ack_settings(data) == AckSettings.of(parse_config(data))
+
+
+def test_the_bots_own_hints_in_an_answer_show_the_workspaces_names() -> None:
+    """A refusal from the work (bot.plans, bot.operations) names commands as by default: the answer shows them
+    as the workspace has them."""
+    from bot.dispatch import _answering
+    from bot.errors import BotError
+
+    said: list[dict[str, Any]] = []
+    with _answering(said.append, "test", names=CommandNames(prefix="ops-")):
+        raise BotError("Revision 3 was rolled back from.", "Deploy it on purpose: `/deploy service-a v1.2.0`.")
+    text = str(said[0]["text"])
+    assert "`/ops-deploy service-a v1.2.0`" in text
+    assert "`/deploy" not in text
