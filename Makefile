@@ -131,13 +131,13 @@ typecheck: venv ## mypy over bot/, handlers/, the services' shared runtime and e
 	$(VENV)/bin/mypy services/service-b
 	$(VENV)/bin/mypy sandbox
 
-.PHONY: bench-tools
 # The bot's config whose slack.commands names the slash commands (scripts/deploy-bot.sh bundles the same file).
 CONFIG_FILE  ?= config/example.yaml
 
 manifest: venv ## Write manifest.yaml's slash commands from CONFIG_FILE's slack.commands (a prefix, or only /ops)
 	$(PY) scripts/manifest.py --config $(CONFIG_FILE) --manifest manifest.yaml
 
+.PHONY: bench-tools
 bench: venv bench-tools ## Run the benchmarks and write docs/BENCHMARKS.md
 	$(PY) -m bench
 
