@@ -67,6 +67,7 @@ PERIOD_FORMS = f"week, month or a number of days from 1d to {MAX_COST_DAYS}d"
 # servce-a/service-a 0.94, productoin/production 0.9, deplyo/deploy 0.83, stats/status 0.91; dev/prd 0.33.
 CLOSE_ENOUGH = 0.75
 MAX_CORRECTIONS = 3  # misspelt words corrected in one command
+MAX_PARSES = 8  # parses tried in search of a suggestion, which is made in the ack (Slack waits 3 s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,17 +306,22 @@ class Parser:
             return self._parse(command, text)
         except UsageError as error:
             if error.misspelt is not None:
-                error.suggestion = self._corrected(command, text, error.misspelt, MAX_CORRECTIONS)
+                error.suggestion = self._corrected(command, text, error.misspelt, MAX_CORRECTIONS, [MAX_PARSES])
             if error.hint is not None:  # the usage line, with the workspace's names of the commands
                 error.hint = self.names.shown(error.hint)
             raise
 
-    def _corrected(self, command: str, text: str, misspelt: tuple[str, str], left: int) -> str | None:
+    def _corrected(
+        self, command: str, text: str, misspelt: tuple[str, str], left: int, parses: list[int]
+    ) -> str | None:
         """The person's words with the misspelt one replaced by the known one, when that parses (another
-        misspelt word in it is corrected too, up to `left` in all); plain text."""
+        misspelt word in it is corrected too, up to `left` in all); plain text. `parses` is what is left of
+        the parses it may try, shared by the whole search."""
         wrong = misspelt[0].lower()
         words = [command, *normalize(text).split()]
         for index, word in enumerate(words):
+            if parses[0] <= 0:
+                return None
             if index == 0:
                 matches, replacement = word.removeprefix("/").lower() == wrong, f"/{misspelt[1]}"
             else:
@@ -324,11 +330,12 @@ class Parser:
                 continue
             fixed = [*words[:index], replacement, *words[index + 1 :]]
             fixed_command, fixed_text = fixed[0], escape(" ".join(fixed[1:]))
+            parses[0] -= 1
             try:
                 self._parse(fixed_command, fixed_text)
             except UsageError as again:
                 if again.misspelt is not None and left > 1 and again.misspelt != misspelt:
-                    corrected = self._corrected(fixed_command, fixed_text, again.misspelt, left - 1)
+                    corrected = self._corrected(fixed_command, fixed_text, again.misspelt, left - 1, parses)
                     if corrected is not None:
                         return corrected
                 continue

@@ -11,7 +11,7 @@ from harness import CHANNEL, DEPLOYER, VIEWER, Bot, config_data, ecs_service, si
 from slack_payloads import problems
 
 from bot.aws import is_platform_mutation, recorded_calls
-from bot.commands import Parser
+from bot.commands import MAX_PARSES, Parser
 from bot.config import Config
 from bot.errors import UsageError
 
@@ -211,3 +211,22 @@ def test_a_long_command_fits_slacks_limits(bot: Bot) -> None:
     assert len(button["text"]["text"]) <= 75
     assert button["text"]["text"].endswith("…")
     assert button["value"] == "/logs service-a " + "x" * 190
+
+
+def test_looking_for_a_suggestion_parses_the_command_a_bounded_number_of_times(
+    config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The suggestion is made in the ack, within Slack's 3 s: a long text repeating the misspelt word (each
+    # a place to try the correction) must not parse the command once per repetition.
+    parser = Parser(config)
+    real = Parser._parse
+    parses: list[str] = []
+
+    def counted(self: Parser, command: str, text: str) -> object:
+        parses.append(text)
+        return real(self, command, text)
+
+    monkeypatch.setattr(Parser, "_parse", counted)
+    with pytest.raises(UsageError):
+        parser.parse("/status", " ".join(["servce-a"] * 50))  # no corrected form parses: each one is tried
+    assert len(parses) <= 1 + MAX_PARSES
