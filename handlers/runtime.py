@@ -176,12 +176,17 @@ class Configuration:
     def __init__(self, environ: Mapping[str, str]) -> None:
         self.environ = dict(environ)
         self._plain = ack_settings(plain_data(self.environ))
+        self._lock = threading.Lock()  # lazy work in threads (OPSBOT_LAZY=thread) may ask for it at once
+        self._model: Config | None = None
 
-    @cached_property
+    @property
     def model(self) -> Config:
-        from bot.config import load_config
+        with self._lock:
+            if self._model is None:
+                from bot.config import load_config
 
-        return load_config(self.environ)
+                self._model = load_config(self.environ)
+            return self._model
 
     @cached_property
     def ack(self) -> AckSettings:

@@ -197,3 +197,29 @@ def test_the_first_request_of_a_fresh_app_may_be_a_button(bot: Bot) -> None:
     assert reply.status == 200
     assert reply.responses, "the click was answered"
     assert bot.command("/status").status == 200
+
+
+def test_lazy_work_in_threads_validates_the_config_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+    import time
+
+    import bot.config
+
+    calls: list[int] = []
+    real = bot.config.load_config
+
+    def slow(environ: Any) -> Any:
+        calls.append(1)
+        time.sleep(0.05)  # long enough for the other threads to ask meanwhile
+        return real(environ)
+
+    monkeypatch.setattr(bot.config, "load_config", slow)
+    configuration = Configuration({"OPSBOT_CONFIG_FILE": str(EXAMPLE)})
+    models: list[Any] = []
+    threads = [threading.Thread(target=lambda: models.append(configuration.model)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 1
+    assert len({id(model) for model in models}) == 1
