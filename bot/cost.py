@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import re
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -278,11 +277,7 @@ class BotChange:
 
     @classmethod
     def from_audit(cls, entry: AuditEntry) -> BotChange:
-        # Executed entries read "/scale confirm scale service-b 4 (production)": show "/scale service-b 4".
-        request = re.sub(r"\s+\([^()]*\)$", "", entry.request.strip())
-        match = re.match(r"^/\w+ confirm (\w+) (.+)$", request)
-        text = f"/{match.group(1)} {match.group(2)}" if match else request
-        return cls(entry.service, entry.actor, text, entry.when)
+        return cls(entry.service, entry.actor, entry.command, entry.when)
 
 
 # --- the reporter ---------------------------------------------------------------------------------

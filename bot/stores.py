@@ -186,6 +186,14 @@ class AuditEntry:
     def when(self) -> datetime:
         return datetime.fromtimestamp(self.at, UTC)
 
+    @property
+    def command(self) -> str:
+        """The request as it would be typed: a confirmed plan's "/scale confirm scale service-b 4 (production)"
+        is "/scale service-b 4"; a typed command or a card button's words lose only a trailing "(...)"."""
+        request = re.sub(r"\s+\([^()]*\)$", "", self.request.strip())
+        match = re.match(r"^/\w+ confirm (\w+) (.+)$", request)
+        return f"/{match.group(1)} {match.group(2)}" if match else request
+
     def outcome_mrkdwn(self) -> str:
         """The outcome as Slack-safe mrkdwn: the bot's own as stored; older plain text escaped (and an alarm
         incident's internal id, which acknowledgements recorded, named by when the incident opened)."""

@@ -249,19 +249,13 @@ class AlarmGraphs:
 def _marker(entry: AuditEntry) -> Marker | None:
     """An executed change as the graph labels it: "deploy v1.4.2", "rollback revision 3", "scale 4".
 
-    The entry's request is what was asked: "/deploy confirm deploy service-a v1.4.2 (production)" for a
-    confirmed plan, the command as typed ("/deploy service-a v1.4.2") or a card button's words otherwise."""
-    request = re.sub(r"\s+\([^()]*\)$", "", entry.request.strip())
-    words = request.split()
+    The entry's request as it would be typed (AuditEntry.command, as /cost lists the bot's changes):
+    "/deploy service-a v1.4.2", "/rollback service-a 3", "/scale service-b 4", or a card button's words."""
+    words = entry.command.split()
     if not words or words[0].lstrip("/") not in CHANGES:
         return None
     action = words[0].lstrip("/")
-    rest = words[1:]
-    if rest[:1] == ["confirm"]:
-        rest = rest[1:]
-    if rest[:1] == [action]:
-        rest = rest[1:]
-    detail = [w for w in rest if w not in {entry.service, entry.env} and not w.startswith("(")]
+    detail = [w for w in words[1:] if w not in {entry.service, entry.env}]
     if action == "rollback" and detail[:1] and detail[0].isdigit():
         detail = ["revision", detail[0]]
     return Marker(entry.at, " ".join([action, *detail[:2]]))
