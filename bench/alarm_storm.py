@@ -11,10 +11,10 @@ visibility timeout, moved to a DLQ after 10 receives. Both share one moto state 
 serialised, as DynamoDB makes a conditional write atomic and moto does not across threads) and one Slack
 stand-in, which records every write (chat.postMessage, chat.update) with its time and channel.
 
-The run is made twice: without the per-channel lease (what reserved concurrency 1 used to promise, with the
-pacing per container only: the relay as it was before issue 16) and with it. Without it the stand-in only
-records (so the figure is what the relay would push at Slack); with it, the stand-in also refuses more than
-1 write per channel per second with 429 and Retry-After, as Slack does.
+The run is made twice: with the per-channel lease switched off (each invocation paces its own writes, which
+is all reserved concurrency 1 used to promise; the rest of the relay as it is now) and with it. Without it
+the stand-in only records (so the figure is what the relay would push at Slack); with it, the stand-in also
+refuses more than 1 write per channel per second with 429 and Retry-After, as Slack does.
 
 Time: one clock for the relays, their pacers, the leases and the stand-in: the wall clock plus skipped waits.
 A thread that waits (the pacer's 1 s spacing, a lease held by the other poller, the batching window, quiet
@@ -31,7 +31,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -206,40 +206,8 @@ def container(index: int, clock: SimulatedClock) -> ModuleType:
 
 
 @contextmanager
-def atomic_moto_writes() -> Iterator[None]:
-    """DynamoDB applies a conditional write atomically, and its ReturnValues ALL_OLD is the item the write replaced.
-    moto checks the condition and then writes, with no lock, so two threads can both pass the check; and its
-    response layer reads the ALL_OLD item before the backend's write, so between the two another thread's write
-    can land: the lease's next holder then read the previous holder's `next_write_at` from before its release
-    (0), wrote at once, and met a 429 (the 429s under load). The pollers run in threads: each write request is
-    serialised here as a whole, response layer included, as DynamoDB serialises writes to one item."""
-    from moto.dynamodb.models import DynamoDBBackend
-    from moto.dynamodb.responses import DynamoHandler
-
-    lock = threading.RLock()
-    names = ("put_item", "update_item", "delete_item")
-    owners: tuple[type[Any], ...] = (DynamoDBBackend, DynamoHandler)
-    saved = {(owner, name): getattr(owner, name) for owner in owners for name in names}
-
-    def atomic(method: Callable[..., Any]) -> Callable[..., Any]:
-        def call(*args: Any, **kwargs: Any) -> Any:
-            with lock:
-                return method(*args, **kwargs)
-
-        return call
-
-    for (owner, name), method in saved.items():
-        setattr(owner, name, atomic(method))
-    try:
-        yield
-    finally:
-        for (owner, name), method in saved.items():
-            setattr(owner, name, method)
-
-
-@contextmanager
 def without_lease() -> Iterator[None]:
-    """The relay as it was before issue 16: each invocation paces its own writes and takes no lease."""
+    """The current relay with the channel lease switched off: each invocation paces its own writes alone."""
     import bot.alarms.relay
     from bot.alarms.lease import ChannelLeases, Taken
 
@@ -503,6 +471,10 @@ def storm(setup: Storm) -> dict[str, Any]:
     from harness import BOT_TOKEN
     from moto import mock_aws
 
+    from sandbox import dynamodb_atomic
+
+    dynamodb_atomic.install()  # the pollers run in threads: DynamoDB's one-item atomicity, which moto lacks
+
     from bot.alarms.store import AlarmStore
     from bot.aws import ClientFactory
     from bot.config import load_config
@@ -523,7 +495,7 @@ def storm(setup: Storm) -> dict[str, Any]:
                 "SLACK_API_URL": slack.api_url,
             }
             lease: AbstractContextManager[None] = nullcontext() if setup.lease else without_lease()
-            with environment(values), mock_aws(), atomic_moto_writes(), lease:
+            with environment(values), mock_aws(), lease:
                 config = load_config()
                 seed(config)
                 notes, services = workload(
@@ -576,7 +548,7 @@ def storm(setup: Storm) -> dict[str, Any]:
 
 def main() -> dict[str, Any]:
     before = storm(Storm(lease=False, rate_limited=False))
-    _print("two pollers, no lease (the relay before issue 16; the stand-in only records)", before)
+    _print("two pollers, lease off (pacing per invocation only; the stand-in only records)", before)
     after = storm(Storm())
     _print("two pollers, per-channel lease (the stand-in refuses > 1 write/s/channel)", after)
     print(goal(after))
@@ -653,10 +625,10 @@ def markdown(before: dict[str, Any], after: dict[str, Any]) -> str:
         f"emulated SQS event source (batches of {BATCH_SIZE}, {BATCH_WINDOW:.0f} s window, "
         f"{VISIBILITY_TIMEOUT:.0f} s visibility, DLQ after {MAX_RECEIVES} receives, {FUNCTION_TIMEOUT:.0f} s "
         "timeout), one moto state table and one Slack stand-in recording each write's time and channel.\n\n"
-        "*Without lease* is the relay before issue 16 (pacing within a container only, which reserved "
-        "concurrency 1 was meant to make enough), against a stand-in that only records; *with lease* is the "
-        "relay now (a per-channel lease in the state table), against a stand-in that also refuses more than 1 "
-        "write per channel per second with 429, as Slack does.\n\n"
+        "*Without lease* is today's relay with the channel lease switched off (each invocation paces its own "
+        "writes, which reserved concurrency 1 was meant to make enough), against a stand-in that only records; "
+        "*with lease* is the relay now (a per-channel lease in the state table), against a stand-in that also "
+        "refuses more than 1 write per channel per second with 429, as Slack does.\n\n"
         "Time is one clock shared by the relays, their pacers, the leases and the stand-in: real elapsed time "
         "plus simulated waiting (when both pollers wait, the clock jumps to the earlier wake-up), so the run "
         "takes seconds while the figures describe minutes of Slack pacing.\n\n"

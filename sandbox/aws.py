@@ -78,11 +78,12 @@ class EmbeddedAWS:
     def start(self) -> str:
         from moto.server import ThreadedMotoServer
 
-        from sandbox import alarm_history
+        from sandbox import alarm_history, dynamodb_atomic
         from sandbox.metric_widget import install
 
         install()  # GetMetricWidgetImage, which moto lacks: the server runs moto in this process
         alarm_history.install()  # DescribeAlarmHistory (/ops timeline), which moto lacks too
+        dynamodb_atomic.install()  # a conditional write checks and stores in one step, as in DynamoDB
         # One line per AWS call would bury everything else the terminal shows.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self.environ.update(aws_environment(self.endpoint_url, self.region))

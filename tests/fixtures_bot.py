@@ -18,9 +18,14 @@ from harness import AWS_TEST_ENVIRONMENT, AWS_UNSET, BOT_TOKEN, SIGNING_SECRET, 
 from moto import mock_aws
 
 from bot.config import Config, parse_config
+from sandbox import dynamodb_atomic
 from sandbox.clock import SimulatedClock
 from sandbox.seed import Seeded, SeedPlan, seed
 from sandbox.slack_api import SlackStandIn
+
+# moto checks a write's condition and stores it in two steps; DynamoDB does both as one, and the bot's locks
+# and leases rest on that. Every test that runs moto in this process gets DynamoDB's behaviour.
+dynamodb_atomic.install()
 
 TESTS = Path(__file__).resolve().parent
 # The directories whose tests run the bot in-process on moto, with fake credentials. The others (infra,
