@@ -15,6 +15,7 @@ from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, ImageBlo
 from bot import render
 from bot.alarms.model import AlarmState
 from bot.alarms.store import AlarmCard, AlarmDone, AlarmRecord, Digest, RecentDeploy
+from bot.command_names import DEFAULT_NAMES, CommandNames
 from bot.config import AlarmSettings, Target
 from bot.model import LogRead
 from bot.render import span
@@ -229,7 +230,7 @@ def firing_reply(card: AlarmCard) -> render.Message:
 # --- the storm digest ----------------------------------------------------------------------------------
 
 
-def digest_card(digest: Digest, settings: AlarmSettings) -> render.Message:
+def digest_card(digest: Digest, settings: AlarmSettings, names: CommandNames = DEFAULT_NAMES) -> render.Message:
     entries = sorted(digest.entries.values(), key=lambda e: (not AlarmState(e.state).firing, e.name))
     firing = sum(1 for e in entries if AlarmState(e.state).firing)
     title = f":rotating_light: Alarm storm: {firing} of {len(entries)} alarms firing"
@@ -256,7 +257,7 @@ def digest_card(digest: Digest, settings: AlarmSettings) -> render.Message:
         blocks.extend(render.section(chunk) for chunk in render.chunks(lines, render.SECTION_LIMIT - 100))
     notes = [
         f"More than {settings.digest_threshold} alarms fired within {span(settings.digest_window_seconds)}: "
-        "one card for all of them, kept up to date here. `/alarms` lists them with their reasons."
+        f"one card for all of them, kept up to date here. `{names.slash('alarms')}` lists them with their reasons."
     ]
     if len(entries) > DIGEST_LINES:
         notes.append(f"{len(entries) - DIGEST_LINES} more not shown.")

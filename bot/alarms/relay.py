@@ -634,7 +634,7 @@ class AlarmRelay:
             digest.changed[card.key] = DigestEntry(card.name, card.state, card.changed_at, card.service)
         now = self.clock()
         try:
-            message = cards.digest_card(digest, self.settings)
+            message = cards.digest_card(digest, self.settings, self.config.command_names)
             if digest.ts:
                 slack.update(digest.channel, digest.ts, message)
             else:

@@ -4,6 +4,7 @@ storm digest (one write for many alarms), and their own cards follow at a lower 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -64,3 +65,20 @@ def test_an_own_card_keeps_its_latest_state_and_one_reply_per_change_it_shows(al
     assert "alarm" in line.lower()
     thread = alarms.thread(own)
     assert len(thread) == 2  # resolved, then firing again
+
+
+def _prefixed(**commands: Any) -> dict[str, Any]:
+    data = alarm_config(digest_threshold=3)
+    data["slack"] = {**data.get("slack", {}), "commands": commands}
+    return data
+
+
+@pytest.mark.parametrize(
+    ("config_dict", "typed"),
+    [(_prefixed(prefix="ops-"), "/ops-alarms"), (_prefixed(style="single"), "/ops alarms")],
+)
+def test_the_digest_names_the_alarms_command_as_the_workspace_has_it(alarms: AlarmsLambda, typed: str) -> None:
+    _storm(alarms)
+    text = alarms.text(alarms.cards()[3])
+    assert f"`{typed}` lists them" in text
+    assert "`/alarms`" not in text

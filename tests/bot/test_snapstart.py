@@ -71,3 +71,26 @@ def test_hooks_are_registered_with_the_runtime_when_it_offers_them(monkeypatch: 
     assert registered == {"before": before, "after": after}
     monkeypatch.setitem(sys.modules, "snapshot_restore_py", None)  # absent, as outside Lambda
     assert snapstart_hooks(before, after) is False
+
+
+def _named(**commands: Any) -> dict[str, Any]:
+    from harness import config_data
+
+    data = config_data()
+    data["slack"] = {**data.get("slack", {}), "commands": commands}
+    return data
+
+
+@pytest.mark.parametrize(
+    ("config_dict", "status"), [(_named(prefix="ops-"), "/ops-status"), (_named(style="single"), "/ops")]
+)
+def test_priming_warms_the_commands_as_the_workspace_names_them(bot: Bot, slack: SlackStandIn, status: str) -> None:
+    """With a prefix or only /ops, /status is not a command of the app: the warm-up asks for the one that is
+    (an unmatched warm-up would be answered 404 and fail the init)."""
+    import handlers.slack
+
+    handlers.slack.prime()
+    assert slack.calls() == []
+    reply = bot.command(status, "status" if status == "/ops" else "")
+    assert reply.status == 200
+    assert reply.responses
