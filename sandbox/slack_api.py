@@ -18,18 +18,32 @@ Subclasses serve more than the API on the same port by overriding `handle_other`
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 import mimetypes
 import threading
 import time
 import urllib.parse
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from sandbox.http_server import LoopbackHTTPServer
+from sandbox.slack_views import (
+    MAX_STACK,
+    TRIGGER_LIFETIME,
+    StoredView,
+    Trigger,
+    ViewEvent,
+    ViewStore,
+    pointer,
+    selected_value,
+    stateful_elements,
+    view_problems,
+)
 
 MAX_BLOCKS = 50
 MAX_TEXT = 40_000
@@ -133,6 +147,7 @@ class SlackState:
     response_uses: dict[str, int] = field(default_factory=dict)
     response_issued: dict[str, float] = field(default_factory=dict)  # when each response_url was handed out
     files: dict[str, UploadedFile] = field(default_factory=dict)
+    views: ViewStore = field(default_factory=ViewStore)  # triggers, modals, home tabs (sandbox.slack_views)
 
 
 # --- observers: every payload any stand-in receives -------------------------------------------------
@@ -503,6 +518,8 @@ class SlackStandIn:
             return {"ok": True, "users": self.state.user_groups.get(str(params.get("usergroup")), [])}
         if method.startswith("files."):
             return self._files_method(method, params)
+        if method.startswith("views."):
+            return self._views_method(method, params)
         if method in {"chat.postMessage", "chat.update", "chat.postEphemeral"}:
             problem = self._message_problem(params)
             if problem:
@@ -549,6 +566,262 @@ class SlackStandIn:
                 return {"ok": True, "message_ts": ts}
             return {"ok": True, "channel": channel, "ts": ts, "message": {"text": message.text}}
         return {"ok": False, "error": "unknown_method"}
+
+    # --- views: modals and the App Home tab (sandbox.slack_views) -------------------------------------------
+
+    def trigger(self, user: str) -> str:
+        """A trigger_id for an interaction of `user` happening now, as Slack puts in a slash command, a
+        block_actions or a view_submission: views.open or views.push take it once, within 3 seconds."""
+        with self._lock:
+            store = self.state.views
+            trigger_id = f"{int(time.time())}.{next(store._ids)}.{uuid.uuid4().hex}"
+            store.triggers[trigger_id] = Trigger(user, self._now())
+            return trigger_id
+
+    def _exchange(self, trigger_id: Any) -> tuple[str | None, str | None]:
+        """(the trigger's user, None) or (None, Slack's error); the trigger is used up by a successful call."""
+        found = self.state.views.triggers.get(str(trigger_id or ""))
+        if found is None:
+            return None, "invalid_trigger_id"
+        if found.used:
+            return None, "exchanged_trigger_id"
+        if self._now() - found.issued > TRIGGER_LIFETIME:
+            return None, "expired_trigger_id"
+        return found.user, None
+
+    def _views_method(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        store = self.state.views
+        view: Any = params.get("view")
+        if method in {"views.open", "views.push"}:
+            if not params.get("trigger_id"):
+                return _invalid([pointer("/trigger_id", "missing required field: trigger_id")])
+            user, error = self._exchange(params.get("trigger_id"))
+            if error or user is None:
+                return {"ok": False, "error": error or "invalid_trigger_id"}
+            refused = self._view_refused(view, "modal")
+            if refused:
+                return refused
+            stack = store.stacks.get(user) or []
+            if method == "views.push" and not stack:
+                return _invalid([pointer("/trigger_id", "no modal is open to push a view onto")])
+            if method == "views.push" and len(stack) >= MAX_STACK:
+                return {"ok": False, "error": "push_limit_reached"}
+            store.triggers[str(params["trigger_id"])].used = True
+            if method == "views.open":
+                store.close_stack(user)
+            stored = self._new_view(user, view, stack[-1] if method == "views.push" else None)
+            store.stacks.setdefault(user, []).append(stored.id)
+            store.record(method, stored)
+            return {"ok": True, "view": stored.as_slack()}
+        if method == "views.update":
+            view_id, external_id = params.get("view_id"), params.get("external_id")
+            if not view_id and not external_id:
+                return _invalid([pointer("/view_id", "must provide either view_id or external_id")])
+            found = store.views.get(str(view_id)) if view_id else store.by_external_id(str(external_id))
+            if found is None or found.closed:
+                return {"ok": False, "error": "not_found"}
+            if params.get("hash") and params["hash"] != found.hash:
+                return {"ok": False, "error": "hash_conflict"}
+            refused = self._view_refused(view, found.type, found)
+            if refused:
+                return refused
+            self._replace(found, view)
+            store.record(method, found)
+            return {"ok": True, "view": found.as_slack()}
+        if method == "views.publish":
+            user = str(params.get("user_id") or "")
+            if not user:
+                return _invalid([pointer("/user_id", "missing required field: user_id")])
+            home = store.views.get(store.homes.get(user, ""))
+            if params.get("hash") and (home is None or params["hash"] != home.hash):
+                return {"ok": False, "error": "hash_conflict"}
+            refused = self._view_refused(view, "home", home)
+            if refused:
+                return refused
+            if home is None:
+                home = self._new_view(user, view, None)
+                store.homes[user] = home.id
+            else:
+                self._replace(home, view)
+            store.record(method, home)
+            return {"ok": True, "view": home.as_slack()}
+        return {"ok": False, "error": "unknown_method"}
+
+    def _view_refused(self, view: Any, kind: str, replacing: StoredView | None = None) -> dict[str, Any] | None:
+        """Slack's answer to a view it refuses (or None): invalid_arguments with its messages, a view of
+        the wrong type for the method, a duplicate external_id, or a view over 250 kB."""
+        problems = view_problems(view, _block_problem)
+        if "view_too_large" in problems:
+            return {"ok": False, "error": "view_too_large"}
+        if not problems and isinstance(view, dict) and view.get("type") != kind:
+            problems = [pointer("/view/type", f"must be {kind} for this method")]
+        if problems:
+            return _invalid(problems)
+        assert isinstance(view, dict)
+        other = self.state.views.by_external_id(str(view.get("external_id") or ""))
+        if other is not None and other is not replacing:
+            return {"ok": False, "error": "duplicate_external_id"}
+        return None
+
+    def _new_view(self, user: str, view: dict[str, Any], previous: str | None) -> StoredView:
+        store = self.state.views
+        view_id = store.new_id("V")
+        root = store.views[previous].root_view_id if previous else view_id
+        stored = StoredView(view_id, user, copy.deepcopy(view), store.new_hash(time.time()), root, previous)
+        stored.values = _initial_values(view)
+        store.views[view_id] = stored
+        return stored
+
+    def _replace(self, stored: StoredView, view: dict[str, Any]) -> None:
+        """A new view in the same place: input kept where block_id, action_id and element type are the same."""
+        kept = {
+            (block_id, str(element.get("action_id"))): str(element.get("type"))
+            for block_id, element in stateful_elements(view)
+        }
+        values = _initial_values(view)
+        for block_id, actions in stored.values.items():
+            for action_id, value in actions.items():
+                if kept.get((block_id, action_id)) == value.get("type"):
+                    values.setdefault(block_id, {})[action_id] = value
+        stored.view, stored.values, stored.errors = copy.deepcopy(view), values, {}
+        stored.hash = self.state.views.new_hash(time.time())
+
+    # --- what a person does in a view (the page, tests/harness.py) ---------------------------------------------
+
+    def view(self, view_id: str) -> dict[str, Any] | None:
+        """The view object of `view_id` as Slack has it now (state included), or None."""
+        with self._lock:
+            found = self.state.views.views.get(view_id)
+            return found.as_slack() if found is not None else None
+
+    def modal(self, user: str) -> dict[str, Any] | None:
+        """The modal `user` has in front of them (the top of their stack), or None."""
+        with self._lock:
+            top = self.state.views.top(user)
+            return top.as_slack() if top is not None else None
+
+    def modal_stack(self, user: str) -> list[dict[str, Any]]:
+        with self._lock:
+            store = self.state.views
+            return [store.views[v].as_slack() for v in store.stacks.get(user) or []]
+
+    def modal_errors(self, user: str) -> dict[str, str]:
+        """The errors the app returned (response_action errors) shown beside blocks of `user`'s modal."""
+        with self._lock:
+            top = self.state.views.top(user)
+            return dict(top.errors) if top is not None else {}
+
+    def home(self, user: str) -> dict[str, Any] | None:
+        """The App Home view published for `user`, or None."""
+        with self._lock:
+            store = self.state.views
+            found = store.views.get(store.homes.get(user, ""))
+            return found.as_slack() if found is not None else None
+
+    def views(self, user: str | None = None) -> list[ViewEvent]:
+        """Every views.* change that took (and each response_action applied), in order; `user`'s only if given."""
+        with self._lock:
+            return [e for e in self.state.views.events if user is None or e.user == user]
+
+    def _own_view(self, user: str, view_id: str) -> StoredView:
+        found = self.state.views.views.get(view_id)
+        if found is None or found.user != user or found.closed:
+            raise LookupError(f"{user} has no open view {view_id}")
+        return found
+
+    def select(self, user: str, view_id: str, block_id: str, action_id: str, value: Any) -> dict[str, Any]:
+        """`user` picks `value` in an element of their view (a select's option value, a text, a button's
+        value): kept in the view's state as Slack keeps it; returns the block_actions action."""
+        with self._changed:
+            stored = self._own_view(user, view_id)
+            element = _element(stored.view, block_id, action_id)
+            action: dict[str, Any] = {"action_id": action_id, "block_id": block_id, "action_ts": f"{time.time():.6f}"}
+            if element.get("type") == "button":
+                action |= {"type": "button", "text": element.get("text"), "value": element.get("value", "")}
+                if element.get("style"):
+                    action["style"] = element["style"]
+            else:
+                shown = selected_value(element, value)
+                stored.values.setdefault(block_id, {})[action_id] = shown
+                action |= shown
+            self._changed.notify_all()
+            return action
+
+    def fill(self, user: str, view_id: str, values: dict[str, Any]) -> dict[str, str]:
+        """`user` types and picks `values` ({block_id: value}) into the inputs of their view before
+        submitting; returns what Slack's client itself says before sending (a required input left empty)."""
+        with self._changed:
+            stored = self._own_view(user, view_id)
+            inputs = {str(b.get("block_id")): b for b in stored.view.get("blocks") or [] if b.get("type") == "input"}
+            for block_id, value in values.items():
+                if block_id not in inputs:
+                    raise LookupError(f"no input block {block_id!r} in view {view_id}")
+                element = inputs[block_id]["element"]
+                stored.values.setdefault(block_id, {})[str(element.get("action_id"))] = selected_value(element, value)
+            missing = {}
+            for block_id, block in inputs.items():
+                if block.get("optional"):
+                    continue
+                shown = stored.values.get(block_id, {}).get(str(block["element"].get("action_id")), {})
+                if not any(shown.get(k) for k in shown if k != "type"):
+                    missing[block_id] = "Please complete this required field."
+            self._changed.notify_all()
+            return missing
+
+    def answered(self, user: str, view_id: str, status: int, ack: dict[str, Any] | None) -> str | None:
+        """Do what Slack does with the app's answer to `user` submitting `view_id`: an empty 200 closes the
+        view, response_action clear closes them all, update replaces it, push adds one, errors shows each
+        beside its input block. Returns what Slack shows instead when the answer is not one it takes."""
+        with self._changed:
+            store = self.state.views
+            stored = self._own_view(user, view_id)
+            self._changed.notify_all()
+            if status != 200:
+                return "We had some trouble connecting. Try again?"
+            action = (ack or {}).get("response_action")
+            stack = store.stacks.get(user) or []
+            where = stack.index(view_id) if view_id in stack else len(stack)
+            if not action:
+                store.close_stack(user, where)
+                store.record("response_action:close", stored)
+                return None
+            if action == "clear":
+                store.close_stack(user)
+                store.record("response_action:clear", stored)
+                return None
+            if action == "errors":
+                errors = (ack or {}).get("errors")
+                inputs = {b.get("block_id") for b in stored.view.get("blocks") or [] if b.get("type") == "input"}
+                if not isinstance(errors, dict) or not errors or not set(errors) <= inputs:
+                    return "response_action errors must name input blocks of the view"
+                stored.errors = {str(k): str(v) for k, v in errors.items()}
+                store.record("response_action:errors", stored)
+                return None
+            if action in {"update", "push"}:
+                view = (ack or {}).get("view")
+                refused = self._view_refused(view, "modal", stored if action == "update" else None)
+                if refused:
+                    return f"the app answered with a view Slack refuses: {refused}"
+                assert isinstance(view, dict)
+                if action == "update":
+                    self._replace(stored, view)
+                    store.record("response_action:update", stored)
+                    return None
+                if len(stack) >= MAX_STACK:
+                    return "push_limit_reached"
+                pushed = self._new_view(user, view, view_id)
+                stack.append(pushed.id)
+                store.record("response_action:push", pushed)
+                return None
+            return f"unknown response_action {action!r}"
+
+    def close_modal(self, user: str) -> None:
+        """`user` closes their modal (the close button or Escape): Slack closes the top view."""
+        with self._changed:
+            stack = self.state.views.stacks.get(user) or []
+            if stack:
+                self.state.views.close_stack(user, len(stack) - 1)
+            self._changed.notify_all()
 
     # --- files: the external upload flow (files_upload_v2) ------------------------------------------------
 
@@ -747,6 +1020,42 @@ class SlackStandIn:
 
     def on_response(self, name: str, body: dict[str, Any]) -> None:
         """A valid response_url post, under the state lock; subclasses show it (sandbox.workspace)."""
+
+
+def _invalid(messages: list[str]) -> dict[str, Any]:
+    return {"ok": False, "error": "invalid_arguments", "response_metadata": {"messages": messages}}
+
+
+def _initial_values(view: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    """state.values of a new view: each element's initial_option, initial_value and the like."""
+    values: dict[str, dict[str, dict[str, Any]]] = {}
+    for block_id, element in stateful_elements(view):
+        kind = element.get("type")
+        initial = element.get("initial_option") or element.get("initial_value") or element.get("initial_options")
+        if initial is None:
+            continue
+        if kind in {"static_select", "radio_buttons"} and isinstance(initial, dict):
+            chosen: Any = initial.get("value")
+        elif isinstance(initial, list):
+            chosen = [o.get("value") for o in initial if isinstance(o, dict)]
+        else:
+            chosen = initial
+        try:
+            values.setdefault(block_id, {})[str(element.get("action_id"))] = selected_value(element, chosen)
+        except ValueError:
+            continue
+    return values
+
+
+def _element(view: dict[str, Any], block_id: str, action_id: str) -> dict[str, Any]:
+    for block in view.get("blocks") or []:
+        if str(block.get("block_id")) != block_id:
+            continue
+        elements = [block.get("element"), block.get("accessory"), *(block.get("elements") or [])]
+        for element in elements:
+            if isinstance(element, dict) and element.get("action_id") == action_id:
+                return element
+    raise LookupError(f"no element {action_id!r} in block {block_id!r} of the view")
 
 
 def _json_object(raw: bytes) -> dict[str, Any] | None:

@@ -19,6 +19,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from sandbox.lambda_events import api_gateway_event, lambda_context
 from sandbox.slack_api import SlackStandIn
+from sandbox.slack_views import dispatches_action
 
 if TYPE_CHECKING:
     from bot.table import Table
@@ -102,6 +103,11 @@ def signed_headers(body: str, secret: str = SIGNING_SECRET, timestamp: int | Non
     }
 
 
+def signed_json_headers(body: str, secret: str = SIGNING_SECRET) -> dict[str, str]:
+    """The headers of an Events API delivery: a JSON body, signed as a form body is."""
+    return {**signed_headers(body, secret), "content-type": "application/json"}
+
+
 @dataclass
 class Reply:
     """What the person saw: the ack's HTTP answer and what arrived through response_url."""
@@ -182,7 +188,8 @@ class Bot:
         trigger: str | None = None,
     ) -> str:
         """The form body Slack posts for a slash command: `/deploy service-a v1` or, with command=, only the
-        text; its response_url is the stand-in's for `trigger` (a new one by default)."""
+        text; its response_url is the stand-in's for `trigger` (a new one by default) and its trigger_id one
+        the stand-in issued now (views.open takes it once, within 3 seconds)."""
         if command is None:
             command, _, text = text.partition(" ")
         trigger = trigger or uuid.uuid4().hex
@@ -195,7 +202,7 @@ class Bot:
                 "command": command,
                 "text": text,
                 "response_url": self.slack.response_url(trigger),
-                "trigger_id": trigger,
+                "trigger_id": self.slack.trigger(user),
                 "api_app_id": "A0TEST",
             }
         )
@@ -223,7 +230,7 @@ class Bot:
             "user": {"id": user},
             "api_app_id": "A0TEST",
             "token": "legacy",
-            "trigger_id": uuid.uuid4().hex,
+            "trigger_id": self.slack.trigger(user),
             "channel": {"id": channel},
             "container": {"type": "message", "message_ts": message_ts, "channel_id": channel},
             "message": {"ts": message_ts, "type": "message"},
@@ -239,6 +246,106 @@ class Bot:
             ],
         }
         return urllib.parse.urlencode({"payload": json.dumps(payload)})
+
+    # --- views: modals and the App Home tab ----------------------------------------------------------
+
+    def submit_view(self, user: str, view: str | dict[str, Any], values: dict[str, Any] | None = None) -> Reply:
+        """`user` fills in `values` ({block_id: value}: a select's option value, a text, a list for a multi
+        select) and presses the modal's submit button: a signed view_submission as Slack sends it, its
+        view.state.values holding every input per block_id and action_id. What the app acks is applied as
+        Slack applies it (an empty ack closes the view; response_action clear, update, push, errors; see
+        `self.slack.modal(user)` and `self.slack.modal_errors(user)`); the Reply's `ack` is that body.
+        `view` is a view id or a view object with its "id" (the stand-in's current view is sent).
+        Fails the test when Slack's client would not send it (a required input left empty) or when the app
+        answers with a response_action Slack refuses."""
+        view_id = view if isinstance(view, str) else str(view["id"])
+        missing = self.slack.fill(user, view_id, values or {})
+        assert not missing, f"Slack would not submit the view: {missing}"
+        shown = self.slack.view(view_id)
+        assert shown is not None
+        payload = {
+            "type": "view_submission",
+            "team": {"id": "T0TEST", "domain": "test"},
+            "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": "T0TEST"},
+            "api_app_id": "A0TEST",
+            "token": "legacy",
+            "trigger_id": self.slack.trigger(user),
+            "view": shown,
+            "response_urls": [],
+            "is_enterprise_install": False,
+            "enterprise": None,
+        }
+        self._new_responses()
+        started = time.perf_counter()
+        status, ack = self.send(urllib.parse.urlencode({"payload": json.dumps(payload)}))
+        elapsed = time.perf_counter() - started
+        problem = self.slack.answered(user, view_id, status, ack)
+        assert status != 200 or problem is None, f"Slack refuses the app's answer to the submission: {problem}"
+        self.drain()
+        return Reply(status, ack, elapsed, self._new_responses())
+
+    def view_action(
+        self, user: str, view: str | dict[str, Any], block_id: str, action_id: str, selected_value: Any = None
+    ) -> Reply:
+        """`user` uses an element of a modal or of their App Home: picks `selected_value` in a select (its
+        option's value), types it in a dispatch_action input, or presses a button (its own value when
+        `selected_value` is None): a signed block_actions with container type "view", the view with its
+        state, and a fresh trigger_id (for views.open or views.push). Slack sends nothing for an element of
+        an input block without dispatch_action: that fails the test."""
+        view_id = view if isinstance(view, str) else str(view["id"])
+        current = self.slack.view(view_id)
+        assert current is not None, f"no view {view_id}"
+        assert dispatches_action(current, block_id), f"Slack sends no block_actions for {block_id}: no dispatch_action"
+        action = self.slack.select(user, view_id, block_id, action_id, selected_value)
+        shown = self.slack.view(view_id)
+        payload = {
+            "type": "block_actions",
+            "team": {"id": "T0TEST", "domain": "test"},
+            "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": "T0TEST"},
+            "api_app_id": "A0TEST",
+            "token": "legacy",
+            "container": {"type": "view", "view_id": view_id},
+            "trigger_id": self.slack.trigger(user),
+            "view": shown,
+            "actions": [action],
+            "is_enterprise_install": False,
+            "enterprise": None,
+        }
+        return self._post(urllib.parse.urlencode({"payload": json.dumps(payload)}))
+
+    def open_home(self, user: str) -> Reply:
+        """`user` opens the app's Home tab: a signed app_home_opened event (with the view published for them
+        so far, as Slack sends it); see `self.slack.home(user)` for what is published."""
+        event: dict[str, Any] = {
+            "type": "app_home_opened",
+            "user": user,
+            "channel": f"D{user[1:]}",
+            "tab": "home",
+            "event_ts": f"{time.time():.6f}",
+        }
+        home = self.slack.home(user)
+        if home is not None:
+            event["view"] = home
+        body = json.dumps(
+            {
+                "token": "legacy",
+                "team_id": "T0TEST",
+                "api_app_id": "A0TEST",
+                "event": event,
+                "type": "event_callback",
+                "event_id": f"Ev{uuid.uuid4().hex[:12].upper()}",
+                "event_time": int(time.time()),
+                "authorizations": [
+                    {"team_id": "T0TEST", "user_id": "UBOT", "is_bot": True, "is_enterprise_install": False}
+                ],
+            }
+        )
+        self._new_responses()
+        started = time.perf_counter()
+        status, ack = self.send(body, signed_json_headers(body))
+        elapsed = time.perf_counter() - started
+        self.drain()
+        return Reply(status, ack, elapsed, self._new_responses())
 
     # --- reading the channel -------------------------------------------------------------------------
 

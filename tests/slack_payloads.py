@@ -15,7 +15,13 @@ session ends checks them all:
   elements, button text 75 and value 2,000, action_id and block_id 255, block_id unique in a message,
   action_id unique in a block, url and image_url 3,000; an image (block or context element) has an
   alt_text of 1 to 2,000 characters and exactly one of image_url and slack_file (`{"id"}` or `{"url"}`),
-  an image block's title is plain_text of at most 2,000.
+  an image block's title is plain_text of at most 2,000;
+* for views, Slack's view rules: type modal or home; a modal's title (required), submit and close are
+  plain_text of at most 24 characters, and a modal with an input block has a submit; private_metadata
+  3,000, callback_id and external_id 255 characters; an input block has a plain_text label and an
+  optional plain_text hint of at most 2,000 and an input element; a static select (anywhere in a view)
+  has 1 to 100 options or option groups, option text plain_text of 75 and unique values of 1 to 150,
+  and its initial_option is one of them.
 
 Any violation fails the run (exit status 1), each printed with the test that sent it; the terminal
 summary ends with "Slack payloads checked: N, violations: M". A test that sends bad payloads on purpose
@@ -60,6 +66,21 @@ MAX_BUTTON_VALUE = 2_000
 MAX_ID = 255
 MAX_URL = 3_000
 MAX_ALT_TEXT = 2_000
+MAX_VIEW_TEXT = 24  # a modal's title, submit and close
+MAX_PRIVATE_METADATA = 3_000
+MAX_LABEL = 2_000
+MAX_OPTIONS = 100
+MAX_OPTION_TEXT = 75
+MAX_OPTION_VALUE = 150
+INPUT_ELEMENTS = frozenset(
+    {
+        "plain_text_input", "email_text_input", "url_text_input", "number_input", "rich_text_input",
+        "static_select", "multi_static_select", "external_select", "multi_external_select", "users_select",
+        "multi_users_select", "conversations_select", "multi_conversations_select", "channels_select",
+        "multi_channels_select", "checkboxes", "radio_buttons", "datepicker", "timepicker", "datetimepicker",
+        "file_input",
+    }
+)  # fmt: skip
 URL_KEYS = ("url", "image_url")
 
 
@@ -136,12 +157,86 @@ def _view_problems(body: dict[str, Any]) -> list[str]:
             return ["view is not JSON"]
     if not isinstance(view, dict):
         return ["no view"]
-    found = []
+    found = _view_limits(view)
     try:
         View(**view).to_dict()  # validate_json() on the view and everything in it
     except (SlackObjectFormationError, TypeError, ValueError) as error:
         found.append(f"view: {error}")
     return found + _blocks_problems(view.get("blocks") or [], MAX_VIEW_BLOCKS)
+
+
+def _view_limits(view: dict[str, Any]) -> list[str]:
+    """Slack's rules for a view object and the inputs and selects in it."""
+    kind = view.get("type")
+    if kind not in {"modal", "home"}:
+        return [f"view type {kind!r} (Slack takes modal and home)"]
+    found = []
+    blocks = [b for b in view.get("blocks") or [] if isinstance(b, dict)]
+    if kind == "modal":
+        if view.get("title") is None:
+            found.append("a modal needs a title")
+        for key in ("title", "submit", "close"):
+            found += _plain_limit(view.get(key), MAX_VIEW_TEXT, key)
+        if view.get("submit") is None and any(b.get("type") == "input" for b in blocks):
+            found.append("a modal with an input block needs submit")
+    for key, most in (("private_metadata", MAX_PRIVATE_METADATA), ("callback_id", MAX_ID), ("external_id", MAX_ID)):
+        if len(str(view.get(key) or "")) > most:
+            found.append(f"{key} over {most:,} characters")
+    for index, block in enumerate(blocks):
+        where = f"blocks[{index}]"
+        elements: list[tuple[str, Any]] = []
+        if block.get("type") == "input":
+            found += _plain_limit(block.get("label"), MAX_LABEL, f"{where}.label")
+            if block.get("label") is None:
+                found.append(f"{where}: an input block needs a label")
+            found += _plain_limit(block.get("hint"), MAX_LABEL, f"{where}.hint")
+            element = block.get("element")
+            if not isinstance(element, dict) or element.get("type") not in INPUT_ELEMENTS:
+                found.append(f"{where}.element is no input element")
+            elements.append((f"{where}.element", element))
+        if isinstance(block.get("accessory"), dict):
+            elements.append((f"{where}.accessory", block["accessory"]))
+        if block.get("type") == "actions":
+            elements += [(f"{where}.elements[{i}]", e) for i, e in enumerate(block.get("elements") or [])]
+        for at, element in elements:
+            if isinstance(element, dict) and element.get("type") in {"static_select", "multi_static_select"}:
+                found += _select_limits(element, at)
+    return found
+
+
+def _plain_limit(text: Any, most: int, where: str) -> list[str]:
+    if text is not None and (not isinstance(text, dict) or text.get("type") != "plain_text"):
+        return [f"{where} must be plain_text"]
+    return _text_limit(text, most, where)
+
+
+def _select_limits(element: dict[str, Any], where: str) -> list[str]:
+    """A static select's options (or option groups): 1 to 100, text of 75, unique values of 1 to 150."""
+    options, groups = element.get("options"), element.get("option_groups")
+    if (options is None) == (groups is None):
+        return [f"{where} needs exactly one of options and option_groups"]
+    listed = list(options or [])
+    for group in groups or []:
+        listed += group.get("options") or [] if isinstance(group, dict) else []
+    found = []
+    count = len(options if isinstance(options, list) else groups if isinstance(groups, list) else [])
+    if not 0 < count <= MAX_OPTIONS:
+        found.append(f"{where} has {count} options (Slack takes 1 to {MAX_OPTIONS})")
+    values = [o.get("value") for o in listed if isinstance(o, dict)]
+    for i, item in enumerate(listed):
+        found += _plain_limit(
+            item.get("text") if isinstance(item, dict) else None, MAX_OPTION_TEXT, f"{where}.options[{i}].text"
+        )
+    found += [
+        f"{where}: option value {str(v)[:20]!r}... not 1 to {MAX_OPTION_VALUE} characters"
+        for v in values
+        if not isinstance(v, str) or not 0 < len(v) <= MAX_OPTION_VALUE
+    ]
+    found += [f"{where}: option value {v!r} twice" for v in _twice(values)]
+    initial = element.get("initial_option")
+    if initial is not None and (not isinstance(initial, dict) or initial.get("value") not in values):
+        found.append(f"{where}.initial_option is none of its options")
+    return found
 
 
 def _blocks_problems(blocks: Any, most: int) -> list[str]:

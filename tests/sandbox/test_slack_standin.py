@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from harness import SIGNING_SECRET, Bot, signed_headers
 from slack_payloads import problems
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -618,3 +619,409 @@ def test_the_payload_check_knows_the_image_rules() -> None:
     found = problems("chat.postMessage", {"text": "t", "blocks": [{"type": "image", "slack_file": {}}]})
     assert any("alt_text missing" in p for p in found)
     assert any("slack_file needs an id" in p for p in found)
+
+
+# --- views: trigger_ids, Block Kit limits for views, update/push/publish ------------------------------------------
+
+
+def modal_view(*blocks: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    view: dict[str, Any] = {"type": "modal", "title": plain("Deploy"), "blocks": list(blocks) or [section("hi")]}
+    return view | extra
+
+
+def select_input(
+    block_id: str = "service", values: tuple[str, ...] = ("service-a", "service-b"), **extra: Any
+) -> dict[str, Any]:
+    element = {
+        "type": "static_select",
+        "action_id": "pick",
+        "placeholder": plain("Pick one"),
+        "options": [{"text": plain(v), "value": v} for v in values],
+    }
+    return {"type": "input", "block_id": block_id, "label": plain("Service"), "element": element} | extra
+
+
+def text_input(block_id: str = "reason") -> dict[str, Any]:
+    element = {"type": "plain_text_input", "action_id": "text"}
+    return {"type": "input", "block_id": block_id, "label": plain("Reason"), "element": element, "optional": True}
+
+
+class Ticking:
+    """The stand-in's clock, moved by hand."""
+
+    def __init__(self) -> None:
+        self.at = 100.0
+
+    def __call__(self) -> float:
+        return self.at
+
+
+@pytest.fixture
+def ticking() -> Iterator[tuple[SlackStandIn, Ticking]]:
+    clock = Ticking()
+    stand_in = SlackStandIn(clock=clock).start()
+    yield stand_in, clock
+    stand_in.stop()
+
+
+def test_views_open_takes_a_trigger_id_once_and_records_the_modal(slack: SlackStandIn) -> None:
+    trigger = slack.trigger("U1")
+    view = modal_view(select_input(), submit=plain("Deploy"), callback_id="deploy", private_metadata="m")
+    status, body, _ = call(slack, "views.open", {"trigger_id": trigger, "view": view})
+    assert status == 200, body
+    assert body["ok"], body
+    opened = body["view"]
+    assert opened["id"].startswith("V")
+    assert opened["root_view_id"] == opened["id"]
+    assert opened["hash"]
+    assert opened["callback_id"] == "deploy"
+    assert opened["private_metadata"] == "m"
+    assert slack.modal("U1") == opened
+    assert slack.modal("U2") is None
+    assert [(e.method, e.user) for e in slack.views("U1")] == [("views.open", "U1")]
+    again = call(slack, "views.open", {"trigger_id": trigger, "view": view})[1]
+    assert again == {"ok": False, "error": "exchanged_trigger_id"}
+
+
+@pytest.mark.slack_invalid_payloads_expected
+def test_an_unknown_or_missing_trigger_id_is_refused(slack: SlackStandIn) -> None:
+    assert call(slack, "views.open", {"trigger_id": "12345.98765.abcd", "view": modal_view()})[1]["error"] == (
+        "invalid_trigger_id"
+    )
+    missing = call(slack, "views.open", {"view": modal_view()})[1]
+    assert missing["error"] == "invalid_arguments"
+    assert "trigger_id" in missing["response_metadata"]["messages"][0]
+
+
+def test_a_trigger_id_expires_three_seconds_after_the_interaction(ticking: tuple[SlackStandIn, Ticking]) -> None:
+    slack, clock = ticking
+    in_time, late = slack.trigger("U1"), slack.trigger("U1")
+    clock.at += 2.9
+    assert call(slack, "views.open", {"trigger_id": in_time, "view": modal_view()})[1]["ok"]
+    clock.at += 0.2
+    assert call(slack, "views.open", {"trigger_id": late, "view": modal_view()})[1] == {
+        "ok": False,
+        "error": "expired_trigger_id",
+    }
+
+
+VIEW_REFUSED = {
+    "no title": ({"type": "modal", "blocks": [section("x")]}, "/view/title"),
+    "title over 24": (modal_view(title=plain("t" * 25)), "/view/title/text"),
+    "mrkdwn title": (modal_view(title={"type": "mrkdwn", "text": "t"}), "/view/title/type"),
+    "submit over 24": (modal_view(select_input(), submit=plain("s" * 25)), "/view/submit/text"),
+    "close over 24": (modal_view(close=plain("c" * 25)), "/view/close/text"),
+    "input without submit": (modal_view(select_input()), "/view/submit"),
+    "101 blocks": (modal_view(*[section("x")] * 101), "/view/blocks"),
+    "private_metadata over 3000": (modal_view(private_metadata="m" * 3001), "/view/private_metadata"),
+    "callback_id over 255": (modal_view(callback_id="c" * 256), "/view/callback_id"),
+    "unknown type": ({"type": "dialog", "blocks": []}, "/view/type"),
+    "input without label": (
+        modal_view({"type": "input", "element": {"type": "plain_text_input"}}, submit=plain("Go")),
+        "/view/blocks/0/label",
+    ),
+    "input with a button": (
+        modal_view({"type": "input", "label": plain("L"), "element": button()}, submit=plain("Go")),
+        "/view/blocks/0/element/type",
+    ),
+    "label over 2000": (
+        modal_view(select_input(label=plain("l" * 2001)), submit=plain("Go")),
+        "/view/blocks/0/label/text",
+    ),
+    "select without options": (
+        modal_view(
+            {
+                "type": "input",
+                "label": plain("L"),
+                "element": {"type": "static_select", "action_id": "a", "options": []},
+            },
+            submit=plain("Go"),
+        ),
+        "/view/blocks/0/element/options",
+    ),
+    "option value over 150": (modal_view(select_input(values=("v" * 151,)), submit=plain("Go")), "/value"),
+    "initial option not offered": (
+        modal_view(
+            select_input()
+            | {"element": select_input()["element"] | {"initial_option": {"text": plain("x"), "value": "x"}}},
+            submit=plain("Go"),
+        ),
+        "/view/blocks/0/element/initial_option",
+    ),
+    "repeated block_id": (
+        modal_view(section("a") | {"block_id": "b"}, section("c") | {"block_id": "b"}),
+        "/view/blocks",
+    ),
+    "bad section": (modal_view(section("x" * 3001)), "/view/blocks/0"),
+}
+
+
+@pytest.mark.slack_invalid_payloads_expected
+@pytest.mark.parametrize("case", sorted(VIEW_REFUSED))
+def test_a_view_slack_refuses_gets_invalid_arguments_saying_where(slack: SlackStandIn, case: str) -> None:
+    view, where = VIEW_REFUSED[case]
+    status, body, _ = call(slack, "views.open", {"trigger_id": slack.trigger("U1"), "view": view})
+    assert status == 200, body
+    assert body["error"] == "invalid_arguments", body
+    assert any(where in m and m.startswith("[ERROR]") for m in body["response_metadata"]["messages"]), body
+    assert slack.modal("U1") is None
+    assert problems("views.open", {"view": view}), f"the suite's payload check misses: {case}"
+
+
+def test_a_view_at_slacks_limits_is_taken(slack: SlackStandIn) -> None:
+    view = modal_view(
+        *[section("x")] * 98,
+        select_input(label=plain("l" * 2000), values=tuple(f"v{i}" for i in range(100))),
+        text_input(),
+        title=plain("t" * 24),
+        submit=plain("s" * 24),
+        close=plain("c" * 24),
+        private_metadata="m" * 3000,
+        callback_id="c" * 255,
+    )
+    assert call(slack, "views.open", {"trigger_id": slack.trigger("U1"), "view": view})[1]["ok"]
+    assert problems("views.open", {"view": view}) == []
+
+
+@pytest.mark.slack_invalid_payloads_expected
+def test_views_update_by_id_or_external_id_keeps_input_and_refuses_a_stale_hash(slack: SlackStandIn) -> None:
+    view = modal_view(select_input(), text_input(), submit=plain("Go"), external_id="deploy-U1")
+    opened = call(slack, "views.open", {"trigger_id": slack.trigger("U1"), "view": view})[1]["view"]
+    slack.select("U1", opened["id"], "service", "pick", "service-b")
+    changed = modal_view(select_input(), section("the tags of service-b"), submit=plain("Go"), external_id="deploy-U1")
+    updated = call(slack, "views.update", {"view_id": opened["id"], "hash": opened["hash"], "view": changed})[1]
+    assert updated["ok"]
+    assert updated["view"]["id"] == opened["id"]
+    assert updated["view"]["hash"] != opened["hash"]
+    assert updated["view"]["state"]["values"]["service"]["pick"]["selected_option"]["value"] == "service-b"
+    stale = call(slack, "views.update", {"view_id": opened["id"], "hash": opened["hash"], "view": changed})[1]
+    assert stale == {"ok": False, "error": "hash_conflict"}
+    by_external = call(slack, "views.update", {"external_id": "deploy-U1", "view": changed})[1]
+    assert by_external["ok"]
+    assert by_external["view"]["id"] == opened["id"]
+    assert call(slack, "views.update", {"view_id": "V404", "view": changed})[1]["error"] == "not_found"
+    assert call(slack, "views.update", {"view": changed})[1]["error"] == "invalid_arguments"
+    other = call(slack, "views.open", {"trigger_id": slack.trigger("U2"), "view": view})[1]
+    assert other["error"] == "duplicate_external_id"
+    home = call(slack, "views.update", {"view_id": opened["id"], "view": {"type": "home", "blocks": [section("x")]}})[1]
+    assert home["error"] == "invalid_arguments"
+
+
+@pytest.mark.slack_invalid_payloads_expected
+def test_views_push_stacks_at_most_three_modals(slack: SlackStandIn) -> None:
+    assert call(slack, "views.push", {"trigger_id": slack.trigger("U1"), "view": modal_view()})[1]["error"] == (
+        "invalid_arguments"  # nothing open to push onto
+    )
+    root = call(slack, "views.open", {"trigger_id": slack.trigger("U1"), "view": modal_view()})[1]["view"]
+    for _ in range(2):
+        pushed = call(slack, "views.push", {"trigger_id": slack.trigger("U1"), "view": modal_view()})[1]
+        assert pushed["ok"]
+        assert pushed["view"]["root_view_id"] == root["id"]
+    assert call(slack, "views.push", {"trigger_id": slack.trigger("U1"), "view": modal_view()})[1]["error"] == (
+        "push_limit_reached"
+    )
+    assert len(slack.modal_stack("U1")) == 3
+
+
+@pytest.mark.slack_invalid_payloads_expected
+def test_views_publish_keeps_one_home_view_per_user(slack: SlackStandIn) -> None:
+    home = {"type": "home", "blocks": [section("*production*")], "private_metadata": "p"}
+    first = call(slack, "views.publish", {"user_id": "U1", "view": home})[1]
+    assert first["ok"]
+    assert first["view"]["type"] == "home"
+    second = call(slack, "views.publish", {"user_id": "U1", "view": home | {"blocks": [section("v2")]}})[1]
+    assert second["view"]["id"] == first["view"]["id"]
+    assert slack.home("U1")["blocks"] == [section("v2")]
+    assert slack.home("U2") is None
+    assert call(slack, "views.publish", {"user_id": "U1", "hash": first["view"]["hash"], "view": home})[1] == {
+        "ok": False,
+        "error": "hash_conflict",
+    }
+    assert call(slack, "views.publish", {"user_id": "U1", "view": modal_view()})[1]["error"] == "invalid_arguments"
+    assert call(slack, "views.publish", {"view": home})[1]["error"] == "invalid_arguments"
+    assert call(slack, "views.open", {"trigger_id": slack.trigger("U1"), "view": home})[1]["error"] == (
+        "invalid_arguments"
+    )
+    assert [e.method for e in slack.views("U1")] == ["views.publish", "views.publish"]
+
+
+def test_slack_sdk_opens_updates_and_publishes_views_on_the_stand_in(slack: SlackStandIn) -> None:
+    client = web_client(slack)
+    opened = client.views_open(trigger_id=slack.trigger("U1"), view=modal_view(select_input(), submit=plain("Go")))
+    client.views_update(view_id=opened["view"]["id"], view=modal_view(section("done")))
+    client.views_publish(user_id="U1", view={"type": "home", "blocks": [section("home")]})
+    assert slack.modal("U1")["blocks"] == [section("done")]
+    with pytest.raises(SlackApiError) as refused:
+        client.views_open(trigger_id="nope", view=modal_view())
+    assert refused.value.response["error"] == "invalid_trigger_id"
+
+
+def test_a_submission_answer_is_applied_as_slack_applies_it(slack: SlackStandIn) -> None:
+    view = modal_view(select_input(), text_input(), submit=plain("Go"))
+    opened = call(slack, "views.open", {"trigger_id": slack.trigger("U1"), "view": view})[1]["view"]
+    assert slack.fill("U1", opened["id"], {}) == {"service": "Please complete this required field."}
+    assert slack.fill("U1", opened["id"], {"service": "service-a"}) == {}
+    errors = {"response_action": "errors", "errors": {"service": "service-a is locked"}}
+    assert slack.answered("U1", opened["id"], 200, errors) is None
+    assert slack.modal_errors("U1") == {"service": "service-a is locked"}
+    assert slack.answered("U1", opened["id"], 200, {"response_action": "errors", "errors": {"nope": "x"}})
+    update = {"response_action": "update", "view": modal_view(section("plan posted"))}
+    assert slack.answered("U1", opened["id"], 200, update) is None
+    assert slack.modal("U1")["blocks"] == [section("plan posted")]
+    assert slack.modal_errors("U1") == {}
+    assert slack.answered("U1", opened["id"], 200, {"response_action": "push", "view": modal_view()}) is None
+    assert len(slack.modal_stack("U1")) == 2
+    assert slack.answered("U1", slack.modal("U1")["id"], 200, {}) is None  # closes the top view only
+    assert slack.modal("U1")["id"] == opened["id"]
+    assert slack.answered("U1", opened["id"], 200, {"response_action": "clear"}) is None
+    assert slack.modal("U1") is None
+    assert [e.method for e in slack.views("U1")][-3:] == [
+        "response_action:push",
+        "response_action:close",
+        "response_action:clear",
+    ]
+
+
+def test_the_payload_check_knows_the_view_rules() -> None:
+    good = modal_view(select_input(), submit=plain("Go"), callback_id="deploy")
+    assert problems("views.open", {"view": good}) == []
+    assert problems("views.publish", {"view": {"type": "home", "blocks": [section("x")]}}) == []
+    assert any("submit" in p for p in problems("views.open", {"view": modal_view(select_input())}))
+    assert any("title" in p for p in problems("views.open", {"view": {"type": "modal", "blocks": []}}))
+    assert any(
+        "label" in p
+        for p in problems("views.open", {"view": modal_view(select_input(label=plain("l" * 2001)), submit=plain("Go"))})
+    )
+
+
+# --- tests/harness.py's view helpers, through Slack's own framework ------------------------------------------------
+
+
+class BoltBot(Bot):
+    """The harness's Bot posting into a small slack_bolt App instead of the deployed handler: the helpers'
+    payloads are signed, parsed and routed by Bolt as the bot's are."""
+
+    def __init__(self, slack: SlackStandIn, app: Any) -> None:
+        super().__init__(slack)
+        self.app = app
+
+    def send(
+        self, body: str, headers: dict[str, str] | None = None, method: str = "POST"
+    ) -> tuple[int, dict[str, Any]]:
+        from slack_bolt.request import BoltRequest
+
+        sent = headers if headers is not None else signed_headers(body)
+        response = self.app.dispatch(BoltRequest(body=body, headers={k: [v] for k, v in sent.items()}))
+        return response.status, json.loads(response.body) if response.body else {}
+
+    def drain(self) -> None:
+        pass
+
+
+def deploy_modal(*blocks: dict[str, Any]) -> dict[str, Any]:
+    env = select_input("env", ("staging", "production")) | {"dispatch_action": True}
+    return modal_view(env, *blocks, submit=plain("Plan"), callback_id="deploy")
+
+
+@pytest.fixture
+def bolt_bot(slack: SlackStandIn) -> tuple[BoltBot, list[Any]]:
+    from slack_bolt import App
+
+    seen: list[Any] = []
+    app = App(
+        client=WebClient(token=TOKEN, base_url=slack.api_url),
+        signing_secret=SIGNING_SECRET,
+        token_verification_enabled=False,
+        ssl_check_enabled=False,
+        process_before_response=True,  # listeners done when the answer is
+    )
+
+    @app.command("/deploy")
+    def open_modal(ack: Any, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        client.views_open(trigger_id=body["trigger_id"], view=deploy_modal())
+
+    @app.action("pick")
+    def environment_picked(ack: Any, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        seen.append(("action", body))
+        tags = select_input("tag", ("v1", "bad"))
+        client.views_update(view_id=body["view"]["id"], hash=body["view"]["hash"], view=deploy_modal(tags))
+
+    @app.view("deploy")
+    def submitted(ack: Any, view: dict[str, Any]) -> None:
+        seen.append(("submission", view))
+        tag = view["state"]["values"]["tag"]["pick"]["selected_option"]["value"]
+        if tag == "bad":
+            ack(response_action="errors", errors={"tag": "v-bad failed its health checks"})
+        else:
+            ack()
+
+    @app.event("app_home_opened")
+    def home_opened(event: dict[str, Any], client: WebClient) -> None:
+        seen.append(("home", event))
+        button_ = button("Deploy", action_id="home_deploy", value="service-a")
+        client.views_publish(
+            user_id=event["user"],
+            view={"type": "home", "blocks": [{"type": "actions", "block_id": "do", "elements": [button_]}]},
+        )
+
+    @app.action("home_deploy")
+    def home_deploy(ack: Any, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        seen.append(("home action", body))
+        client.views_open(trigger_id=body["trigger_id"], view=deploy_modal())
+
+    return BoltBot(slack, app), seen
+
+
+def test_the_harness_opens_picks_in_and_submits_a_modal_as_slack_does(bolt_bot: tuple[BoltBot, list[Any]]) -> None:
+    bot, seen = bolt_bot
+    assert bot.command("", user="U1", command="/deploy").status == 200
+    modal = bot.slack.modal("U1")
+    assert modal is not None
+    assert modal["callback_id"] == "deploy"
+
+    bot.view_action("U1", modal, "env", "pick", "staging")
+    ((_, action_body),) = [s for s in seen if s[0] == "action"]
+    assert action_body["container"] == {"type": "view", "view_id": modal["id"]}
+    assert action_body["actions"][0]["selected_option"]["value"] == "staging"
+    updated = bot.slack.modal("U1")
+    assert [b["block_id"] for b in updated["blocks"]] == ["env", "tag"]
+    assert updated["state"]["values"]["env"]["pick"]["selected_option"]["value"] == "staging"  # input kept
+
+    refused = bot.submit_view("U1", updated, {"tag": "bad"})
+    assert refused.ack == {"response_action": "errors", "errors": {"tag": "v-bad failed its health checks"}}
+    assert bot.slack.modal_errors("U1") == {"tag": "v-bad failed its health checks"}
+    assert bot.submit_view("U1", updated["id"], {"tag": "v1"}).ack == {}
+    assert bot.slack.modal("U1") is None
+    submitted = [s[1] for s in seen if s[0] == "submission"][-1]
+    assert submitted["state"]["values"] == {
+        "env": {"pick": {"type": "static_select", "selected_option": {"text": plain("staging"), "value": "staging"}}},
+        "tag": {"pick": {"type": "static_select", "selected_option": {"text": plain("v1"), "value": "v1"}}},
+    }
+
+
+def test_the_harness_refuses_what_slacks_client_would_not_send(bolt_bot: tuple[BoltBot, list[Any]]) -> None:
+    bot, _ = bolt_bot
+    bot.command("", user="U1", command="/deploy")
+    modal = bot.slack.modal("U1")
+    with pytest.raises(AssertionError, match="required"):
+        bot.submit_view("U1", modal, {})
+    with pytest.raises(AssertionError, match="dispatch_action"):
+        bot.view_action("U1", bot.slack.modal("U1") | {"blocks": []}, "nope", "pick", "x")
+
+
+def test_the_harness_opens_the_home_tab_and_presses_its_buttons(bolt_bot: tuple[BoltBot, list[Any]]) -> None:
+    bot, seen = bolt_bot
+    assert bot.open_home("U1").status == 200
+    home = bot.slack.home("U1")
+    assert home is not None
+    assert [s[1]["tab"] for s in seen if s[0] == "home"] == ["home"]
+    bot.view_action("U1", home, "do", "home_deploy")
+    ((_, pressed),) = [s for s in seen if s[0] == "home action"]
+    assert pressed["actions"][0]["value"] == "service-a"
+    assert pressed["view"]["type"] == "home"
+    assert bot.slack.modal("U1")["callback_id"] == "deploy"  # opened with the press's trigger_id
+    assert bot.open_home("U1").status == 200
+    assert [s[1].get("view", {}).get("id") for s in seen if s[0] == "home"] == [None, home["id"]]
