@@ -49,6 +49,9 @@ class ReadCommands:
     cost_reporter: Callable[[], CostReporter]
     timelines: Callable[[], Timelines] | None = None
     handlers: dict[type[c.Command], Handler] = field(init=False)
+    # Told (env, service) after a lock is taken or released (the App Home's refresh, bot.home); a hook that
+    # fails is logged, never the person's answer.
+    on_lock_change: list[Callable[[str, str], None]] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
         self.handlers = {
@@ -163,6 +166,7 @@ class ReadCommands:
         until = render.short_time(lock.expires_at)
         # The reason is in the request, as typed; the outcome is the bot's own words.
         self.audit_log.record_safe(target.env, target.name, who.user, text, "locked", f"until {until} UTC")
+        self._lock_changed(target.env, target.name)
         return render.info(f":lock: {target.name} ({target.env}) is locked by <@{who.user}> until {until} UTC.")
 
     def unlock(self, command: c.Unlock, who: Requester, text: str) -> render.Message:
@@ -177,4 +181,12 @@ class ReadCommands:
             raise NotAllowedError(reason)
         self.locks.release(target.env, target.name)
         self.audit_log.record_safe(target.env, target.name, who.user, text, "unlocked", f"lock of <@{held.holder}>")
+        self._lock_changed(target.env, target.name)
         return render.info(f":unlock: {target.name} ({target.env}) is unlocked.")
+
+    def _lock_changed(self, env: str, service: str) -> None:
+        for hook in self.on_lock_change:
+            try:
+                hook(env, service)
+            except Exception:
+                log.exception("after a lock change of %s (%s), a hook failed", service, env)

@@ -142,6 +142,11 @@ class LockStore:
         data = self.table.get(f"lock#{env}#{service}", "lock")
         return LOCK.load(data) if data else None
 
+    def many(self, env: str, services: list[str]) -> dict[str, Lock]:
+        """The unexpired locks of these services, in one BatchGetItem (per 100), by service (the App Home)."""
+        found = self.table.get_many([(f"lock#{env}#{service}", "lock") for service in services])
+        return {pk.rpartition("#")[2]: LOCK.load(data) for (pk, _), data in found.items()}
+
     def release(self, env: str, service: str, holder: str | None = None) -> bool:
         """Release the lock (only `holder`'s, when given). Returns whether a lock was removed."""
         held = EXISTING_KEY if holder is None else Condition("holder = :holder", {":holder": {"S": holder}})

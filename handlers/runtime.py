@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from bot.deployments import DeployCard, DeployCards, DeploymentTracker
     from bot.dispatch import Dispatcher
     from bot.history import RevisionHistory
+    from bot.home import HomeTab
     from bot.idempotency import Once
     from bot.metrics import Metrics
     from bot.model import Plan
@@ -304,6 +305,7 @@ class Runtime:
                 self.alarm_actions.executed(plan)
 
         operations.on_executed.append(alarm_card_change_ran)
+        operations.on_executed.append(self.refresh_homes)  # the App Home of who opened it lately
         return operations
 
     @cached_property
@@ -355,7 +357,7 @@ class Runtime:
     def reads(self) -> ReadCommands:
         from bot.reads import ReadCommands
 
-        return ReadCommands(
+        reads = ReadCommands(
             self.config,
             self.platform,
             self.access,
@@ -366,6 +368,8 @@ class Runtime:
             self.cost_reporter,
             timelines=lambda: self.timelines,
         )
+        reads.on_lock_change.append(self.refresh_homes)  # the App Home shows locks
+        return reads
 
     @cached_property
     def timelines(self) -> Timelines:
@@ -383,6 +387,31 @@ class Runtime:
             lambda: self.once,
             self.clock,
         )
+
+    @cached_property
+    def home(self) -> HomeTab:
+        """The App Home tab (bot.home): published when opened, refreshed after each change."""
+        from bot.home import HomeTab, HomeViewers
+
+        return HomeTab(
+            self.config,
+            self.platform,
+            self.access,
+            self.stores.locks,
+            self.stores.audit,
+            self.stores.status,
+            self.stores.deploy_cards,
+            HomeViewers(self.table),
+            publish=lambda user, view: self.slack_client.views_publish(user_id=user, view=view),
+            tell=lambda user, message: self.slack.post(user, message),  # their messages with the app
+            answer=lambda: self.reads.answer,
+            clock=self.clock,
+            sleep=self.clocks.sleep,
+        )
+
+    def refresh_homes(self, *_: object) -> None:
+        """After a change (an operation, a lock, a finished deploy): the App Home of who opened it lately."""
+        self.home.refresh()
 
     # --- the Slack function's ack path: cheap to build ---------------------------------------------------
 

@@ -53,11 +53,12 @@ LAYERS: list[tuple[str, set[str]]] = [
         },
     ),
     ("records", {"bot.stores", "bot.history", "bot.alarms.store"}),
-    ("presentation", {"bot.render", "bot.alarms.model", "bot.alarms.cards", "bot.alarms.graph"}),
+    ("presentation", {"bot.render", "bot.alarms.model", "bot.alarms.cards", "bot.alarms.graph", "bot.home_view"}),
     (
         "features",
         {
             "bot.plans",
+            "bot.home",
             "bot.alarms.context",
             "bot.deployments",
             "bot.cost",

@@ -27,6 +27,7 @@ from bot.alarms.store import (
 )
 from bot.aws import ClientFactory
 from bot.deployments import DeployCard, DeployCards
+from bot.home import HomeViewer, HomeViewers
 from bot.table import Table
 from sandbox.seed import create_table
 
@@ -228,3 +229,28 @@ def test_a_storm_window_and_its_digest_load_and_save_in_the_previous_bytes(table
     assert json.loads(saved) == json.loads(DIGEST_DATA) | {"changed": {}}
     assert alarms.storm("C0000000OTHER") == StormWindow()
     assert alarms.digest("C0000000OPS", "1700000000.000999") is None
+
+
+# The App Home's viewers (bot.home), added by issue 20: these bytes are what the first version writes.
+HOME_VIEWER_DATA = '{"user": "U0000VIEWER", "opened_at": 1699999990.0, "published_at": 1700000000.0, "version": 3}'
+
+
+def test_a_home_viewer_loads_and_saves_in_its_bytes_expiring_a_day_after_opening(table: Table) -> None:
+    stored(table, "home", "U0000VIEWER", HOME_VIEWER_DATA)
+    viewers = HomeViewers(table)
+    assert viewers.get("U0000VIEWER") == HomeViewer("U0000VIEWER", 1699999990.0, 1700000000.0, 3)
+    assert viewers.recent() == [HomeViewer("U0000VIEWER", 1699999990.0, 1700000000.0, 3)]
+    table.ddb.delete_item(TableName=TABLE, Key={"pk": {"S": "home"}, "sk": {"S": "U0000VIEWER"}})
+    assert viewers.claim("U0000VIEWER", 5.0, opened=True) == 0  # opened now: published now
+    data, expires = data_of(table, "home", "U0000VIEWER")
+    assert data == '{"user": "U0000VIEWER", "opened_at": 1700000000.0, "published_at": 1700000000.0, "version": 1}'
+    assert expires == str(int(NOW + 86400))
+
+
+def test_an_expired_home_viewer_is_absent_and_opening_again_replaces_it(table: Table) -> None:
+    stored(table, "home", "U0000VIEWER", HOME_VIEWER_DATA, expires_at=NOW)
+    viewers = HomeViewers(table)
+    assert viewers.get("U0000VIEWER") is None
+    assert viewers.claim("U0000VIEWER", 5.0) is None  # not a recent viewer: nothing to refresh
+    assert viewers.claim("U0000VIEWER", 5.0, opened=True) == 0
+    assert viewers.get("U0000VIEWER") is not None

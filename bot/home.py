@@ -1,0 +1,293 @@
+"""The App Home tab: the platform at a glance for each person (bot.home_view draws it), published with
+views.publish when they open the tab (app_home_opened) and again, for the people who opened it lately,
+after each change: an operation that executed (Operations.on_executed), a deploy that finished
+(DeploymentTracker.on_ended), a lock taken or released (ReadCommands.on_lock_change).
+
+Slack rate-limits views.publish per person, so a person's home is published at most once per `spacing`
+seconds: each publish takes a slot in the person's record (a compare-and-set), and a change inside the
+window reserves the next slot and waits for it, reading the platform when it publishes, so the last change
+is always shown; a change while a refresh waits adds nothing. Opening the tab publishes only when no publish
+was made in the window (Slack's retried delivery of the same event included).
+
+Its buttons: Lock / Unlock run as `/ops lock` / `/ops unlock` would (ReadCommands.answer: role checked,
+audited) and the person is told the outcome in the app's messages; Deploy / Scale / Roll back open the
+modals (bot.app, from the ack: a trigger id lives 3 seconds).
+
+    home         <user id>            a person who opened the home tab lately (HomeViewer; TTL a day)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from bot import commands as c
+from bot import render
+from bot.access import AccessPolicy
+from bot.clock import Clock
+from bot.config import Config, EnvironmentConfig
+from bot.deployments import DeployCards
+from bot.errors import BotError
+from bot.home_view import (
+    LOCK_ACTION,
+    UNLOCK_ACTION,
+    EnvironmentHome,
+    Rollout,
+    ServiceLine,
+    home_view,
+    parse_value,
+)
+from bot.model import revision_of
+from bot.plans import Requester
+from bot.platform import Platform
+from bot.stores import AuditLog, LockStore, StatusCache
+from bot.table import NEW_KEY, Codec, Condition, Table, item_of
+
+log = logging.getLogger(__name__)
+HOME_PK = "home"
+RECENT_SECONDS = 86400  # who opened the tab within a day gets it refreshed after each change
+SPACING_SECONDS = 5.0  # at most one views.publish per person per this many seconds (Slack limits it per person)
+CHANGES_SHOWN = 5
+AUDIT_SCANNED = 50  # the environment's newest audit entries searched for its last executed changes
+VIEWERS_REFRESHED = 100
+
+Publish = Callable[[str, dict[str, Any]], object]  # views.publish(user_id, view)
+Tell = Callable[[str, render.Message], object]  # a message to a person (their messages with the app)
+Answer = Callable[[c.Command, Requester, str], render.Message]  # ReadCommands.answer: the role check, then the command
+
+
+@dataclass(frozen=True, slots=True)
+class HomeViewer:
+    """A person who opened the home tab at `opened_at`. `published_at` is the last publish of their home, or
+    the slot (in the future) a refresh waiting to publish took; `version` orders the record's writes."""
+
+    user: str
+    opened_at: float
+    published_at: float = 0.0
+    version: int = 0
+
+
+VIEWER = Codec(HomeViewer)
+
+
+class HomeViewers:
+    """The people who opened the home tab lately (`home` / `<user id>`), and the slots of their publishes."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    def get(self, user: str) -> HomeViewer | None:
+        data = self.table.get(HOME_PK, user)
+        return VIEWER.load(data) if data else None
+
+    def recent(self, limit: int = VIEWERS_REFRESHED) -> list[HomeViewer]:
+        return [VIEWER.load(data) for data in self.table.query(HOME_PK, limit=limit)]
+
+    def claim(self, user: str, spacing: float, *, opened: bool = False) -> float | None:
+        """The seconds to wait before publishing `user`'s home (0: now), or None when nothing is to be
+        published: they did not open the tab lately, a refresh waits already, or (`opened`: they open the tab)
+        their home was published within `spacing` seconds. `opened` records them as a recent viewer."""
+        for _ in range(5):
+            now = self.table.clock()
+            old = self.get(user)
+            if old is None and not opened:
+                return None
+            base = old or HomeViewer(user, now)
+            if opened:
+                base = replace(base, opened_at=now)
+            wait: float | None
+            if base.published_at + spacing <= now:
+                new, wait = replace(base, published_at=now), 0.0
+            elif base.published_at > now or opened:  # a refresh waits for its slot; an opened tab is fresh
+                new, wait = base, None
+            else:  # published lately: take the next slot and wait for it
+                new, wait = replace(base, published_at=base.published_at + spacing), None
+                wait = new.published_at - now
+            if new == old:
+                return wait
+            if self._write(replace(new, version=(old.version if old else 0) + 1), old, now):
+                return wait
+        log.warning("home tab of %s: its record kept changing; not published this time", user)
+        return None
+
+    def _write(self, new: HomeViewer, old: HomeViewer | None, now: float) -> bool:
+        if old is None:  # none, or one DynamoDB has not deleted yet past its TTL
+            condition = Condition(f"{NEW_KEY.expression} OR expires_at <= :now", {":now": {"N": str(int(now))}})
+        else:
+            condition = Condition("version = :version", {":version": {"N": str(old.version)}})
+        item = item_of(
+            HOME_PK, new.user, VIEWER.dump(new), new.opened_at + RECENT_SECONDS, version={"N": str(new.version)}
+        )
+        return self.table.put_item(item, condition, what="Save home tab viewer").ok
+
+
+def plan_channel(config: Config, env: EnvironmentConfig, user: str) -> str:
+    """Where a plan asked for from the home tab (which has no channel) is posted, for others to see and confirm:
+    the environment's first allowed channel, else routing.default_channel, else the person's messages with the
+    app (a user id is a channel to chat.postMessage)."""
+    return (env.channels[0] if env.channels else None) or config.routing.default_channel or user
+
+
+@dataclass(eq=False)
+class HomeTab:
+    config: Config
+    platform: Platform
+    access: AccessPolicy
+    locks: LockStore
+    audit: AuditLog
+    status: StatusCache
+    cards: DeployCards
+    viewers: HomeViewers
+    publish: Publish
+    tell: Tell
+    answer: Callable[[], Answer]  # a provider: the reads are built only when a button asks for them
+    clock: Clock
+    sleep: Callable[[float], None]
+    spacing: float = SPACING_SECONDS
+    _read: dict[str, EnvironmentHome] = field(default_factory=dict, init=False)
+
+    # --- publishing -------------------------------------------------------------------------------------
+
+    def opened(self, user: str) -> bool:
+        """app_home_opened: publish the person's home unless it was published within `spacing` seconds."""
+        if self.viewers.claim(user, self.spacing, opened=True) != 0:
+            return False
+        return self._publish_all([user]) > 0
+
+    def refresh(self) -> int:
+        """After a change: the home of everyone who opened it lately, each when its slot comes; the number
+        published."""
+        try:
+            viewers = self.viewers.recent()
+        except Exception:
+            log.exception("home tab: could not read who opened it")
+            return 0
+        waits = []
+        for viewer in viewers:
+            try:
+                wait = self.viewers.claim(viewer.user, self.spacing)
+            except Exception:
+                log.exception("home tab: could not take a publish slot for %s", viewer.user)
+                continue
+            if wait is not None:
+                waits.append((wait, viewer.user))
+        published, started = 0, self.clock()
+        for wait, user in sorted(waits):
+            self.sleep(max(0.0, started + wait - self.clock()))
+            published += self._publish_all([user])
+        return published
+
+    def _publish_all(self, users: list[str]) -> int:
+        self._read.clear()  # read afresh for each publish: a refresh may have waited for its slot
+        published = 0
+        for user in users:
+            try:
+                self.publish(user, self.view(user))
+                published += 1
+            except Exception:
+                log.exception("home tab: could not publish the home of %s", user)
+        return published
+
+    def view(self, user: str) -> dict[str, Any]:
+        """The person's home: every environment where they hold a role."""
+        shown = []
+        for env in self.config.environments:
+            role = self.access.role_of(user, env.name)
+            if role is None:
+                continue
+            if env.name not in self._read:
+                self._read[env.name] = self._environment(env)
+            shown.append(replace(self._read[env.name], role=role.label, channel=plan_channel(self.config, env, user)))
+        return home_view(shown, self.clock(), self.config.command_names)
+
+    def _environment(self, env: EnvironmentConfig) -> EnvironmentHome:
+        problem = ""
+        lines: tuple[ServiceLine, ...] = ()
+        other: tuple[str, ...] = ()
+        try:
+            lines, other = self._services(env)
+        except BotError as error:  # AWS refused or failed: its explanation, in the bot's words
+            log.warning("home tab: could not read %s: %s", env.name, error.message)
+            problem = error.message
+        except Exception:
+            log.exception("home tab: could not read %s", env.name)
+            problem = f"Could not read {env.name} just now; the details are in the bot's logs."
+        try:
+            trail = self.audit.trail(env.name, limit=AUDIT_SCANNED)
+            changes = tuple(e for e in trail if e.decision == "executed")[:CHANGES_SHOWN]
+        except Exception:
+            log.exception("home tab: could not read the audit trail of %s", env.name)
+            changes = ()
+        return EnvironmentHome(env.name, "", lines, changes, other, problem)
+
+    def _services(self, env: EnvironmentConfig) -> tuple[tuple[ServiceLine, ...], tuple[str, ...]]:
+        """Each service as ECS reports it, with its image tag, its alarms in ALARM, its lock and its rollout:
+        ceil(services / 10) DescribeServices, one DescribeAlarms, three BatchGetItems (images, locks, cards)."""
+        targets = self.config.targets(env.name)
+        states = self.platform.describe(targets)
+        running = [s.task_definition for s in states if s.exists]
+        _, images = self.status.read(env.name, [], running)
+        locks = self.locks.many(env.name, [t.name for t in targets])
+        cards = self.cards.many([s.arn for s in states if s.exists and s.arn])
+        alarms = self.platform.alarms(env)
+        lines = []
+        for target, state in zip(targets, states, strict=True):
+            tag = ""
+            if state.exists:
+                image = images.get(state.task_definition)
+                if image is None:  # first sight of this revision (immutable): cached for /status too
+                    try:
+                        image = self.platform.container_image(
+                            target, self.platform.task_definition(target, state.task_definition)
+                        )
+                        self.status.cache_image(state.task_definition, image)
+                    except BotError:
+                        image = ""
+                tag = render.image_label(image) if image else ""
+            card = cards.get(state.arn) if state.arn else None
+            rollout = None
+            if card is not None:
+                rollout = Rollout(revision_of(card.task_definition), card.started_at, card.summary, card.actor)
+            elif state.rollout_state == "IN_PROGRESS":
+                since = state.updated_at.timestamp() if state.updated_at else None
+                rollout = Rollout(state.revision, since)
+            firing = tuple(a.name for a in alarms if a.service == state.name and a.state == "ALARM")
+            lines.append(ServiceLine(state, tag, firing, locks.get(target.name), rollout))
+        other = tuple(a.name for a in alarms if a.service is None and a.state == "ALARM")
+        return tuple(lines), other
+
+    # --- its buttons --------------------------------------------------------------------------------------
+
+    def click(self, action_id: str, value: str, user: str, action_ts: str = "") -> None:
+        """Lock or Unlock pressed on the home tab: as `/ops lock <service> <env>` or `/ops unlock` typed (the
+        role checked and a refusal audited), the outcome told to the person in the app's messages. The
+        change refreshes the home tabs (ReadCommands.on_lock_change)."""
+        env, service, _ = parse_value(value)
+        names = self.config.command_names
+        try:
+            if env not in self.config.environment_names or service not in self.config.service_names:
+                raise BotError("This button no longer matches a configured service.", "Open the home tab again.")
+            who = Requester(user, "", f"home:{action_ts}:{action_id}:{value}")
+            if action_id == LOCK_ACTION:
+                command: c.Command = c.Lock(service, env, "")
+                text = f"{names.slash('lock')} {service} {env} (App Home)"
+            elif action_id == UNLOCK_ACTION:
+                command = c.Unlock(service, env)
+                text = f"{names.slash('unlock')} {service} {env} (App Home)"
+            else:
+                raise BotError("This button is not known to the bot.", "Use the slash commands instead.")
+            reply = self.answer()(command, who, text)
+        except BotError as error:
+            error.message, error.hint = names.shown(error.message), error.hint and names.shown(error.hint)
+            reply = render.error(error)
+        except Exception:
+            log.exception("home tab button %s failed", action_id)
+            reply = render.error(
+                BotError("Something went wrong on the bot's side.", "The details are in the bot's logs.")
+            )
+        try:
+            self.tell(user, reply)
+        except Exception:
+            log.exception("home tab: could not tell %s the outcome of %s", user, action_id)
