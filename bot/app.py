@@ -31,6 +31,7 @@ from bot.slack import retry_handlers, slack_client
 if TYPE_CHECKING:
     from bot import render
     from bot.dispatch import Dispatcher
+    from bot.modals import Modals
 
 log = logging.getLogger(__name__)
 _button_registrars: WeakKeyDictionary[App, Callable[[], None]] = WeakKeyDictionary()
@@ -86,7 +87,23 @@ def build_app(parser: Parser, dispatcher: Callable[[], Dispatcher], signing_secr
         name="slack_bolt.fargate-chatops",
     )
 
+    forms: list[Modals] = []
+
+    def modals() -> Modals:
+        """The forms (bot.modals): opened in an ack, updated in the lazy work. Built at the first use."""
+        if not forms:
+            from bot.modals import Modals
+
+            # views.open runs in the ack: one attempt, short timeouts (its trigger_id lives 3 s).
+            opener = WebClient(token=client.token, base_url=client.base_url, timeout=2, retry_handlers=[])
+            forms.append(Modals(parser.config, client, opener))
+        return forms[0]
+
     def ack_command(ack: Ack, command: dict[str, Any]) -> None:
+        kind = _form_of(parser, command["command"], command.get("text", ""))
+        if kind is not None:  # /deploy, /scale, /rollback alone: the form, opened now (the trigger_id lives 3 s)
+            _open_form(ack, modals(), kind, command)
+            return
         try:
             parser.parse(command["command"], command.get("text", ""))
         except UsageError as error:
@@ -129,6 +146,50 @@ def build_app(parser: Parser, dispatcher: Callable[[], Dispatcher], signing_secr
         who = Requester(body["user"]["id"], channel, key, message_ts=message_ts or None, attempt=attempt)
         dispatcher().click(action["action_id"], str(action.get("value", "")), who, _ephemeral(respond))
 
+    def run_pick(body: dict[str, Any]) -> None:
+        """Environment or service picked in a form: its dependent choices, read from AWS, shown."""
+        from bot.modals import read_view
+
+        picked = read_view(body.get("view") or {}, parser.config)
+        if picked is None or picked.env is None or picked.service is None:
+            return  # nothing to load until both are picked
+        choices = dispatcher().choices(picked.kind, picked.env, picked.service)
+        try:
+            if not modals().update(picked, choices):
+                log.info("form %s changed meanwhile: its newer update stands", picked.view_id)
+        except Exception:
+            log.exception("could not show the choices of a %s form", picked.kind)
+
+    def ack_submission(ack: Ack, view: dict[str, Any]) -> None:
+        """A form submitted: checked as the command it stands for; errors go back into the form."""
+        from bot.modals import ENV_BLOCK, check, read_view
+
+        picked = read_view(view, parser.config)
+        if picked is None:
+            ack(response_action="errors", errors={ENV_BLOCK: "This form cannot be used any more: type the command."})
+            return
+        _, _, errors = check(picked, parser)
+        if errors:
+            ack(response_action="errors", errors=errors)
+            return
+        ack()
+
+    def run_submission(body: dict[str, Any], view: dict[str, Any]) -> None:
+        """The submitted form's command, run as if its submitter had typed it in the command's channel."""
+        from bot.modals import check, read_view
+        from bot.plans import Requester
+
+        picked = read_view(view, parser.config)
+        if picked is None:
+            return
+        command, typed, _ = check(picked, parser)
+        if command is None or typed is None:
+            return  # the ack showed the errors in the form
+        user = body["user"]["id"]
+        who = Requester(user, picked.channel, typed.key)
+        text = f"{typed.command} {normalize(typed.text)} (form)"
+        dispatcher().run(command, who, text, _told_in(client, picked.channel, user))
+
     lock, registered = threading.Lock(), list[bool]()
 
     def add_buttons() -> None:
@@ -140,6 +201,12 @@ def build_app(parser: Parser, dispatcher: Callable[[], Dispatcher], signing_secr
             for action_id in BUTTON_ACTIONS:
                 app.action(action_id)(ack=ack_button, lazy=[run_button])
             app.action(re.compile(f"^{ALARM_ACTION_PREFIX}[a-z_]+$"))(ack=ack_button, lazy=[run_button])
+            from bot.modals import CALLBACK_PREFIX, KINDS, PICK_ACTIONS
+
+            for action_id in PICK_ACTIONS:
+                app.action(action_id)(ack=ack_button, lazy=[run_pick])
+            forms_ids = re.compile(f"^{CALLBACK_PREFIX}({'|'.join(KINDS)})$")
+            app.view(forms_ids)(ack=ack_submission, lazy=[run_submission])
             registered.append(True)
 
     def buttons_first(body: dict[str, Any], next: Callable[[], None]) -> None:  # Bolt passes by name
@@ -150,6 +217,55 @@ def build_app(parser: Parser, dispatcher: Callable[[], Dispatcher], signing_secr
     app.use(buttons_first)
     _button_registrars[app] = add_buttons
     return app
+
+
+FORM_COMMANDS = ("deploy", "scale", "rollback")  # bot.modals.KINDS, without importing it for every command
+
+
+def _form_of(parser: Parser, slash: str, text: str) -> str | None:
+    """The form a command opens: /deploy, /scale or /rollback with no arguments (`/ops deploy` too)."""
+    name = parser.names.command(slash)
+    words = text.split()
+    if name == "ops" and len(words) == 1:
+        name, words = words[0].lower(), []
+    return name if name in FORM_COMMANDS and not words else None
+
+
+def _open_form(ack: Ack, modals: Modals, kind: str, command: dict[str, Any]) -> None:
+    """Open the form in the ack; if Slack refuses (the trigger expired, Slack is slow), say to type the command."""
+    try:
+        modals.open(kind, command["trigger_id"], command["user_id"], command["channel_id"])
+    except Exception:
+        log.exception("could not open the %s form", kind)
+        from bot import render
+        from bot.commands import usage_of
+        from bot.errors import BotError
+
+        usage = modals.settings.command_names.shown(usage_of(kind))
+        problem = BotError("Slack did not open the form in time.", f"Type the command instead. {usage}")
+        ack(**render.error(problem), response_type="ephemeral")
+        return
+    ack()
+
+
+def _told_in(client: WebClient, channel: str, user: str) -> Callable[[render.Message], None]:
+    """Answers to a form's submitter (no response_url): ephemeral in the command's channel, else a direct message."""
+    from bot.slack import SlackOut
+
+    out = SlackOut(client)
+
+    def send(message: render.Message) -> None:
+        try:
+            out.ephemeral(channel, user, message)
+            return
+        except Exception:
+            log.warning("could not answer %s in %s; sending a direct message", user, channel, exc_info=True)
+        try:
+            out.post(user, message)
+        except Exception:
+            log.exception("could not answer %s: %s", user, str(message.get("text", ""))[:300])
+
+    return send
 
 
 def register_buttons(app: App) -> None:

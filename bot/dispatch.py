@@ -10,6 +10,8 @@ go to the logs, never a traceback to Slack).
     alarm_* (on an alarm card)     bot.alarms.actions
     Export (on a timeline)         bot.reads -> bot.timeline: the postmortem draft shared in the channel
     Run (Did you mean, on errors)  the corrected command: parsed again, then `run` as if typed
+    a form's pick (bot.modals)     `choices`: bot.pickers reads what the form offers next
+    a form submitted               `run`, as the command it stands for typed in the command's channel
 
 The components come from providers (the composition root, handlers/runtime.py, builds each on first use),
 so a module a request does not need is never imported for it: the ack path builds none.
@@ -36,7 +38,9 @@ from bot.timeline import EXPORT_ACTION
 if TYPE_CHECKING:
     from bot.alarms.actions import AlarmActions
     from bot.config import Config  # an annotation only: the ack path imports this module without pydantic
+    from bot.modals import Choices
     from bot.operations import Operations
+    from bot.pickers import Pickers
     from bot.plans import Requester
     from bot.reads import ReadCommands
 
@@ -59,6 +63,7 @@ class Dispatcher:
     alarm_buttons: Callable[[], AlarmActions]
     metrics: Metrics = DISCARD  # LAZY_WORK_DURATION of each command and button, by its name
     monotonic: Clock = time.monotonic
+    pickers: Callable[[], Pickers] | None = None  # the forms' dependent choices (bot.modals, bot.pickers)
 
     @property
     def names(self) -> CommandNames:
@@ -91,6 +96,20 @@ class Dispatcher:
             parsed = c.Parser(self.config).parse(command, text)
         if parsed is not None:
             self.run(parsed, who, f"{command} {c.normalize(text)} (suggested)", respond)
+
+    def choices(self, kind: str, env: str, service: str) -> Choices:
+        """A form's choices for `service` in `env` (the kind of form: deploy, scale, rollback); a failure is
+        shown in the form, never raised: the person picks again or types the command."""
+        from bot.pickers import unexpected
+
+        with self._timed(f"form_{kind}" if kind in ("deploy", "scale", "rollback") else "form"):
+            try:
+                if self.pickers is None:
+                    raise RuntimeError("the dispatcher was built without the forms' pickers")
+                return self.pickers().choices(kind, env, service)
+            except Exception:
+                log.exception("could not load the choices of a %s form (%s, %s)", kind, env, service)
+                return unexpected(kind, env, service)
 
     def click(self, action_id: str, value: str, who: Requester, respond: Respond) -> None:
         if action_id == render.SUGGESTION_ACTION:

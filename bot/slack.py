@@ -128,6 +128,10 @@ class SlackOut:
     def update(self, channel: str, ts: str, msg: Message) -> None:
         self.client.chat_update(channel=channel, ts=ts, **msg)
 
+    def ephemeral(self, channel: str, user: str, msg: Message) -> None:
+        """`msg` shown to `user` only, in `channel` (chat.postEphemeral): an answer with no response_url (a form's)."""
+        self.client.chat_postEphemeral(channel=channel, user=user, **msg)
+
     def upload(
         self,
         content: bytes | str,

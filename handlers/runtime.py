@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from bot.model import Plan
     from bot.operations import Operations
     from bot.permissions import Function
+    from bot.pickers import Pickers
     from bot.platform import Platform
     from bot.reads import ReadCommands
     from bot.slack import SlackOut
@@ -432,7 +433,15 @@ class Runtime:
             lambda: self.alarm_actions,
             self.metrics,
             self.clocks.monotonic,
+            pickers=lambda: self.pickers,
         )
+
+    @cached_property
+    def pickers(self) -> Pickers:
+        """The choices the forms (bot.modals) load as a person picks."""
+        from bot.pickers import Pickers
+
+        return Pickers(self.config, self.platform, self.stores.history)
 
 
 def _discard() -> Metrics:

@@ -53,12 +53,16 @@ LAYERS: list[tuple[str, set[str]]] = [
         },
     ),
     ("records", {"bot.stores", "bot.history", "bot.alarms.store"}),
-    ("presentation", {"bot.render", "bot.alarms.model", "bot.alarms.cards", "bot.alarms.graph", "bot.home_view"}),
+    (
+        "presentation",
+        {"bot.render", "bot.alarms.model", "bot.alarms.cards", "bot.alarms.graph", "bot.modals", "bot.home_view"},
+    ),
     (
         "features",
         {
             "bot.plans",
             "bot.home",
+            "bot.pickers",
             "bot.alarms.context",
             "bot.deployments",
             "bot.cost",

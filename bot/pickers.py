@@ -1,0 +1,95 @@
+"""The choices a form (bot.modals) loads once environment and service are picked, read as the typed commands
+read them: the ECR tags /deploy looks up (the running one and the known-bad ones marked, from the revision
+history), the counts and bounds /scale plans against, the known-good revisions /rollback chooses from.
+"""
+
+from __future__ import annotations
+
+from bot.config import Config, Target
+from bot.errors import BotError
+from bot.history import RevisionHistory
+from bot.modals import MAX_OPTIONS, Choices, RevisionChoice, TagChoice
+from bot.model import revision_of, tag_of
+from bot.platform import Platform
+from bot.slack_text import escape
+
+
+class Pickers:
+    def __init__(self, config: Config, platform: Platform, history: RevisionHistory) -> None:
+        self.config = config
+        self.platform = platform
+        self.history = history
+
+    def choices(self, kind: str, env: str, service: str) -> Choices:
+        """The choices of form `kind` for `service` in `env`; a failure is a Choices with its problem."""
+        try:
+            target = self.config.target(service, env)
+            if kind == "deploy":
+                return self._deploy(target)
+            if kind == "rollback":
+                return self._rollback(target)
+            return self._scale(target)
+        except BotError as error:
+            problem = f"Could not load the choices: {error.message}"
+            return Choices(kind, env, service, problem=problem + (f" {error.hint}" if error.hint else ""))
+
+    def _deploy(self, target: Target) -> Choices:
+        current = self.platform.service(target)
+        image = self.platform.container_image(target, self.platform.task_definition(target, current.task_definition))
+        running = tag_of(image)
+        bad = {r.tag: r for r in self.history.revisions(target.env, target.name) if r.bad and r.tag}
+        tags = []
+        for found in self.platform.image_tags(target):
+            if found.tag.lower() == "latest":
+                continue
+            record = bad.get(found.tag)
+            outcome = "" if record is None else ("rolled back from" if record.rolled_back_at is not None else "failed")
+            tags.append(TagChoice(found.tag, found.pushed_at.timestamp(), found.tag == running, outcome))
+            if len(tags) == MAX_OPTIONS:
+                break
+        return Choices(
+            "deploy",
+            target.env,
+            target.name,
+            tags=tuple(tags),
+            current_revision=current.revision,
+            current_tag=running,
+        )
+
+    def _rollback(self, target: Target) -> Choices:
+        current = self.platform.service(target)
+        revisions = self.history.revisions(target.env, target.name)
+        below = revision_of(current.task_definition)
+        good = [r for r in revisions if r.known_good and r.number < below]
+        image = self.platform.container_image(target, self.platform.task_definition(target, current.task_definition))
+        return Choices(
+            "rollback",
+            target.env,
+            target.name,
+            revisions=tuple(RevisionChoice(r.number, r.tag, r.deployed_by, r.deployed_at or r.ran_at) for r in good),
+            current_revision=current.revision,
+            current_tag=tag_of(image),
+        )
+
+    def _scale(self, target: Target) -> Choices:
+        current = self.platform.service(target)
+        bounds = self.platform.scaling_bounds(target)
+        return Choices(
+            "scale",
+            target.env,
+            target.name,
+            running=current.running,
+            desired=current.desired,
+            autoscaling=(bounds.min_capacity, bounds.max_capacity) if bounds is not None else None,
+        )
+
+
+def unexpected(kind: str, env: str, service: str) -> Choices:
+    """What a form shows when loading its choices failed for a reason of the bot's own (logged)."""
+    return Choices(
+        kind,
+        env,
+        service,
+        problem=f"Could not load the choices of *{escape(service)}* in *{escape(env)}*; "
+        "the details are in the bot's logs. Pick again, or type the command.",
+    )
