@@ -12,13 +12,18 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config as BotocoreConfig
+from botocore.exceptions import BotoCoreError, ClientError
 
 from bot.clock import Clock, system_clock
+from bot.errors import OperationError, describe_client_error
 from bot.permissions import ALL_ACTIONS, Function, actions_for
+
+if TYPE_CHECKING:
+    from bot.config import EnvironmentConfig
 
 CallObserver = Callable[[str, dict[str, Any]], None]
 _observers: list[CallObserver] = []
@@ -75,6 +80,35 @@ def recorded_calls() -> Iterator[list[str]]:
             _observers.remove(record)
 
 
+_DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}
+
+
+class RoleNotAssumedError(OperationError):
+    """An environment's role could not be assumed: the bot cannot act in that environment's account (the
+    others are not concerned). The message names the environment and the role, the hint what to check."""
+
+    def __init__(self, environment: str, role_arn: str, external_id: str | None, error: Exception) -> None:
+        operation = f"Assuming the role of {environment} ({role_arn})"
+        described = describe_client_error(operation, error)
+        if described.code in _DENIED:
+            condition = (
+                "its sts:ExternalId condition must equal the environment's external_id (or OPSBOT_EXTERNAL_ID)"
+                if external_id
+                else "if it has an sts:ExternalId condition, set the environment's external_id (or OPSBOT_EXTERNAL_ID)"
+            )
+            cause = f"AWS denied sts:AssumeRole ({described.code})"
+            hint = (
+                f"Check the role's trust policy in account {role_arn.split(':')[4]}: it must trust the bot's role, "
+                f"and {condition}; and that the bot's role may call sts:AssumeRole on it (template.yaml)."
+            )
+        else:
+            cause = described.message.removeprefix(f"{operation} failed: ").rstrip(".")
+            hint = described.hint or ""
+        super().__init__(operation, cause, hint, described.code)
+        self.environment = environment
+        self.role_arn = role_arn
+
+
 MUTATING_PREFIXES = ("Register", "Deregister", "Update", "Create", "Delete", "Put", "Set", "Start", "Stop")
 
 
@@ -114,17 +148,42 @@ class ClientFactory:
         )
         self._lock = threading.Lock()
         self._session: boto3.session.Session | None = None
-        self._clients: dict[tuple[str, str, str | None, bool], Any] = {}
-        self._role_sessions: dict[tuple[str, str], tuple[boto3.session.Session, float]] = {}
+        self._clients: dict[tuple[str, str, str | None, str | None, bool], Any] = {}
+        self._role_sessions: dict[tuple[str, str, str | None], tuple[boto3.session.Session, float]] = {}
 
-    def client(self, service: str, region: str, role_arn: str | None = None, *, quick: bool = False) -> Any:
-        """A cached client; quick=True: one with the QUICK configuration (for the ack path)."""
-        key = (service, region, role_arn, quick)
+    def for_environment(
+        self, service: str, environment: EnvironmentConfig, *, region: str | None = None, quick: bool = False
+    ) -> Any:
+        """A client acting in `environment`'s account (in its region unless `region` says another): its role
+        assumed with its external id when it names one. A role that cannot be assumed raises
+        RoleNotAssumedError, naming the environment and the role; no other environment is concerned."""
+        role = environment.role_arn
+        try:
+            return self.client(
+                service, region or environment.region, role, external_id=environment.external_id, quick=quick
+            )
+        except (ClientError, BotoCoreError) as error:
+            if role is None:
+                raise
+            raise RoleNotAssumedError(environment.name, role, environment.external_id, error) from error
+
+    def client(
+        self,
+        service: str,
+        region: str,
+        role_arn: str | None = None,
+        *,
+        external_id: str | None = None,
+        quick: bool = False,
+    ) -> Any:
+        """A cached client; quick=True: one with the QUICK configuration (for the ack path). With `role_arn`,
+        the role is assumed (with `external_id` as sts:ExternalId when given) and renewed before it expires."""
+        key = (service, region, role_arn, external_id, quick)
         with self._lock:
             cached = self._clients.get(key)
-            if cached is not None and (role_arn is None or self._role_fresh(role_arn, region)):
+            if cached is not None and (role_arn is None or self._role_fresh(role_arn, region, external_id)):
                 return cached
-        session = self._session_for(region, role_arn)
+        session = self._session_for(region, role_arn, external_id)
         client = session.client(
             service,
             region_name=region,
@@ -152,18 +211,19 @@ class ClientFactory:
                 self._session = boto3.session.Session()
             return self._session
 
-    def _role_fresh(self, role_arn: str, region: str) -> bool:
-        entry = self._role_sessions.get((role_arn, region))
+    def _role_fresh(self, role_arn: str, region: str, external_id: str | None) -> bool:
+        entry = self._role_sessions.get((role_arn, region, external_id))
         return entry is not None and entry[1] - self.clock() > self.REFRESH_MARGIN_SECONDS
 
-    def _session_for(self, region: str, role_arn: str | None) -> boto3.session.Session:
+    def _session_for(self, region: str, role_arn: str | None, external_id: str | None) -> boto3.session.Session:
         if role_arn is None:
             return self._base_session()
         with self._lock:
-            if self._role_fresh(role_arn, region):
-                return self._role_sessions[(role_arn, region)][0]
+            if self._role_fresh(role_arn, region, external_id):
+                return self._role_sessions[(role_arn, region, external_id)][0]
         sts = self.client("sts", region)
-        credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName=self.ROLE_SESSION_NAME)["Credentials"]
+        extra = {"ExternalId": external_id} if external_id else {}
+        credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName=self.ROLE_SESSION_NAME, **extra)["Credentials"]
         session = boto3.session.Session(
             aws_access_key_id=credentials["AccessKeyId"],
             aws_secret_access_key=credentials["SecretAccessKey"],
@@ -172,5 +232,5 @@ class ClientFactory:
         )
         expires = credentials["Expiration"].timestamp()
         with self._lock:
-            self._role_sessions[(role_arn, region)] = (session, expires)
+            self._role_sessions[(role_arn, region, external_id)] = (session, expires)
         return session

@@ -7,6 +7,7 @@ Environment variables (all optional when the YAML file says it):
     OPSBOT_CLUSTER        ECS cluster of that environment (overrides the naming convention)
     OPSBOT_ACCOUNT_ID     the AWS account the bot runs in (the template: AWS::AccountId): the account_id of
                           every environment without role_arn, which the bot operates with its own credentials
+    OPSBOT_EXTERNAL_ID    the sts:ExternalId of every environment with role_arn that names none (external_id)
     OPSBOT_SERVICES       comma-separated short service names (keeps the file's settings for those it has)
     OPSBOT_STATE_TABLE    the bot's DynamoDB table
     AWS_REGION            region of an environment created from the variables
@@ -65,6 +66,8 @@ CHANNEL_ID_PATTERN = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 PLACEHOLDERS = frozenset({"project", "env", "name"})
 ACCOUNT_ID_PATTERN = re.compile(r"^\d{12}$")
 ROLE_ACCOUNT_PATTERN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/")
+# sts:AssumeRole's ExternalId: 2 to 1224 of these characters.
+EXTERNAL_ID_PATTERN = r"^[\w+=,.@:/-]{2,1224}$"
 TOPIC_ARN_PATTERN = r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$"
 
 
@@ -157,6 +160,8 @@ class EnvironmentConfig(_Strict):
     alarm_topic_arns: list[Annotated[str, Field(pattern=TOPIC_ARN_PATTERN)]] = Field(default_factory=list)
     cluster: str | None = None
     role_arn: Annotated[str | None, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")] = None
+    # The sts:ExternalId the role's trust policy asks for (infra/modules/workload_access); unset, OPSBOT_EXTERNAL_ID.
+    external_id: str | None = None
     protected: bool = False
     require_confirmation: bool | None = None
     four_eyes: bool = False
@@ -192,8 +197,23 @@ class EnvironmentConfig(_Strict):
             raise ValueError(f"{str(account)[:40]!r} is not an AWS account ID (12 digits)")
         return account
 
+    @field_validator("external_id")
+    @classmethod
+    def _external_id(cls, external_id: str | None) -> str | None:
+        if external_id is not None and not re.match(EXTERNAL_ID_PATTERN, external_id):
+            raise ValueError(
+                "an external id is 2 to 1224 letters, digits and + = , . @ : / - _; "
+                "give the value of the sts:ExternalId condition in the role's trust policy"
+            )
+        return external_id
+
     @model_validator(mode="after")
     def _role_in_the_account(self) -> Self:
+        if self.external_id is not None and self.role_arn is None:
+            raise ValueError(
+                "external_id is set but role_arn is not: only an environment operated through role_arn assumes "
+                "a role; add the role_arn of the environment's account, or remove external_id"
+            )
         role = ROLE_ACCOUNT_PATTERN.match(self.role_arn or "")
         if role is not None and role.group(1) != self.account_id:
             raise ValueError(
@@ -637,6 +657,8 @@ class EnvironmentVariables(BaseModel):
     environment: str | None = _variable("environment")
     cluster: str | None = _variable("cluster")
     account_id: str | None = _variable("account_id")
+    # Not in bot.config_source.VARIABLES: the ack never reads it.
+    external_id: str | None = Field(default=None, validation_alias="OPSBOT_EXTERNAL_ID")
     services: Annotated[list[str] | None, BeforeValidator(comma_separated)] = _variable("services")
     state_table: str | None = _variable("state_table")
     region: str | None = _variable("region")
@@ -659,9 +681,25 @@ class EnvironmentVariables(BaseModel):
             ]
             raise ConfigError("invalid environment variables:\n" + "\n".join(lines)) from None
 
+    @field_validator("external_id")
+    @classmethod
+    def _external_id(cls, external_id: str | None) -> str | None:
+        if external_id is not None and not re.match(EXTERNAL_ID_PATTERN, external_id):
+            raise ValueError("not an external id: 2 to 1224 letters, digits and + = , . @ : / - _")
+        return external_id
+
     def overlay(self, data: dict[str, Any]) -> dict[str, Any]:
-        """`data` (what the file says) with these variables applied on top."""
-        return overlay(data, self)
+        """`data` (what the file says) with these variables applied on top; OPSBOT_EXTERNAL_ID is the
+        external_id of each environment with role_arn that gives none."""
+        merged = overlay(data, self)
+        if self.external_id and isinstance(merged.get("environments"), list):
+            merged["environments"] = [
+                {**e, "external_id": self.external_id}
+                if isinstance(e, Mapping) and e.get("role_arn") and not e.get("external_id")
+                else e
+                for e in merged["environments"]
+            ]
+        return merged
 
 
 def load_config(environ: Mapping[str, str] | None = None) -> Config:

@@ -359,7 +359,7 @@ class CostReporter:
         if cost_filter is not None:
             params["Filter"] = cost_filter
         with aws_operation(f"Assuming the role of {environment.name}"):
-            ce = self.clients.client("ce", COST_EXPLORER_REGION, environment.role_arn)
+            ce = self.clients.for_environment("ce", environment, region=COST_EXPLORER_REGION)
         with aws_errors(lambda error: _explain(error, environment)):
             while True:
                 response = ce.get_cost_and_usage(**params)

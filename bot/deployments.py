@@ -6,6 +6,11 @@ taken with a conditional delete), releases the deploy lock, records the revision
 (bot.routing) are updated and replied to the same way. Events for deployments the bot did
 not start are ignored and logged.
 
+Whose event it is goes by the AWS account and region it comes from (the event's `account` and `region`,
+which EventBridge keeps when another account's rule forwards it, and the service ARN's): an event from an
+account and region no environment names is dropped with a log line, and a card is moved only by an event
+from its own environment's account and region, never by a service name alone.
+
     card#<service arn>   deploy   the open card of the service's deployment (DeployCards), until it ends
 """
 
@@ -20,6 +25,7 @@ from typing import Any
 
 from bot import render
 from bot.clock import Clock, system_clock
+from bot.config import EnvironmentConfig
 from bot.errors import BotError
 from bot.history import RevisionHistory, RolledBackBy
 from bot.model import ServiceState, family_of, revision_of
@@ -111,6 +117,16 @@ class DeploymentEvent:
     reason: str
     at: float
     settled_by_sweep: bool = False  # no event arrived: the one-minute sweep asked ECS (DeploymentTracker.sweep)
+    account: str = ""  # the event's `account`; empty: the service ARN's (see `accounts`)
+    region: str = ""  # the event's `region`; empty: the service ARN's
+
+    @property
+    def accounts(self) -> set[tuple[str, str]]:
+        """Every (account, region) the event names: its own, and its service ARN's (one, when they agree)."""
+        parts = self.service_arn.split(":")
+        from_arn = (parts[4], parts[3]) if len(parts) > 5 else ("", "")
+        named = {(self.account or from_arn[0], self.region or from_arn[1])}
+        return named | ({from_arn} if all(from_arn) else set())
 
     @classmethod
     def parse(cls, event: dict[str, Any], clock: Clock = system_clock) -> DeploymentEvent | None:
@@ -127,7 +143,15 @@ class DeploymentEvent:
         if stamp := detail.get("updatedAt") or event.get("time"):
             with contextlib.suppress(ValueError):
                 at = datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
-        return cls(str(resources[0]), state, detail.get("deploymentId"), str(detail.get("reason", "")), at)
+        return cls(
+            str(resources[0]),
+            state,
+            detail.get("deploymentId"),
+            str(detail.get("reason", "")),
+            at,
+            account=str(event.get("account") or ""),
+            region=str(event.get("region") or ""),
+        )
 
 
 def _settled(card: DeployCard, state: ServiceState, now: float) -> DeploymentEvent | None:
@@ -162,13 +186,35 @@ class DeploymentTracker:
     slack: SlackPort
     clock: Clock = system_clock
     running: Callable[[DeployCard], str | None] = lambda card: None
+    # The environments whose account and region an event must come from; empty: not checked.
+    environments: Sequence[EnvironmentConfig] = ()
 
     def on_event(self, event: DeploymentEvent) -> str:
-        """Apply one event; returns what was done (for logs and tests)."""
+        """Apply one event; returns what was done (for logs and tests): "foreign" when it comes from an
+        account and region no environment names, or from another than its card's environment's."""
+        owners = self._owners(event)
+        if owners is not None and not owners:
+            named = ", ".join(f"account {a or '?'} in {r or '?'}" for a, r in sorted(event.accounts))
+            known = ", ".join(f"{e.name}: {e.account_id} in {e.region}" for e in self.environments)
+            log.warning(
+                "deployment event for %s is from %s, which no environment names (%s): dropped",
+                event.service_arn,
+                named,
+                known,
+            )
+            return "foreign"
         card = self.cards.get(event.service_arn)
         if card is None:
             log.info("deployment event for %s: not started by the bot, ignored", event.service_arn)
             return "ignored"
+        if owners is not None and card.env not in owners:
+            log.warning(
+                "deployment event for %s is from %s's account and region, not its card's environment %s: ignored",
+                event.service_arn,
+                " / ".join(sorted(owners)),
+                card.env,
+            )
+            return "foreign"
         if card.deployment_id and event.deployment_id and card.deployment_id != event.deployment_id:
             log.info("deployment %s is not the bot's (%s), ignored", event.deployment_id, card.deployment_id)
             return "ignored"
@@ -203,6 +249,15 @@ class DeploymentTracker:
         self._show(taken, event.state, detail, offer_rollback=event.state == "FAILED" and not restored)
         self._reply(taken, render.info(f"{taken.summary}: {detail}"))
         return event.state.lower()
+
+    def _owners(self, event: DeploymentEvent) -> set[str] | None:
+        """The environments in the one account and region the event comes from; None when not checked."""
+        if not self.environments:
+            return None
+        if len(event.accounts) != 1:
+            return set()
+        [(account, region)] = event.accounts
+        return {e.name for e in self.environments if (e.account_id, e.region) == (account, region)}
 
     def _reply(self, card: DeployCard, reply: render.Message) -> None:
         for channel, ts in ((card.channel, card.ts), *card.copies):

@@ -61,7 +61,8 @@ class Platform:
         self._tags: dict[str, dict[str, str]] = {}
 
     def _client(self, service: str, env: EnvironmentConfig) -> Any:
-        return self.clients.client(service, env.region, env.role_arn)
+        """A client in `env`'s account; RoleNotAssumedError (an OperationError) when its role cannot be assumed."""
+        return self.clients.for_environment(service, env)
 
     # --- a service's past (bot.timeline) ---------------------------------------------------------
 
@@ -341,8 +342,8 @@ class Platform:
             try:
                 with aws_operation("Read the alarm's tags"):
                     tags = self._client("cloudwatch", env).list_tags_for_resource(ResourceARN=arn).get("Tags", [])
-            except OperationError:
-                log.warning("could not read the tags of %s", arn, exc_info=True)
+            except OperationError as error:
+                log.warning("could not read the tags of %s: %s", arn, error, exc_info=True)
                 return {}
             self._tags[arn] = {str(t["Key"]): str(t["Value"]) for t in tags}
         return self._tags[arn]

@@ -277,6 +277,7 @@ class Runtime:
             self.slack,
             self.clock,
             running=running or ask_ecs,
+            environments=self.config.environments,
         )
 
     @cached_property

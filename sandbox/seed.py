@@ -2,6 +2,11 @@
 
 The names come from the bot's own config (config/example.yaml through bot.config), the same source
 the deployed bot uses, so the sandbox and the tests cannot drift from the real naming.
+
+`seed` makes one environment (the default one unless told): an environment with role_arn is made in its
+role's account, through credentials of that role (moto keeps a set of resources per account and files a
+request made with an assumed role's credentials under the role's account, as AWS does). The bot's state
+table and its alarm queue (`alarm_queue`) are the default environment's, in the bot's account.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import json
 import random
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -126,24 +132,54 @@ def create_table(name: str, region: str, endpoint_url: str | None = None) -> Non
     )
 
 
-def seed(config: Config, endpoint_url: str | None = None, plan: SeedPlan | None = None) -> Seeded:
+def account_clients(role_arn: str, region: str, endpoint_url: str | None) -> Callable[[str], Any]:
+    """Clients in the account of `role_arn`, through credentials of that role (moto accepts any role). Made
+    afresh for each call: an assumed role's credentials are known to one moto only (a reset forgets them, and
+    moto would file the requests of unknown credentials under its default account)."""
+    sts = _client("sts", region, endpoint_url)
+    credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName="sandbox-seed")["Credentials"]
+    session = boto3.session.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=region,
+    )
+    return functools.cache(lambda service: session.client(service, region_name=region, endpoint_url=endpoint_url))
+
+
+def seed(
+    config: Config, endpoint_url: str | None = None, plan: SeedPlan | None = None, env: str | None = None
+) -> Seeded:
+    """The platform of environment `env` (the default one), as infra/ makes it, in the environment's account."""
     plan = plan or SeedPlan()
-    environment = config.environment()
+    environment = config.environment(env)
+    home = environment.name == config.environment().name
     region = environment.region
-    ecs = _client("ecs", region, endpoint_url)
-    ecr = _client("ecr", region, endpoint_url)
-    aas = _client("application-autoscaling", region, endpoint_url)
-    cloudwatch = _client("cloudwatch", region, endpoint_url)
-    logs = _client("logs", region, endpoint_url)
-    sns = _client("sns", region, endpoint_url)
+    role = environment.role_arn
+    client = (
+        account_clients(role, region, endpoint_url)
+        if role
+        else (lambda service: _client(service, region, endpoint_url))
+    )
+    account = role.split(":")[4] if role else ACCOUNT
+    ecs = client("ecs")
+    ecr = client("ecr")
+    aas = client("application-autoscaling")
+    cloudwatch = client("cloudwatch")
+    logs = client("logs")
+    sns = client("sns")
 
-    create_state_table(config, endpoint_url)
-    ecs.create_cluster(clusterName=config.cluster(), settings=[{"name": "containerInsights", "value": "enabled"}])
+    if home:
+        create_state_table(config, endpoint_url)
+    ecs.create_cluster(
+        clusterName=config.cluster(environment.name), settings=[{"name": "containerInsights", "value": "enabled"}]
+    )
     topic_arn = sns.create_topic(Name=f"{config.project}-{environment.name}-alarms")["TopicArn"]
-    names = alarm_names(config)
+    names = alarm_names(config, environment.name)
     task_definitions: dict[str, list[str]] = {}
+    table_region = config.environment().region
 
-    for index, target in enumerate(config.targets()):
+    for index, target in enumerate(config.targets(environment.name)):
         repository_uri = ecr.create_repository(repositoryName=target.ecr_repository, imageTagMutability="IMMUTABLE")[
             "repository"
         ]["repositoryUri"]
@@ -152,12 +188,13 @@ def seed(config: Config, endpoint_url: str | None = None, plan: SeedPlan | None 
                 repositoryName=target.ecr_repository, imageManifest=manifest(target.ecr_repository, tag), imageTag=tag
             )
         if plan.pushed_days_ago is not None:
-            _backdate_pushes(target.ecr_repository, region, dict(zip(plan.tags, plan.pushed_days_ago, strict=True)))
+            pushed = dict(zip(plan.tags, plan.pushed_days_ago, strict=True))
+            _backdate_pushes(target.ecr_repository, region, pushed, account)
         logs.create_log_group(logGroupName=target.log_group)
         arns = [
-            ecs.register_task_definition(**_task_definition(target, f"{repository_uri}:{tag}", region, 8000 + index))[
-                "taskDefinition"
-            ]["taskDefinitionArn"]
+            ecs.register_task_definition(
+                **_task_definition(target, f"{repository_uri}:{tag}", region, 8000 + index, account)
+            )["taskDefinition"]["taskDefinitionArn"]
             for tag in plan.revisions
         ]
         task_definitions[target.name] = arns
@@ -191,7 +228,7 @@ def seed(config: Config, endpoint_url: str | None = None, plan: SeedPlan | None 
             ],
         )
         # The revision history the bot would have recorded: a revision a day, each replacing the one before.
-        history = RevisionHistory(Table(_factory(endpoint_url), config.state_table, region))
+        history = RevisionHistory(Table(_factory(endpoint_url), config.state_table, table_region))
         for order, revision in enumerate(plan.ran):
             at = time.time() - 86400 * (len(plan.ran) - order)
             arn, image = arns[revision - 1], f"{repository_uri}:{plan.revisions[revision - 1]}"
@@ -217,18 +254,21 @@ def seed(config: Config, endpoint_url: str | None = None, plan: SeedPlan | None 
     return Seeded(topic_arn, [n for group in names.values() for n in group], task_definitions)
 
 
-def _backdate_pushes(repository: str, region: str, days_ago: dict[str, float]) -> None:
+def _backdate_pushes(repository: str, region: str, days_ago: dict[str, float], account: str = ACCOUNT) -> None:
     """Give each tag a push time in the past; the ECR API cannot, so this sets moto's own record."""
     from moto.ecr.models import ecr_backends
 
     now = time.time()
-    for image in ecr_backends[ACCOUNT][region].repositories[repository].images:
+    for image in ecr_backends[account][region].repositories[repository].images:
         if image.image_tag in days_ago:
             image.image_pushed_at = int(now - days_ago[image.image_tag] * 86400)
 
 
-def alarm_queue(config: Config, endpoint_url: str | None, topic_arn: str) -> str:
-    """The alarm relay's SQS queue, subscribed to the alarm topic (SNS envelope, not raw delivery)."""
+def alarm_queue(config: Config, endpoint_url: str | None, topic_arn: str, *more: tuple[str, str]) -> str:
+    """The alarm relay's SQS queue, subscribed to the alarm topic (SNS envelope, not raw delivery), and to
+    the topic of each other environment in `more` ((environment name, topic ARN)), from that environment's
+    account as infra/modules/workload_access subscribes it (moto delivers across accounts with
+    sandbox.sns_cross_account installed)."""
     environment = config.environment()
     sqs = _client("sqs", environment.region, endpoint_url)
     sns = _client("sns", environment.region, endpoint_url)
@@ -236,6 +276,14 @@ def alarm_queue(config: Config, endpoint_url: str | None, topic_arn: str) -> str
     queue_url: str = sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "30"})["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+    for env, topic in more:
+        other = config.environment(env)
+        if other.role_arn:
+            account_clients(other.role_arn, other.region, endpoint_url)("sns").subscribe(
+                TopicArn=topic, Protocol="sqs", Endpoint=queue_arn
+            )
+        else:
+            _client("sns", other.region, endpoint_url).subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
     return queue_url
 
 
@@ -307,7 +355,7 @@ def seed_cost_explorer(config: Config, endpoint_url: str, plan: SeedPlan) -> Non
         response.read()
 
 
-def _task_definition(target: Target, image: str, region: str, port: int) -> dict[str, Any]:
+def _task_definition(target: Target, image: str, region: str, port: int, account: str = ACCOUNT) -> dict[str, Any]:
     tag = image.rpartition(":")[2]
     return {
         "family": target.task_family,
@@ -315,8 +363,8 @@ def _task_definition(target: Target, image: str, region: str, port: int) -> dict
         "networkMode": "awsvpc",
         "cpu": "256",
         "memory": "512",
-        "executionRoleArn": f"arn:aws:iam::{ACCOUNT}:role/{target.task_family}-execution",
-        "taskRoleArn": f"arn:aws:iam::{ACCOUNT}:role/{target.task_family}-task",
+        "executionRoleArn": f"arn:aws:iam::{account}:role/{target.task_family}-execution",
+        "taskRoleArn": f"arn:aws:iam::{account}:role/{target.task_family}-task",
         "containerDefinitions": [
             {
                 "name": target.container,

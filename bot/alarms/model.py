@@ -12,8 +12,10 @@ delivers that to SQS, or the bare document when the subscription has RawMessageD
 Anything else raises NotAnAlarm: the relay logs it and drops the record (it can never succeed later).
 
 Whose alarm it is (ServiceMap.foreign): the accounts it names (AWSAccountId and the account in AlarmArn)
-must be one environment's account_id, and the SNS topic it came through (the envelope's TopicArn) one of
-that environment's alarm_topic_arns when those are configured. Anything else is not this bot's alarm.
+must be one environment's account_id, the region of its AlarmArn that environment's region, and the SNS
+topic it came through (the envelope's TopicArn) one of that environment's alarm_topic_arns when those are
+configured. Anything else is not this bot's alarm. Its environment is one of those in its account and
+region (ServiceMap.environment), never one of another account that its name happens to name.
 """
 
 from __future__ import annotations
@@ -350,6 +352,7 @@ def _metric_query(item: Any, name: str) -> MetricQuery:
 # --- which environment and service -------------------------------------------------------------------
 
 ACCOUNT_ID = re.compile(r"^\d{12}$")
+REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -403,6 +406,13 @@ class ServiceMap:
                 f"is from AWS account {named[0]!r}, none of the environments' ({', '.join(own)})",
                 f"from AWS account {shown}",
             )
+        if alarm.region and not self._in_account_and_region(alarm):
+            regions = sorted({e.region for e in self.config.environments if e.account_id == named[0]})
+            return Foreign(
+                f"is from region {alarm.region!r} of AWS account {named[0]!r}, where no environment runs "
+                f"(its environments run in {', '.join(regions)})",
+                f"from AWS account {shown} in {alarm.region if REGION.match(alarm.region) else 'another region'}",
+            )
         env = self.environment(alarm)
         if env.alarm_topic_arns and alarm.topic_arn not in {*env.alarm_topic_arns, *self.own_topics}:
             through = repr(alarm.topic_arn) if alarm.topic_arn else "no SNS envelope (raw delivery)"
@@ -412,11 +422,17 @@ class ServiceMap:
             )
         return None
 
+    def _in_account_and_region(self, alarm: AlarmNotification) -> list[EnvironmentConfig]:
+        """The environments of the alarm's account, in its region when its AlarmArn names one."""
+        return [
+            e
+            for e in self.config.environments
+            if e.account_id == alarm.account and (not alarm.region or e.region == alarm.region)
+        ]
+
     def environment(self, alarm: AlarmNotification) -> EnvironmentConfig:
-        """Among the environments of the alarm's account (all of them when it is foreign)."""
-        candidates = [e for e in self.config.environments if e.account_id == alarm.account] or list(
-            self.config.environments
-        )
+        """Among the environments of the alarm's account and region (all of them when it is foreign)."""
+        candidates = self._in_account_and_region(alarm) or list(self.config.environments)
         by_prefix = sorted(candidates, key=lambda e: len(e.name), reverse=True)
         for env in by_prefix:
             if alarm.name.startswith(f"{self.config.project}-{env.name}-"):

@@ -34,6 +34,7 @@ class Fault:
     times: int | None = None  # None: every attempt
     sent: int = 0  # attempts answered with the error
     matching: bytes | None = None  # only requests whose body holds this (one table's keys, one log group)
+    unless: bytes | None = None  # not requests whose body holds this (a role's trust policy: its ExternalId)
 
 
 @dataclass
@@ -42,9 +43,15 @@ class AwsFaults:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(
-        self, operation: str, code: str, times: int | None = None, status: int = 400, matching: bytes | None = None
+        self,
+        operation: str,
+        code: str,
+        times: int | None = None,
+        status: int = 400,
+        matching: bytes | None = None,
+        unless: bytes | None = None,
     ) -> Fault:
-        fault = Fault(operation, code, status, times, matching=matching)
+        fault = Fault(operation, code, status, times, matching=matching, unless=unless)
         with self.lock:
             self.faults.append(fault)
         return fault
@@ -57,13 +64,23 @@ class AwsFaults:
                 named = target.endswith(f".{fault.operation}") or f"Action={fault.operation}".encode() in body
                 if fault.matching is not None and fault.matching not in body:
                     continue
+                if fault.unless is not None and fault.unless in body:
+                    continue
                 if named and (fault.times is None or fault.sent < fault.times):
                     fault.sent += 1
-                    return _error(request.url, fault)
+                    return _error(request.url, fault, query=not target and body.startswith(b"Action="))
         return None
 
 
-def _error(url: str, fault: Fault) -> AWSResponse:
+def _error(url: str, fault: Fault, query: bool = False) -> AWSResponse:
+    """The error as the operation's protocol writes it: XML for the query protocol (STS), else JSON."""
+    if query:
+        payload = (
+            "<ErrorResponse><Error><Type>Sender</Type>"
+            f"<Code>{fault.code}</Code><Message>injected {fault.code}</Message>"
+            "</Error><RequestId>injected</RequestId></ErrorResponse>"
+        ).encode()
+        return AWSResponse(url, fault.status, {"Content-Type": "text/xml"}, _Raw(payload))
     payload = json.dumps({"__type": fault.code, "message": f"injected {fault.code}"}).encode()
     headers = {"Content-Type": "application/x-amz-json-1.1", "x-amzn-RequestId": "injected"}
     return AWSResponse(url, fault.status, headers, _Raw(payload))

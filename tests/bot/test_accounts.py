@@ -1,0 +1,318 @@
+"""Staging and production in two AWS accounts, operated by one bot (issue 21): staging through a role in its
+own account (with an external id), production with the bot's own credentials. moto keeps the two accounts
+apart (a request made with the assumed role's credentials lands in the role's account), so each deploy,
+event and alarm below is in the account it would be in AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from alarms.support import AlarmsLambda, sqs_event
+from harness import ACCOUNT, ADMIN, CHANNEL, Bot, config_data, deployment_event
+from moto import mock_aws
+from reliability.aws_faults import AwsFaults
+
+from bot.config import ConfigError, load_config, parse_config
+from sandbox.notifications import metric_trigger, notification, sns_envelope
+from sandbox.seed import Seeded, SeedPlan, account_clients, seed
+
+STAGING_ACCOUNT = "210987654321"
+STRANGER = "999988887777"  # an account no environment names
+STAGING_ROLE = f"arn:aws:iam::{STAGING_ACCOUNT}:role/fargate-chatops-workload"
+EXTERNAL_ID = "opsbot-7f3a"
+STAGING_CHANNEL, PRODUCTION_CHANNEL, ALARM_CHANNEL = "C0STAGING", "C0PROD", "C0ALARMS"
+REGION = "us-east-1"
+
+
+def two_accounts() -> dict[str, Any]:
+    data = config_data()
+    data["environments"][1] = {
+        "name": "staging",
+        "region": REGION,
+        "role_arn": STAGING_ROLE,
+        "external_id": EXTERNAL_ID,
+        "roles": {"deployer": ["*"]},
+    }
+    data["alarms"] = {"channel": ALARM_CHANNEL}
+    data["routing"] = {
+        "rules": [
+            {"name": "staging", "kinds": ["alarm"], "environments": ["staging"], "channels": [STAGING_CHANNEL]},
+            {
+                "name": "production",
+                "kinds": ["alarm"],
+                "environments": ["production"],
+                "channels": [PRODUCTION_CHANNEL],
+            },
+        ],
+        "severity_tag_key": "Severity",  # the relay reads each alarm's tags, in the alarm's own account
+    }
+    return data
+
+
+@pytest.fixture
+def config_dict() -> dict[str, Any]:
+    return two_accounts()
+
+
+@pytest.fixture
+def aws(config_dict: dict[str, Any], seed_plan: SeedPlan) -> Iterator[Seeded]:
+    config = parse_config(config_dict)
+    with mock_aws():
+        seeded = seed(config, plan=seed_plan)
+        seed(config, plan=seed_plan, env="staging")
+        yield seeded
+
+
+def ecs_in(account: str) -> Any:
+    if account == ACCOUNT:
+        return boto3.client("ecs", region_name=REGION)
+    return account_clients(f"arn:aws:iam::{account}:role/reader", REGION, None)("ecs")
+
+
+def service(account: str, env: str, name: str = "service-a") -> dict[str, Any]:
+    found = ecs_in(account).describe_services(
+        cluster=f"ecs-microservices-{env}-cluster", services=[f"ecs-microservices-{env}-{name}"]
+    )["services"]
+    assert len(found) == 1, found
+    return dict(found[0])
+
+
+def alarm(account: str, env: str, name: str = "service-a-cpu-high", state: str = "ALARM") -> str:
+    """The SNS envelope of a CloudWatch alarm of `env`'s naming, published in `account`."""
+    alarm_name = f"ecs-microservices-{env}-{name}"
+    topic = f"arn:aws:sns:{REGION}:{account}:ecs-microservices-{env}-alarms"
+    message = notification(
+        alarm_name,
+        state,
+        "OK",
+        datetime.now(UTC),
+        reason="Threshold Crossed",
+        region=REGION,
+        account=account,
+        alarm_actions=[topic],
+        trigger=metric_trigger(
+            "CPUUtilization",
+            "AWS/ECS",
+            {"ClusterName": f"ecs-microservices-{env}-cluster", "ServiceName": f"ecs-microservices-{env}-service-a"},
+        ),
+    )
+    return json.dumps(sns_envelope(message, topic))
+
+
+def cards(bot: Bot, channel: str) -> list[str]:
+    return [m.text for m in bot.slack.channel(channel) if m.thread_ts is None]
+
+
+# --- the configuration -------------------------------------------------------------------------------------
+
+
+def test_an_environments_external_id_and_the_shared_one() -> None:
+    data = two_accounts()
+    data["environments"].append({"name": "qa", "region": "eu-west-1", "role_arn": "arn:aws:iam::333344445555:role/ops"})
+    config = parse_config(data)
+    assert config.environment("staging").external_id == EXTERNAL_ID
+    assert config.environment("qa").external_id is None
+
+    def loaded(**environ: str) -> Any:
+        return load_config(environ)
+
+    import tempfile
+
+    import yaml
+
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as file:
+        yaml.safe_dump(data, file)
+        file.flush()
+        shared = loaded(OPSBOT_CONFIG_FILE=file.name, OPSBOT_EXTERNAL_ID="shared-id")
+        # The variable is every role's that names none; an environment's own wins; no role, no external id.
+        assert shared.environment("qa").external_id == "shared-id"
+        assert shared.environment("staging").external_id == EXTERNAL_ID
+        assert shared.environment("production").external_id is None
+        with pytest.raises(ConfigError, match="OPSBOT_EXTERNAL_ID"):
+            loaded(OPSBOT_CONFIG_FILE=file.name, OPSBOT_EXTERNAL_ID="no spaces allowed")
+
+
+def test_an_external_id_without_a_role_is_refused_saying_what_to_do() -> None:
+    data = config_data()
+    data["environments"][1]["external_id"] = EXTERNAL_ID
+    with pytest.raises(ConfigError) as refused:
+        parse_config(data)
+    message = str(refused.value)
+    assert "environments.1" in message
+    assert "external_id is set but role_arn is not" in message
+    assert "add the role_arn" in message
+
+
+def test_a_bad_external_id_names_the_field() -> None:
+    data = two_accounts()
+    data["environments"][1]["external_id"] = "x"
+    with pytest.raises(ConfigError, match=r"environments\.1\.external_id: an external id is 2 to 1224"):
+        parse_config(data)
+
+
+def test_two_environments_in_one_account_region_and_cluster_are_fine() -> None:
+    data = config_data()
+    for env in data["environments"]:
+        env["cluster"] = "shared-cluster"
+    config = parse_config(data)
+    assert config.cluster("staging") == config.cluster("production") == "shared-cluster"
+    assert {e.account_id for e in config.environments} == {ACCOUNT}
+
+
+# --- one bot, two accounts ------------------------------------------------------------------------------------
+
+
+def test_deploys_to_staging_in_its_account_and_to_production_in_the_bots(bot: Bot, deployments: Any) -> None:
+    from harness import lambda_context
+
+    assert bot.command("/deploy service-a v1.3.0 staging").text == ""  # staging needs no confirmation
+    staging = service(STAGING_ACCOUNT, "staging")
+    assert staging["serviceArn"].startswith(f"arn:aws:ecs:{REGION}:{STAGING_ACCOUNT}:service/")
+    assert staging["taskDefinition"].endswith(":4")
+    assert service(ACCOUNT, "production")["taskDefinition"].endswith(":3")  # production is untouched
+
+    assert bot.command("/deploy service-a v1.3.0").text == ""
+    plan = bot.last_card()
+    assert "production" in bot.card_text(plan)
+    bot.click("plan_confirm", bot.button(plan, "plan_confirm")["value"], plan.ts, user=ADMIN)
+    assert service(ACCOUNT, "production")["taskDefinition"].endswith(":4")
+    assert service(STAGING_ACCOUNT, "staging")["taskDefinition"].endswith(":4")  # one revision, not two
+
+    # ECS's events come from each environment's own account, forwarded to the bot's bus.
+    event = deployment_event(staging["serviceArn"], "SERVICE_DEPLOYMENT_COMPLETED", staging["deployments"][0]["id"])
+    event["account"] = STAGING_ACCOUNT
+    assert deployments.handler(event, lambda_context("DeploymentsFunction")) == {"result": "completed"}
+    production = service(ACCOUNT, "production")
+    event = deployment_event(
+        production["serviceArn"], "SERVICE_DEPLOYMENT_COMPLETED", production["deployments"][0]["id"]
+    )
+    assert deployments.handler(event, lambda_context("DeploymentsFunction")) == {"result": "completed"}
+    replies = [m.text for m in bot.slack.channel(CHANNEL) if m.thread_ts is not None]
+    assert "deploy service-a v1.3.0 (staging): Completed in" in "\n".join(replies)
+    assert "deploy service-a v1.3.0 (production): Completed in" in "\n".join(replies)
+
+
+def test_a_deployment_event_is_taken_by_account_and_region_never_by_name(
+    bot: Bot, deployments: Any, log_messages: Callable[..., list[str]]
+) -> None:
+    from harness import lambda_context
+
+    warnings = log_messages("bot.deployments", logging.WARNING)
+    assert bot.command("/deploy service-a v1.3.0 staging").text == ""
+    staging = service(STAGING_ACCOUNT, "staging")
+    deployment = staging["deployments"][0]["id"]
+
+    # The staging service's ARN, but the event comes from an account no environment names: dropped, logged.
+    event = deployment_event(staging["serviceArn"], "SERVICE_DEPLOYMENT_COMPLETED", deployment)
+    event["account"] = STRANGER
+    assert deployments.handler(event, lambda_context("DeploymentsFunction")) == {"result": "foreign"}
+    assert any(STRANGER in w and "no environment names" in w for w in warnings), warnings
+    # From production's account (the bot's): not staging's card either.
+    event["account"] = ACCOUNT
+    assert deployments.handler(event, lambda_context("DeploymentsFunction")) == {"result": "foreign"}
+    # The same service name in another account is another service: no card of the bot's.
+    forged = staging["serviceArn"].replace(STAGING_ACCOUNT, STRANGER)
+    event = deployment_event(forged, "SERVICE_DEPLOYMENT_COMPLETED", deployment)
+    event["account"] = STRANGER
+    assert deployments.handler(event, lambda_context("DeploymentsFunction")) == {"result": "foreign"}
+    assert not [m for m in bot.slack.channel(CHANNEL) if "Completed in" in bot.card_text(m)]
+
+    event = deployment_event(staging["serviceArn"], "SERVICE_DEPLOYMENT_COMPLETED", deployment)
+    event["account"] = STAGING_ACCOUNT
+    assert deployments.handler(event, lambda_context("DeploymentsFunction")) == {"result": "completed"}
+
+
+def test_each_accounts_alarm_lands_on_its_environments_routing(
+    alarms: AlarmsLambda, log_messages: Callable[..., list[str]]
+) -> None:
+    warnings = log_messages("bot.alarms.relay", logging.WARNING)
+    response = alarms.invoke(
+        sqs_event(
+            alarm(STAGING_ACCOUNT, "staging"),
+            alarm(ACCOUNT, "production", "service-b-memory-high"),
+            # Named like staging's, but from production's account: production's alarm, whatever its name says.
+            alarm(ACCOUNT, "staging", "service-b-cpu-high"),
+            alarm(STRANGER, "staging", "service-a-memory-high"),
+        )
+    )
+    assert response == {"batchItemFailures": []}
+    bot = alarms.bot
+    [staging] = cards(bot, STAGING_CHANNEL)
+    assert "ecs-microservices-staging-service-a-cpu-high" in staging
+    production = cards(bot, PRODUCTION_CHANNEL)
+    assert len(production) == 2, production
+    assert any("ecs-microservices-production-service-b-memory-high" in c for c in production)
+    assert any("ecs-microservices-staging-service-b-cpu-high" in c for c in production)
+    assert not cards(bot, ALARM_CHANNEL)
+    assert any(STRANGER in w and "dropped" in w for w in warnings), warnings
+
+
+def test_an_alarm_from_another_region_of_an_environments_account_is_not_its(
+    alarms: AlarmsLambda, log_messages: Callable[..., list[str]]
+) -> None:
+    warnings = log_messages("bot.alarms.relay", logging.WARNING)
+    message = json.loads(json.loads(alarm(STAGING_ACCOUNT, "staging"))["Message"])
+    message["AlarmArn"] = message["AlarmArn"].replace(REGION, "eu-west-1")
+    envelope = sns_envelope(message, f"arn:aws:sns:eu-west-1:{STAGING_ACCOUNT}:elsewhere")
+    assert alarms.invoke(sqs_event(json.dumps(envelope))) == {"batchItemFailures": []}
+    assert not cards(alarms.bot, STAGING_CHANNEL)
+    assert any("region 'eu-west-1'" in w and STAGING_ACCOUNT in w for w in warnings), warnings
+
+
+# --- a role that cannot be assumed -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def distrusting(aws_faults: AwsFaults) -> AwsFaults:
+    """Staging's role trusts the bot only with another external id than the bot's config gives."""
+    aws_faults.add(
+        "AssumeRole", "AccessDenied", status=403, matching=b"fargate-chatops-workload", unless=b"ExternalId=right-id"
+    )
+    return aws_faults
+
+
+def assert_names_the_role(text: str) -> None:
+    assert f"Assuming the role of staging ({STAGING_ROLE}) failed: AWS denied sts:AssumeRole (AccessDenied)" in text
+    assert f"trust policy in account {STAGING_ACCOUNT}" in text
+    assert "sts:ExternalId condition must equal the environment's external_id" in text
+    assert "Traceback" not in text
+
+
+def test_an_unassumable_role_is_named_and_the_other_environment_keeps_working(
+    bot: Bot, alarms: AlarmsLambda, distrusting: AwsFaults, log_messages: Callable[..., list[str]]
+) -> None:
+    assert_names_the_role(bot.command("/status staging").text)
+    assert_names_the_role(bot.command("/deploy service-a v1.3.0 staging").text)
+    assert service(STAGING_ACCOUNT, "staging")["taskDefinition"].endswith(":3")
+
+    production = bot.command("/status production").text
+    assert "service-a" in production
+    assert "service-b" in production
+    assert "Assuming" not in production
+
+    # The relay still shows staging's alarm on staging's routing; its log says why the tags were not read.
+    warnings = log_messages("bot.platform", logging.WARNING)
+    assert alarms.invoke(sqs_event(alarm(STAGING_ACCOUNT, "staging"))) == {"batchItemFailures": []}
+    assert len(cards(alarms.bot, STAGING_CHANNEL)) == 1
+    assert any(STAGING_ROLE in w and "trust policy" in w and "staging" in w for w in warnings), warnings
+
+
+def test_the_role_is_assumed_with_the_environments_external_id(bot: Bot, aws_faults: AwsFaults) -> None:
+    fault = aws_faults.add(
+        "AssumeRole",
+        "AccessDenied",
+        status=403,
+        matching=b"fargate-chatops-workload",
+        unless=f"ExternalId={EXTERNAL_ID}".encode(),
+    )
+    shown = bot.command("/status staging").text
+    assert "service-a" in shown
+    assert "Assuming" not in shown
+    assert fault.sent == 0
