@@ -18,7 +18,6 @@ Subclasses serve more than the API on the same port by overriding `handle_other`
 
 from __future__ import annotations
 
-import copy
 import itertools
 import json
 import mimetypes
@@ -43,6 +42,7 @@ from sandbox.slack_views import (
     selected_value,
     stateful_elements,
     view_problems,
+    with_ids,
 )
 
 MAX_BLOCKS = 50
@@ -667,13 +667,15 @@ class SlackStandIn:
         store = self.state.views
         view_id = store.new_id("V")
         root = store.views[previous].root_view_id if previous else view_id
-        stored = StoredView(view_id, user, copy.deepcopy(view), store.new_hash(time.time()), root, previous)
+        view = with_ids(view)
+        stored = StoredView(view_id, user, view, store.new_hash(time.time()), root, previous)
         stored.values = _initial_values(view)
         store.views[view_id] = stored
         return stored
 
     def _replace(self, stored: StoredView, view: dict[str, Any]) -> None:
         """A new view in the same place: input kept where block_id, action_id and element type are the same."""
+        view = with_ids(view)
         kept = {
             (block_id, str(element.get("action_id"))): str(element.get("type"))
             for block_id, element in stateful_elements(view)
@@ -683,7 +685,7 @@ class SlackStandIn:
             for action_id, value in actions.items():
                 if kept.get((block_id, action_id)) == value.get("type"):
                     values.setdefault(block_id, {})[action_id] = value
-        stored.view, stored.values, stored.errors = copy.deepcopy(view), values, {}
+        stored.view, stored.values, stored.errors = view, values, {}
         stored.hash = self.state.views.new_hash(time.time())
 
     # --- what a person does in a view (the page, tests/harness.py) ---------------------------------------------

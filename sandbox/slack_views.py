@@ -25,6 +25,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -311,6 +312,21 @@ def option(element: dict[str, Any], value: str) -> dict[str, Any]:
         if found.get("value") == value:
             return {"text": found.get("text"), "value": value}
     raise ValueError(f"no option {value!r} in {element.get('action_id')!r}")
+
+
+def with_ids(view: dict[str, Any]) -> dict[str, Any]:
+    """The view as Slack stores it: a block_id for every block and an action_id for every interactive
+    element that came without one (Slack makes them up; they come back in the view and in payloads)."""
+    view = copy.deepcopy(view)
+    for block in view.get("blocks") or []:
+        if not isinstance(block, dict):
+            continue
+        block.setdefault("block_id", secrets.token_urlsafe(3))
+        elements = [block.get("element"), block.get("accessory"), *(block.get("elements") or [])]
+        for element in elements:
+            if isinstance(element, dict) and element.get("type") not in {None, "image", "mrkdwn", "plain_text"}:
+                element.setdefault("action_id", secrets.token_urlsafe(3))
+    return view
 
 
 def dispatches_action(view: dict[str, Any], block_id: str) -> bool:

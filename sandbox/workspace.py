@@ -5,13 +5,23 @@ Served on one loopback port (3000 by default):
     /api/<method>, /respond/<id>    the Web API and response_url the bot calls (sandbox.slack_api)
     GET  /                          the page (static/index.html): #ops, threads, composer, controls
     GET  /static/slack_text.js      what Slack shows for mrkdwn and plain_text, as DOM nodes (the page's renderer)
-    GET  /page/state?user=&since=   the channel as the chosen user sees it (long poll on a version number)
+    GET  /page/state?user=&since=   the channel as the chosen user sees it, their modal (with the app's
+                                    errors) and their Home tab (long poll on a version number)
     GET  /page/alarms               the seeded alarms and their state in moto
     GET  /files/<id>                an uploaded file's bytes (sandbox.slack_api): image blocks' slack_file
     POST /page/command              {"user", "text"}: a slash command, form-encoded and signed as Slack does;
                                     any other text is a message the person posts in the channel (and
                                     a note for them alone: the app answers slash commands)
     POST /page/action               {"user", "ts", "action_id"}: a button click, a signed block_actions payload
+    POST /page/view_action          {"user", "view_id", "block_id", "action_id", "value"}: a button pressed or
+                                    an option picked in a modal or the Home tab: kept in the view's state,
+                                    and a signed block_actions (with a trigger_id) when Slack sends one
+                                    (outside input blocks, or with dispatch_action)
+    POST /page/view_submit          {"user", "view_id", "values": {block_id: value}}: the modal's submit, a
+                                    signed view_submission; the app's ack applied as Slack applies it
+                                    (close, clear, update, push, errors beside their blocks)
+    POST /page/view_close           {"user"}: the modal's close button
+    POST /page/home                 {"user"}: the Home tab opened, a signed app_home_opened event
     POST /page/alarm                {"name", "state"}: set the alarm in moto and notify its SNS topic
     POST /page/cost                 the weekly cost schedule fires now
 
@@ -39,6 +49,7 @@ from slack_sdk.signature import SignatureVerifier
 from bot.config import Config, Role
 from sandbox.alarms import AlarmTrigger, UnknownAlarmError
 from sandbox.slack_api import Message, RateLimit, SlackStandIn
+from sandbox.slack_views import dispatches_action
 
 STATIC = Path(__file__).resolve().parent / "static"
 PAGE = STATIC / "index.html"
@@ -46,6 +57,7 @@ ASSETS = {"/static/slack_text.js": (STATIC / "slack_text.js", "text/javascript; 
 MANIFEST = Path(__file__).resolve().parent.parent / "manifest.yaml"
 TEAM_ID = "T0SANDBOX"
 APP_ID = "A0SANDBOX"
+FORM = "application/x-www-form-urlencoded"
 ACK_TIMEOUT = 3.0  # Slack's limit for the HTTP answer to a command or a click
 LONG_POLL = 15.0
 SNIPPET_PREVIEW = 20_000  # bytes of a snippet the page shows inline
@@ -185,6 +197,9 @@ class SlackWorkspace(SlackStandIn):
             "version": version,
             "channel": {"id": self.channel_id, "name": self.channel_name},
             "messages": self.visible(user),
+            "modal": self.modal(user),
+            "modal_errors": self.modal_errors(user),
+            "home": self.home(user),
         }
 
     # --- what Slack does when a person acts -----------------------------------------------------------
@@ -227,7 +242,7 @@ class SlackWorkspace(SlackStandIn):
             said = f"{slack_escape(command)} is not a valid command. This app's commands: {known}."
             self._ephemeral(user, said, SLACKBOT)
             return {"ok": False, "error": "unknown command"}
-        trigger = f"{int(time.time())}.{uuid.uuid4().int % 10**12}.{secrets.token_hex(16)}"
+        trigger = self.trigger(user)  # views.open takes it once, within 3 seconds
         body = urllib.parse.urlencode(
             {
                 "token": "sandbox-verification-token",
@@ -274,7 +289,7 @@ class SlackWorkspace(SlackStandIn):
                 "channel_id": self.channel_id,
                 "is_ephemeral": ephemeral,
             },
-            "trigger_id": f"{int(time.time())}.{uuid.uuid4().int % 10**12}.{secrets.token_hex(16)}",
+            "trigger_id": self.trigger(user),
             "team": {"id": TEAM_ID, "domain": "sandbox"},
             "enterprise": None,
             "is_enterprise_install": False,
@@ -307,9 +322,10 @@ class SlackWorkspace(SlackStandIn):
         body = urllib.parse.urlencode({"payload": json.dumps(payload)})
         return self._send(user, body, "the button")
 
-    def _send(self, user: str, body: str, what: str) -> dict[str, Any]:
-        """POST the signed request to the app; show the ack's message or Slack's error to `user`."""
-        headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(body, self.signing_secret)}
+    def _deliver(self, body: str, content_type: str) -> tuple[int, bytes, float] | str:
+        """POST the signed request to the app: (status, body, seconds), or Slack's error when it got no
+        answer within 3 seconds (operation_timeout) or none at all (dispatch_failed)."""
+        headers = {"Content-Type": content_type, **sign(body, self.signing_secret)}
         request = urllib.request.Request(  # noqa: S310 - the bot adapter on loopback
             f"{self.bot_url}/slack/events", data=body.encode(), headers=headers, method="POST"
         )
@@ -321,10 +337,16 @@ class SlackWorkspace(SlackStandIn):
             status, raw = error.code, error.read()
         except (TimeoutError, urllib.error.URLError) as error:
             late = isinstance(error, TimeoutError) or "timed out" in str(error)
-            reason = "operation_timeout" if late else "dispatch_failed"
-            self._ephemeral(user, f'{what} failed with the error "{reason}"')
-            return {"ok": False, "error": reason}
-        took = time.monotonic() - started
+            return "operation_timeout" if late else "dispatch_failed"
+        return status, raw, time.monotonic() - started
+
+    def _send(self, user: str, body: str, what: str) -> dict[str, Any]:
+        """POST the signed request to the app; show the ack's message or Slack's error to `user`."""
+        delivered = self._deliver(body, "application/x-www-form-urlencoded")
+        if isinstance(delivered, str):
+            self._ephemeral(user, f'{what} failed with the error "{delivered}"')
+            return {"ok": False, "error": delivered}
+        status, raw, took = delivered
         if status != 200:
             self._ephemeral(user, f'{what} failed with the error "dispatch_failed" (HTTP {status})')
             return {"ok": False, "error": "dispatch_failed", "status": status}
@@ -344,6 +366,116 @@ class SlackWorkspace(SlackStandIn):
                     )
                 )
         return {"ok": True, "ack_seconds": round(took, 3)}
+
+    # --- modals and the Home tab -----------------------------------------------------------------------
+
+    def _person(self, user: str) -> dict[str, Any]:
+        return {"id": user, "username": self._name(user), "name": self._name(user), "team_id": TEAM_ID}
+
+    def view_action(self, user: str, view_id: str, block_id: str, action_id: str, value: Any) -> dict[str, Any]:
+        """`user` presses a button or picks an option in their modal or Home tab: the choice is kept in the
+        view's state, and the app gets a signed block_actions (container type view, a fresh trigger_id) when
+        Slack sends one: outside input blocks, or in one with dispatch_action."""
+        current = self.view(view_id)
+        if current is None:
+            return {"ok": False, "error": "no such view"}
+        try:
+            action = self.select(user, view_id, block_id, action_id, value)
+        except (LookupError, ValueError) as error:
+            return {"ok": False, "error": str(error).strip("'\"")}
+        self._bump()
+        if not dispatches_action(current, block_id):
+            return {"ok": True, "sent": False}
+        payload: dict[str, Any] = {
+            "type": "block_actions",
+            "user": self._person(user),
+            "api_app_id": APP_ID,
+            "token": "sandbox-verification-token",
+            "container": {"type": "view", "view_id": view_id},
+            "trigger_id": self.trigger(user),
+            "team": {"id": TEAM_ID, "domain": "sandbox"},
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "view": self.view(view_id),
+            "actions": [action],
+        }
+        delivered = self._deliver(urllib.parse.urlencode({"payload": json.dumps(payload)}), FORM)
+        if isinstance(delivered, str) or delivered[0] != 200:
+            return {"ok": False, "error": delivered if isinstance(delivered, str) else "dispatch_failed"}
+        return {"ok": True, "sent": True}
+
+    def submit_view(self, user: str, view_id: str, values: dict[str, Any]) -> dict[str, Any]:
+        """`user` presses the modal's submit button with `values` ({block_id: value}) in its inputs: what
+        Slack's client refuses itself (a required input left empty) never leaves; otherwise a signed
+        view_submission, and the app's ack applied as Slack applies it."""
+        try:
+            missing = self.fill(user, view_id, {str(k): v for k, v in values.items()})
+        except (LookupError, ValueError) as error:
+            return {"ok": False, "error": str(error).strip("'\"")}
+        self._bump()
+        if missing:
+            return {"ok": False, "error": "required", "errors": missing}
+        payload: dict[str, Any] = {
+            "type": "view_submission",
+            "team": {"id": TEAM_ID, "domain": "sandbox"},
+            "user": self._person(user),
+            "api_app_id": APP_ID,
+            "token": "sandbox-verification-token",
+            "trigger_id": self.trigger(user),
+            "view": self.view(view_id),
+            "response_urls": [],
+            "is_enterprise_install": False,
+            "enterprise": None,
+        }
+        delivered = self._deliver(urllib.parse.urlencode({"payload": json.dumps(payload)}), FORM)
+        if isinstance(delivered, str):
+            return {"ok": False, "error": delivered, "shown": "We had some trouble connecting. Try again?"}
+        status, raw, took = delivered
+        try:
+            ack = json.loads(raw) if raw.strip() else {}
+        except ValueError:
+            ack = None
+        shown = self.answered(user, view_id, status, ack if isinstance(ack, dict) else None)
+        self._bump()
+        if shown is not None:
+            return {"ok": False, "error": "refused", "shown": shown}
+        return {"ok": True, "ack": ack, "ack_seconds": round(took, 3)}
+
+    def close_view(self, user: str) -> dict[str, Any]:
+        self.close_modal(user)
+        self._bump()
+        return {"ok": True}
+
+    def open_home(self, user: str) -> dict[str, Any]:
+        """`user` opens the app's Home tab: a signed app_home_opened event, with the view published so far."""
+        event: dict[str, Any] = {
+            "type": "app_home_opened",
+            "user": user,
+            "channel": f"D{user[1:]}",
+            "tab": "home",
+            "event_ts": f"{time.time():.6f}",
+        }
+        home = self.home(user)
+        if home is not None:
+            event["view"] = home
+        body = json.dumps(
+            {
+                "token": "sandbox-verification-token",
+                "team_id": TEAM_ID,
+                "api_app_id": APP_ID,
+                "event": event,
+                "type": "event_callback",
+                "event_id": f"Ev{secrets.token_hex(6).upper()}",
+                "event_time": int(time.time()),
+                "authorizations": [
+                    {"team_id": TEAM_ID, "user_id": BOT_USER, "is_bot": True, "is_enterprise_install": False}
+                ],
+            }
+        )
+        delivered = self._deliver(body, "application/json")
+        if isinstance(delivered, str) or delivered[0] != 200:
+            return {"ok": False, "error": delivered if isinstance(delivered, str) else "dispatch_failed"}
+        return {"ok": True}
 
     def on_response(self, name: str, body: dict[str, Any]) -> None:
         """Show a response_url post where Slack would (called with the state lock held)."""
@@ -453,13 +585,35 @@ class SlackWorkspace(SlackStandIn):
             "/page/action": lambda: self.click(
                 str(body.get("user", "")), str(body.get("ts", "")), str(body.get("action_id", ""))
             ),
+            "/page/view_action": lambda: self.view_action(
+                str(body.get("user", "")),
+                str(body.get("view_id", "")),
+                str(body.get("block_id", "")),
+                str(body.get("action_id", "")),
+                body.get("value"),
+            ),
+            "/page/view_submit": lambda: self.submit_view(
+                str(body.get("user", "")),
+                str(body.get("view_id", "")),
+                body["values"] if isinstance(body.get("values"), dict) else {},
+            ),
+            "/page/view_close": lambda: self.close_view(str(body.get("user", ""))),
+            "/page/home": lambda: self.open_home(str(body.get("user", ""))),
             "/page/alarm": lambda: self.trigger_alarm(str(body.get("name", "")), str(body.get("state", ""))),
             "/page/cost": self.weekly_cost,
         }
         action = actions.get(route)
         if action is None:
             return 404, {"ok": False, "error": "not_found"}, {}
-        if route in {"/page/command", "/page/action"} and body.get("user") not in {u.id for u in self.users}:
+        personal = {
+            "/page/command",
+            "/page/action",
+            "/page/view_action",
+            "/page/view_submit",
+            "/page/view_close",
+            "/page/home",
+        }
+        if route in personal and body.get("user") not in {u.id for u in self.users}:
             return 400, {"ok": False, "error": "pick a user of the workspace"}, {}
         result = action()
         return (200 if result.get("ok") else 400), result, {}

@@ -12,7 +12,10 @@ back" forward to the revisions that failed or were rolled back from.
 
 Rendering, against the page served by an in-process workspace (no bot needed): the renderer
 (sandbox/static/slack_text.js) on Slack's formatting cases, a message posted through chat.postMessage
-as a person sees it, and HTML typed into the composer shown as the characters typed.
+as a person sees it, and HTML typed into the composer shown as the characters typed. Views, against the
+same page with a small slack_bolt app behind it (tests/sandbox/test_slack_standin.py's views_app): a
+modal opened by a command, its dispatch_action select updating it, errors beside their blocks, closed
+on submit; the Home tab published on opening it, shown as sent, its button opening the modal.
 
 Debian's Chromium at /usr/bin/chromium, driven by Playwright (never `playwright install`). `make test`
 installs it (`make browser`); in CI (CI=true) a missing browser fails the test instead of skipping it.
@@ -32,7 +35,7 @@ import httpx
 import pytest
 from browser_support import new_page
 from sandbox_support import Sandbox
-from test_slack_standin import log_text, service_log_lines
+from test_slack_standin import HOME_TEXT, BoltServer, log_text, service_log_lines, views_app
 
 from bot.config import parse_config
 from bot.render import logs_message
@@ -412,3 +415,68 @@ def post_as_the_bot(workspace: SlackWorkspace, params: dict[str, Any]) -> str:
         answer = json.loads(response.read())
     assert answer["ok"], answer
     return str(answer["ts"])
+
+
+# --- views: a modal and the Home tab, with a small slack_bolt app behind the page ---------------------------------
+
+
+@pytest.fixture
+def views_page(chromium: Any, tmp_path: Path) -> Iterator[Any]:
+    page = SlackWorkspace(PEOPLE, "http://127.0.0.1:9", "page-secret", None)
+    page.start()
+    app, _ = views_app(page.api_url, "page-secret")
+    server = BoltServer(app)
+    page.bot_url = server.url
+    try:
+        for browser in new_page(chromium, tmp_path):
+            browser.goto(page.base_url)
+            browser.wait_for_function("document.querySelector('#user').value !== ''")
+            yield browser
+    finally:
+        server.stop()
+        page.stop()
+
+
+def test_a_modal_opens_from_a_command_updates_on_a_pick_shows_errors_and_closes_on_submit(views_page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page = views_page
+    type_command(page, "/deploy")
+    modal = page.get_by_role("dialog")
+    expect(modal.locator("#modal-title")).to_have_text("Deploy")
+    expect(modal.get_by_role("button", name="Plan")).to_be_visible()
+    modal.get_by_role("button", name="Plan").click()  # nothing picked: Slack's client says so itself
+    expect(modal.locator('.v-input[data-block="env"] .v-error')).to_have_text("Please complete this required field.")
+
+    modal.locator('select[data-block="env"]').select_option("staging")  # dispatch_action: the app adds the tags
+    tags = modal.locator('select[data-block="tag"]')
+    expect(tags).to_be_visible()
+    expect(modal.locator('select[data-block="env"]')).to_have_value("staging")  # kept through views.update
+    tags.select_option("bad")
+    modal.get_by_role("button", name="Plan").click()
+    expect(modal.locator('.v-input[data-block="tag"] .v-error')).to_have_text("v-bad failed its health checks")
+    expect(modal.locator('.v-input[data-block="env"] .v-error')).to_have_count(0)
+    tags.select_option("v1")
+    modal.get_by_role("button", name="Plan").click()
+    expect(page.get_by_role("dialog")).to_have_count(0)
+
+
+def test_the_home_tab_is_published_on_opening_shown_as_sent_and_its_button_opens_a_modal(views_page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page = views_page
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.get_by_role("tab", name="Home").click()
+    home = page.locator("#home")
+    expect(home.locator(".b-header")).to_have_text("production")
+    expect(home).to_contain_text(HOME_TEXT)  # plain_text, shown as the characters sent
+    expect(home.locator("img, b")).to_have_count(0)
+    expect(page.locator("#messages")).to_be_hidden()
+    home.get_by_role("button", name="Deploy").click()
+    expect(page.get_by_role("dialog").locator("#modal-title")).to_have_text("Deploy")
+    page.get_by_role("dialog").get_by_role("button", name="Cancel").click()
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    page.get_by_role("tab", name="Messages").click()
+    expect(page.locator("#messages")).to_be_visible()
+    assert dialogs == []

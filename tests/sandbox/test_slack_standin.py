@@ -646,6 +646,12 @@ def text_input(block_id: str = "reason") -> dict[str, Any]:
     return {"type": "input", "block_id": block_id, "label": plain("Reason"), "element": element, "optional": True}
 
 
+def texts(view: dict[str, Any] | None) -> list[str]:
+    """The texts of a stored view's sections (Slack gave each block a block_id)."""
+    assert view is not None
+    return [b["text"]["text"] for b in view["blocks"] if b["type"] == "section"]
+
+
 class Ticking:
     """The stand-in's clock, moved by hand."""
 
@@ -831,7 +837,7 @@ def test_views_publish_keeps_one_home_view_per_user(slack: SlackStandIn) -> None
     assert first["view"]["type"] == "home"
     second = call(slack, "views.publish", {"user_id": "U1", "view": home | {"blocks": [section("v2")]}})[1]
     assert second["view"]["id"] == first["view"]["id"]
-    assert slack.home("U1")["blocks"] == [section("v2")]
+    assert texts(slack.home("U1")) == ["v2"]
     assert slack.home("U2") is None
     assert call(slack, "views.publish", {"user_id": "U1", "hash": first["view"]["hash"], "view": home})[1] == {
         "ok": False,
@@ -850,7 +856,7 @@ def test_slack_sdk_opens_updates_and_publishes_views_on_the_stand_in(slack: Slac
     opened = client.views_open(trigger_id=slack.trigger("U1"), view=modal_view(select_input(), submit=plain("Go")))
     client.views_update(view_id=opened["view"]["id"], view=modal_view(section("done")))
     client.views_publish(user_id="U1", view={"type": "home", "blocks": [section("home")]})
-    assert slack.modal("U1")["blocks"] == [section("done")]
+    assert texts(slack.modal("U1")) == ["done"]
     with pytest.raises(SlackApiError) as refused:
         client.views_open(trigger_id="nope", view=modal_view())
     assert refused.value.response["error"] == "invalid_trigger_id"
@@ -867,7 +873,7 @@ def test_a_submission_answer_is_applied_as_slack_applies_it(slack: SlackStandIn)
     assert slack.answered("U1", opened["id"], 200, {"response_action": "errors", "errors": {"nope": "x"}})
     update = {"response_action": "update", "view": modal_view(section("plan posted"))}
     assert slack.answered("U1", opened["id"], 200, update) is None
-    assert slack.modal("U1")["blocks"] == [section("plan posted")]
+    assert texts(slack.modal("U1")) == ["plan posted"]
     assert slack.modal_errors("U1") == {}
     assert slack.answered("U1", opened["id"], 200, {"response_action": "push", "view": modal_view()}) is None
     assert len(slack.modal_stack("U1")) == 2
@@ -923,14 +929,20 @@ def deploy_modal(*blocks: dict[str, Any]) -> dict[str, Any]:
     return modal_view(env, *blocks, submit=plain("Plan"), callback_id="deploy")
 
 
-@pytest.fixture
-def bolt_bot(slack: SlackStandIn) -> tuple[BoltBot, list[Any]]:
+HOME_TEXT = "<img src=x onerror=alert(1)> & <b>not bold</b>"  # plain_text a page must show as typed
+
+
+def views_app(api_url: str, secret: str = SIGNING_SECRET) -> tuple[Any, list[Any]]:
+    """A small slack_bolt App using views as the bot does: /deploy opens a modal whose environment select
+    (dispatch_action) adds a tag select by views.update; submitting tag "bad" answers response_action errors;
+    the Home tab is published on app_home_opened with a Deploy button opening the modal. Returns the App
+    and what its listeners saw."""
     from slack_bolt import App
 
     seen: list[Any] = []
     app = App(
-        client=WebClient(token=TOKEN, base_url=slack.api_url),
-        signing_secret=SIGNING_SECRET,
+        client=WebClient(token=TOKEN, base_url=api_url),
+        signing_secret=secret,
         token_verification_enabled=False,
         ssl_check_enabled=False,
         process_before_response=True,  # listeners done when the answer is
@@ -961,10 +973,12 @@ def bolt_bot(slack: SlackStandIn) -> tuple[BoltBot, list[Any]]:
     def home_opened(event: dict[str, Any], client: WebClient) -> None:
         seen.append(("home", event))
         button_ = button("Deploy", action_id="home_deploy", value="service-a")
-        client.views_publish(
-            user_id=event["user"],
-            view={"type": "home", "blocks": [{"type": "actions", "block_id": "do", "elements": [button_]}]},
-        )
+        blocks = [
+            {"type": "header", "text": plain("production")},
+            {"type": "section", "text": plain(HOME_TEXT)},
+            {"type": "actions", "block_id": "do", "elements": [button_]},
+        ]
+        client.views_publish(user_id=event["user"], view={"type": "home", "blocks": blocks})
 
     @app.action("home_deploy")
     def home_deploy(ack: Any, body: dict[str, Any], client: WebClient) -> None:
@@ -972,6 +986,45 @@ def bolt_bot(slack: SlackStandIn) -> tuple[BoltBot, list[Any]]:
         seen.append(("home action", body))
         client.views_open(trigger_id=body["trigger_id"], view=deploy_modal())
 
+    return app, seen
+
+
+class BoltServer:
+    """The views app behind a loopback HTTP port, where the page posts Slack's requests."""
+
+    def __init__(self, app: Any) -> None:
+        from slack_bolt.request import BoltRequest
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+                headers = {k.lower(): [v] for k, v in self.headers.items()}
+                response = app.dispatch(BoltRequest(body=body, headers=headers))
+                raw = (response.body or "").encode()
+                self.send_response(response.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def bolt_bot(slack: SlackStandIn) -> tuple[BoltBot, list[Any]]:
+    app, seen = views_app(slack.api_url)
     return BoltBot(slack, app), seen
 
 
@@ -1025,3 +1078,87 @@ def test_the_harness_opens_the_home_tab_and_presses_its_buttons(bolt_bot: tuple[
     assert bot.slack.modal("U1")["callback_id"] == "deploy"  # opened with the press's trigger_id
     assert bot.open_home("U1").status == 200
     assert [s[1].get("view", {}).get("id") for s in seen if s[0] == "home"] == [None, home["id"]]
+
+
+# --- the page's routes for views: a modal and the Home tab, with the views app behind the page -------------------
+
+
+@pytest.fixture
+def views_workspace() -> Iterator[tuple[SlackWorkspace, list[Any]]]:
+    page = SlackWorkspace(CONFIG, "http://127.0.0.1:9", "page-secret", None)
+    page.start()
+    app, seen = views_app(page.api_url, "page-secret")
+    server = BoltServer(app)
+    page.bot_url = server.url
+    yield page, seen
+    server.stop()
+    page.stop()
+
+
+def page_post(page: SlackWorkspace, route: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(
+        page.base_url + route, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def page_state(page: SlackWorkspace, user: str) -> dict[str, Any]:
+    with urllib.request.urlopen(f"{page.base_url}/page/state?user={user}&since=-1", timeout=10) as response:
+        state: dict[str, Any] = json.loads(response.read())
+    return state
+
+
+def test_the_page_opens_fills_and_submits_a_modal_as_slack_does(
+    views_workspace: tuple[SlackWorkspace, list[Any]],
+) -> None:
+    page, seen = views_workspace
+    assert page_post(page, "/page/command", {"user": "U0DEPLOYER", "text": "/deploy"})[1]["ok"]
+    modal = page_state(page, "U0DEPLOYER")["modal"]
+    assert modal["title"]["text"] == "Deploy"
+    assert page_state(page, "U0ADMIN")["modal"] is None  # only the one who typed it sees it
+    pick = {"user": "U0DEPLOYER", "view_id": modal["id"], "block_id": "env", "action_id": "pick", "value": "staging"}
+    assert page_post(page, "/page/view_action", pick)[1] == {"ok": True, "sent": True}  # dispatch_action
+    updated = page_state(page, "U0DEPLOYER")["modal"]
+    assert [b["block_id"] for b in updated["blocks"]] == ["env", "tag"]
+    tag = pick | {"block_id": "tag", "value": "bad"}
+    assert page_post(page, "/page/view_action", tag)[1] == {"ok": True, "sent": False}  # no dispatch_action: kept
+    assert len([s for s in seen if s[0] == "action"]) == 1
+
+    empty = {"user": "U0DEPLOYER", "view_id": modal["id"], "values": {"tag": None}}
+    status, refused = page_post(page, "/page/view_submit", empty)
+    assert status == 400
+    assert refused["errors"] == {"tag": "Please complete this required field."}
+    assert not [s for s in seen if s[0] == "submission"]  # Slack's client never sent it
+    submit = empty | {"values": {"env": "staging", "tag": "bad"}}
+    assert page_post(page, "/page/view_submit", submit)[1]["ack"]["response_action"] == "errors"
+    state = page_state(page, "U0DEPLOYER")
+    assert state["modal_errors"] == {"tag": "v-bad failed its health checks"}
+    assert state["modal"]["id"] == modal["id"]
+    assert page_post(page, "/page/view_submit", submit | {"values": {"tag": "v1"}})[1]["ok"]
+    assert page_state(page, "U0DEPLOYER")["modal"] is None
+    submitted = [s[1] for s in seen if s[0] == "submission"][-1]
+    assert submitted["state"]["values"]["env"]["pick"]["selected_option"]["value"] == "staging"
+    assert submitted["state"]["values"]["tag"]["pick"]["selected_option"]["value"] == "v1"
+
+
+def test_the_page_opens_the_home_tab_and_its_buttons_open_a_modal(
+    views_workspace: tuple[SlackWorkspace, list[Any]],
+) -> None:
+    page, seen = views_workspace
+    assert page_state(page, "U0DEPLOYER")["home"] is None
+    assert page_post(page, "/page/home", {"user": "U0DEPLOYER"})[1] == {"ok": True}
+    home = page_state(page, "U0DEPLOYER")["home"]
+    assert home["type"] == "home"
+    assert [s[1]["user"] for s in seen if s[0] == "home"] == ["U0DEPLOYER"]
+    press = {"user": "U0DEPLOYER", "view_id": home["id"], "block_id": "do", "action_id": "home_deploy"}
+    assert page_post(page, "/page/view_action", press)[1]["sent"]
+    assert page_state(page, "U0DEPLOYER")["modal"]["callback_id"] == "deploy"
+    assert page_post(page, "/page/view_close", {"user": "U0DEPLOYER"})[1] == {"ok": True}
+    assert page_state(page, "U0DEPLOYER")["modal"] is None
+    assert page_post(page, "/page/home", {"user": "U0NOBODY"})[0] == 400
+    wrong = press | {"user": "U0ADMIN"}
+    assert page_post(page, "/page/view_action", wrong)[0] == 400  # another person's Home tab
