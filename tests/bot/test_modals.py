@@ -5,8 +5,10 @@ through the same path as the typed command, and a form that would not parse gets
 from __future__ import annotations
 
 import json
+import logging
 import time
 import urllib.parse
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -196,3 +198,31 @@ def test_a_forged_channel_is_not_taken(bot: Bot) -> None:
     assert status == 200
     assert ack["response_action"] == "errors"
     assert bot.slack.channel(CHANNEL) == []
+
+
+def test_an_update_made_for_an_older_pick_does_not_overwrite_the_newer_one(
+    bot: Bot, log_messages: Callable[..., list[str]]
+) -> None:
+    modal = open_form(bot, "/deploy")
+    bot.view_action(DEPLOYER, modal, "env", "modal_env", "production")
+    before = bot.slack.view(modal["id"])  # as Slack sent it with the person's first pick of a service
+    assert before is not None
+    bot.view_action(DEPLOYER, modal, "service", "modal_service", "service-a")
+    # The lazy work of an earlier pick (service-b) finishes last: its view's hash is no longer the form's.
+    values = before["state"]["values"]
+    values["service"] = {"modal_service": {"type": "static_select", "selected_option": {"value": "service-b"}}}
+    payload = {
+        "type": "block_actions",
+        "team": {"id": "T0TEST"},
+        "user": {"id": DEPLOYER},
+        "container": {"type": "view", "view_id": modal["id"]},
+        "view": before,
+        "actions": [{"action_id": "modal_service", "block_id": "service", "action_ts": str(time.time())}],
+    }
+    info = log_messages("bot.app", logging.INFO)
+    bot.send(urllib.parse.urlencode({"payload": json.dumps(payload)}))
+    bot.drain()
+    shown = bot.slack.modal(DEPLOYER)
+    assert shown is not None
+    assert options(shown, "tag:production:service-a")  # the newer pick's choices stand
+    assert any("changed meanwhile" in message for message in info)

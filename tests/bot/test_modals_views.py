@@ -1,0 +1,209 @@
+"""The forms' views (bot.modals) within Slack's limits, their outside text escaped, what a submission stands for,
+and a form Slack would not open in time: the ack says to type the command."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from harness import DEPLOYER, Bot, config_data
+from slack_payloads import problems
+
+from bot.commands import Parser
+from bot.config import Config, parse_config
+from bot.modals import (
+    ENV_BLOCK,
+    MAX_OPTIONS,
+    SERVICE_BLOCK,
+    Choices,
+    Picked,
+    RevisionChoice,
+    TagChoice,
+    check,
+    form,
+    read_view,
+    typed,
+)
+from sandbox.slack_api import SlackStandIn
+
+SETTINGS: Config = parse_config(config_data())
+
+
+def view_problems(view: dict[str, Any]) -> list[str]:
+    return problems("views.open", {"trigger_id": "t", "view": view})
+
+
+def select_options(view: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
+    block = next(b for b in view["blocks"] if str(b.get("block_id", "")).startswith(prefix))
+    return list(block["element"]["options"])
+
+
+def context_of(view: dict[str, Any]) -> str:
+    return "\n".join(e["text"] for b in view["blocks"] if b["type"] == "context" for e in b["elements"])
+
+
+def picked(kind: str, values: dict[str, str], channel: str = "C0OPS") -> Picked:
+    return Picked(kind, "V1", "h1", channel, values.get(ENV_BLOCK), values.get(SERVICE_BLOCK), values)
+
+
+@pytest.mark.parametrize("kind", ["deploy", "scale", "rollback"])
+def test_the_first_form_is_one_slack_opens(kind: str) -> None:
+    view = form(kind, SETTINGS, "C0OPS")
+    assert view_problems(view) == []
+    assert [b["block_id"] for b in view["blocks"]][:2] == [ENV_BLOCK, SERVICE_BLOCK]
+    assert all(b.get("dispatch_action") for b in view["blocks"][:2])  # each pick loads the choices
+
+
+def test_many_long_tags_fit_slacks_limits_and_outside_text_is_escaped() -> None:
+    tags = tuple(TagChoice(f"v{n}-" + "x" * 120, 1.7e9 - n, bad="failed" if n % 7 == 0 else "") for n in range(150))
+    odd = TagChoice("v9&<!channel>", 1.8e9, running=True)  # ECR would refuse it; the view must not care
+    choices = Choices("deploy", "production", "service-a", tags=(odd, *tags), current_tag=odd.tag)
+    view = form("deploy", SETTINGS, "C0OPS", "production", "service-a", choices)
+    assert view_problems(view) == []
+    shown = select_options(view, "tag:production:service-a")
+    assert len(shown) == MAX_OPTIONS
+    assert all(len(o["text"]["text"]) <= 75 for o in shown)
+    assert shown[0]["text"]["text"].startswith("v9&<!channel> · pushed ")  # plain_text: shown as it is
+    assert "running now" in shown[0]["text"]["text"]
+    assert "known bad: failed" in shown[1]["text"]["text"]
+    assert "`v9&amp;&lt;!channel&gt;`" in context_of(view)
+    assert "<!channel>" not in context_of(view)
+
+
+def test_revisions_show_image_deployer_and_date_and_a_bad_deployer_id_is_escaped() -> None:
+    revisions = (
+        RevisionChoice(5, "v1.4.0", "U0DEPLOYER", 86400.0),
+        RevisionChoice(4, "v1.3.0", "<!here>", None),
+    )
+    choices = Choices("rollback", "production", "service-a", revisions=revisions, current_revision=6)
+    view = form("rollback", SETTINGS, "C0OPS", "production", "service-a", choices)
+    assert view_problems(view) == []
+    texts = [o["text"]["text"] for o in select_options(view, "revision:")]
+    assert texts == ["revision 5 · v1.4.0 · 1970-01-02 00:00 UTC", "revision 4 · v1.3.0 · ?"]
+    assert "deployed by <@U0DEPLOYER>" in context_of(view)
+    assert "&lt;!here&gt;" in context_of(view)
+
+
+def test_choices_of_another_service_are_not_shown_as_this_ones() -> None:
+    # The person switched service while the first one's choices loaded: those are not shown for the second.
+    choices = Choices("deploy", "production", "service-a", tags=(TagChoice("v1", 1.0),))
+    view = form("deploy", SETTINGS, "C0OPS", "production", "service-b", choices)
+    assert not [b for b in view["blocks"] if str(b.get("block_id", "")).startswith("tag:")]
+    assert "Loading its newest image tags of *service-b*" in context_of(view)
+
+
+def test_a_submission_stands_for_the_typed_command() -> None:
+    parser = Parser(SETTINGS)
+    values = {ENV_BLOCK: "staging", SERVICE_BLOCK: "service-a", "tag:staging:service-a": "v1.3.0"}
+    command, text, errors = check(picked("deploy", values), parser)
+    assert errors == {}
+    assert text is not None
+    assert text.shown == "/deploy service-a v1.3.0 staging"
+    assert command == parser.parse("/deploy", "service-a v1.3.0 staging")
+    # The same values give the same key (Slack's retries); other values another.
+    again = typed(picked("deploy", values), parser.names)[0]
+    other = typed(picked("deploy", {**values, "tag:staging:service-a": "v1.2.0"}), parser.names)[0]
+    assert again is not None
+    assert other is not None
+    assert again.key == text.key != other.key
+
+
+@pytest.mark.parametrize(
+    ("kind", "values", "errors"),
+    [
+        ("deploy", {}, {ENV_BLOCK: "Pick an environment.", SERVICE_BLOCK: "Pick a service."}),
+        ("scale", {ENV_BLOCK: "production", SERVICE_BLOCK: "service-a"}, {"count": "Give a number of tasks, or auto."}),
+        (
+            "deploy",
+            {ENV_BLOCK: "production", SERVICE_BLOCK: "service-a", "tag:production:service-a": "latest"},
+            {
+                "tag:production:service-a": "latest cannot be deployed: it moves, so the deploy could not be "
+                "reproduced or rolled back."
+            },
+        ),
+        (
+            "scale",
+            {ENV_BLOCK: "production", SERVICE_BLOCK: "service-a", "count": "3 staging"},
+            {"count": "One word only."},
+        ),
+        (
+            "rollback",
+            {ENV_BLOCK: "production", SERVICE_BLOCK: "service-a", "revision:production:service-a": "x"},
+            {
+                "revision:production:service-a": "x is not a revision number (revision numbers are positive integers, "
+                "for example 41)."
+            },
+        ),
+        (
+            "deploy",
+            {ENV_BLOCK: "production", SERVICE_BLOCK: "service-x"},
+            {SERVICE_BLOCK: "Pick a service."},
+        ),
+    ],
+)
+def test_what_the_parser_refuses_goes_back_into_the_form(
+    kind: str, values: dict[str, str], errors: dict[str, str]
+) -> None:
+    parser = Parser(SETTINGS)
+    found = read_view(
+        {
+            "callback_id": f"modal_{kind}",
+            "id": "V1",
+            "hash": "h",
+            "private_metadata": '{"channel": "C0OPS"}',
+            "state": {"values": {b: {"a": {"type": "x", "value": v}} for b, v in values.items()}},
+        },
+        SETTINGS,
+    )
+    assert found is not None
+    assert check(found, parser)[2] == errors
+
+
+def test_stale_choices_of_another_service_are_refused_on_submit() -> None:
+    values = {ENV_BLOCK: "production", SERVICE_BLOCK: "service-b", "tag:production:service-a": "v1.3.0"}
+    shown = picked("deploy", values)
+    stale = Picked(
+        *[getattr(shown, f) for f in ("kind", "view_id", "hash", "channel", "env", "service", "values")],
+        blocks=(ENV_BLOCK, SERVICE_BLOCK, "tag:production:service-a"),
+    )
+    _, errors = typed(stale, Parser(SETTINGS).names)
+    assert errors == {SERVICE_BLOCK: "The choices below are another service's: pick the service again."}
+
+
+@pytest.mark.parametrize("metadata", ["", "{", '{"channel": "<!channel>"}', '{"channel": 5}', "[]"])
+def test_a_form_whose_channel_is_not_a_channel_id_is_not_read(metadata: str) -> None:
+    assert read_view({"callback_id": "modal_scale", "private_metadata": metadata}, SETTINGS) is None
+
+
+class Later:
+    """The stand-in's clock, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = time.monotonic()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def later() -> Later:
+    return Later()
+
+
+@pytest.fixture
+def slack(later: Later) -> Any:
+    stand_in = SlackStandIn(clock=later).start()
+    yield stand_in
+    stand_in.stop()
+
+
+def test_a_form_slack_would_not_open_in_time_tells_to_type_the_command(bot: Bot, later: Later) -> None:
+    body = bot.command_body("", DEPLOYER, command="/scale")
+    later.now += 3.5  # the ack came after the trigger's 3 seconds (a cold start, say)
+    status, ack = bot.send(body)
+    bot.drain()
+    assert status == 200
+    assert "Slack did not open the form in time" in ack["text"]
+    assert "Usage: `/scale &lt;service&gt; &lt;count|auto&gt; [env]`" in ack["text"]
+    assert bot.slack.modal(DEPLOYER) is None
