@@ -41,7 +41,7 @@ class Scope(StrEnum):
     SLACK_SIGNING_SECRET = "the Slack signing secret in Secrets Manager"  # noqa: S105 - a description, not a secret
     SLACK_BOT_TOKEN = "the Slack bot token in Secrets Manager"  # noqa: S105 - a description, not a secret
     SELF = "the function itself (Bolt's lazy listeners)"
-    ENVIRONMENT_ROLES = "roles named in the config for other accounts"
+    ENVIRONMENT_ROLES = "the role infra/modules/workload_access creates in each workload account (WorkloadAccountIds)"
     ANY = "'*': AWS offers no resource-level permission for these actions"
 
 
@@ -222,6 +222,28 @@ GRANTS: tuple[Grant, ...] = (
 # Functions whose code calls no AWS API: the template gives them no Policies, and their role holds only what SAM
 # generates (their logs, X-Ray, their SQS event source). The lazy-failures function only posts to Slack.
 NO_AWS_CALLS: frozenset[Function] = frozenset({Function.LAZY_FAILURES})
+
+
+# What is the platform's, in the account of the environment it belongs to: an environment with a role_arn makes
+# these calls with that role, which infra/modules/workload_access grants exactly these rows (one statement per
+# scope, scoped as template.yaml scopes them here; tests/infra/test_workload_access.py compares the two).
+WORKLOAD_SCOPES: frozenset[Scope] = frozenset(
+    {
+        Scope.CLUSTER_SERVICES,
+        Scope.TASK_DEFINITION_FAMILIES,
+        Scope.TASK_AND_EXECUTION_ROLES,
+        Scope.ECR_REPOSITORIES,
+        Scope.LOG_GROUPS,
+        Scope.SCALABLE_TARGETS,
+        Scope.PLATFORM_ALARMS,
+        Scope.ANY,
+    }
+)
+
+
+def workload_grants() -> tuple[Grant, ...]:
+    """The rows the role in a workload account grants (infra/modules/workload_access)."""
+    return tuple(g for g in GRANTS if g.scope in WORKLOAD_SCOPES)
 
 
 def actions_for(function: Function) -> frozenset[str]:

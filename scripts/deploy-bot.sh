@@ -83,7 +83,10 @@ optional = {
     "SlackBotTokenSecretName": "SLACK_BOT_TOKEN_SECRET_NAME",
     "ConfigFile": "CONFIG_FILE",
     "LogLevel": "LOG_LEVEL",
-    "EnvironmentRoleArns": "ENVIRONMENT_ROLE_ARNS",
+    "WorkloadAccountIds": "WORKLOAD_ACCOUNT_IDS",
+    "WorkloadAlarmTopicArns": "WORKLOAD_ALARM_TOPIC_ARNS",
+    "WorkloadRoleName": "WORKLOAD_ROLE_NAME",
+    "ExternalId": "OPSBOT_EXTERNAL_ID",
     "AlarmChannel": "ALARM_CHANNEL",
     "CostReportChannel": "COST_REPORT_CHANNEL",
     "CostReportSchedule": "COST_REPORT_SCHEDULE",
@@ -107,7 +110,7 @@ stack="${STACK_NAME:-$(sed -n 2p <<<"$lines")}"
 mapfile -t parameters < <(sed -n '3,$p' <<<"$lines")
 
 echo "deploy-bot: stack $stack in $region with:"
-printf '  %s\n' "${parameters[@]}"
+printf '  %s\n' "${parameters[@]/#ExternalId=*/ExternalId=(not shown)}"
 
 # --build-in-source: lambda/Makefile reads the repository in place instead of a copy of it (and its venvs).
 # --parallel: the dependencies layer and the functions' code are built side by side.

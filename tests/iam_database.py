@@ -397,6 +397,7 @@ class Resolver:
             "AWS::Lambda::Function": f"arn:aws:lambda:{region}:{account}:function:{name}",
             "AWS::Logs::LogGroup": f"arn:aws:logs:{region}:{account}:log-group:{name}:*",
             "AWS::IAM::Role": f"arn:aws:iam::{account}:role/{name}",
+            "AWS::Events::Rule": f"arn:aws:events:{region}:{account}:rule/{name}",
         }
         if attribute == "Arn" and kind in arns:
             return arns[kind]
@@ -486,6 +487,10 @@ def template_policies(template: Mapping[str, Any], parameters: Mapping[str, Any]
         for key in ("PolicyDocument", "AssumeRolePolicyDocument", "AssumeRolePolicy"):
             if key in properties:
                 found[f"{logical_id} {key}"] = resolver.resolve(properties[key])
+        if resource.get("Type") == "AWS::Events::EventBusPolicy" and "Statement" in properties:
+            # One statement, its Sid the StatementId.
+            statement = {"Sid": properties.get("StatementId"), **resolver.resolve(properties["Statement"])}
+            found[f"{logical_id} Statement"] = {"Version": "2012-10-17", "Statement": [statement]}
         if resource.get("Type") != "AWS::Serverless::Function":  # AWS::IAM::Role, ::Policy, ::User ...
             for index, policy in enumerate(_as_list(properties.get("Policies"))):
                 if isinstance(policy, Mapping) and "PolicyDocument" in policy:

@@ -76,12 +76,17 @@ RESOURCE_MARKERS: dict[Scope, tuple[str, ...]] = {
     Scope.SLACK_SIGNING_SECRET: (":secret:${SlackSigningSecretName}-",),
     Scope.SLACK_BOT_TOKEN: (":secret:${SlackBotTokenSecretName}-",),
     Scope.SELF: (":function:${ProjectName}-${EnvironmentName}-opsbot-slack",),
-    Scope.ENVIRONMENT_ROLES: ('"Ref": "EnvironmentRoleArns"',),
+    Scope.ENVIRONMENT_ROLES: (":iam::*:role/${WorkloadRoleName}",),
     Scope.ANY: (),
 }
 
 # Conditions a scope's statement must carry, exactly, and why.
 REQUIRED_CONDITIONS: dict[Scope, tuple[dict[str, Any], str]] = {
+    Scope.ENVIRONMENT_ROLES: (
+        {"StringEquals": {"aws:ResourceAccount": {"Ref": "WorkloadAccountIds"}}},
+        "the role's name is the same in every account: without the listed accounts the grant reaches a role of "
+        "that name in any account",
+    ),
     Scope.TASK_AND_EXECUTION_ROLES: (
         {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
         "the roles may be passed to ECS tasks only",

@@ -17,7 +17,8 @@ ACCOUNT = "123456789012"
 SERVICES = ("service-a", "service-b")
 PREFIX = "ecs-microservices-production"
 # What scripts/deploy-bot.sh fills in from infra/'s outputs (see test_deploy_script.terraform_outputs),
-# plus an environment role so the optional EnvironmentRoles statements are checked too.
+# plus workload accounts and their topics, so the optional statements (EnvironmentRoles, the event bus policy,
+# the queue's WorkloadAlarmTopicsSend) are checked too.
 PARAMETERS: dict[str, Any] = {
     "ProjectName": "ecs-microservices",
     "EnvironmentName": "production",
@@ -28,7 +29,11 @@ PARAMETERS: dict[str, Any] = {
     "ExecutionRoleArn": f"arn:aws:iam::{ACCOUNT}:role/{PREFIX}-execution",
     "AlarmTopicArn": f"arn:aws:sns:eu-west-1:{ACCOUNT}:{PREFIX}-alarms",
     "FunctionPermissionsBoundary": f"arn:aws:iam::{ACCOUNT}:policy/{PREFIX}-github-bot-deploy-functions-boundary",
-    "EnvironmentRoleArns": ["arn:aws:iam::210987654321:role/opsbot-staging"],
+    "WorkloadAccountIds": ["210987654321", "109876543210"],
+    "WorkloadAlarmTopicArns": [
+        "arn:aws:sns:eu-west-1:210987654321:ecs-microservices-staging-alarms",
+        "arn:aws:sns:eu-west-1:109876543210:ecs-microservices-production-alarms",
+    ],
 }
 
 
@@ -47,7 +52,13 @@ def _statement(template: dict[str, Any], function: str, sid: str) -> dict[str, A
 def test_every_template_statement_is_what_aws_authorises(template: dict[str, Any]) -> None:
     policies = _policies(template)
     # Every function's inline policy, the alarm queue's resource policy, the optional environment roles.
-    assert {"SlackFunction Policies[0]", "AlarmQueuePolicy PolicyDocument"} <= set(policies)
+    assert {
+        "SlackFunction Policies[0]",
+        "AlarmQueuePolicy PolicyDocument",
+        "WorkloadDeploymentEventsPolicy Statement",
+    } <= set(policies)
+    [queue_policy] = [policies["AlarmQueuePolicy PolicyDocument"]]
+    assert [s["Sid"] for s in queue_policy["Statement"]] == ["AlarmTopicSends", "WorkloadAlarmTopicsSend"]
     assert count_statements(policies.values()) >= 25
     assert check_policies(policies) == []
 
