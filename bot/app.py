@@ -31,6 +31,7 @@ from bot.slack import retry_handlers, slack_client
 if TYPE_CHECKING:
     from bot import render
     from bot.dispatch import Dispatcher
+    from bot.home import HomeTab
     from bot.modals import Modals
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,13 @@ def _ephemeral(respond: Respond) -> Callable[[render.Message], None]:
     return send
 
 
-def build_app(parser: Parser, dispatcher: Callable[[], Dispatcher], signing_secret: str, client: WebClient) -> App:
+def build_app(
+    parser: Parser,
+    dispatcher: Callable[[], Dispatcher],
+    signing_secret: str,
+    client: WebClient,
+    home: Callable[[], HomeTab] | None = None,  # the App Home tab (bot.home), asked for in lazy work only
+) -> App:
     """A Bolt app for Lambda (process_before_response) that never calls Slack while it is built. The
     dispatcher is asked for in the lazy listeners only: it needs the validated config, which the ack does not."""
 
@@ -214,6 +221,9 @@ def build_app(parser: Parser, dispatcher: Callable[[], Dispatcher], signing_secr
             add_buttons()
         next()
 
+    if home is not None:  # the App Home tab: its event and its buttons (bot.home)
+        _home_listeners(app, home, modals, dispatcher)
+
     app.use(buttons_first)
     _button_registrars[app] = add_buttons
     return app
@@ -271,6 +281,61 @@ def _told_in(client: WebClient, channel: str, user: str) -> Callable[[render.Mes
 def register_buttons(app: App) -> None:
     """Register the button listeners of an app build_app made now, not at its first button."""
     _button_registrars[app]()
+
+
+HOME_OPENED = "app_home_opened"
+EVENTS = (HOME_OPENED,)  # the Events API events the app handles: manifest.yaml subscribes to exactly these
+
+
+def _home_listeners(
+    app: App, home: Callable[[], HomeTab], modals: Callable[[], Modals], dispatcher: Callable[[], Dispatcher]
+) -> None:
+    """app_home_opened, acked at once and the home published in the lazy work (bot.home publishes a person's
+    home at most once in its spacing, so Slack's retried delivery publishes nothing more). The home's buttons:
+    Deploy / Scale / Roll back open their form in the ack (a trigger id lives 3 s) with the environment and
+    service picked, their choices loaded in the lazy work; Lock / Unlock run in the lazy work (bot.home). Their
+    modules load at the first home request, not on a slash command's ack path."""
+
+    def ack_event(ack: Ack) -> None:
+        ack()
+
+    def publish(event: dict[str, Any]) -> None:
+        user = event.get("user")
+        if event.get("tab") == "home" and isinstance(user, str):
+            home().opened(user)
+
+    app.event(HOME_OPENED)(ack=ack_event, lazy=[publish])
+
+    def ack_home_button(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        from bot.home_view import FORM_OF, parse_value
+
+        kind = FORM_OF.get(action["action_id"])
+        if kind is not None:
+            env, service, channel = parse_value(str(action.get("value", "")))
+            try:
+                modals().open(kind, str(body.get("trigger_id", "")), body["user"]["id"], channel, env, service)
+            except Exception:
+                log.exception("could not open the %s form from the home tab", kind)
+        ack()
+
+    def run_home_button(body: dict[str, Any], action: dict[str, Any]) -> None:
+        from bot.home_view import FORM_OF, parse_value
+
+        user, value = body["user"]["id"], str(action.get("value", ""))
+        kind = FORM_OF.get(action["action_id"])
+        if kind is None:
+            home().click(action["action_id"], value, user, str(action.get("action_ts", "")))
+            return
+        env, service, channel = parse_value(value)
+        config = dispatcher().config
+        if env not in config.environment_names or service not in config.service_names:
+            return  # the form opened without them: the person picks
+        try:
+            modals().load(kind, str(body.get("trigger_id", "")), channel, dispatcher().choices(kind, env, service))
+        except Exception:
+            log.exception("could not show the choices of a %s form opened from the home tab", kind)
+
+    app.action(re.compile(r"^home_[a-z]+$"))(ack=ack_home_button, lazy=[run_home_button])
 
 
 class LocalLazyRunner(LazyListenerRunner):

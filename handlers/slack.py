@@ -67,7 +67,9 @@ def build_handler(runtime: Runtime) -> SlackRequestHandler:
     global _runtime, _gate
     _runtime = runtime
     _gate = Gate(SignatureVerifier(signing_secret), replays)
-    app = build_app(runtime.parser, lambda: runtime.dispatcher, signing_secret, runtime.slack_client)
+    app = build_app(
+        runtime.parser, lambda: runtime.dispatcher, signing_secret, runtime.slack_client, home=lambda: runtime.home
+    )
     request_handler = SlackRequestHandler(app)
     runner = app.listener_runner
     if environ.get("OPSBOT_LAZY") == "thread":

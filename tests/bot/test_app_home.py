@@ -1,0 +1,242 @@
+"""The App Home tab through the Slack function: published on app_home_opened from what moto holds, refreshed
+after a change, at most once per person per spacing (a retried event publishes nothing more), its buttons
+held to the roles of the typed commands, outside text escaped."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from harness import ADMIN, DEPLOYER, DEPLOYER2, OPERATOR, VIEWER, Bot, state_table, stores
+from slack_sdk.signature import SignatureVerifier
+
+from bot.config import Config
+from bot.home import SPACING_SECONDS, HomeViewers
+from bot.home_view import DEPLOY_ACTION, LOCK_ACTION, UNLOCK_ACTION
+from bot.stores import AuditEntry
+from sandbox.clock import SimulatedClock
+from sandbox.seed import alarm_names
+
+HARNESS_SECRET = "test-signing-secret"  # harness.SIGNING_SECRET
+
+
+@pytest.fixture
+def fake_wall() -> SimulatedClock:
+    """The wall clock, plus the waits the home's debounce skipped (so tests do not sleep through them)."""
+    return SimulatedClock(wall=True)
+
+
+@pytest.fixture
+def home_bot(bot: Bot, fake_wall: SimulatedClock) -> Iterator[Bot]:
+    import handlers.slack
+    from handlers.runtime import Clocks
+
+    handlers.slack.reset(Clocks(wall=fake_wall.now, sleep=fake_wall.sleep))
+    yield bot
+    bot.drain()
+
+
+def shown(bot: Bot, user: str) -> str:
+    home = bot.slack.home(user)
+    assert home is not None, f"no home published for {user}"
+    assert home["type"] == "home"
+    return json.dumps(home["blocks"], ensure_ascii=False)
+
+
+def publishes(bot: Bot, user: str) -> int:
+    return sum(1 for call in bot.slack.calls("views.publish") if call.params.get("user_id") == user)
+
+
+def event_body(user: str) -> str:
+    """app_home_opened as Slack delivers it (the Events API's envelope)."""
+    event = {"type": "app_home_opened", "user": user, "channel": f"D{user[1:]}", "tab": "home", "event_ts": "1.2"}
+    envelope = {
+        "token": "legacy",
+        "team_id": "T0TEST",
+        "api_app_id": "A0TEST",
+        "event": event,
+        "type": "event_callback",
+        "event_id": f"Ev{uuid.uuid4().hex[:12].upper()}",
+        "event_time": int(time.time()),
+    }
+    return json.dumps(envelope)
+
+
+def delivered(body: str, retry: int | None = None) -> dict[str, str]:
+    """Slack's headers for a JSON body, signed now (a retry a second earlier per number, so that its signature is
+    new to the replay record, as a retry's later one is); a retry carries its number."""
+    stamp = str(int(time.time()) - (retry or 0))
+    headers = {
+        "content-type": "application/json",
+        "x-slack-request-timestamp": stamp,
+        "x-slack-signature": SignatureVerifier(HARNESS_SECRET).generate_signature(timestamp=stamp, body=body),
+    }
+    if retry is not None:
+        headers |= {"x-slack-retry-num": str(retry), "x-slack-retry-reason": "http_timeout"}
+    return headers
+
+
+def executed(service: str, actor: str, command: str, at: float, env: str = "production") -> None:
+    stores().audit.record(AuditEntry(env, service, actor, command, "executed", "done", at=at))
+
+
+# --- published when opened ------------------------------------------------------------------------------
+
+
+def test_opening_the_tab_publishes_the_platform_from_aws(home_bot: Bot, config: Config) -> None:
+    cpu_alarm = alarm_names(config)["service-a"][0]
+    boto3.client("cloudwatch", region_name="us-east-1").set_alarm_state(
+        AlarmName=cpu_alarm, StateValue="ALARM", StateReason="CPU above 90%"
+    )
+    assert home_bot.command("/ops lock service-b production db migration", user=OPERATOR).text.count("locked")
+    start = time.time() - 3600
+    for minute in range(6):
+        executed("service-a", ADMIN, f"/scale service-a {minute + 1}", start + 60 * minute)
+
+    reply = home_bot.open_home(DEPLOYER)
+
+    assert reply.status == 200
+    home = shown(home_bot, DEPLOYER)
+    assert "revision 3, image `v1.2.0`" in home  # the seeded service runs revision 3, image tag v1.2.0
+    assert "tasks: 2 running / 2 desired" in home
+    assert f"`{cpu_alarm}`" in home
+    assert "locked by <@U0OPERATOR>" in home
+    assert "db migration" in home
+    for minute in range(1, 6):  # the last five changes, newest first, with who made them
+        assert f"<@{ADMIN}> `/scale service-a {minute + 1}`" in home
+    assert "/scale service-a 1`" not in home
+    assert "production · you are deployer" in home
+    assert "staging · you are deployer" in home
+    assert publishes(home_bot, DEPLOYER) == 1
+
+
+def test_a_retried_event_publishes_once(home_bot: Bot) -> None:
+    body = event_body(DEPLOYER)
+    assert home_bot.send(body, delivered(body))[0] == 200
+    home_bot.drain()
+    for retry in (1, 2):  # Slack signs each delivery anew: the replay record does not know them
+        assert home_bot.send(body, delivered(body, retry))[0] == 200
+    home_bot.drain()
+    assert publishes(home_bot, DEPLOYER) == 1
+
+
+def test_opening_again_within_the_spacing_publishes_nothing_more(home_bot: Bot, fake_wall: SimulatedClock) -> None:
+    home_bot.open_home(VIEWER)
+    home_bot.open_home(VIEWER)
+    assert publishes(home_bot, VIEWER) == 1
+    fake_wall.advance(SPACING_SECONDS)
+    home_bot.open_home(VIEWER)
+    assert publishes(home_bot, VIEWER) == 2
+
+
+# --- refreshed after a change ---------------------------------------------------------------------------
+
+
+def test_a_deploy_that_executes_refreshes_the_home_of_who_opened_it(home_bot: Bot, fake_wall: SimulatedClock) -> None:
+    home_bot.open_home(DEPLOYER2)
+    home_bot.command("/deploy service-a v1.3.0")
+    card = home_bot.last_card()
+    home_bot.click("plan_confirm", home_bot.button(card, "plan_confirm")["value"], card.ts)
+
+    home = shown(home_bot, DEPLOYER2)
+    assert "revision 4, image `v1.3.0`" in home
+    assert "rolling out revision 4" in home
+    assert f"<@{DEPLOYER}> `/deploy service-a v1.3.0`" in home
+    assert publishes(home_bot, DEPLOYER2) == 2
+    # The change came within the spacing of the publish on opening: the refresh waited for its slot.
+    assert any(0 < wait <= SPACING_SECONDS for wait in fake_wall.slept)
+    assert home_bot.slack.home(DEPLOYER) is None  # who never opened the tab gets nothing published
+
+
+def test_changes_inside_the_spacing_take_one_slot_each_never_two_publishes_at_once(
+    aws: Any, fake_wall: SimulatedClock
+) -> None:
+    table = state_table()
+    table.clock = fake_wall.now
+    viewers = HomeViewers(table)
+    assert viewers.claim(VIEWER, SPACING_SECONDS, opened=True) == 0  # opened: published now
+    first = viewers.claim(VIEWER, SPACING_SECONDS)  # a change at once: waits for the next slot
+    assert first is not None
+    assert 0 < first <= SPACING_SECONDS
+    assert viewers.claim(VIEWER, SPACING_SECONDS) is None  # another while that one waits: it shows both
+    assert viewers.claim(VIEWER, SPACING_SECONDS, opened=True) is None  # opening meanwhile: the waiter publishes
+    fake_wall.advance(first)
+    assert viewers.claim(VIEWER, SPACING_SECONDS) == pytest.approx(SPACING_SECONDS, abs=0.5)
+    assert viewers.claim(OPERATOR, SPACING_SECONDS) is None  # never opened it: nothing to refresh
+
+
+def test_a_lock_from_the_home_tab_runs_as_ops_lock_and_shows(home_bot: Bot) -> None:
+    home_bot.open_home(OPERATOR)
+    home = home_bot.slack.home(OPERATOR)
+    assert home is not None
+    home_bot.view_action(OPERATOR, home, "home:production:service-a", LOCK_ACTION)
+
+    lock = stores().locks.get("production", "service-a")
+    assert lock is not None
+    assert lock.holder == OPERATOR
+    told = [m.text for m in home_bot.slack.channel(OPERATOR)]
+    assert any("is locked by" in text for text in told)
+    assert "locked by <@U0OPERATOR>" in shown(home_bot, OPERATOR)
+    trail = stores().audit.trail("production", "service-a")
+    assert trail[0].decision == "locked"
+    assert trail[0].command == "/ops lock service-a production"
+
+    home_bot.view_action(OPERATOR, home_bot.slack.home(OPERATOR) or {}, "home:production:service-a", UNLOCK_ACTION)
+    assert stores().locks.get("production", "service-a") is None
+    assert "locked by" not in shown(home_bot, OPERATOR)
+
+
+def test_a_viewer_sees_the_home_but_its_lock_button_is_refused_like_the_command(home_bot: Bot) -> None:
+    home_bot.open_home(VIEWER)
+    home = home_bot.slack.home(VIEWER)
+    assert home is not None
+    assert "production · you are viewer" in shown(home_bot, VIEWER)
+    home_bot.view_action(VIEWER, home, "home:production:service-a", LOCK_ACTION)
+
+    assert stores().locks.get("production", "service-a") is None
+    told = " ".join(m.text for m in home_bot.slack.channel(VIEWER))
+    typed = home_bot.command("/ops lock service-a production", user=VIEWER).text
+    assert "This needs the *operator* role in production; you are viewer." in told
+    assert "This needs the *operator* role in production; you are viewer." in typed
+    denied = [e for e in stores().audit.trail("production", "service-a") if e.decision == "denied"]
+    assert len(denied) == 2  # the button's refusal is audited as the typed command's is
+
+
+def test_outside_text_in_the_home_is_escaped(home_bot: Bot) -> None:
+    home_bot.command("/ops lock service-a production <!channel> <https://evil.example|click>", user=OPERATOR)
+    executed("service-b", ADMIN, "/deploy service-b <!here>", time.time() - 60)
+    home_bot.open_home(ADMIN)
+    home = shown(home_bot, ADMIN)
+    assert "<!channel>" not in home
+    assert "<!here>" not in home
+    assert "<https://evil" not in home
+    assert "&lt;!channel&gt;" in home
+    assert "&lt;!here&gt;" in home
+
+
+# --- Deploy / Scale / Roll back: the forms (bot.modals) ---------------------------------------------------
+
+
+def test_deploy_from_the_home_tab_opens_its_form_with_the_service_picked_and_plans_as_typed(home_bot: Bot) -> None:
+    home_bot.open_home(DEPLOYER)
+    reply = home_bot.view_action(
+        DEPLOYER, home_bot.slack.home(DEPLOYER) or {}, "home:production:service-a", DEPLOY_ACTION
+    )
+    assert reply.elapsed < 3.0
+    modal = home_bot.slack.modal(DEPLOYER)
+    assert modal is not None, "no form was opened"
+    tags = next(b for b in modal["blocks"] if str(b.get("block_id", "")).startswith("tag:"))
+    assert "v1.3.0" in [o["value"] for o in tags["element"]["options"]]  # the choices, loaded from ECR
+
+    home_bot.submit_view(DEPLOYER, modal, {str(tags["block_id"]): "v1.3.0"})
+
+    # The home has no channel: with no allowed channel nor routing.default_channel, the plan card comes to the
+    # person's messages with the app.
+    card = home_bot.card_text(home_bot.last_card(DEPLOYER))
+    assert "`v1.2.0` → `v1.3.0`" in card
+    assert stores().audit.trail("production", "service-a", limit=1)[0].command == "/deploy service-a v1.3.0 production"
