@@ -473,7 +473,7 @@ class Modals:
         from slack_sdk.errors import SlackApiError
 
         try:
-            self.client.views_update(view=view, **which)
+            self.client.views_update(view=view, **{k: v for k, v in which.items() if v})  # no hash: no check
         except SlackApiError as error:
             if error.response.get("error") == "hash_conflict":
                 return False

@@ -15,6 +15,7 @@ import pytest
 from harness import AWS_TEST_ENVIRONMENT, BOT_TOKEN, DEPLOYER, SIGNING_SECRET, Bot, config_data, signed_headers
 from slack_payloads import problems
 
+from bot.command_names import CommandNames
 from bot.commands import Parser
 from bot.config import Config, parse_config
 from bot.modals import (
@@ -256,3 +257,27 @@ def test_a_cold_ack_opens_the_form_without_pydantic() -> None:
         assert modal["callback_id"] == "modal_deploy"
     finally:
         stand_in.stop()
+
+
+@pytest.mark.parametrize(
+    ("names", "slash", "text", "kind"),
+    [
+        (CommandNames(), "/deploy", "", "deploy"),
+        (CommandNames(), "/deploy", "  ", "deploy"),
+        (CommandNames(), "/deploy", "service-a", None),  # a command of its own: the newest tag
+        (CommandNames(), "/ops", "rollback", "rollback"),
+        (CommandNames(), "/ops", "rollback service-a", None),
+        (CommandNames(), "/status", "", None),
+        (CommandNames("ops-"), "/ops-scale", "", "scale"),
+        (CommandNames(single=True), "/ops", "Scale", "scale"),
+        (CommandNames(single=True), "/ops", "", None),
+    ],
+)
+def test_which_commands_open_a_form(names: CommandNames, slash: str, text: str, kind: str | None) -> None:
+    from bot.app import _form_of
+
+    data = config_data()
+    data["slack"] = {"commands": {"prefix": names.prefix}} if names.prefix else {}
+    if names.single:
+        data["slack"] = {"commands": {"style": "single"}}
+    assert _form_of(Parser(parse_config(data)), slash, text) == kind
