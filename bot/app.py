@@ -5,6 +5,10 @@ never reaches AWS.
 A slash command's ack loads the parser only: the buttons' listeners are registered at the first request
 that is not a slash command (their action ids come from bot.dispatch, which loads the renderer and the
 models: ~30 ms of a cold start), or by `register_buttons` (SnapStart's priming).
+
+/deploy, /scale and /rollback typed alone open a form (bot.modals) in the ack itself: Slack takes the
+trigger_id of views.open for 3 s only. Its picks load their choices in lazy work (block_actions); its
+submission is checked in the ack as the command it stands for, then run as that command (Dispatcher.run).
 """
 
 from __future__ import annotations
