@@ -1,9 +1,10 @@
-"""`make manifest`: manifest.yaml's slash commands (features.slash_commands) written from the bot's config.
+"""`make manifest`: manifest.yaml's slash commands (features.slash_commands) written from the bot's config, and
+its event subscription (settings.event_subscriptions) from the events the app handles (bot.app.EVENTS).
 
 The config's `slack.commands` names the commands (bot.command_names.CommandNames, as the bot itself names
 them): /deploy, ... by default; a prefix (`ops-`) gives /ops-deploy, ...; `style: single` only /ops. The rest of
-manifest.yaml (its comments, scopes, interactivity) is kept as it is. tests/deploy/test_manifest.py checks the
-manifest against the commands the app registers.
+manifest.yaml (its comments, scopes, interactivity, the App Home's settings) is kept as it is.
+tests/deploy/test_manifest.py checks the manifest against the commands and events the app registers.
 
     python scripts/manifest.py [--config config/example.yaml] [--manifest manifest.yaml]
 """
@@ -58,16 +59,48 @@ def slash_commands(names: CommandNames) -> str:
     return "".join(lines)
 
 
-def manifest_with(text: str, names: CommandNames) -> str:
-    """The manifest `text` with its slash commands replaced by those of `names`; the rest as it is."""
-    lines = text.splitlines(keepends=True)
-    if SECTION not in lines:
-        raise ValueError("manifest.yaml has no `  slash_commands:` under features")
-    start = lines.index(SECTION)
+EVENTS_SECTION = "  event_subscriptions:\n"
+# What each event the app handles is for, as the manifest's comment says it.
+EVENT_NOTES = {"app_home_opened": "the App Home tab: published when a person opens it"}
+
+
+def event_subscriptions(events: tuple[str, ...]) -> str:
+    """The `event_subscriptions:` section under settings: the bot events the app handles, at the one URL."""
+    lines = [EVENTS_SECTION, f"    request_url: {URL}\n", "    bot_events:\n"]
+    for event in events:
+        note = f" # {EVENT_NOTES[event]}" if event in EVENT_NOTES else ""
+        lines.append(f"      - {event}{note}\n")
+    return "".join(lines)
+
+
+def _replaced(lines: list[str], section: str, text: str) -> list[str]:
+    """`lines` with the section starting at `section` (its deeper-indented lines) replaced by `text`."""
+    start = lines.index(section)
     end = start + 1
     while end < len(lines) and (lines[end].startswith("    ") or not lines[end].strip()):
         end += 1
-    return "".join(lines[:start]) + slash_commands(names) + "".join(lines[end:])
+    return [*lines[:start], text, *lines[end:]]
+
+
+def manifest_with(text: str, names: CommandNames, events: tuple[str, ...] | None = None) -> str:
+    """The manifest `text` with its slash commands replaced by those of `names` and its event subscription by
+    `events` (default: bot.app.EVENTS, what the app handles); the rest as it is."""
+    if events is None:
+        from bot.app import EVENTS
+
+        events = EVENTS
+    lines = text.splitlines(keepends=True)
+    if SECTION not in lines:
+        raise ValueError("manifest.yaml has no `  slash_commands:` under features")
+    lines = _replaced(lines, SECTION, slash_commands(names))
+    if EVENTS_SECTION in lines:
+        lines = _replaced(lines, EVENTS_SECTION, event_subscriptions(events))
+    elif "settings:\n" in lines:
+        at = lines.index("settings:\n") + 1
+        lines = [*lines[:at], event_subscriptions(events), *lines[at:]]
+    else:
+        raise ValueError("manifest.yaml has no `settings:`")
+    return "".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:

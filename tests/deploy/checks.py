@@ -370,4 +370,28 @@ def manifest_problems(manifest_text: str, handled: Iterable[str]) -> list[str]:
     scopes = set(manifest.get("oauth_config", {}).get("scopes", {}).get("bot", []))
     problems += [f"bot scope {s} is not needed" for s in sorted(scopes - ALLOWED_BOT_SCOPES)]
     problems += [f"bot scope {s} is missing" for s in sorted(REQUIRED_BOT_SCOPES - scopes)]
+    return problems + event_problems(manifest)
+
+
+def event_problems(manifest: dict[str, Any], events: Iterable[str] | None = None) -> list[str]:
+    """The manifest subscribes to exactly the events the app handles (bot.app.EVENTS), at the one URL, and
+    enables the home tab the app publishes on app_home_opened."""
+    if events is None:
+        from bot.app import EVENTS
+
+        events = EVENTS
+    handled = set(events)
+    subscriptions = manifest.get("settings", {}).get("event_subscriptions") or {}
+    declared = set(subscriptions.get("bot_events") or [])
+    problems = [
+        f"event {e}: handled by the app but not subscribed in manifest.yaml" for e in sorted(handled - declared)
+    ]
+    problems += [
+        f"event {e}: subscribed in manifest.yaml but the app does not handle it" for e in sorted(declared - handled)
+    ]
+    if declared and subscriptions.get("request_url") != PLACEHOLDER_URL:
+        problems.append(f"event_subscriptions: request_url must be the placeholder {PLACEHOLDER_URL}")
+    home = manifest.get("features", {}).get("app_home") or {}
+    if "app_home_opened" in handled and home.get("home_tab_enabled") is not True:
+        problems.append("features.app_home.home_tab_enabled must be true: the app publishes the home tab")
     return problems

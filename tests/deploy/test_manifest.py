@@ -16,7 +16,7 @@ from bot.commands import SLASH_COMMANDS, Parser
 from bot.config import parse_config
 from bot.config_source import read_yaml
 
-from .checks import REPO, manifest_problems
+from .checks import REPO, event_problems, manifest_problems
 
 
 def test_manifest_matches_the_commands_the_app_handles(manifest_text: str) -> None:
@@ -105,3 +105,39 @@ def test_make_manifest_writes_the_file(tmp_path: Path, manifest_text: str) -> No
     declared = [c["command"] for c in yaml.safe_load(manifest.read_text())["features"]["slash_commands"]]
     assert declared[0] == "/ops-deploy"
     assert "/deploy" not in declared
+
+
+# --- events: the App Home (issue 20.2) ---------------------------------------------------------------------
+
+
+def test_manifest_subscribes_to_the_events_the_app_handles_and_enables_the_home_tab(manifest_text: str) -> None:
+    from bot.app import EVENTS
+
+    manifest = yaml.safe_load(manifest_text)
+    assert manifest["settings"]["event_subscriptions"]["bot_events"] == list(EVENTS)
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
+    assert not event_problems(manifest)
+
+
+def test_an_event_missing_or_extra_and_a_disabled_home_tab_are_reported(manifest_text: str) -> None:
+    manifest = yaml.safe_load(manifest_text)
+    assert event_problems(manifest, ["app_home_opened", "app_mention"]) == [
+        "event app_mention: handled by the app but not subscribed in manifest.yaml"
+    ]
+    assert event_problems(manifest, []) == [
+        "event app_home_opened: subscribed in manifest.yaml but the app does not handle it"
+    ]
+    manifest["features"]["app_home"]["home_tab_enabled"] = False
+    assert "features.app_home.home_tab_enabled must be true" in event_problems(manifest)[0]
+
+
+def test_make_manifest_writes_the_event_subscription_the_app_handles(manifest_text: str) -> None:
+    names = parse_config(read_yaml(REPO / "config" / "example.yaml")).command_names
+    without = manifest_text.replace(
+        "      - app_home_opened # the App Home tab: published when a person opens it\n", ""
+    )
+    assert event_problems(yaml.safe_load(without))
+    assert _generator().manifest_with(without, names) == manifest_text
+    assert "      - app_mention\n" in _generator().manifest_with(
+        manifest_text, names, ("app_home_opened", "app_mention")
+    )
