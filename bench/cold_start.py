@@ -1,7 +1,9 @@
 """Cold start: a fresh Python process imports handlers.slack and acks its first slash command.
 
-Each run is one subprocess, timed from spawn to exit in this process, configured as template.yaml
-configures the function (OPSBOT_CONFIG_FILE, AWS_LAMBDA_FUNCTION_NAME, so the Lambda client for lazy
+Each run is one subprocess, timed from spawn to exit in this process, running the function's bundle as
+lambda/Makefile builds it (build-SlackFunction into a temporary directory: bot/, handlers/, config/ with the
+config's JSON form) from that directory, configured as template.yaml configures the function
+(OPSBOT_CONFIG_FILE=config/example.yaml, AWS_LAMBDA_FUNCTION_NAME, so the Lambda client for lazy
 invokes is created as in Lambda) except that the secrets come from the environment and the lazy
 invoke itself is dropped (it is a network call to Lambda, not part of the ack). The signed event is
 made here and read from stdin. Floor, measured in the same run the same way:
@@ -15,10 +17,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.parse
+from pathlib import Path
 from typing import Any
 
 from bench.support import AWS_TEST_ENVIRONMENT, ROOT, median, ms, table
@@ -73,7 +78,31 @@ print("ACKS " + json.dumps(seconds))
 """
 
 
-def child_environment(with_lambda_client: bool) -> dict[str, str]:
+CONFIG_FILE = "config/example.yaml"  # template.yaml's ConfigFile default, relative to the bundle
+YAML_ONLY_CONFIG_FILE = "yaml-only/example.yaml"  # the same file without its JSON form beside it
+
+
+MAKE_BUILD = ["make", "--silent", "-f", str(ROOT / "lambda" / "Makefile"), "build-SlackFunction"]
+
+
+def build_bundle(directory: Path) -> Path:
+    """The Slack function's bundle as `sam build` makes it (lambda/Makefile), plus a copy of the config without
+    its JSON form (YAML_ONLY_CONFIG_FILE, the reading before the build made one)."""
+    result = subprocess.run(
+        [*MAKE_BUILD, f"ARTIFACTS_DIR={directory}", f"PYTHON={sys.executable}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"lambda/Makefile build-SlackFunction failed: {result.stderr.strip()[-2000:]}")
+    yaml_only = directory / YAML_ONLY_CONFIG_FILE
+    yaml_only.parent.mkdir()
+    shutil.copyfile(directory / CONFIG_FILE, yaml_only)
+    return directory
+
+
+def child_environment(bundle: Path, with_lambda_client: bool, config_file: str = CONFIG_FILE) -> dict[str, str]:
     from harness import BOT_TOKEN, SIGNING_SECRET
 
     environ = {
@@ -84,13 +113,13 @@ def child_environment(with_lambda_client: bool) -> dict[str, str]:
     environ.update(AWS_TEST_ENVIRONMENT)
     environ.update(
         {
-            "OPSBOT_CONFIG_FILE": str(ROOT / "config" / "example.yaml"),
+            "OPSBOT_CONFIG_FILE": config_file,
             "SLACK_SIGNING_SECRET": SIGNING_SECRET,
             "SLACK_BOT_TOKEN": BOT_TOKEN,
             "SLACK_API_URL": "http://127.0.0.1:9/api/",
             "POWERTOOLS_SERVICE_NAME": "fargate-chatops",
             "POWERTOOLS_LOG_LEVEL": "WARNING",
-            "PYTHONPATH": str(ROOT),
+            "PYTHONPATH": str(bundle),
         }
     )
     if with_lambda_client:
@@ -115,10 +144,10 @@ def signed_event(trigger_id: str = "cold-start") -> str:
     return json.dumps(api_gateway_event(body, signed_headers(body)))
 
 
-def primed_environment() -> dict[str, str]:
+def primed_environment(bundle: Path) -> dict[str, str]:
     """As deployed, with AWS at a closed port: each ack's replay record fails at once (the handler lets the
     request through, as when DynamoDB is unreachable), so the acks compare the bot's own work, not a network."""
-    return child_environment(True) | {"AWS_ENDPOINT_URL": "http://127.0.0.1:9"}
+    return child_environment(bundle, True) | {"AWS_ENDPOINT_URL": "http://127.0.0.1:9"}
 
 
 def primed_acks(environ: dict[str, str]) -> list[float]:
@@ -128,7 +157,7 @@ def primed_acks(environ: dict[str, str]) -> list[float]:
         [sys.executable, "-c", PRIMED_CHILD],
         input=events,
         env=environ,
-        cwd=ROOT,
+        cwd=environ["PYTHONPATH"],
         capture_output=True,
         text=True,
         check=False,
@@ -142,7 +171,13 @@ def primed_acks(environ: dict[str, str]) -> list[float]:
 def run_once(code: str, environ: dict[str, str], stdin: str = "") -> float:
     started = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, "-c", code], input=stdin, env=environ, cwd=ROOT, capture_output=True, text=True, check=False
+        [sys.executable, "-c", code],
+        input=stdin,
+        env=environ,
+        cwd=environ["PYTHONPATH"],  # the bundle, as Lambda runs from /var/task
+        capture_output=True,
+        text=True,
+        check=False,
     )
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
@@ -150,18 +185,19 @@ def run_once(code: str, environ: dict[str, str], stdin: str = "") -> float:
     return elapsed
 
 
-def measure(runs: int) -> dict[str, list[float]]:
+def measure(runs: int, bundle: Path) -> dict[str, list[float]]:
     """Interleaved, so that a burst of load from elsewhere hits every variant alike."""
     variants = {
-        "floor": (FLOOR, child_environment(False), ""),
-        "floor with Lambda client": (LAMBDA_FLOOR, child_environment(False), ""),
-        "handler": (CHILD, child_environment(True), signed_event()),
-        "handler without Lambda client": (CHILD, child_environment(False), signed_event()),
+        "floor": (FLOOR, child_environment(bundle, False), ""),
+        "floor with Lambda client": (LAMBDA_FLOOR, child_environment(bundle, False), ""),
+        "handler": (CHILD, child_environment(bundle, True), signed_event()),
+        "handler without Lambda client": (CHILD, child_environment(bundle, False), signed_event()),
+        "handler reading YAML": (CHILD, child_environment(bundle, True, YAML_ONLY_CONFIG_FILE), signed_event()),
     }
     times: dict[str, list[float]] = {name: [] for name in variants} | {"primed first": [], "primed warm": []}
     for code, environ, stdin in variants.values():
         run_once(code, environ, stdin)  # untimed: byte-code caches, file system caches
-    primed = primed_environment()
+    primed = primed_environment(bundle)
     for _ in range(runs):
         for name, (code, environ, stdin) in variants.items():
             if not name.startswith("floor"):
@@ -174,11 +210,13 @@ def measure(runs: int) -> dict[str, list[float]]:
 
 
 def main(runs: int = RUNS) -> dict[str, Any]:
-    times = measure(runs)
+    with tempfile.TemporaryDirectory(prefix="cold-start-bundle-") as directory:
+        times = measure(runs, build_bundle(Path(directory)))
     floor = median(times["floor"])
     lambda_floor = median(times["floor with Lambda client"])
     handler = median(times["handler"])
     plain = median(times["handler without Lambda client"])
+    from_yaml = median(times["handler reading YAML"])
     ratio = handler / floor
     primed_first, primed_warm = median(times["primed first"]), median(times["primed warm"])
     primed_ratio = primed_first / primed_warm
@@ -202,6 +240,12 @@ def main(runs: int = RUNS) -> dict[str, Any]:
             f"{plain / floor:.2f}",
             f"{plain / lambda_floor:.2f}",
         ],
+        [
+            "as deployed, but the config read from its YAML (no JSON form beside it)",
+            ms(from_yaml),
+            f"{from_yaml / floor:.2f}",
+            f"{from_yaml / lambda_floor:.2f}",
+        ],
     ]
     primed_rows = [
         [f"warm ack (median of {WARM_ACKS} after the first)", ms(primed_warm), "1.00"],
@@ -212,8 +256,9 @@ def main(runs: int = RUNS) -> dict[str, Any]:
     loadavg = os.getloadavg()
     markdown = "\n\n".join(
         [
-            f"Median of {runs} fresh processes each, spawn to exit, interleaved. The handler runs configured "
-            "as template.yaml configures it (config/example.yaml, Lambda client created at start-up), secrets "
+            f"Median of {runs} fresh processes each, spawn to exit, interleaved. The handler runs from the "
+            "bundle lambda/Makefile builds (config/example.yaml with its JSON form), configured as "
+            "template.yaml configures it (Lambda client created at start-up), secrets "
             "from the environment; the lazy invoke itself is dropped (a network call, not part of the ack). "
             f"Load average at the end: {loadavg[0]:.2f} {loadavg[1]:.2f} {loadavg[2]:.2f} ({os.cpu_count()} CPUs).",
             "Without SnapStart:",
@@ -240,6 +285,7 @@ def main(runs: int = RUNS) -> dict[str, Any]:
         "ratio_to_lambda_floor": handler / lambda_floor,
         "handler_ms": handler * 1000,
         "handler_without_lambda_client_ms": plain * 1000,
+        "handler_reading_yaml_ms": from_yaml * 1000,
         "ratio": ratio,
         "target_met": met,
         "primed_first_ack_ms": primed_first * 1000,

@@ -56,7 +56,7 @@ from bot.config_source import (
     VARIABLES,
     comma_separated,
     overlay,
-    read_yaml,
+    read_config_file,
 )
 from bot.config_source import ConfigError as ConfigError  # defined without pydantic, for the ack path
 
@@ -705,5 +705,5 @@ class EnvironmentVariables(BaseModel):
 def load_config(environ: Mapping[str, str] | None = None) -> Config:
     """Read the configuration the way the Lambda functions and the local sandbox do."""
     variables = EnvironmentVariables.read(os.environ if environ is None else environ)
-    data = read_yaml(Path(variables.config_file)) if variables.config_file else {}
+    data = read_config_file(Path(variables.config_file)) if variables.config_file else {}
     return parse_config(variables.overlay(data))

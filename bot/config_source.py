@@ -114,14 +114,26 @@ class PlainVariables:
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
-    import yaml  # only at start-up
+    """The YAML file's settings (a mapping), or ConfigError saying why not."""
+    return _parse_yaml(_read_bytes(path), path)
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise ConfigError(f"cannot read OPSBOT_CONFIG_FILE {str(path)!r}: {error.strerror}") from None
+
+
+def _parse_yaml(source: bytes, path: Path) -> dict[str, Any]:
+    import yaml  # only at start-up, and not at all where the build shipped the file as JSON (read_config_file)
 
     # libyaml's loader when PyYAML has it (the wheels do): the same safe subset, ~15x faster than pure Python.
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        loaded = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506 - a safe loader
-    except OSError as error:
-        raise ConfigError(f"cannot read OPSBOT_CONFIG_FILE {str(path)!r}: {error.strerror}") from None
+        loaded = yaml.load(source.decode("utf-8"), Loader=loader)  # noqa: S506 - a safe loader
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path} is not UTF-8 text: {error}") from None
     except yaml.YAMLError as error:
         raise ConfigError(f"{path} is not valid YAML: {error}") from None
     if loaded is None:
@@ -129,6 +141,74 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(loaded, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of settings")
     return loaded
+
+
+# The Lambda bundle's build (lambda/Makefile, lambda/compile_config.py) writes next to each config/*.yaml the
+# same settings as JSON: the Slack function's cold ack then reads them with the json module and never imports
+# PyYAML (20-28 ms, docs/BENCHMARKS.md "Cold start"). The YAML stays the file people edit and the authority:
+# the JSON names the SHA-256 of the YAML bytes it was made from, and a JSON that does not match the YAML
+# beside it (stale, hand-edited, truncated) is ignored.
+COMPILED_SUFFIX = ".json"
+
+
+def compiled_path(path: Path) -> Path:
+    """Where the build writes the JSON form of the YAML file at `path` (config/example.yaml.json)."""
+    return path.with_name(path.name + COMPILED_SUFFIX)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal values of the same types all the way down (True is not 1, 1 is not 1.0, a key "1" is not 1)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        keys_alike = a.keys() == b.keys() and all(_same(key, other) for key, other in zip(a, b, strict=True))
+        return keys_alike and all(_same(a[key], b[key]) for key in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+def compile_config(path: Path) -> str | None:
+    """The JSON form of the YAML file at `path`: its settings and the SHA-256 of its bytes; None when JSON
+    cannot carry the settings exactly (a date, a key that is not text, NaN), and the function reads the YAML."""
+    import hashlib
+    import json
+
+    source = _read_bytes(path)
+    data = _parse_yaml(source, path)
+    try:
+        text = json.dumps(data, allow_nan=False)
+    except (TypeError, ValueError):
+        return None
+    if not _same(json.loads(text), data):
+        return None
+    document = {"source_sha256": hashlib.sha256(source).hexdigest(), "settings": data}
+    return json.dumps(document, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def _compiled_settings(path: Path, source: bytes) -> dict[str, Any] | None:
+    """The settings of the JSON form of `path`, if there is one made from exactly these YAML bytes."""
+    import hashlib
+    import json
+
+    try:
+        document = json.loads(compiled_path(path).read_bytes())
+    except (OSError, ValueError):  # none (where nothing was built), unreadable or not JSON: the YAML decides
+        return None
+    if not isinstance(document, dict) or not isinstance(document.get("settings"), dict):
+        return None
+    if document.get("source_sha256") != hashlib.sha256(source).hexdigest():
+        return None
+    settings: dict[str, Any] = document["settings"]
+    return settings
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The settings of the YAML file at `path`: from its JSON form when the build wrote one from these very
+    bytes (compile_config), else from the YAML. Both readings are the same data."""
+    source = _read_bytes(path)
+    compiled = _compiled_settings(path, source)
+    return compiled if compiled is not None else _parse_yaml(source, path)
 
 
 def overlay(data: dict[str, Any], variables: Variables) -> dict[str, Any]:
@@ -180,7 +260,7 @@ def overlay(data: dict[str, Any], variables: Variables) -> dict[str, Any]:
 def plain_data(environ: Mapping[str, str]) -> dict[str, Any]:
     """The file and the variables, merged as bot.config.load_config merges them, unvalidated."""
     variables = PlainVariables.read(environ)
-    data = read_yaml(Path(variables.config_file)) if variables.config_file else {}
+    data = read_config_file(Path(variables.config_file)) if variables.config_file else {}
     return overlay(data, variables)
 
 
