@@ -8,6 +8,7 @@ alarm's own topic. From there it takes the path it takes in AWS: SNS -> SQS -> t
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -81,12 +82,17 @@ def notification(alarm: dict[str, Any], old_state: str, new_state: str, reason: 
 
 
 class AlarmTrigger:
-    """Moves seeded alarms between OK and ALARM and notifies their SNS actions, as CloudWatch does."""
+    """Moves seeded alarms between OK and ALARM and notifies their SNS actions, as CloudWatch does.
 
-    def __init__(self, cloudwatch: Any, sns: Any, prefix: str) -> None:
+    `also`: the triggers of the other environments (each with its account's clients): their alarms are
+    listed and triggered here too, each in its own account, so one page fires any environment's alarm.
+    """
+
+    def __init__(self, cloudwatch: Any, sns: Any, prefix: str, also: Sequence[AlarmTrigger] = ()) -> None:
         self.cloudwatch = cloudwatch
         self.sns = sns
         self.prefix = prefix
+        self.also = list(also)
 
     def alarms(self) -> list[dict[str, Any]]:
         """The platform's alarms with their state, for the page's control."""
@@ -96,12 +102,17 @@ class AlarmTrigger:
                 {"name": a["AlarmName"], "state": a.get("StateValue", "INSUFFICIENT_DATA")}
                 for a in page.get("MetricAlarms", [])
             ]
+        for other in self.also:
+            found += other.alarms()
         return sorted(found, key=lambda a: str(a["name"]))
 
     def trigger(self, name: str, state: str) -> dict[str, Any]:
         """Set `name` to `state` (ALARM or OK) and publish the notification; returns the published message."""
         if state not in STATES:
             raise ValueError(f"state must be one of {', '.join(STATES)}, got {state!r}")
+        owner = next((other for other in self.also if name.startswith(other.prefix)), None)
+        if owner is not None and not name.startswith(self.prefix):
+            return owner.trigger(name, state)
         found = self.cloudwatch.describe_alarms(AlarmNames=[name]).get("MetricAlarms", [])
         if not found:
             raise UnknownAlarmError(f"no alarm named {name!r}")

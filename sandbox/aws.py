@@ -1,5 +1,11 @@
 """The embedded AWS: moto in server mode on a loopback port, seeded as if infra/ had been applied.
 
+Every environment of the config is seeded, each in its own account: one with role_arn in the role's account
+(moto files what is done with an assumed role's credentials under the role's account), the others in moto's
+default account, the bot's. The alarm queue is the bot's, subscribed to every environment's alarm topic.
+The default environment is seeded before anything else starts; the others in a thread meanwhile (the
+services' processes start in the same seconds), which `wait_seeded` waits for.
+
 Everything else in the sandbox (the bot's handlers, the rollout simulator, the log shippers, the page's
 alarm control) reaches it over HTTP through `AWS_ENDPOINT_URL`, exactly as it would reach AWS.
 """
@@ -18,7 +24,16 @@ from typing import Any
 import boto3
 
 from bot.config import Config, Target
-from sandbox.seed import SANDBOX_PLAN, Seeded, SeedPlan, alarm_queue, seed, seed_cost_explorer
+from sandbox.seed import (
+    SANDBOX_PLAN,
+    Seeded,
+    SeedPlan,
+    account_clients,
+    alarm_queue,
+    seed,
+    seed_cost_explorer,
+    subscribe_alarm_queue,
+)
 
 # Credentials moto accepts and AWS would refuse: nothing can reach a real account by accident.
 FAKE_CREDENTIALS = {
@@ -61,7 +76,11 @@ class EmbeddedAWS:
         self.secrets = dict(secrets or {})
         """Secrets Manager secrets to create (name -> value): the bot's Slack secrets."""
         self.seeded: Seeded | None = None
+        self.others: dict[str, Seeded] = {}  # the other environments', by name
         self.queue_url = ""
+        self._account_clients: dict[str, Callable[[str], Any]] = {}
+        self._others_seeded = threading.Event()
+        self._others_failed: Exception | None = None
         self._server: Any = None
 
     @property
@@ -72,18 +91,33 @@ class EmbeddedAWS:
     def region(self) -> str:
         return self.config.environment().region
 
-    def client(self, service: str) -> Any:
-        return boto3.client(service, region_name=self.region, endpoint_url=self.endpoint_url)
+    def client(self, service: str, env: str | None = None) -> Any:
+        """A client in the account and region of environment `env` (the default one): through its role when
+        it has one, as the bot reaches it."""
+        environment = self.config.environment(env)
+        if environment.role_arn is None:
+            return boto3.client(service, region_name=environment.region, endpoint_url=self.endpoint_url)
+        if environment.name not in self._account_clients:
+            self._account_clients[environment.name] = account_clients(
+                environment.role_arn, environment.region, self.endpoint_url
+            )
+        return self._account_clients[environment.name](service)
+
+    def seeded_client(self, service: str, env: str | None = None) -> Any:
+        """client(), once every environment is seeded (for what starts by reading another environment)."""
+        self.wait_seeded()
+        return self.client(service, env)
 
     def start(self) -> str:
         from moto.server import ThreadedMotoServer
 
-        from sandbox import alarm_history, dynamodb_atomic
+        from sandbox import alarm_history, dynamodb_atomic, sns_cross_account
         from sandbox.metric_widget import install
 
         install()  # GetMetricWidgetImage, which moto lacks: the server runs moto in this process
         alarm_history.install()  # DescribeAlarmHistory (/ops timeline), which moto lacks too
         dynamodb_atomic.install()  # a conditional write checks and stores in one step, as in DynamoDB
+        sns_cross_account.install()  # a workload account's alarm topic delivers to the bot's queue
         # One line per AWS call would bury everything else the terminal shows.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self.environ.update(aws_environment(self.endpoint_url, self.region))
@@ -93,12 +127,42 @@ class EmbeddedAWS:
         self.seeded = seed(self.config, self.endpoint_url, self.plan)
         seed_cost_explorer(self.config, self.endpoint_url, self.plan)
         self.queue_url = alarm_queue(self.config, self.endpoint_url, self.seeded.topic_arn)
+        threading.Thread(target=self._seed_others, name="seed-others", daemon=True).start()
         if self.secrets:
             secretsmanager = self.client("secretsmanager")
             for name, value in self.secrets.items():
                 secretsmanager.create_secret(Name=name, SecretString=value)
         took = time.monotonic() - started
-        return f"{self.endpoint_url}  (moto; seeded in {took:.1f} s)"
+        others = ", ".join(e.name for e in self.config.environments if e.name != self.config.environment().name)
+        meanwhile = f"; {others} meanwhile" if others else ""
+        accounts = len({e.account_id for e in self.config.environments})
+        plural = "s" if accounts > 1 else ""
+        home = self.config.environment().name
+        return f"{self.endpoint_url}  (moto; {accounts} account{plural}; {home} seeded in {took:.1f} s{meanwhile})"
+
+    def _seed_others(self) -> None:
+        """The environments besides the default one, each in its account, their alarm topics to the queue."""
+        home = self.config.environment().name
+        try:
+            attributes = self.client("sqs").get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])
+            queue_arn = attributes["Attributes"]["QueueArn"]
+            for environment in self.config.environments:
+                if environment.name == home:
+                    continue
+                seeded = seed(self.config, self.endpoint_url, self.plan, env=environment.name)
+                subscribe_alarm_queue(self.config, self.endpoint_url, queue_arn, environment.name, seeded.topic_arn)
+                self.others[environment.name] = seeded
+        except Exception as error:  # moto stopped under it (Ctrl-C while starting), or a bad seed
+            self._others_failed = error
+        finally:
+            self._others_seeded.set()
+
+    def wait_seeded(self, timeout: float = 120) -> None:
+        """Return once every environment is seeded; raise if that failed or takes longer than `timeout`."""
+        if not self._others_seeded.wait(timeout):
+            raise RuntimeError(f"the other environments were not seeded within {timeout:g} s")
+        if self._others_failed is not None:
+            raise RuntimeError(f"could not seed the other environments: {self._others_failed}")
 
     def stop(self) -> None:
         if self._server is None:

@@ -2,11 +2,13 @@
 
 One process tree on 127.0.0.1, started in this order and stopped in reverse:
 
-    aws       moto in server mode (:5000), seeded from the bot's config as if infra/ had been applied
+    aws       moto in server mode (:5000), seeded from the bot's config as if infra/ had been applied: each
+              environment in its own account (config/sandbox.yaml: production in the bot's, staging in a second)
     logs      one shipper per service: its stdout (JSON request logs) -> its CloudWatch log group
     service-b, service-a   child processes on uvicorn (:8001, :8000)
     bot       the real Lambda handlers behind a local API Gateway / EventBridge / SQS adapter (:3001)
-    rollouts  ECS deployment state change events after a deploy, which moto does not emit
+    rollouts  ECS deployment state change events after a deploy, which moto does not emit (one per environment,
+              each from its environment's account)
     metrics   the services' CPU and ALB metrics into moto every 5 s, from their requests and rollouts
     slack     the Slack stand-in and the page to drive it (:3000); the page answering means ready
 
@@ -17,6 +19,7 @@ SERVICE_A_PORT, SERVICE_B_PORT); SANDBOX_ROLLOUT_SECONDS sets how long a simulat
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import sys
@@ -32,7 +35,7 @@ SERVICES_DIR = REPO / "services"
 # Where both services import their shared runtime from (`service_runtime`; /app in their images).
 SERVICES_COMMON = SERVICES_DIR / "common"
 HOST = "127.0.0.1"
-DEFAULT_CONFIG = REPO / "config" / "example.yaml"
+DEFAULT_CONFIG = REPO / "config" / "sandbox.yaml"
 # Fixed local values: the page signs with the secret the bot verifies, the bot posts with the token.
 SIGNING_SECRET = "sandbox-signing-secret"  # noqa: S105 - not a secret: both ends are this process
 BOT_TOKEN = "xoxb-sandbox"  # noqa: S105
@@ -131,6 +134,7 @@ def bot_environment(ports: Ports, environ: Mapping[str, str]) -> dict[str, str]:
         "OPSBOT_ALARM_CHANNEL": environ.get("OPSBOT_ALARM_CHANNEL") or OPS_CHANNEL,
         # moto's account (sandbox.seed.ACCOUNT), as the template gives AWS::AccountId: the alarms moto sends
         # name it, so they are the environment's own whatever account_id a given config file says.
+        # An environment with role_arn keeps its role's account (staging's, in config/sandbox.yaml).
         "OPSBOT_ACCOUNT_ID": MOTO_ACCOUNT,
         "POWERTOOLS_LOG_LEVEL": environ.get("POWERTOOLS_LOG_LEVEL") or "WARNING",
         "POWERTOOLS_METRICS_NAMESPACE": "fargate-chatops-sandbox",
@@ -196,17 +200,40 @@ def build(environ: MutableMapping[str, str]) -> tuple[Supervisor, str]:
         ),
         settle_after=seconds_from_env("SANDBOX_ROLLOUT_SECONDS", 5.0, environ),
     )
+    # The other environments' rollouts, in their own accounts; their services have no local process.
+    others = [e.name for e in config.environments if e.name != environment.name]
+    other_rollouts = [
+        RolloutSimulator(
+            config.targets(name),
+            functools.partial(aws.seeded_client, "ecs", name),
+            lambda event: post_json(f"{adapter.url}/events", event),
+            SANDBOX_PLAN.bad_tags,
+            settle_after=seconds_from_env("SANDBOX_ROLLOUT_SECONDS", 5.0, environ),
+        )
+        for name in others
+    ]
+    for name, simulator in zip(others, other_rollouts, strict=True):
+        simulator.name = f"rollouts {name}"
     channel = environment.channels[0] if environment.channels else OPS_CHANNEL
 
     def workspace(port: int) -> SlackWorkspace:
-        alarms = AlarmTrigger(aws.client("cloudwatch"), aws.client("sns"), f"{config.project}-{environment.name}-")
+        also = [
+            AlarmTrigger(aws.client("cloudwatch", name), aws.client("sns", name), f"{config.project}-{name}-")
+            for name in others
+        ]
+        alarms = AlarmTrigger(
+            aws.client("cloudwatch"), aws.client("sns"), f"{config.project}-{environment.name}-", also=also
+        )
         return SlackWorkspace(config, adapter.url, SIGNING_SECRET, alarms, channel_id=channel, port=port)
 
     page = SlackPage(ports.page, workspace)
-    supervisor = Supervisor(children, before=[aws, *shippers.values()], after=[adapter, rollouts, metrics, page])
+    supervisor = Supervisor(
+        children, before=[aws, *shippers.values()], after=[adapter, rollouts, *other_rollouts, metrics, page]
+    )
     service_a = children[-1].url
     ready = (
-        f"open http://{HOST}:{ports.page} (Slack #ops: type /deploy service-a v1.3.0); "
+        f"open http://{HOST}:{ports.page} (Slack #ops: type /deploy service-a v1.3.0"
+        f"{' staging' if 'staging' in others else ''}); "
         f"service-a at {service_a}/api/backend; Ctrl-C stops everything"
     )
     return supervisor, ready

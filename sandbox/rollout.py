@@ -47,14 +47,15 @@ class Rollout:
 def deployment_event(
     service_arn: str, region: str, name: str, deployment_id: str, reason: str = "", at: datetime | None = None
 ) -> dict[str, Any]:
-    """An ECS "Deployment State Change" event as EventBridge delivers it."""
+    """An ECS "Deployment State Change" event as EventBridge delivers it: from the service's account (another
+    account's rule forwards it to the bot's bus as it is)."""
     stamp = (at or datetime.now(UTC)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
         "detail-type": "ECS Deployment State Change",
         "source": "aws.ecs",
-        "account": ACCOUNT,
+        "account": _account(service_arn),
         "time": stamp,
         "region": region,
         "resources": [service_arn],
@@ -153,7 +154,7 @@ class RolloutSimulator:
         bad = tag in self.bad_tags
         rollout = Rollout(target, arn, deployment_id, current, before, bad=bad, started=time.monotonic())
         self._rollouts[arn] = rollout
-        _moto_rollout(target, current, "IN_PROGRESS", service.get("desiredCount", 1), healthy=0)
+        _moto_rollout(target, current, "IN_PROGRESS", service.get("desiredCount", 1), healthy=0, account=_account(arn))
         if not rollout.bad and self.restart is not None:
             environment = {e.get("name"): e.get("value") for e in container.get("environment", [])}
             self.restart(target, str(environment.get("APP_VERSION") or tag or "dev"))
@@ -181,11 +182,20 @@ class RolloutSimulator:
                     cluster=rollout.target.cluster, service=rollout.target.ecs_service, taskDefinition=rollout.previous
                 )
                 self._seen[arn] = rollout.previous
-                _moto_rollout(rollout.target, rollout.previous, "FAILED", desired, healthy=desired)
+                _moto_rollout(
+                    rollout.target, rollout.previous, "FAILED", desired, healthy=desired, account=_account(arn)
+                )
                 reason = CIRCUIT_BREAKER_REASON.format(previous=previous)
                 self._emit(deployment_event(arn, region, "SERVICE_DEPLOYMENT_FAILED", rollout.deployment_id, reason))
             else:
-                _moto_rollout(rollout.target, rollout.task_definition, "COMPLETED", desired, healthy=desired)
+                _moto_rollout(
+                    rollout.target,
+                    rollout.task_definition,
+                    "COMPLETED",
+                    desired,
+                    healthy=desired,
+                    account=_account(arn),
+                )
                 self._emit(deployment_event(arn, region, "SERVICE_DEPLOYMENT_COMPLETED", rollout.deployment_id))
 
     def _desired(self, target: Target) -> int:
@@ -197,12 +207,19 @@ class RolloutSimulator:
         self.deliver(event)
 
 
-def _moto_rollout(target: Target, task_definition: str, state: str, desired: int, healthy: int) -> None:
+def _account(arn: str) -> str:
+    parts = arn.split(":")
+    return parts[4] if len(parts) > 5 and parts[4] else ACCOUNT
+
+
+def _moto_rollout(
+    target: Target, task_definition: str, state: str, desired: int, healthy: int, account: str = ACCOUNT
+) -> None:
     """Show the rollout in moto's service record (counts and primary deployment), which moto never moves."""
     try:
         from moto.ecs.models import ecs_backends
 
-        service = ecs_backends[ACCOUNT][target.region].services[f"{target.cluster}:{target.ecs_service}"]
+        service = ecs_backends[account][target.region].services[f"{target.cluster}:{target.ecs_service}"]
     except (ImportError, KeyError):
         return
     service.running_count = healthy

@@ -264,11 +264,9 @@ def _backdate_pushes(repository: str, region: str, days_ago: dict[str, float], a
             image.image_pushed_at = int(now - days_ago[image.image_tag] * 86400)
 
 
-def alarm_queue(config: Config, endpoint_url: str | None, topic_arn: str, *more: tuple[str, str]) -> str:
-    """The alarm relay's SQS queue, subscribed to the alarm topic (SNS envelope, not raw delivery), and to
-    the topic of each other environment in `more` ((environment name, topic ARN)), from that environment's
-    account as infra/modules/workload_access subscribes it (moto delivers across accounts with
-    sandbox.sns_cross_account installed)."""
+def alarm_queue(config: Config, endpoint_url: str | None, topic_arn: str) -> str:
+    """The alarm relay's SQS queue, subscribed to the alarm topic (SNS envelope, not raw delivery); another
+    environment's topic is subscribed by subscribe_alarm_queue."""
     environment = config.environment()
     sqs = _client("sqs", environment.region, endpoint_url)
     sns = _client("sns", environment.region, endpoint_url)
@@ -276,15 +274,19 @@ def alarm_queue(config: Config, endpoint_url: str | None, topic_arn: str, *more:
     queue_url: str = sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "30"})["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
-    for env, topic in more:
-        other = config.environment(env)
-        if other.role_arn:
-            account_clients(other.role_arn, other.region, endpoint_url)("sns").subscribe(
-                TopicArn=topic, Protocol="sqs", Endpoint=queue_arn
-            )
-        else:
-            _client("sns", other.region, endpoint_url).subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
     return queue_url
+
+
+def subscribe_alarm_queue(config: Config, endpoint_url: str | None, queue_arn: str, env: str, topic_arn: str) -> None:
+    """Subscribe the alarm relay's queue to environment `env`'s alarm topic, from the topic's account, as
+    infra/modules/workload_access does (moto delivers across accounts with sandbox.sns_cross_account)."""
+    other = config.environment(env)
+    sns = (
+        account_clients(other.role_arn, other.region, endpoint_url)("sns")
+        if other.role_arn
+        else _client("sns", other.region, endpoint_url)
+    )
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
 
 
 # Daily UnblendedCost per AWS service, in USD: a platform of two small Fargate services.
