@@ -150,8 +150,10 @@ def prime() -> None:
     context = SimpleNamespace(function_name="prime", invoked_function_arn="prime")
     runner.lazy_listener_runner = _NoLazyWork()
     try:
-        for name in ("status", "scale"):  # as the workspace names them (slack.commands): /status or /ops status
-            command, _, text = runtime.parser.names.slash(name).partition(" ")
+        # As the workspace names them (slack.commands): /status or /ops status. The /scale lacks its count (a usage
+        # line: a render): /scale alone would open its form (bot.modals), a call to Slack.
+        for name, words in (("status", ""), ("scale", "x")):
+            command, _, text = f"{runtime.parser.names.slash(name)} {words}".strip().partition(" ")
             event = _warm_up_event(runtime, gate, command, text)
             query(event, correlation_paths.API_GATEWAY_HTTP)  # the logger's correlation id: a JMESPath compiled once
             request = delivered(without_forged_lazy_headers(event))
