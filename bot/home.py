@@ -52,6 +52,7 @@ SPACING_SECONDS = 5.0  # at most one views.publish per person per this many seco
 CHANGES_SHOWN = 5
 AUDIT_SCANNED = 50  # the environment's newest audit entries searched for its last executed changes
 VIEWERS_REFRESHED = 100
+FRESH_SECONDS = 1.0  # an environment read for one person's home serves the others published in this time
 
 Publish = Callable[[str, dict[str, Any]], object]  # views.publish(user_id, view)
 Tell = Callable[[str, render.Message], object]  # a message to a person (their messages with the app)
@@ -146,7 +147,9 @@ class HomeTab:
     clock: Clock
     sleep: Callable[[float], None]
     spacing: float = SPACING_SECONDS
-    _read: dict[str, EnvironmentHome] = field(default_factory=dict, init=False)
+    # Each environment as read last, and when: reused for a second (the homes of several people published
+    # one after another read the platform once), never longer (a refresh that waited for its slot reads anew).
+    _read: dict[str, tuple[float, EnvironmentHome]] = field(default_factory=dict, init=False)
 
     # --- publishing -------------------------------------------------------------------------------------
 
@@ -173,6 +176,7 @@ class HomeTab:
                 continue
             if wait is not None:
                 waits.append((wait, viewer.user))
+        self._read.clear()  # read after the change: never an environment as it was before it
         published, started = 0, self.clock()
         for wait, user in sorted(waits):
             self.sleep(max(0.0, started + wait - self.clock()))
@@ -180,7 +184,6 @@ class HomeTab:
         return published
 
     def _publish_all(self, users: list[str]) -> int:
-        self._read.clear()  # read afresh for each publish: a refresh may have waited for its slot
         published = 0
         for user in users:
             try:
@@ -197,9 +200,11 @@ class HomeTab:
             role = self.access.role_of(user, env.name)
             if role is None:
                 continue
-            if env.name not in self._read:
-                self._read[env.name] = self._environment(env)
-            shown.append(replace(self._read[env.name], role=role.label, channel=plan_channel(self.config, env, user)))
+            read = self._read.get(env.name)
+            if read is None or self.clock() - read[0] > FRESH_SECONDS:
+                read = (self.clock(), self._environment(env))
+                self._read[env.name] = read
+            shown.append(replace(read[1], role=role.label, channel=plan_channel(self.config, env, user)))
         return home_view(shown, self.clock(), self.config.command_names)
 
     def _environment(self, env: EnvironmentConfig) -> EnvironmentHome:

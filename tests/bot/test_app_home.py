@@ -153,6 +153,22 @@ def test_a_deploy_that_executes_refreshes_the_home_of_who_opened_it(home_bot: Bo
     assert home_bot.slack.home(DEPLOYER) is None  # who never opened the tab gets nothing published
 
 
+def test_a_change_refreshes_everyone_who_opened_the_tab_with_the_state_after_it(
+    home_bot: Bot, fake_wall: SimulatedClock
+) -> None:
+    home_bot.open_home(VIEWER)
+    fake_wall.advance(2 * SPACING_SECONDS)
+    home_bot.open_home(DEPLOYER2)  # published just now: the change waits for their next slot; not VIEWER's
+    home_bot.command("/scale service-b 3", user=OPERATOR)
+    card = home_bot.last_card()
+    home_bot.click("plan_confirm", home_bot.button(card, "plan_confirm")["value"], card.ts, user=OPERATOR)
+
+    for user in (VIEWER, DEPLOYER2):
+        assert "running / 3 desired" in shown(home_bot, user)
+        assert f"<@{OPERATOR}> `/scale service-b 3`" in shown(home_bot, user)
+        assert publishes(home_bot, user) == 2
+
+
 def test_changes_inside_the_spacing_take_one_slot_each_never_two_publishes_at_once(
     aws: Any, fake_wall: SimulatedClock
 ) -> None:
