@@ -1,7 +1,8 @@
 """The App Home tab: the platform at a glance for each person (bot.home_view draws it), published with
 views.publish when they open the tab (app_home_opened) and again, for the people who opened it lately,
-after each change: an operation that executed (Operations.on_executed), a deploy that finished
-(DeploymentTracker.on_ended), a lock taken or released (ReadCommands.on_lock_change).
+after each change made in the Slack function: an operation that executed (Operations.on_executed), a lock
+taken or released (ReadCommands.on_lock_change). A rollout that ends (the deployments function, the sweep)
+shows at the next publish: those functions' roles cannot read what the home shows (alarms, the audit trail).
 
 Slack rate-limits views.publish per person, so a person's home is published at most once per `spacing`
 seconds: each publish takes a slot in the person's record (a compare-and-set), and a change inside the
