@@ -10,7 +10,7 @@ from harness import CHANNEL, DEPLOYER, Bot
 from bot.aws import is_platform_mutation, recorded_calls
 
 BAD_INPUTS: list[str] = [
-    "/deploy",
+    "/deploy -",  # /deploy, /scale and /rollback alone open their form (tests/bot/test_modals.py)
     "/deploy unknown-svc",
     "/deploy service-a latest",
     "/deploy service-a LATEST",
@@ -27,7 +27,7 @@ BAD_INPUTS: list[str] = [
     "/deploy 🚀",
     "/deploy <!channel>",
     "/deploy service-a " + "v" * 200,
-    "/scale",
+    "/scale auto",
     "/scale service-b",
     "/scale service-b -1",
     "/scale service-b 99999",
@@ -39,7 +39,7 @@ BAD_INPUTS: list[str] = [
     "/scale service-b 3 production extra",
     "/scale nope 3",
     "/scale service-b 2 2",
-    "/rollback",
+    "/rollback production",
     "/rollback service-a abc",
     "/rollback service-a 0",
     "/rollback service-a -5",

@@ -63,11 +63,10 @@ def test_help_overview_and_routes_show_their_placeholders(bot: Bot) -> None:
             assert stray_brackets(response) == [], text
 
 
-WRONG_CALLS = [
-    "/scale",
+WRONG_CALLS = [  # /deploy, /scale and /rollback alone open their form (tests/bot/test_modals.py)
     "/scale service-a",
-    "/deploy",
-    "/rollback",
+    "/deploy service-a latest",
+    "/rollback staging",
     "/logs",
     "/cost year",
     "/ops routes foo",
@@ -88,5 +87,5 @@ def test_usage_errors_show_their_placeholders(bot: Bot) -> None:
 
 
 def test_scale_usage_reads_as_typed(bot: Bot) -> None:
-    reply = bot.command("/scale", user=VIEWER)
+    reply = bot.command("/scale service-a", user=VIEWER)
     assert "`/scale &lt;service&gt; &lt;count|auto&gt; [env]`" in reply.text
