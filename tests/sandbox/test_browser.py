@@ -9,6 +9,10 @@ the service that it is on the previous revision and version, and resolve it; rea
 issue 15's sequence: a bad build FAILS and the circuit breaker puts revision 3 back (no Roll back on its
 card), /rollback plans the last known-good revision below 3, and the alarm fired again offers no "roll
 back" forward to the revisions that failed or were rolled back from.
+Issue 20's walkthrough, on its own sandbox: /deploy with no arguments opens the form, environment,
+service, a tag loaded from moto's ECR, submit, the same plan card as the typed command, Confirm, and the
+Home tab shows production's service-a on the new revision and tag (SANDBOX_MODAL_SCREENSHOT and
+SANDBOX_HOME_SCREENSHOT save docs/modal.png and docs/app-home.png).
 
 Rendering, against the page served by an in-process workspace (no bot needed): the renderer
 (sandbox/static/slack_text.js) on Slack's formatting cases, a message posted through chat.postMessage
@@ -86,8 +90,9 @@ def test_deploy_then_roll_back_from_an_alarm_card_and_never_forward(sandbox: San
     expect(page.locator("#user")).to_have_value("U0DEPLOYER")
     assert (running_revision(sandbox), reported_version(sandbox)) == ("3", "v1.2.0")
 
-    # A command typed without its arguments answers with its usage, placeholders shown (issue 23).
-    type_command(page, "/scale")
+    # A command typed without all its arguments answers with its usage, placeholders shown (issue 23); with
+    # none at all it opens its form (issue 20, below).
+    type_command(page, "/scale service-a")
     usage = page.locator("#messages > .msg.ephemeral", has_text="Usage:").last
     expect(usage).to_contain_text("Usage: /scale <service> <count|auto> [env]")
     expect(usage.locator("code", has_text="/scale")).to_have_text("/scale <service> <count|auto> [env]")
@@ -480,3 +485,50 @@ def test_the_home_tab_is_published_on_opening_shown_as_sent_and_its_button_opens
     page.get_by_role("tab", name="Messages").click()
     expect(page.locator("#messages")).to_be_visible()
     assert dialogs == []
+
+
+def test_deploy_through_the_modal_then_the_home_tab_shows_the_new_tag(sandbox: Sandbox, browser_page: Any) -> None:
+    """Issue 20: /deploy with no arguments opens the form; environment, service, then a tag from moto's ECR;
+    submitting posts the same plan card as the typed command; Confirm; the Home tab shows the new tag."""
+    from playwright.sync_api import expect
+
+    page = browser_page
+    started = time.monotonic()
+    page.goto(sandbox.page_url)
+    expect(page.locator("#user")).to_have_value("U0DEPLOYER")
+    type_command(page, "/deploy")
+    modal = page.get_by_role("dialog")
+    expect(modal.locator("#modal-title")).to_have_text("Deploy")
+    opened = time.monotonic()
+    modal.locator('select[data-block="env"]').select_option("production")
+    modal.locator('select[data-block="service"]').select_option("service-a")
+    tags = modal.locator('select[data-block="tag:production:service-a"]')
+    expect(tags.locator("option", has_text="running now")).to_have_count(1)  # loaded from moto: v1.2.0 runs
+    tags.select_option("v1.3.0")
+    if shot := os.environ.get("SANDBOX_MODAL_SCREENSHOT"):  # the README's picture of the form
+        page.screenshot(path=shot)
+    modal.get_by_role("button", name="Plan the deploy").click()
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    plan = page.locator("#messages > .msg", has_text="Plan: deploy service-a (production)")
+    expect(plan).to_contain_text("v1.3.0")
+    plan.get_by_role("button", name="Confirm").click()
+    card = page.locator("#messages > .msg", has_text="deploy service-a (production)").first
+    expect(card).to_contain_text(re.compile(r"Rollout: completed", re.IGNORECASE))
+    assert (running_revision(sandbox), reported_version(sandbox)) == ("4", "v1.3.0")
+    deployed = time.monotonic()
+
+    page.get_by_role("tab", name="Home").click()
+    home = page.locator("#home")
+    # production's service-a on the new revision and tag (staging's is still on v1.2.0), the deploy among the
+    # last changes, who made it
+    expect(home).to_contain_text(
+        re.compile(r"production · you are deployer.*?service-a\s+revision 4, image v1\.3\.0", re.DOTALL)
+    )
+    expect(home).to_contain_text(re.compile(r"@deployer\s*/deploy service-a v1\.3\.0"))
+    if shot := os.environ.get("SANDBOX_HOME_SCREENSHOT"):  # the README's picture of the Home tab
+        page.screenshot(path=shot)
+    print(
+        f"\nmodal walkthrough: modal open {opened - started:.1f} s, deploy to COMPLETED {deployed - opened:.1f} s, "
+        f"home {time.monotonic() - deployed:.1f} s"
+    )
+    assert "Traceback" not in sandbox.text(), sandbox.text()[-4000:]
