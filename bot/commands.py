@@ -95,6 +95,7 @@ class Rollback:
 class Status:
     service: str | None
     env: str | None
+    every: bool = False  # `/status all`: every environment the person may see, one after the other
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +182,10 @@ SPECS: dict[str, Spec] = {
         "/rollback <service> [revision] [env]",
         "Go back to the revision that ran before the current one, or to a named revision.",
     ),
-    "status": Spec("/status [service] [env]", "Tasks, revision, image tag, rollout and alarms per service."),
+    "status": Spec(
+        "/status [service] [env|all]",
+        "Tasks, revision, image tag, rollout and alarms per service; `all`: in every environment.",
+    ),
     "logs": Spec(
         "/logs <service> [env] [since] [filter]",
         "The newest log lines (default 15m, 50 lines); since like 30m, 2h, 1d (at most 7d); filter is a CloudWatch"
@@ -502,6 +506,11 @@ class Parser:
         raise _fail("rollback", message + ".", misspelt)
 
     def _status(self, tokens: list[str]) -> Status:
+        if tokens and tokens[-1] == "all" and "all" not in self.environments:
+            rest = tokens[:-1]
+            service = self._service("status", rest[0]) if rest else None
+            self._no_more("status", rest[1:])
+            return Status(service, None, every=True)
         rest, env = self._split_env(tokens)
         service = self._service("status", rest[0]) if rest else None
         env = self._finish("status", rest[1:], env)

@@ -83,6 +83,8 @@ class ReadCommands:
     # --- the platform -------------------------------------------------------------------------------
 
     def status(self, command: c.Status, who: Requester, text: str) -> render.Message:
+        if command.every:
+            return self._every_status(command, who)
         env = self.config.environment(command.env)
         targets = [self.config.target(command.service, env.name)] if command.service else self.config.targets(env.name)
         states = self.platform.describe(targets)
@@ -107,6 +109,20 @@ class ReadCommands:
             for name, change in last.items()
         }
         return render.status(env.name, states, tags, self.platform.alarms(env), changes)
+
+    def _every_status(self, command: c.Status, who: Requester) -> render.Message:
+        """/status all: each environment the person may see, in turn. One that cannot be read (its role
+        cannot be assumed, AWS refuses) shows its error line; the others still show their services."""
+        parts = []
+        for env in self.config.environments:
+            if not self.access.check(who.user, who.channel, env.name, Role.VIEWER).allowed:
+                continue
+            try:
+                parts.append(self.status(c.Status(command.service, env.name), who, ""))
+            except BotError as error:
+                log.warning("/status all: %s could not be read: %s", env.name, error)
+                parts.append(render.status_error(env.name, error))
+        return render.statuses(parts)
 
     def alarms(self, command: c.Alarms, who: Requester, text: str) -> render.Message:
         env = self.config.environment(command.env)

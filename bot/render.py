@@ -189,6 +189,24 @@ def status(
     return message(f"Status of {env}: {summary}", blocks)
 
 
+def status_error(env: str, err: BotError) -> Message:
+    """An environment's place in /status all when it cannot be read: its error, and what to do."""
+    text = f":warning: {err.message}" + (f"\n{err.hint}" if err.hint else "")
+    return message(f"Status of {env}: {err.message}", [header(f"Status: {env}"), section(text)])
+
+
+def statuses(parts: Sequence[Message]) -> Message:
+    """/status all: each environment's status (or its error) in turn, within Slack's 50 blocks."""
+    if not parts:
+        return info("You may see no environment from this channel.")
+    blocks = [block for part in parts for block in part["blocks"]]
+    if len(blocks) > MAX_BLOCKS:
+        left_out = len(blocks) - MAX_BLOCKS + 1
+        note = context(f"{left_out} more blocks were left out: ask `/status <env>` for one environment.")
+        blocks = [*blocks[: MAX_BLOCKS - 1], note.to_dict()]
+    return {"text": clip("\n".join(str(part["text"]) for part in parts), 3000), "blocks": blocks}
+
+
 def alarms_message(env: str, alarms: Sequence[Alarm]) -> Message:
     if not alarms:
         text = f":white_check_mark: All alarms in {env} are OK."

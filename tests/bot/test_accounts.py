@@ -297,6 +297,17 @@ def test_an_unassumable_role_is_named_and_the_other_environment_keeps_working(
     assert "service-b" in production
     assert "Assuming" not in production
 
+    # Every environment at once: staging's line says what is wrong, production's services are there.
+    everywhere = bot.command("/status all")
+    [answer] = everywhere.responses
+    headers = [b["text"]["text"] for b in answer["blocks"] if b["type"] == "header"]
+    assert headers == ["Status: production", "Status: staging"]
+    shown = json.dumps(answer["blocks"])
+    assert "ecs-microservices-production" not in shown  # short names, as /status shows them
+    assert "*service-a*" in shown
+    assert "*service-b*" in shown
+    assert_names_the_role(json.loads(shown)[-1]["text"]["text"])
+
     # The relay still shows staging's alarm on staging's routing; its log says why the tags were not read.
     warnings = log_messages("bot.platform", logging.WARNING)
     assert alarms.invoke(sqs_event(alarm(STAGING_ACCOUNT, "staging"))) == {"batchItemFailures": []}
@@ -316,3 +327,13 @@ def test_the_role_is_assumed_with_the_environments_external_id(bot: Bot, aws_fau
     assert "service-a" in shown
     assert "Assuming" not in shown
     assert fault.sent == 0
+
+
+def test_status_all_is_parsed_and_refuses_more() -> None:
+    from bot.commands import Parser, Status, UsageError
+
+    parser = Parser(parse_config(two_accounts()))
+    assert parser.parse("/status", "all") == Status(None, None, every=True)
+    assert parser.parse("/status", "service-b all") == Status("service-b", None, every=True)
+    with pytest.raises(UsageError, match="Unexpected argument `staging`"):
+        parser.parse("/status", "service-b staging all")
