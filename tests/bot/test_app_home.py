@@ -12,12 +12,12 @@ from typing import Any
 
 import boto3
 import pytest
-from harness import ADMIN, DEPLOYER, DEPLOYER2, OPERATOR, VIEWER, Bot, state_table, stores
+from harness import ADMIN, DEPLOYER, DEPLOYER2, OPERATOR, VIEWER, Bot, ecs_service, state_table, stores
 from slack_sdk.signature import SignatureVerifier
 
 from bot.config import Config
 from bot.home import SPACING_SECONDS, HomeViewers
-from bot.home_view import DEPLOY_ACTION, LOCK_ACTION, UNLOCK_ACTION
+from bot.home_view import DEPLOY_ACTION, LOCK_ACTION, SCALE_ACTION, UNLOCK_ACTION
 from bot.stores import AuditEntry
 from sandbox.clock import SimulatedClock
 from sandbox.seed import alarm_names
@@ -256,3 +256,19 @@ def test_deploy_from_the_home_tab_opens_its_form_with_the_service_picked_and_pla
     card = home_bot.card_text(home_bot.last_card(DEPLOYER))
     assert "`v1.2.0` → `v1.3.0`" in card
     assert stores().audit.trail("production", "service-a", limit=1)[0].command == "/deploy service-a v1.3.0 production"
+
+
+def test_a_viewer_scaling_from_the_home_tab_is_refused_like_the_typed_command(home_bot: Bot) -> None:
+    typed = home_bot.command("/scale service-b 3", user=VIEWER).text
+    home_bot.open_home(VIEWER)
+    home_bot.view_action(VIEWER, home_bot.slack.home(VIEWER) or {}, "home:production:service-b", SCALE_ACTION)
+    modal = home_bot.slack.modal(VIEWER)
+    assert modal is not None, "no form was opened"
+    assert "2 running, 2 desired" in json.dumps(modal)  # the service picked, its counts loaded
+
+    home_bot.submit_view(VIEWER, modal, {"count": "3"})
+
+    told = [m.text for m in home_bot.slack.state.messages if VIEWER in (m.channel, m.ephemeral_to)]
+    assert typed in told
+    assert "needs the *operator* role" in typed
+    assert ecs_service("service-b")["desiredCount"] == 2
