@@ -23,7 +23,7 @@ What lives in it, and which module owns each key prefix and its record type:
     cost#<env>                     <group>#<first day>#.. Cost Explorer's answers, cached (cost.py)
     idempotency#<function>         <hash>                 Powertools idempotency records (idempotency.py)
     replay#<Slack signature>       seen                   a signed Slack request already accepted (replay.py, TTL)
-    home                           <user id>              who opened the App Home lately, their publish slot (home.py, TTL)
+    home                           <user id>              who opened the App Home lately, their publish slots (home.py)
 
 Each store owns its key prefixes and record types and reaches DynamoDB only through a Table:
 
