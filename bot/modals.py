@@ -78,6 +78,7 @@ class TagChoice:
     pushed_at: float
     running: bool = False
     bad: str = ""  # what became of it when it is known to be bad: "failed", "rolled back from"
+    pre_release: bool = False  # a pre-release in a protected environment: deployed only when named
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,6 +356,7 @@ def _tag_field(block: str, choices: Choices, selected: str | None) -> list[dict[
             continue
         marks = " · running now" if choice.running else ""
         marks += f" · known bad: {choice.bad}" if choice.bad else ""
+        marks += " · pre-release" if choice.pre_release else ""
         pushed = f" · pushed {_when(choice.pushed_at)}"
         tag = _clip(choice.tag, OPTION_TEXT_LIMIT - len(pushed) - len(marks))
         options.append(_option(f"{tag}{pushed}{marks}", choice.tag))

@@ -1,6 +1,7 @@
 """The choices a form (bot.modals) loads once environment and service are picked, read as the typed commands
 read them: the ECR tags /deploy looks up (the running one and the known-bad ones marked, from the revision
-history), the counts and bounds /scale plans against, the known-good revisions /rollback chooses from.
+history, and in a protected environment the pre-releases, which /deploy without a tag skips), the counts and
+bounds /scale plans against, the known-good revisions /rollback chooses from.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from bot.errors import BotError
 from bot.history import RevisionHistory
 from bot.modals import MAX_OPTIONS, Choices, RevisionChoice, TagChoice
 from bot.model import revision_of, tag_of
+from bot.plans import PRE_RELEASE
 from bot.platform import Platform
 from bot.slack_text import escape
 
@@ -44,7 +46,8 @@ class Pickers:
                 continue
             record = bad.get(found.tag)
             outcome = "" if record is None else ("rolled back from" if record.rolled_back_at is not None else "failed")
-            tags.append(TagChoice(found.tag, found.pushed_at.timestamp(), found.tag == running, outcome))
+            early = target.environment.protected and PRE_RELEASE.match(found.tag) is not None
+            tags.append(TagChoice(found.tag, found.pushed_at.timestamp(), found.tag == running, outcome, early))
             if len(tags) == MAX_OPTIONS:
                 break
         return Choices(

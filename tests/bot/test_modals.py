@@ -16,7 +16,7 @@ import pytest
 from harness import CHANNEL, DEPLOYER, STATE_TABLE, VIEWER, Bot, ecs_service, signed_headers, stores
 
 from bot.aws import is_platform_mutation, recorded_calls
-from sandbox.seed import SeedPlan
+from sandbox.seed import DEFAULT_TAGS, SeedPlan
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -79,8 +79,7 @@ def test_deploy_form_offers_the_newest_tags_marking_the_running_and_the_bad_one(
     modal = pick(bot, open_form(bot, "/deploy"), "production", "service-a")
     shown = options(modal, "tag:production:service-a")
     values = [value for _, value in shown]
-    assert values[:1] == ["v1.3.0"]
-    assert set(values) == {"v1.0.0", "v1.1.0", "v1.2.0", "v1.3.0"}
+    assert set(values) == {"v1.0.0", "v1.1.0", "v1.2.0", "v1.3.0", "v1.4.0-rc1"}
     texts = {value: text for text, value in shown}
     assert "running now" in texts["v1.2.0"]
     assert "known bad: failed" in texts["v1.0.0"]
@@ -89,6 +88,7 @@ def test_deploy_form_offers_the_newest_tags_marking_the_running_and_the_bad_one(
     assert "known bad" not in texts["v1.3.0"]
     assert all(len(text) <= 75 for text, _ in shown)
     assert "runs `v1.2.0` (revision 3)" in context_text(modal)
+    assert "pre-release" in texts["v1.4.0-rc1"]  # production is protected: /deploy without a tag skips it
 
 
 def test_submitting_the_deploy_form_gives_the_plan_card_of_the_typed_command(bot: Bot) -> None:
@@ -164,7 +164,7 @@ def test_a_viewer_submitting_is_refused_like_the_typed_command(bot: Bot) -> None
 
 @pytest.fixture
 def seed_plan() -> SeedPlan:
-    return SeedPlan(ran=(1, 2, 3), rolled_back=(2,))
+    return SeedPlan(tags=(*DEFAULT_TAGS, "v1.4.0-rc1"), ran=(1, 2, 3), rolled_back=(2,))
 
 
 def test_rollback_form_offers_the_known_good_revisions_with_image_deployer_and_date(bot: Bot) -> None:
