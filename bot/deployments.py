@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -188,6 +188,8 @@ class DeploymentTracker:
     running: Callable[[DeployCard], str | None] = lambda card: None
     # The environments whose account and region an event must come from; empty: not checked.
     environments: Sequence[EnvironmentConfig] = ()
+    # Told of each deployment that ended (completed or failed), once: the App Home's refresh (bot.home).
+    on_ended: list[Callable[[DeployCard], None]] = field(default_factory=list)
 
     def on_event(self, event: DeploymentEvent) -> str:
         """Apply one event; returns what was done (for logs and tests): "foreign" when it comes from an
@@ -248,6 +250,11 @@ class DeploymentTracker:
         self.audit.record_safe(taken.env, taken.service, taken.actor, taken.summary, event.state.lower(), detail)
         self._show(taken, event.state, detail, offer_rollback=event.state == "FAILED" and not restored)
         self._reply(taken, render.info(f"{taken.summary}: {detail}"))
+        for hook in self.on_ended:
+            try:
+                hook(taken)
+            except Exception:  # the deployment's end is recorded and shown: a hook never undoes that
+                log.exception("after the end of %s's deployment, a hook failed", taken.service)
         return event.state.lower()
 
     def _owners(self, event: DeploymentEvent) -> set[str] | None:

@@ -1,8 +1,9 @@
 """The App Home tab: the platform at a glance for each person (bot.home_view draws it), published with
 views.publish when they open the tab (app_home_opened) and again, for the people who opened it lately,
 after each change made in the Slack function: an operation that executed (Operations.on_executed), a lock
-taken or released (ReadCommands.on_lock_change). A rollout that ends (the deployments function, the sweep)
-shows at the next publish: those functions' roles cannot read what the home shows (alarms, the audit trail).
+taken or released (ReadCommands.on_lock_change); a deployment that ended (DeploymentTracker.on_ended) in a
+function whose role may read all the home shows (`can_refresh`: today the deployments function and the
+escalation function's sweep may not, so a rollout's end shows at the next publish).
 
 Slack rate-limits views.publish per person, so a person's home is published at most once per `spacing`
 seconds: each publish takes a slot in the person's record (a compare-and-set), and a change inside the
@@ -41,6 +42,7 @@ from bot.home_view import (
     parse_value,
 )
 from bot.model import revision_of
+from bot.permissions import Function, actions_for
 from bot.plans import Requester
 from bot.platform import Platform
 from bot.stores import AuditLog, LockStore, StatusCache
@@ -54,6 +56,27 @@ CHANGES_SHOWN = 5
 AUDIT_SCANNED = 50  # the environment's newest audit entries searched for its last executed changes
 VIEWERS_REFRESHED = 100
 FRESH_SECONDS = 1.0  # an environment read for one person's home serves the others published in this time
+
+# Every AWS action building a home calls (its state-table writes included): a function refreshes the homes
+# only if its role grants them all (bot/permissions.py), so no function calls what its role would refuse.
+HOME_ACTIONS = frozenset(
+    {
+        "ecs:DescribeServices",
+        "ecs:DescribeTaskDefinition",
+        "cloudwatch:DescribeAlarms",
+        "cloudwatch:ListTagsForResource",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:Query",
+        "dynamodb:BatchGetItem",
+    }
+)
+
+
+def can_refresh(function: Function | None) -> bool:
+    """Whether `function`'s role (None: not checked) may make every call of building a home."""
+    return function is None or actions_for(function) >= HOME_ACTIONS
+
 
 Publish = Callable[[str, dict[str, Any]], object]  # views.publish(user_id, view)
 Tell = Callable[[str, render.Message], object]  # a message to a person (their messages with the app)

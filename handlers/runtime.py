@@ -264,11 +264,12 @@ class Runtime:
     def deployment_tracker(self, running: Callable[[DeployCard], str | None] | None = None) -> DeploymentTracker:
         """The tracker of deploy cards; `running` asks ECS which revision a card's service runs now."""
         from bot.deployments import DeploymentTracker
+        from bot.home import can_refresh
 
         def ask_ecs(card: DeployCard) -> str | None:
             return self.platform.service(self.config.target(card.service, card.env)).task_definition
 
-        return DeploymentTracker(
+        tracker = DeploymentTracker(
             self.stores.deploy_cards,
             self.stores.locks,
             self.stores.audit,
@@ -279,6 +280,9 @@ class Runtime:
             running=running or ask_ecs,
             environments=self.config.environments,
         )
+        if can_refresh(self.clients.function):  # the App Home after a rollout ends, where the role can read it
+            tracker.on_ended.append(self.refresh_homes)
+        return tracker
 
     @cached_property
     def operations(self) -> Operations:
