@@ -106,6 +106,10 @@ class StoredView:
     def as_slack(self) -> dict[str, Any]:
         """The view object Slack returns from views.* and sends in view_submission and block_actions."""
         view = copy.deepcopy(self.view)
+        values = copy.deepcopy(self.values)
+        for block_id, element in stateful_elements(view):  # Slack lists every element, null when untouched
+            if element.get("action_id") is not None:
+                values.setdefault(block_id, {}).setdefault(str(element["action_id"]), selected_value(element, None))
         return {
             "id": self.id,
             "team_id": TEAM_ID,
@@ -113,7 +117,7 @@ class StoredView:
             "blocks": view.get("blocks") or [],
             "private_metadata": view.get("private_metadata", ""),
             "callback_id": view.get("callback_id", ""),
-            "state": {"values": copy.deepcopy(self.values)},
+            "state": {"values": values},
             "hash": self.hash,
             "title": view.get("title"),
             "clear_on_close": bool(view.get("clear_on_close", False)),

@@ -39,7 +39,7 @@ import httpx
 import pytest
 from browser_support import new_page
 from sandbox_support import Sandbox
-from test_slack_standin import HOME_TEXT, BoltServer, log_text, service_log_lines, views_app
+from test_slack_standin import HOME_TEXT, REASON_LABEL, BoltServer, log_text, service_log_lines, views_app
 
 from bot.config import parse_config
 from bot.render import logs_message
@@ -453,10 +453,14 @@ def test_a_modal_opens_from_a_command_updates_on_a_pick_shows_errors_and_closes_
     modal.get_by_role("button", name="Plan").click()  # nothing picked: Slack's client says so itself
     expect(modal.locator('.v-input[data-block="env"] .v-error')).to_have_text("Please complete this required field.")
 
+    expect(modal.locator('.v-input[data-block="reason"] label')).to_have_text(f"{REASON_LABEL} (optional)")
+    modal.locator('input[data-block="reason"]').fill("hotfix <b>now</b>")
     modal.locator('select[data-block="env"]').select_option("staging")  # dispatch_action: the app adds the tags
     tags = modal.locator('select[data-block="tag"]')
     expect(tags).to_be_visible()
     expect(modal.locator('select[data-block="env"]')).to_have_value("staging")  # kept through views.update
+    expect(modal.locator('input[data-block="reason"]')).to_have_value("hotfix <b>now</b>")  # what was typed, too
+    expect(modal.locator("i, b")).to_have_count(0)
     tags.select_option("bad")
     modal.get_by_role("button", name="Plan").click()
     expect(modal.locator('.v-input[data-block="tag"] .v-error')).to_have_text("v-bad failed its health checks")

@@ -924,9 +924,13 @@ class BoltBot(Bot):
         pass
 
 
+REASON_LABEL = "Reason <i>why</i> & how"  # plain_text: shown as typed
+
+
 def deploy_modal(*blocks: dict[str, Any]) -> dict[str, Any]:
     env = select_input("env", ("staging", "production")) | {"dispatch_action": True}
-    return modal_view(env, *blocks, submit=plain("Plan"), callback_id="deploy")
+    reason = text_input("reason") | {"label": plain(REASON_LABEL)}
+    return modal_view(env, reason, *blocks, submit=plain("Plan"), callback_id="deploy")
 
 
 HOME_TEXT = "<img src=x onerror=alert(1)> & <b>not bold</b>"  # plain_text a page must show as typed
@@ -1040,7 +1044,7 @@ def test_the_harness_opens_picks_in_and_submits_a_modal_as_slack_does(bolt_bot: 
     assert action_body["container"] == {"type": "view", "view_id": modal["id"]}
     assert action_body["actions"][0]["selected_option"]["value"] == "staging"
     updated = bot.slack.modal("U1")
-    assert [b["block_id"] for b in updated["blocks"]] == ["env", "tag"]
+    assert [b["block_id"] for b in updated["blocks"]] == ["env", "reason", "tag"]
     assert updated["state"]["values"]["env"]["pick"]["selected_option"]["value"] == "staging"  # input kept
 
     refused = bot.submit_view("U1", updated, {"tag": "bad"})
@@ -1051,6 +1055,7 @@ def test_the_harness_opens_picks_in_and_submits_a_modal_as_slack_does(bolt_bot: 
     submitted = [s[1] for s in seen if s[0] == "submission"][-1]
     assert submitted["state"]["values"] == {
         "env": {"pick": {"type": "static_select", "selected_option": {"text": plain("staging"), "value": "staging"}}},
+        "reason": {"text": {"type": "plain_text_input", "value": None}},  # untouched: null, as Slack sends it
         "tag": {"pick": {"type": "static_select", "selected_option": {"text": plain("v1"), "value": "v1"}}},
     }
 
@@ -1123,7 +1128,7 @@ def test_the_page_opens_fills_and_submits_a_modal_as_slack_does(
     pick = {"user": "U0DEPLOYER", "view_id": modal["id"], "block_id": "env", "action_id": "pick", "value": "staging"}
     assert page_post(page, "/page/view_action", pick)[1] == {"ok": True, "sent": True}  # dispatch_action
     updated = page_state(page, "U0DEPLOYER")["modal"]
-    assert [b["block_id"] for b in updated["blocks"]] == ["env", "tag"]
+    assert [b["block_id"] for b in updated["blocks"]] == ["env", "reason", "tag"]
     tag = pick | {"block_id": "tag", "value": "bad"}
     assert page_post(page, "/page/view_action", tag)[1] == {"ok": True, "sent": False}  # no dispatch_action: kept
     assert len([s for s in seen if s[0] == "action"]) == 1
