@@ -128,8 +128,8 @@ class HomeViewers:
             elif base.published_at > now or opened:  # a refresh waits for its slot; an opened tab is fresh
                 new, wait = base, None
             else:  # published lately: take the next slot and wait for it
-                new, wait = replace(base, published_at=base.published_at + spacing), None
-                wait = new.published_at - now
+                slot = base.published_at + spacing
+                new, wait = replace(base, published_at=slot), slot - now
             if new == old:
                 return wait
             if self._write(replace(new, version=(old.version if old else 0) + 1), old, now):
@@ -179,7 +179,12 @@ class HomeTab:
 
     def opened(self, user: str) -> bool:
         """app_home_opened: publish the person's home unless it was published within `spacing` seconds."""
-        if self.viewers.claim(user, self.spacing, opened=True) != 0:
+        try:
+            wait = self.viewers.claim(user, self.spacing, opened=True)
+        except Exception:  # the state table failed: the person still gets their home
+            log.warning("home tab: could not record that %s opened it; published anyway", user, exc_info=True)
+            wait = 0.0
+        if wait != 0:
             return False
         return self._publish_all([user]) > 0
 
