@@ -380,7 +380,8 @@ def test_a_slash_command_is_form_encoded_and_signed_as_slack_signs_it(workspace:
         "C0OPS",
     )
     assert form["response_url"].startswith(workspace.base_url + "/respond/")
-    assert form["trigger_id"]
+    opened = call(workspace, "views.open", {"trigger_id": form["trigger_id"], "view": modal_view()})[1]
+    assert opened["ok"], opened  # a trigger_id the stand-in issued: the app can open a modal with it
     # The ack's text is shown to that person only, as Slack shows it.
     seen_by_them = [m["text"] for m in workspace.visible("U0DEPLOYER")]
     assert "Usage: /deploy <service> <tag>" in seen_by_them
@@ -407,6 +408,7 @@ def test_a_click_sends_the_signed_block_actions_payload(workspace: SlackWorkspac
     assert payload["actions"][0]["action_id"] == "go"
     assert payload["actions"][0]["value"] == "1"
     assert payload["message"]["blocks"] == GOOD
+    assert call(workspace, "views.open", {"trigger_id": payload["trigger_id"], "view": modal_view()})[1]["ok"]
     assert workspace.click("U0ADMIN", posted["ts"], "no-such-button") == {
         "ok": False,
         "error": "no such button on that message",
