@@ -317,3 +317,9 @@ def test_a_deployment_that_ends_is_told_once_to_the_trackers_hooks(home_bot: Bot
     # The homes are refreshed there exactly when its role may read all they show (bot/permissions.py; today it
     # may not: a rollout's end shows at the next publish).
     assert (len(tracker.on_ended) == 2) == can_refresh(Function.DEPLOYMENTS)
+
+
+def test_the_home_is_published_when_the_state_table_cannot_record_the_opening(home_bot: Bot, aws_faults: Any) -> None:
+    aws_faults.add("GetItem", "InternalServerError", status=500, matching=b"home")
+    home_bot.open_home(DEPLOYER)
+    assert "revision 3, image `v1.2.0`" in shown(home_bot, DEPLOYER)
