@@ -337,3 +337,24 @@ def test_status_all_is_parsed_and_refuses_more() -> None:
     assert parser.parse("/status", "service-b all") == Status("service-b", None, every=True)
     with pytest.raises(UsageError, match="Unexpected argument `staging`"):
         parser.parse("/status", "service-b staging all")
+
+
+def test_the_role_is_assumed_once_and_renewed_before_it_expires() -> None:
+    import time
+
+    from bot.aws import ClientFactory, recorded_calls
+
+    staging = parse_config(two_accounts()).environment("staging")
+    now = [time.time()]
+    factory = ClientFactory(clock=lambda: now[0])
+    with mock_aws(), recorded_calls() as calls:
+        first = factory.for_environment("ecs", staging)
+        assert factory.for_environment("ecs", staging) is first
+        factory.for_environment("logs", staging)
+        assert calls.count("sts:AssumeRole") == 1  # one role session for every client of the environment
+        with pytest.raises(first.exceptions.ClusterNotFoundException):  # asked in staging's (empty) account
+            first.describe_services(cluster="ecs-microservices-staging-cluster", services=["x"])
+        now[0] += 3590  # moto's credentials last an hour: now within the margin of their expiry
+        renewed = factory.for_environment("ecs", staging)
+        assert renewed is not first
+        assert calls.count("sts:AssumeRole") == 2
