@@ -406,7 +406,9 @@ class ServiceMap:
                 f"is from AWS account {named[0]!r}, none of the environments' ({', '.join(own)})",
                 f"from AWS account {shown}",
             )
-        if alarm.region and not self._in_account_and_region(alarm):
+        # The bot stack's own topic carries its alarms about itself, from the stack's region, whichever it is.
+        from_the_stack = alarm.topic_arn in self.own_topics
+        if alarm.region and not from_the_stack and not self._in_account_and_region(alarm):
             regions = sorted({e.region for e in self.config.environments if e.account_id == named[0]})
             return Foreign(
                 f"is from region {alarm.region!r} of AWS account {named[0]!r}, where no environment runs "
@@ -432,7 +434,8 @@ class ServiceMap:
 
     def environment(self, alarm: AlarmNotification) -> EnvironmentConfig:
         """Among the environments of the alarm's account and region (all of them when it is foreign)."""
-        candidates = self._in_account_and_region(alarm) or list(self.config.environments)
+        in_account = [e for e in self.config.environments if e.account_id == alarm.account]
+        candidates = self._in_account_and_region(alarm) or in_account or list(self.config.environments)
         by_prefix = sorted(candidates, key=lambda e: len(e.name), reverse=True)
         for env in by_prefix:
             if alarm.name.startswith(f"{self.config.project}-{env.name}-"):

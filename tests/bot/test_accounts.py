@@ -358,3 +358,22 @@ def test_the_role_is_assumed_once_and_renewed_before_it_expires() -> None:
         renewed = factory.for_environment("ecs", staging)
         assert renewed is not first
         assert calls.count("sts:AssumeRole") == 2
+
+
+def test_the_bot_stacks_own_alarm_from_its_own_region_is_still_the_bots(
+    alarms: AlarmsLambda, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stack may run in a region no environment runs in: its alarms about itself come through its own topic."""
+    own_topic = f"arn:aws:sns:eu-west-1:{ACCOUNT}:ecs-microservices-production-opsbot-own-alarms"
+    monkeypatch.setenv("OPSBOT_OWN_ALARM_TOPIC_ARN", own_topic)
+    alarms.module.reset()
+    message = json.loads(json.loads(alarm(ACCOUNT, "production", "opsbot-alarms-dlq"))["Message"])
+    message["AlarmArn"] = message["AlarmArn"].replace(REGION, "eu-west-1")
+    record = {"EventSource": "aws:sns", "Sns": {"Type": "Notification", "MessageId": "m-1", "TopicArn": own_topic}}
+    record["Sns"]["Message"] = json.dumps(message)
+    try:
+        alarms.invoke({"Records": [record]})
+        shown = cards(alarms.bot, PRODUCTION_CHANNEL)
+        assert any("opsbot-alarms-dlq" in c for c in shown), shown
+    finally:
+        alarms.module.reset()
