@@ -323,3 +323,17 @@ def test_the_home_is_published_when_the_state_table_cannot_record_the_opening(ho
     aws_faults.add("GetItem", "InternalServerError", status=500, matching=b"home")
     home_bot.open_home(DEPLOYER)
     assert "revision 3, image `v1.2.0`" in shown(home_bot, DEPLOYER)
+
+
+def test_slacks_check_of_the_event_request_url_is_answered_with_its_challenge(home_bot: Bot) -> None:
+    """Slack verifies settings.event_subscriptions.request_url (manifest.yaml) with a signed url_verification."""
+    body = json.dumps(
+        {
+            "token": "legacy",
+            "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P",
+            "type": "url_verification",
+        }
+    )
+    status, answer = home_bot.send(body, delivered(body))
+    assert status == 200
+    assert answer.get("challenge") == "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"
