@@ -172,15 +172,18 @@ class Spec:
 SPECS: dict[str, Spec] = {
     "deploy": Spec(
         "/deploy <service> [tag] [env]",
-        "Deploy an image tag from the service's ECR repository (default: the newest pushed tag).",
+        "Deploy an image tag from the service's ECR repository (default: the newest pushed tag)."
+        " `/deploy` alone opens a form to pick from.",
     ),
     "scale": Spec(
         "/scale <service> <count|auto> [env]",
-        "Set the number of tasks within the service's bounds; `auto` hands it back to autoscaling.",
+        "Set the number of tasks within the service's bounds; `auto` hands it back to autoscaling."
+        " `/scale` alone opens a form to pick from.",
     ),
     "rollback": Spec(
         "/rollback <service> [revision] [env]",
-        "Go back to the revision that ran before the current one, or to a named revision.",
+        "Go back to the revision that ran before the current one, or to a named revision."
+        " `/rollback` alone opens a form to pick from.",
     ),
     "status": Spec(
         "/status [service] [env|all]",

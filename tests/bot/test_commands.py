@@ -178,6 +178,13 @@ def test_help_is_answered(bot: Bot, text: str) -> None:
     assert "Usage" in reply.text or "`/" in reply.text
 
 
+@pytest.mark.parametrize("command", ["deploy", "scale", "rollback"])
+def test_help_says_a_changing_command_alone_opens_its_form(bot: Bot, command: str) -> None:
+    reply = bot.command(f"/ops help {command}", user=VIEWER)
+    assert f"`/{command}` alone opens a form" in reply.text
+    assert "opens a form" not in bot.command("/ops help status", user=VIEWER).text
+
+
 def test_ops_umbrella_runs_the_same_commands(bot: Bot) -> None:
     bot.command("/ops deploy service-a v1.3.0")
     assert "`v1.2.0` → `v1.3.0`" in bot.card_text(bot.last_card())
