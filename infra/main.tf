@@ -95,6 +95,7 @@ module "iam" {
   terraform_state_bucket      = var.terraform_state_bucket
   terraform_state_key_prefix  = var.project_name
   terraform_lock_table        = var.terraform_lock_table
+  workload_alarm_topic_arns   = var.bot_workload_alarm_topic_arns
 }
 
 module "alb" {
@@ -191,7 +192,29 @@ module "monitoring" {
       target_group_arn_suffix = lookup(module.alb.target_group_arn_suffixes, name, null)
     }
   }
+  topic_policy_documents = module.workload_access[*].alarm_topic_policy_json
+
   alb_arn_suffix     = module.alb.arn_suffix
   alb_5xx_alarm_name = module.naming.singletons.alb_5xx_alarm
   dashboard_name     = module.naming.singletons.dashboard
+}
+
+# The chat-ops bot of another account (off unless bot_access is set): the role it assumes, the forwarding of
+# deployment events to its bus, and its queue's subscription to the alarm topic (merged into the topic's
+# policy above).
+module "workload_access" {
+  source = "./modules/workload_access"
+  count  = var.bot_access == null ? 0 : 1
+
+  role_name           = var.bot_access.role_name
+  bot_role_arns       = var.bot_access.bot_role_arns
+  external_id         = var.bot_external_id
+  bot_event_bus_arn   = var.bot_access.event_bus_arn
+  bot_alarm_queue_arn = var.bot_access.alarm_queue_arn
+
+  name_prefix         = module.naming.prefix
+  cluster_name        = module.ecs.cluster_name
+  ecr_repository_arns = values(module.ecr.repository_arns)
+  pass_role_arns      = concat(values(module.iam.task_role_arns), [module.iam.execution_role_arn])
+  alarm_topic_arn     = module.monitoring.alarm_topic_arn
 }

@@ -124,3 +124,13 @@ output "vpc_id" {
   description = "ID of the VPC."
   value       = module.vpc.vpc_id
 }
+
+output "bot_access_role_arn" {
+  description = "The role the chat-ops bot of another account assumes here (role_arn of this environment in its config); null without bot_access."
+  value       = one(module.workload_access[*].role_arn)
+}
+
+output "bot_access_role_name" {
+  description = "Its name: the bot stack's WorkloadRoleName must be the same. Null without bot_access."
+  value       = one(module.workload_access[*].role_name)
+}

@@ -392,3 +392,51 @@ variable "terraform_lock_table" {
   default     = "terraform-state-lock"
   nullable    = false
 }
+
+################################################################################
+# The chat-ops bot in another account (modules/workload_access)
+################################################################################
+
+variable "bot_access" {
+  description = <<-EOT
+    Lets the chat-ops bot, deployed in another AWS account, operate this platform (docs/deploy.md, "Adding an
+    AWS account"). Null (the default) creates nothing: a bot in this same account needs none of it. The values
+    are the bot stack's outputs:
+      bot_role_arns    FunctionRoleArns: the only principals the role trusts
+      event_bus_arn    DeploymentEventBusArn: receives this cluster's ECS deployment events
+      alarm_queue_arn  AlarmQueueArn: may subscribe to this platform's alarm topic
+      role_name        the stack's WorkloadRoleName (same default): the role the bot assumes here
+    The external id is bot_external_id.
+  EOT
+  type = object({
+    bot_role_arns   = list(string)
+    event_bus_arn   = string
+    alarm_queue_arn = string
+    role_name       = optional(string, "opsbot-workload-access")
+  })
+  default = null
+}
+
+variable "bot_external_id" {
+  description = "External id the bot passes when it assumes the role (the bot stack's ExternalId, the environment's external_id in its config). Required with bot_access."
+  type        = string
+  default     = null
+  sensitive   = true
+
+  validation {
+    condition     = var.bot_external_id == null ? true : can(regex("^[A-Za-z0-9+=,.@:/-]{16,}$", var.bot_external_id)) && length(var.bot_external_id) <= 1224
+    error_message = "bot_external_id must be 16-1224 characters of letters, digits and +=,.@:/- (what STS accepts)."
+  }
+}
+
+variable "bot_workload_alarm_topic_arns" {
+  description = "In the bot's own account: the alarm topics of the workload accounts its stack subscribes to (its WorkloadAlarmTopicArns), which the bot deploy role may then subscribe the bot's alarm queue to. Empty (the default): none."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for arn in var.bot_workload_alarm_topic_arns : can(regex("^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]+$", arn))])
+    error_message = "bot_workload_alarm_topic_arns must list SNS topic ARNs, without wildcards."
+  }
+}

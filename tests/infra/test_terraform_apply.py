@@ -185,20 +185,29 @@ def test_logs_reads_each_service_log_group(bot: Bot, aws: Any, config: Config) -
         assert f"hello from {target.name} in moto" in str(reply.responses), reply.text
 
 
+NO_VALUE = object()
+# The stack made here is a single-account install (no WorkloadAlarmTopicArns): its optional statements are absent.
+SINGLE_ACCOUNT_CONDITIONS = {"HasWorkloadTopics": False}
+
+
 def resolve(value: Any, refs: dict[str, str], attributes: dict[tuple[str, str], str]) -> Any:
-    """CloudFormation's Ref, Fn::GetAtt and Fn::Sub (of refs), enough for the relay queue's few properties."""
+    """CloudFormation's Ref, Fn::GetAtt, Fn::Sub (of refs) and Fn::If (SINGLE_ACCOUNT_CONDITIONS), enough for the
+    relay queue's few properties."""
     if isinstance(value, dict) and len(value) == 1:
         [(function, argument)] = value.items()
         if function == "Ref":
-            return refs[argument]
+            return NO_VALUE if argument == "AWS::NoValue" else refs[argument]
         if function == "Fn::GetAtt":
             return attributes[tuple(argument)]
         if function == "Fn::Sub":
             return re.sub(r"\$\{([^}]+)\}", lambda m: refs[m.group(1)], argument)
+        if function == "Fn::If":
+            condition, then, otherwise = argument
+            return resolve(then if SINGLE_ACCOUNT_CONDITIONS[condition] else otherwise, refs, attributes)
     if isinstance(value, dict):
         return {key: resolve(item, refs, attributes) for key, item in value.items()}
     if isinstance(value, list):
-        return [resolve(item, refs, attributes) for item in value]
+        return [item for item in (resolve(item, refs, attributes) for item in value) if item is not NO_VALUE]
     return value
 
 

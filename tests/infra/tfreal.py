@@ -19,8 +19,9 @@ For other tests (the IAM check of the Terraform-rendered policies, for one), fro
 (tests/infra/conftest.py has the same as the session fixtures `terraform_state` and `terraform_applied`, and
 starts the apply in a thread as soon as the tests are collected when a selected test's module imports applied.)
 
-`applied()` applies infra/ with infra/terraform.tfvars.example (image_tag=IMAGE_TAG, and a certificate imported
-into moto's ACM for the example's placeholder certificate_arn) into moto in server mode,
+`applied()` applies infra/ with infra/terraform.tfvars.example (image_tag=IMAGE_TAG, a certificate imported
+into moto's ACM for the example's placeholder certificate_arn, and bot_access for a bot in BOT_ACCOUNT, so the
+module a workload account of the bot enables is applied too) into moto in server mode,
 ONCE per pytest run even under pytest-xdist: the first worker to ask applies under a file lock in the run's
 shared temporary directory and writes the result to a JSON file there; every other caller reads that file.
 The moto server (tests/infra/motoserver.py, with the moto extensions the apply needs) is a process of its
@@ -63,11 +64,22 @@ IMAGE_TAG = "0123456789ab"  # what `make plan` passes as image_tag (a commit SHA
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's
 APPLY_TIMEOUT = 420  # seconds; a moto gap makes the provider retry until its own timeouts, far longer
+# The chat-ops bot in another account (issue 21): the apply enables infra/'s bot_access as a workload account
+# of this bot would, so its role, rule and topic statement are applied (and checked) too.
+BOT_ACCOUNT = "210987654321"
+BOT_PREFIX = "ecs-microservices-production-opsbot"
+BOT_ROLE_ARNS = tuple(
+    f"arn:aws:iam::{BOT_ACCOUNT}:role/{BOT_PREFIX}-{f}FunctionRole-ABCDEF123456"
+    for f in ("Slack", "Deployments", "Costs", "Alarms", "Escalation")
+)
+BOT_EVENT_BUS_ARN = f"arn:aws:events:{REGION}:{BOT_ACCOUNT}:event-bus/default"
+BOT_ALARM_QUEUE_ARN = f"arn:aws:sqs:{REGION}:{BOT_ACCOUNT}:{BOT_PREFIX}-alarms"
+BOT_EXTERNAL_ID = "opsbot-0123456789abcdef"
 IGNORED_WHEN_COPYING = shutil.ignore_patterns(".terraform*", "*.tfstate*", "tfplan", "terraform.tfvars")
 
 # The aws provider's endpoint keys for every service infra/ creates something in (or reads from).
 MOTO_ENDPOINTS = (
-    "acm", "appautoscaling", "cloudwatch", "ec2", "ecr", "ecs", "elbv2", "iam", "kms", "logs", "s3",
+    "acm", "appautoscaling", "cloudwatch", "ec2", "ecr", "ecs", "elbv2", "events", "iam", "kms", "logs", "s3",
     "servicediscovery", "sns", "sqs", "ssm", "secretsmanager", "sts", "wafv2",
 )  # fmt: skip
 
@@ -367,6 +379,15 @@ def locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def bot_access_hcl() -> str:
+    """infra/'s bot_access for a bot in BOT_ACCOUNT, as an HCL object on the command line."""
+    roles = ", ".join(f'"{arn}"' for arn in BOT_ROLE_ARNS)
+    return (
+        f'{{bot_role_arns = [{roles}], event_bus_arn = "{BOT_EVENT_BUS_ARN}", '
+        f'alarm_queue_arn = "{BOT_ALARM_QUEUE_ARN}"}}'
+    )
+
+
 def _apply(workdir: Path) -> dict[str, Any]:
     tf = terraform()
     seconds: dict[str, float] = {}
@@ -387,6 +408,8 @@ def _apply(workdir: Path) -> dict[str, Any]:
         f"-var-file={EXAMPLE_TFVARS}",
         f"-var=image_tag={IMAGE_TAG}",
         f"-var=certificate_arn={import_certificate(endpoint_url)}",  # the example's is a CHANGE-ME placeholder
+        f"-var=bot_access={bot_access_hcl()}",
+        f"-var=bot_external_id={BOT_EXTERNAL_ID}",
         timeout=APPLY_TIMEOUT,
     )
     seconds["apply"] = time.perf_counter() - started

@@ -28,8 +28,9 @@ locals {
       "arn:${local.partition}:logs:${local.region}:${local.account}:log-group:/aws/lambda/${local.bot_stack}-*",
       "arn:${local.partition}:logs:${local.region}:${local.account}:log-group:/aws/vendedlogs/${local.bot_stack}-*",
     ]
-    rules = "arn:${local.partition}:events:${local.region}:${local.account}:rule/${var.name_prefix}-*"
-    apis  = "arn:${local.partition}:apigateway:${local.region}::/apis*"
+    rules       = "arn:${local.partition}:events:${local.region}:${local.account}:rule/${var.name_prefix}-*"
+    default_bus = "arn:${local.partition}:events:${local.region}:${local.account}:event-bus/default"
+    apis        = "arn:${local.partition}:apigateway:${local.region}::/apis*"
   }
 }
 
@@ -42,7 +43,7 @@ locals {
 # cannot mint an administrator under the prefix. It covers what template.yaml's functions are granted
 # (bot/permissions.py) and what SAM adds (logs, X-Ray, SQS event sources and destinations), scoped by
 # the platform's and the stack's names; no IAM but passing the platform's task roles to ECS, and
-# sts:AssumeRole only into other accounts (EnvironmentRoleArns). Named under the bot deploy role's name,
+# sts:AssumeRole only into other accounts (template.yaml WorkloadAccountIds, modules/workload_access). Named under the bot deploy role's name,
 # so the platform deploy role's guard (github.tf) keeps it as an administrator's, as the role's own.
 data "aws_iam_policy_document" "bot_functions_boundary" {
   #checkov:skip=CKV_AWS_356:the "*" statement holds only actions without resource-level permissions, and DescribeAlarms, whose API reference requires "*" (checked by tests/infra/test_iam_database_terraform.py).
@@ -248,9 +249,11 @@ data "aws_iam_policy_document" "github_bot_deploy" {
   statement {
     sid = "NoResourceLevelPermission"
     # wildcard: these actions have no resource-level permission (AWS's action database): template
-    # validation, API access-log delivery.
+    # validation, API access-log delivery, the default event bus's policy (WorkloadDeploymentEventsPolicy).
     actions = [
       "cloudformation:ValidateTemplate",
+      "events:PutPermission",
+      "events:RemovePermission",
       "logs:CreateLogDelivery",
       "logs:DeleteLogDelivery",
       "logs:DescribeLogGroups",
@@ -509,6 +512,47 @@ data "aws_iam_policy_document" "github_bot_deploy" {
     sid       = "BotLogGroups"
     actions   = ["logs:CreateLogGroup", "logs:DeleteLogGroup", "logs:PutRetentionPolicy", "logs:TagResource", "logs:UntagResource", "logs:ListTagsForResource"]
     resources = local.bot_arn.log_groups
+  }
+
+  # WorkloadDeploymentEventsPolicy: the default bus's policy statement for the workload accounts (issue 21);
+  # PutPermission and RemovePermission take no resource (NoResourceLevelPermission above).
+  statement {
+    sid       = "BotEventBusPolicy"
+    actions   = ["events:DescribeEventBus"]
+    resources = [local.bot_arn.default_bus]
+  }
+
+  # WorkloadAlarmSubscriptionN: AlarmQueue to the alarm topics of the workload accounts, listed exactly.
+  dynamic "statement" {
+    for_each = length(var.workload_alarm_topic_arns) > 0 ? [1] : []
+
+    content {
+      sid       = "ReadWorkloadAlarmTopics"
+      actions   = ["sns:GetTopicAttributes"]
+      resources = var.workload_alarm_topic_arns
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(var.workload_alarm_topic_arns) > 0 ? [1] : []
+
+    content {
+      sid       = "SubscribeBotQueueToWorkloadAlarms"
+      actions   = ["sns:Subscribe"]
+      resources = var.workload_alarm_topic_arns
+
+      condition {
+        test     = "StringEquals"
+        variable = "sns:Protocol"
+        values   = ["sqs"]
+      }
+
+      condition {
+        test     = "ArnLike"
+        variable = "sns:Endpoint"
+        values   = [local.bot_arn.queues]
+      }
+    }
   }
 
   statement {

@@ -130,3 +130,10 @@ variable "terraform_lock_table" {
   type        = string
   nullable    = false
 }
+
+variable "workload_alarm_topic_arns" {
+  description = "Alarm topics of other accounts the bot's stack subscribes its alarm queue to (template.yaml WorkloadAlarmTopicArns): the bot deploy role may subscribe that queue to them. Empty: none."
+  type        = list(string)
+  default     = []
+  nullable    = false
+}

@@ -21,6 +21,10 @@ resource "aws_sns_topic" "alarms" {
 }
 
 data "aws_iam_policy_document" "alarms_topic" {
+  # Statements of other modules for the same topic (a topic has one policy): the chat-ops bot's queue in
+  # another account may subscribe (modules/workload_access).
+  source_policy_documents = var.topic_policy_documents
+
   statement {
     sid       = "CloudWatchAlarmsPublish"
     actions   = ["sns:Publish"]

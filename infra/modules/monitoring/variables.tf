@@ -14,6 +14,13 @@ variable "kms_key_arn" {
   nullable    = false
 }
 
+variable "topic_policy_documents" {
+  description = "Policy documents (JSON) whose statements are added to the topic's policy; empty adds none."
+  type        = list(string)
+  default     = []
+  nullable    = false
+}
+
 variable "alarm_email" {
   description = "E-mail subscribed to the topic; null subscribes nobody."
   type        = string
