@@ -145,8 +145,10 @@ def test_when_cost_explorer_is_not_enabled_the_channel_is_told_once(
     original = bot.aws.ClientFactory.client
     stubs: list[Stubber] = []
 
-    def client(self: bot.aws.ClientFactory, service: str, region: str, role_arn: str | None = None) -> Any:
-        made = original(self, service, region, role_arn)
+    def client(
+        self: bot.aws.ClientFactory, service: str, region: str, role_arn: str | None = None, **options: Any
+    ) -> Any:
+        made = original(self, service, region, role_arn, **options)
         if service == "ce" and not stubs:
             stub = Stubber(made)
             stub.add_client_error("get_cost_and_usage", "DataUnavailableException", "Data is not available.", 400)
