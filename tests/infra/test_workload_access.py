@@ -16,7 +16,7 @@ from typing import Any
 import boto3
 import pytest
 from deploy.checks import SCOPE_OF_SID
-from iam_database import check_policies, check_statement
+from iam_database import check_policies, check_statement, evaluate
 
 from bot.permissions import Scope, workload_grants
 
@@ -30,6 +30,7 @@ from .tfreal import (
     BOT_EXTERNAL_ID,
     BOT_ROLE_ARNS,
     REGION,
+    WORKLOAD_ALARM_TOPIC_ARN,
     Applied,
     applied,
 )
@@ -233,6 +234,29 @@ def test_the_alarm_topic_lets_the_bots_queue_subscribe_and_cloudwatch_publish(pl
     assert check_policies({"alarm topic": document(policy)}) == []
     actions = {a for r in platform.resources("aws_cloudwatch_metric_alarm") for a in r["values"]["alarm_actions"]}
     assert actions == {platform.outputs["alarm_topic_arn"]}
+
+
+def test_the_bot_deploy_role_subscribes_the_bots_queue_to_the_listed_workload_topics_only(platform: Applied) -> None:
+    """In the bot's own account, bot_workload_alarm_topic_arns lets its deploy role make the template's
+    WorkloadAlarmSubscriptionN (its queue, over SQS, to exactly those topics) and put the bus policy."""
+    [role] = [r["values"] for r in platform.resources("aws_iam_role") if r["values"]["name"].endswith("-bot-deploy")]
+    attached = {
+        a["values"]["policy_arn"]
+        for a in platform.resources("aws_iam_role_policy_attachment")
+        if a["values"]["role"] == role["name"]
+    }
+    policies = [p["values"]["policy"] for p in platform.resources("aws_iam_policy") if p["values"]["arn"] in attached]
+    queue = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{PREFIX}-opsbot-alarms"
+    other_topic = WORKLOAD_ALARM_TOPIC_ARN.replace("staging", "other")
+
+    def subscribe(topic: str, protocol: str, endpoint: str) -> str:
+        return evaluate(policies, "sns:Subscribe", topic, {"sns:Protocol": protocol, "sns:Endpoint": endpoint})
+
+    assert subscribe(WORKLOAD_ALARM_TOPIC_ARN, "sqs", queue) == "Allow"
+    assert subscribe(WORKLOAD_ALARM_TOPIC_ARN, "sqs", f"arn:aws:sqs:{REGION}:{ACCOUNT}:someone-elses") != "Allow"
+    assert subscribe(WORKLOAD_ALARM_TOPIC_ARN, "https", "https://attacker.example/") != "Allow"
+    assert subscribe(other_topic, "sqs", queue) != "Allow"
+    assert evaluate(policies, "events:PutPermission", "*") == "Allow"
 
 
 # --------------------------------------------------------------------------- off by default, refusals

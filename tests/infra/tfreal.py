@@ -75,6 +75,9 @@ BOT_ROLE_ARNS = tuple(
 BOT_EVENT_BUS_ARN = f"arn:aws:events:{REGION}:{BOT_ACCOUNT}:event-bus/default"
 BOT_ALARM_QUEUE_ARN = f"arn:aws:sqs:{REGION}:{BOT_ACCOUNT}:{BOT_PREFIX}-alarms"
 BOT_EXTERNAL_ID = "opsbot-0123456789abcdef"
+# And the other way round: this account's own bot subscribing to a workload account's alarm topic (its deploy
+# role's dynamic statements).
+WORKLOAD_ALARM_TOPIC_ARN = f"arn:aws:sns:{REGION}:109876543210:ecs-microservices-staging-alarms"
 IGNORED_WHEN_COPYING = shutil.ignore_patterns(".terraform*", "*.tfstate*", "tfplan", "terraform.tfvars")
 
 # The aws provider's endpoint keys for every service infra/ creates something in (or reads from).
@@ -410,6 +413,7 @@ def _apply(workdir: Path) -> dict[str, Any]:
         f"-var=certificate_arn={import_certificate(endpoint_url)}",  # the example's is a CHANGE-ME placeholder
         f"-var=bot_access={bot_access_hcl()}",
         f"-var=bot_external_id={BOT_EXTERNAL_ID}",
+        f'-var=bot_workload_alarm_topic_arns=["{WORKLOAD_ALARM_TOPIC_ARN}"]',
         timeout=APPLY_TIMEOUT,
     )
     seconds["apply"] = time.perf_counter() - started
