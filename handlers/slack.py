@@ -29,10 +29,17 @@ from slack_bolt import BoltRequest
 from slack_bolt.adapter.aws_lambda import SlackRequestHandler
 from slack_bolt.lazy_listener import LazyListenerRunner
 
-from bot.metrics import ACK_LATENCY, Emf
-from bot.permissions import Function
-from handlers.runtime import PerContainer, Runtime, secret
-from handlers.slack_requests import Delivered, answer, delivered, readable_by_bolt
+# In Lambda (AWS_EXECUTION_ENV), the cyclic garbage collector is paused from here, the bot's own modules, to
+# the end of the first request (collector_paused_while_starting). Not in tests, which may import this module
+# and never call the handler.
+_paused_by_start_up = bool(os.environ.get("AWS_EXECUTION_ENV")) and gc.isenabled()
+if _paused_by_start_up:
+    gc.disable()
+
+from bot.metrics import ACK_LATENCY, Emf  # noqa: E402 - after the pause
+from bot.permissions import Function  # noqa: E402
+from handlers.runtime import PerContainer, Runtime, secret  # noqa: E402
+from handlers.slack_requests import Delivered, answer, delivered, readable_by_bolt  # noqa: E402
 
 if TYPE_CHECKING:
     from slack_sdk.signature import SignatureVerifier
@@ -168,6 +175,7 @@ def prime() -> None:
                 raise RuntimeError(f"priming: the warm-up {command} was answered {response['statusCode']}")
     finally:
         runner.lazy_listener_runner = lazy
+        end_start_up_pause()  # what init built is frozen in the snapshot; the collector runs again
 
 
 def after_restore() -> None:
@@ -249,28 +257,39 @@ def without_forged_lazy_headers(event: dict[str, Any]) -> dict[str, Any]:
 _started_up = False
 
 
+def end_start_up_pause() -> None:
+    """Freeze what start-up built and turn the collector on again, if start-up paused it."""
+    global _paused_by_start_up
+    if _paused_by_start_up:
+        _paused_by_start_up = False
+        gc.freeze()
+        gc.enable()
+
+
 @contextmanager
 def collector_paused_while_starting() -> Iterator[None]:
     """The container's first request runs without Python's cyclic garbage collector, then freezes what it built.
 
     A cold container builds at its first request (the AWS clients' service models, the Bolt app, the parser's
     types): hundreds of thousands of long-lived objects, over which the collector would run its passes again
-    and again while they are made (~100 ms of CPU on a cold ack, bench.cold_start). gc.freeze() then moves all
+    and again while they are made (~50 ms of CPU on a cold ack, bench.cold_start). gc.freeze() then moves all
     of them to the permanent generation, so that later collections (the collector is on again afterwards) do
     not walk them either: the pattern Python's documentation gives for gc.freeze. The cost: reference cycles
-    that became garbage during the first request stay in memory for the container's life. Once per process;
-    nothing is paused if the collector is already off (someone else manages it)."""
-    global _started_up
-    if _started_up or not gc.isenabled():
+    that became garbage during start-up stay in memory for the container's life. In Lambda the pause begins
+    at this module's import, after the third-party packages (whose import is the floor the cold start is
+    measured against). Once per process; a collector someone else turned off is left off."""
+    global _started_up, _paused_by_start_up
+    if _started_up:
         yield
         return
     _started_up = True
-    gc.disable()
+    if gc.isenabled():
+        gc.disable()
+        _paused_by_start_up = True
     try:
         yield
     finally:
-        gc.freeze()
-        gc.enable()
+        end_start_up_pause()
 
 
 @metrics.log_metrics

@@ -1,6 +1,7 @@
-"""A cold container's first request runs without Python's cyclic garbage collector, and what it built is then
-frozen out of later collections (handlers.slack.collector_paused_while_starting): the collector is on again for
-every later request, and one that someone else turned off stays off."""
+"""A cold container's start-up (in Lambda from the import of the bot's own modules, elsewhere its first request)
+runs without Python's cyclic garbage collector, and what it built is then frozen out of later collections
+(handlers.slack.collector_paused_while_starting): the collector is on again for every later request, and one
+that someone else turned off stays off."""
 
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ handlers.slack._built._build, bot.replay.ReplayGuard.warm = building, noting_war
 context = SimpleNamespace(function_name="SlackFunction", function_version="$LATEST", memory_limit_in_mb=512,
     invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:SlackFunction",
     aws_request_id="cold", log_group_name="/aws/lambda/SlackFunction", log_stream_name="cold")
+seen["collector on after import"] = gc.isenabled()
 if sys.argv[1] == "off":
     gc.disable()
 seen["frozen before"] = gc.get_freeze_count()
@@ -58,7 +60,7 @@ def signed_status(trigger: str) -> dict[str, object]:
     return api_gateway_event(body, signed_headers(body))
 
 
-def first_requests(collector: str) -> dict[str, object]:
+def first_requests(collector: str, lambda_runtime: bool = False) -> dict[str, object]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("OPSBOT_", "SLACK_", "AWS_", "POWERTOOLS_"))}
     environ |= AWS_TEST_ENVIRONMENT | {
         "OPSBOT_CONFIG_FILE": str(ROOT / "config" / "example.yaml"),
@@ -69,6 +71,8 @@ def first_requests(collector: str) -> dict[str, object]:
         "POWERTOOLS_LOG_LEVEL": "WARNING",
         "PYTHONPATH": str(ROOT),
     }
+    if lambda_runtime:
+        environ["AWS_EXECUTION_ENV"] = "AWS_Lambda_python3.12"
     result = subprocess.run(
         [sys.executable, "-c", CHILD, collector],
         input=json.dumps([signed_status("first"), signed_status("second")]),
@@ -87,9 +91,19 @@ def first_requests(collector: str) -> dict[str, object]:
 def test_the_first_request_builds_without_the_collector_and_freezes_what_it_built() -> None:
     seen = first_requests("on")
     assert seen["statuses"] == [200, 200]
+    assert seen["collector on after import"] is True  # outside Lambda (tests): only the first request
     assert seen["collector on while building"] is False
     assert seen["collector on after request 1"] is True
     assert seen["collector on after request 2"] is True
+    assert isinstance(seen["frozen objects"], int)
+    assert seen["frozen objects"] > 10_000
+
+
+def test_in_lambda_the_pause_begins_at_the_import_of_the_bots_modules() -> None:
+    seen = first_requests("on", lambda_runtime=True)
+    assert seen["statuses"] == [200, 200]
+    assert seen["collector on after import"] is False
+    assert seen["collector on after request 1"] is True
     assert isinstance(seen["frozen objects"], int)
     assert seen["frozen objects"] > 10_000
 
