@@ -3,8 +3,9 @@
 Every environment of the config is seeded, each in its own account: one with role_arn in the role's account
 (moto files what is done with an assumed role's credentials under the role's account), the others in moto's
 default account, the bot's. The alarm queue is the bot's, subscribed to every environment's alarm topic.
-The default environment is seeded before anything else starts; the others in a thread meanwhile (the
-services' processes start in the same seconds), which `wait_seeded` waits for.
+The default environment is seeded before anything else starts; the others (`OtherAccounts`, started last,
+once the page answers) in a thread, which `wait_seeded` waits for: `make run` is ready as soon as with one
+account, and the other environments a few seconds later (their rollout simulators say when).
 
 Everything else in the sandbox (the bot's handlers, the rollout simulator, the log shippers, the page's
 alarm control) reaches it over HTTP through `AWS_ENDPOINT_URL`, exactly as it would reach AWS.
@@ -103,11 +104,6 @@ class EmbeddedAWS:
             )
         return self._account_clients[environment.name](service)
 
-    def seeded_client(self, service: str, env: str | None = None) -> Any:
-        """client(), once every environment is seeded (for what starts by reading another environment)."""
-        self.wait_seeded()
-        return self.client(service, env)
-
     def start(self) -> str:
         from moto.server import ThreadedMotoServer
 
@@ -127,18 +123,21 @@ class EmbeddedAWS:
         self.seeded = seed(self.config, self.endpoint_url, self.plan)
         seed_cost_explorer(self.config, self.endpoint_url, self.plan)
         self.queue_url = alarm_queue(self.config, self.endpoint_url, self.seeded.topic_arn)
-        threading.Thread(target=self._seed_others, name="seed-others", daemon=True).start()
         if self.secrets:
             secretsmanager = self.client("secretsmanager")
             for name, value in self.secrets.items():
                 secretsmanager.create_secret(Name=name, SecretString=value)
         took = time.monotonic() - started
         others = ", ".join(e.name for e in self.config.environments if e.name != self.config.environment().name)
-        meanwhile = f"; {others} meanwhile" if others else ""
+        meanwhile = f"; {others} once the page answers" if others else ""
         accounts = len({e.account_id for e in self.config.environments})
         plural = "s" if accounts > 1 else ""
         home = self.config.environment().name
         return f"{self.endpoint_url}  (moto; {accounts} account{plural}; {home} seeded in {took:.1f} s{meanwhile})"
+
+    def seed_others(self) -> None:
+        """Seed the other environments in a thread (wait_seeded waits for it)."""
+        threading.Thread(target=self._seed_others, name="seed-others", daemon=True).start()
 
     def _seed_others(self) -> None:
         """The environments besides the default one, each in its account, their alarm topics to the queue."""
@@ -157,12 +156,13 @@ class EmbeddedAWS:
         finally:
             self._others_seeded.set()
 
-    def wait_seeded(self, timeout: float = 120) -> None:
-        """Return once every environment is seeded; raise if that failed or takes longer than `timeout`."""
+    def wait_seeded(self, timeout: float) -> bool:
+        """True once every environment is seeded, False if not within `timeout`; raises if seeding failed."""
         if not self._others_seeded.wait(timeout):
-            raise RuntimeError(f"the other environments were not seeded within {timeout:g} s")
+            return False
         if self._others_failed is not None:
             raise RuntimeError(f"could not seed the other environments: {self._others_failed}")
+        return True
 
     def stop(self) -> None:
         if self._server is None:
@@ -249,3 +249,22 @@ def _epoch_ms(stamp: str) -> int | None:
         return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1000)
     except ValueError:
         return None
+
+
+class OtherAccounts:
+    """The environments besides the default one, seeded in their accounts once everything else runs."""
+
+    name = "accounts"
+    port = 0
+    port_variable = ""
+
+    def __init__(self, aws: EmbeddedAWS) -> None:
+        self.aws = aws
+
+    def start(self) -> str:
+        self.aws.seed_others()
+        others = [e for e in self.aws.config.environments if e.name != self.aws.config.environment().name]
+        return "seeding " + ", ".join(f"{e.name} (account {e.account_id})" for e in others)
+
+    def stop(self) -> None:
+        pass

@@ -162,7 +162,7 @@ def build(environ: MutableMapping[str, str]) -> tuple[Supervisor, str]:
     from bot.config import ConfigError, load_config
     from sandbox.adapter import BotAdapter
     from sandbox.alarms import AlarmTrigger
-    from sandbox.aws import EmbeddedAWS, LogShipper
+    from sandbox.aws import EmbeddedAWS, LogShipper, OtherAccounts
     from sandbox.metrics import MetricsPublisher, tee
     from sandbox.rollout import RolloutSimulator
     from sandbox.seed import SANDBOX_PLAN
@@ -205,10 +205,13 @@ def build(environ: MutableMapping[str, str]) -> tuple[Supervisor, str]:
     other_rollouts = [
         RolloutSimulator(
             config.targets(name),
-            functools.partial(aws.seeded_client, "ecs", name),
+            functools.partial(aws.client, "ecs", name),
             lambda event: post_json(f"{adapter.url}/events", event),
             SANDBOX_PLAN.bad_tags,
             settle_after=seconds_from_env("SANDBOX_ROLLOUT_SECONDS", 5.0, environ),
+            # Seeded once the page answers (OtherAccounts): its line says when the environment can be used.
+            wait=aws.wait_seeded,
+            say=lambda line: supervisor.say(line),
         )
         for name in others
     ]
@@ -228,7 +231,9 @@ def build(environ: MutableMapping[str, str]) -> tuple[Supervisor, str]:
 
     page = SlackPage(ports.page, workspace)
     supervisor = Supervisor(
-        children, before=[aws, *shippers.values()], after=[adapter, rollouts, *other_rollouts, metrics, page]
+        children,
+        before=[aws, *shippers.values()],
+        after=[adapter, rollouts, *other_rollouts, metrics, page, *([OtherAccounts(aws)] if others else [])],
     )
     service_a = children[-1].url
     ready = (

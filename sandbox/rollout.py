@@ -85,6 +85,8 @@ class RolloutSimulator:
         in_progress_after: float = 1.0,
         settle_after: float = 5.0,
         poll: float = 0.5,
+        wait: Callable[[float], bool] | None = None,
+        say: Callable[[str], None] | None = None,
     ) -> None:
         self.targets = list(targets)
         self._ecs_factory = ecs
@@ -95,6 +97,10 @@ class RolloutSimulator:
         self.in_progress_after = in_progress_after
         self.settle_after = settle_after
         self.poll = poll
+        self.wait = wait
+        """What to wait for (True once there, within the timeout it is given), in the simulator's thread, before its
+        first look (another environment's seeding): start() then returns at once, and `say` tells when it watches."""
+        self.say = say
         self._seen: dict[str, str] = {}  # service ARN -> task definition it is on
         self._rollouts: dict[str, Rollout] = {}
         self._stop = threading.Event()
@@ -102,13 +108,20 @@ class RolloutSimulator:
         self.events: list[dict[str, Any]] = []  # what was emitted, for tests and the page
 
     def start(self) -> str:
+        if self.wait is None:
+            self._first_look()
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._thread.start()
+        seconds = f"{self.settle_after:g}"
+        shown = (
+            f"ECS deployment events {seconds} s after a deploy; FAILED for {', '.join(sorted(self.bad_tags)) or '-'}"
+        )
+        return shown if self.wait is None else f"{shown} (once seeded)"
+
+    def _first_look(self) -> None:
         self._ecs = self._ecs_factory()
         self._look()  # what runs now is not a rollout
         self._rollouts.clear()
-        self._thread = threading.Thread(target=self._run, name="rollouts", daemon=True)
-        self._thread.start()
-        seconds = f"{self.settle_after:g}"
-        return f"ECS deployment events {seconds} s after a deploy; FAILED for {', '.join(sorted(self.bad_tags)) or '-'}"
 
     def stop(self) -> None:
         self._stop.set()
@@ -121,6 +134,18 @@ class RolloutSimulator:
         return {r.target.name: not r.bad for r in list(self._rollouts.values())}
 
     def _run(self) -> None:
+        if self.wait is not None:
+            try:
+                while not self.wait(0.2):
+                    if self._stop.is_set():
+                        return
+                self._first_look()
+            except Exception as error:
+                if not self._stop.is_set():
+                    print(f"sandbox: {self.name}: {error}", flush=True)
+                return
+            if self.say is not None:
+                self.say(f"{self.name}: watching {', '.join(t.name for t in self.targets)}")
         while not self._stop.wait(self.poll):
             try:
                 self._look()

@@ -59,6 +59,9 @@ def test_staging_deploys_in_its_account_and_each_alarm_is_its_environments(sandb
     while "sandbox: ready" not in sandbox.text():
         time.sleep(0.05)
     assert "2 accounts" in sandbox.text()
+    while "rollouts staging: watching" not in sandbox.text():  # staging is seeded while the page is up
+        assert time.monotonic() - sandbox.started < 60, sandbox.text()[-3000:]
+        time.sleep(0.05)
 
     typed = httpx.post(
         f"{sandbox.page_url}/page/command",
