@@ -214,6 +214,11 @@ def measure(runs: int, bundle: Path) -> tuple[dict[str, list[float]], dict[str, 
         "handler without Lambda client": (CHILD, child_environment(bundle, False), signed_event()),
         "handler reading YAML": (CHILD, child_environment(bundle, True, YAML_ONLY_CONFIG_FILE), signed_event()),
         "handler collecting": (COLLECTING_CHILD, collecting, signed_event()),
+        "handler before": (
+            COLLECTING_CHILD,
+            collecting | {"OPSBOT_CONFIG_FILE": YAML_ONLY_CONFIG_FILE},
+            signed_event(),
+        ),
     }
     times: dict[str, list[float]] = {name: [] for name in variants} | {"primed first": [], "primed warm": []}
     cpu: dict[str, list[float]] = {name: [] for name in variants}
@@ -240,6 +245,7 @@ ROWS = {
     "handler without Lambda client": "the same without creating the Lambda client for lazy invokes",
     "handler reading YAML": "as deployed, but the config read from its YAML (no JSON form beside it)",
     "handler collecting": "as deployed, but the garbage collector left running through start-up",
+    "handler before": "both: the YAML read and the collector running (as before issue 18's goal 1b)",
 }
 
 
