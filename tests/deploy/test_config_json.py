@@ -47,7 +47,22 @@ def test_the_build_ships_each_config_with_its_json_form(bundle: Path) -> None:
     sources = sorted(p.name for p in (REPO / "config").glob("*.yaml"))
     assert sources, "the repository has a config/*.yaml"
     assert shipped == sorted([*sources, *(f"{name}.json" for name in sources)])
-    assert not list(bundle.rglob("__pycache__")), "the build's own run of the bundle's code left no byte code"
+
+
+def test_the_bundle_holds_byte_code_for_the_functions_python(bundle: Path) -> None:
+    """Lambda cannot write __pycache__ (/var/task is read-only): without the build's .pyc files, every cold start
+    would compile each module from source. The build's Python is the functions' (3.12) here, so it made them:
+    one per module, hash-based and unchecked (valid whatever times the zipped files carry), nothing else."""
+    tag = sys.implementation.cache_tag
+    assert tag == "cpython-312", "the tests run on the functions' Python (tests/deploy/test_bundle.py)"
+    modules = sorted(bundle.glob("bot/**/*.py")) + sorted(bundle.glob("handlers/**/*.py"))
+    for module in modules:
+        compiled = module.parent / "__pycache__" / f"{module.stem}.{tag}.pyc"
+        assert compiled.is_file(), f"no byte code for {module.relative_to(bundle)}"
+        assert int.from_bytes(compiled.read_bytes()[4:8], "little") == 1, f"{compiled.name}: not unchecked-hash"
+    stray = [p for p in bundle.rglob("*.pyc") if not p.name.endswith(f".{tag}.pyc")]
+    assert not stray, f"byte code of another Python (the build's own runs of the bundle's code): {stray}"
+    assert not list((bundle / "config").rglob("__pycache__"))
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (REPO / "config").glob("*.yaml")))
