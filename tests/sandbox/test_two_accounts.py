@@ -15,7 +15,7 @@ from sandbox_support import Sandbox
 pytestmark = pytest.mark.slow
 
 STAGING_ACCOUNT, BOT_ACCOUNT = "210987654321", "123456789012"
-STAGING_ROLE = f"arn:aws:iam::{STAGING_ACCOUNT}:role/ecs-microservices-staging-fargate-chatops"
+STAGING_ROLE = f"arn:aws:iam::{STAGING_ACCOUNT}:role/opsbot-workload-access"
 
 
 def messages(sandbox: Sandbox) -> list[dict[str, Any]]:
