@@ -78,8 +78,10 @@ GRANTS: tuple[Grant, ...] = (
         Scope.ANY,
         S,
         A,
+        D,
+        E,
         why="image tag of a revision; an alarm card's what changed (the two revisions a deploy went between); "
-        "no resource-level permission",
+        "the App Home's tags, refreshed when a rollout ends (an event, or the sweep); no resource-level permission",
     ),
     _grant(
         "ecs:ListTaskDefinitions",
@@ -124,7 +126,10 @@ GRANTS: tuple[Grant, ...] = (
         Scope.ANY,
         S,
         A,
-        why="/alarms, /status, plan cards, a composite alarm card's children; read-only. '*' because the call "
+        D,
+        E,
+        why="/alarms, /status, plan cards, a composite alarm card's children, the App Home's alarms (refreshed "
+        "when a rollout ends); read-only. '*' because the call "
         "returns composite alarms too, which AWS's DescribeAlarms reference allows only with the permission "
         "scoped to '*'",
     ),
@@ -139,7 +144,10 @@ GRANTS: tuple[Grant, ...] = (
         Scope.PLATFORM_ALARMS,
         S,
         A,
-        why="an alarm's service from its tag (alarms.service_tag_key): the cards, /alarms and /status alike",
+        D,
+        E,
+        why="an alarm's service from its tag (alarms.service_tag_key): the cards, /alarms, /status and the App "
+        "Home alike",
     ),
     _grant(
         "cloudwatch:GetMetricWidgetImage",
@@ -180,13 +188,21 @@ GRANTS: tuple[Grant, ...] = (
         "dynamodb:Query",
         Scope.STATE_TABLE,
         S,
+        D,
         C,
         A,
         E,
-        why="audit by service and time, deploy history, /cost's bot changes, escalation levels that are due",
+        why="audit by service and time, deploy history, /cost's bot changes, escalation levels that are due, "
+        "the App Home's last changes",
     ),
     _grant(
-        "dynamodb:BatchGetItem", Scope.STATE_TABLE, S, A, E, why="/status in one call, alarm cards, escalation stops"
+        "dynamodb:BatchGetItem",
+        Scope.STATE_TABLE,
+        S,
+        D,
+        A,
+        E,
+        why="/status in one call, alarm cards, escalation stops, the App Home's locks",
     ),
     # Secrets and self
     _grant(

@@ -33,6 +33,7 @@ from bot.home import HOME_ACTIONS, SPACING_SECONDS, HomeViewers, can_refresh
 from bot.home_view import DEPLOY_ACTION, LOCK_ACTION, SCALE_ACTION, UNLOCK_ACTION
 from bot.permissions import Function
 from bot.stores import AuditEntry
+from handlers.runtime import Clocks
 from sandbox.clock import SimulatedClock
 from sandbox.seed import alarm_names
 
@@ -302,21 +303,28 @@ def test_building_a_home_calls_only_what_can_refresh_requires(home_bot: Bot) -> 
     assert can_refresh(Function.SLACK)  # after an operation or a lock change, in the Slack function
 
 
-def test_a_deployment_that_ends_is_told_once_to_the_trackers_hooks(home_bot: Bot, deployments: Any) -> None:
+def test_a_rollout_that_ends_refreshes_the_home_once(
+    home_bot: Bot, deployments: Any, fake_wall: SimulatedClock
+) -> None:
+    """In the deployments function, whose role (bot/permissions.py, template.yaml) may read all a home shows."""
+    home_bot.open_home(DEPLOYER2)
     home_bot.command("/deploy service-a v1.3.0")
     card = home_bot.last_card()
     home_bot.click("plan_confirm", home_bot.button(card, "plan_confirm")["value"], card.ts)
+    assert "rolling out revision 4" in shown(home_bot, DEPLOYER2)
+    before = publishes(home_bot, DEPLOYER2)
+    fake_wall.advance(2 * SPACING_SECONDS)
+    deployments.reset(Clocks(wall=fake_wall.now, sleep=fake_wall.sleep))
     service = ecs_service("service-a")
-    ended: list[str] = []
-    tracker = deployments.get_tracker()
-    tracker.on_ended.append(lambda card: ended.append(card.service))
     event = deployment_event(service["serviceArn"], "SERVICE_DEPLOYMENT_COMPLETED", service["deployments"][0]["id"])
     assert deployments.handler(event, lambda_context())["result"] == "completed"
-    assert deployments.handler(event, lambda_context())["result"] == "ignored"
-    assert ended == ["service-a"]
-    # The homes are refreshed there exactly when its role may read all they show (bot/permissions.py; today it
-    # may not: a rollout's end shows at the next publish).
-    assert (len(tracker.on_ended) == 2) == can_refresh(Function.DEPLOYMENTS)
+    assert deployments.handler(event, lambda_context())["result"] == "ignored"  # told once: one refresh
+    assert publishes(home_bot, DEPLOYER2) == before + 1
+    home = shown(home_bot, DEPLOYER2)
+    assert "revision 4, image `v1.3.0`" in home
+    assert "rolling out" not in home
+    assert can_refresh(Function.DEPLOYMENTS)
+    assert can_refresh(Function.ESCALATION)  # the sweep ends rollouts too
 
 
 def test_the_home_is_published_when_the_state_table_cannot_record_the_opening(home_bot: Bot, aws_faults: Any) -> None:

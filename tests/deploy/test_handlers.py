@@ -25,6 +25,7 @@ SAMPLE_PARAMETERS = {
     "LogLevel": "INFO",
     "CostReportChannel": "C0COSTS",
     "AlarmChannel": "C0ALARMS",
+    "ExternalId": "sample-external-id-0001",
 }
 SAMPLE_RESOURCES = {  # and pseudo parameters
     "StateTable": "opsbot-state",
@@ -42,6 +43,7 @@ CONTRACT_ENVIRONMENT = frozenset(
         "OPSBOT_SERVICES",
         "OPSBOT_CONFIG_FILE",
         "OPSBOT_STATE_TABLE",
+        "OPSBOT_EXTERNAL_ID",
         "SLACK_SIGNING_SECRET_NAME",
         "SLACK_BOT_TOKEN_SECRET_NAME",
         "POWERTOOLS_SERVICE_NAME",
