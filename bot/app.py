@@ -164,7 +164,8 @@ def build_app(
         picked = read_view(body.get("view") or {}, parser.config)
         if picked is None or picked.env is None or picked.service is None:
             return  # nothing to load until both are picked
-        choices = dispatcher().choices(picked.kind, picked.env, picked.service)
+        user = str((body.get("user") or {}).get("id", ""))
+        choices = dispatcher().choices(picked.kind, picked.env, picked.service, user, picked.channel)
         try:
             if not modals().update(picked, choices):
                 log.info("form %s changed meanwhile: its newer update stands", picked.view_id)
@@ -315,27 +316,32 @@ def _home_listeners(
 
         kind = FORM_OF.get(action["action_id"])
         if kind is not None:
-            env, service, channel = parse_value(str(action.get("value", "")))
+            env, service = parse_value(str(action.get("value", "")))
+            user = body["user"]["id"]
+            # Opened for the person's own messages with the app; the lazy work's load sets where its plan goes
+            # from the config (bot.home_view.plan_channel), never from the request. The ack has no channels.
             try:
-                modals().open(kind, str(body.get("trigger_id", "")), body["user"]["id"], channel, env, service)
+                modals().open(kind, str(body.get("trigger_id", "")), user, user, env, service)
             except Exception:
                 log.exception("could not open the %s form from the home tab", kind)
         ack()
 
     def run_home_button(body: dict[str, Any], action: dict[str, Any]) -> None:
-        from bot.home_view import FORM_OF, parse_value
+        from bot.home_view import FORM_OF, parse_value, plan_channel
 
         user, value = body["user"]["id"], str(action.get("value", ""))
         kind = FORM_OF.get(action["action_id"])
         if kind is None:
             home().click(action["action_id"], value, user, str(action.get("action_ts", "")))
             return
-        env, service, channel = parse_value(value)
+        env, service = parse_value(value)
         config = dispatcher().config
         if env not in config.environment_names or service not in config.service_names:
             return  # the form opened without them: the person picks
+        channel = plan_channel(config, config.environment(env), user)  # where its plan goes, from the config
         try:
-            modals().load(kind, str(body.get("trigger_id", "")), channel, dispatcher().choices(kind, env, service))
+            choices = dispatcher().choices(kind, env, service, user, channel)
+            modals().load(kind, str(body.get("trigger_id", "")), channel, choices)
         except Exception:
             log.exception("could not show the choices of a %s form opened from the home tab", kind)
 

@@ -97,16 +97,17 @@ class Dispatcher:
         if parsed is not None:
             self.run(parsed, who, f"{command} {c.normalize(text)} (suggested)", respond)
 
-    def choices(self, kind: str, env: str, service: str) -> Choices:
-        """A form's choices for `service` in `env` (the kind of form: deploy, scale, rollback); a failure is
-        shown in the form, never raised: the person picks again or types the command."""
+    def choices(self, kind: str, env: str, service: str, user: str, channel: str) -> Choices:
+        """A form's choices for `service` in `env` (the kind of form: deploy, scale, rollback), as `user` may read
+        them from `channel` (the form's), with the typed /status's role and channel checks; a refusal or a failure
+        is shown in the form, never raised: the person picks again or types the command."""
         from bot.pickers import unexpected
 
         with self._timed(f"form_{kind}" if kind in ("deploy", "scale", "rollback") else "form"):
             try:
                 if self.pickers is None:
                     raise RuntimeError("the dispatcher was built without the forms' pickers")
-                return self.pickers().choices(kind, env, service)
+                return self.pickers().choices(kind, env, service, user, channel)
             except Exception:
                 log.exception("could not load the choices of a %s form (%s, %s)", kind, env, service)
                 return unexpected(kind, env, service)

@@ -335,8 +335,8 @@ def _dependent(
         return [*blocks, _context("Pick an environment and a service to see " + _what(kind) + ".")]
     if choices is None or (choices.env, choices.service, choices.kind) != (env, service, kind):
         return [*blocks, _context(f"Loading {_what(kind)} of *{escape(service)}* in *{escape(env)}*…")]
-    if choices.problem:
-        return [*blocks, _context(choices.problem)]
+    if choices.problem:  # refused or failed: nothing to pick, nothing shown of the service
+        return [_context(choices.problem)]
     block = dependent_block(kind, env, service)
     if kind == "deploy":
         return [*_tag_field(block, choices, values.get(block)), _context(_deploy_summary(choices))]

@@ -219,7 +219,9 @@ GRANTS: tuple[Grant, ...] = (
         C,
         A,
         E,
-        why="post and update messages with the Web API",
+        Function.LAZY_FAILURES,
+        why="post and update messages with the Web API (the lazy-failures function: dropped work of a form or "
+        "the App Home, told in the person's messages)",
     ),
     _grant("lambda:InvokeFunction", Scope.SELF, S, why="Bolt runs lazy listeners by invoking the function"),
     _grant(
@@ -236,8 +238,9 @@ GRANTS: tuple[Grant, ...] = (
 
 
 # Functions whose code calls no AWS API: the template gives them no Policies, and their role holds only what SAM
-# generates (their logs, X-Ray, their SQS event source). The lazy-failures function only posts to Slack.
-NO_AWS_CALLS: frozenset[Function] = frozenset({Function.LAZY_FAILURES})
+# generates (their logs, X-Ray, their SQS event source). None today: the lazy-failures function reads the bot
+# token to write to a person who has no response_url (issue F10).
+NO_AWS_CALLS: frozenset[Function] = frozenset()
 
 
 # What is the platform's, in the account of the environment it belongs to: an environment with a role_arn makes

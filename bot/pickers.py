@@ -1,12 +1,14 @@
 """The choices a form (bot.modals) loads once environment and service are picked, read as the typed commands
 read them: the ECR tags /deploy looks up (the running one and the known-bad ones marked, from the revision
 history, and in a protected environment the pre-releases, which /deploy without a tag skips), the counts and
-bounds /scale plans against, the known-good revisions /rollback chooses from.
+bounds /scale plans against, the known-good revisions /rollback chooses from. Only for a person the typed
+/status would answer (the viewer role in the environment, from a channel it allows): the rest see why not.
 """
 
 from __future__ import annotations
 
-from bot.config import Config, Target
+from bot.access import AccessPolicy
+from bot.config import Config, Role, Target
 from bot.errors import BotError
 from bot.history import RevisionHistory
 from bot.modals import MAX_OPTIONS, Choices, RevisionChoice, TagChoice
@@ -17,14 +19,19 @@ from bot.slack_text import escape
 
 
 class Pickers:
-    def __init__(self, config: Config, platform: Platform, history: RevisionHistory) -> None:
+    def __init__(self, config: Config, platform: Platform, history: RevisionHistory, access: AccessPolicy) -> None:
         self.config = config
         self.platform = platform
         self.history = history
+        self.access = access
 
-    def choices(self, kind: str, env: str, service: str) -> Choices:
-        """The choices of form `kind` for `service` in `env`; a failure is a Choices with its problem."""
+    def choices(self, kind: str, env: str, service: str, user: str, channel: str) -> Choices:
+        """The choices of form `kind` for `service` in `env`, as `user` may read them from `channel` (the form's:
+        the command's channel); a refusal or a failure is a Choices with its problem (nothing read)."""
         try:
+            decision = self.access.check(user, channel, env, Role.VIEWER)
+            if not decision.allowed:
+                return Choices(kind, env, service, problem=decision.reason)
             target = self.config.target(service, env)
             if kind == "deploy":
                 return self._deploy(target)

@@ -446,7 +446,7 @@ class Runtime:
         """The choices the forms (bot.modals) load as a person picks."""
         from bot.pickers import Pickers
 
-        return Pickers(self.config, self.platform, self.stores.history)
+        return Pickers(self.config, self.platform, self.stores.history, self.access)
 
 
 def _discard() -> Metrics:

@@ -13,7 +13,19 @@ from typing import Any
 
 import boto3
 import pytest
-from harness import CHANNEL, DEPLOYER, STATE_TABLE, VIEWER, Bot, ecs_service, signed_headers, stores
+from harness import (
+    ADMIN,
+    CHANNEL,
+    DEPLOYER,
+    OPERATOR,
+    STATE_TABLE,
+    VIEWER,
+    Bot,
+    config_data,
+    ecs_service,
+    signed_headers,
+    stores,
+)
 
 from bot.aws import is_platform_mutation, recorded_calls
 from sandbox.seed import DEFAULT_TAGS, SeedPlan
@@ -226,3 +238,37 @@ def test_an_update_made_for_an_older_pick_does_not_overwrite_the_newer_one(
     assert shown is not None
     assert options(shown, "tag:production:service-a")  # the newer pick's choices stand
     assert any("changed meanwhile" in message for message in info)
+
+
+NO_ROLE = "U0OUTSIDER"
+NAMED_ROLES_ONLY = config_data(roles={"admin": [ADMIN], "deployer": [DEPLOYER], "operator": [OPERATOR]})
+
+
+@pytest.mark.parametrize("config_dict", [NAMED_ROLES_ONLY])
+@pytest.mark.parametrize("command", ["/deploy", "/scale", "/rollback"])
+def test_a_person_with_no_role_reads_nothing_through_a_form(bot: Bot, command: str) -> None:
+    typed = bot.command("/status service-a production", user=NO_ROLE).text
+    assert "you have no role there" in typed
+    with recorded_calls() as calls:
+        modal = pick(bot, open_form(bot, command, NO_ROLE), "production", "service-a", NO_ROLE)
+    assert not [call for call in calls if call.startswith(("ecs:", "ecr:", "application-autoscaling:"))]
+    shown = json.dumps(modal)
+    assert "you have no role there" in context_text(modal)
+    assert not [word for word in ("v1.2.0", "v1.3.0", "desired") if word in shown]
+    assert [b["block_id"] for b in modal["blocks"] if b["type"] == "input"] == ["env", "service"]
+
+
+@pytest.mark.parametrize("config_dict", [config_data(channels=["C0PRODOPS"])])
+def test_a_form_from_a_channel_the_environment_does_not_allow_reads_nothing(bot: Bot) -> None:
+    typed = bot.command("/status service-a production", user=DEPLOYER, channel="C0RANDOM").text
+    assert "not allowed to operate production" in typed
+    bot.command("/rollback", DEPLOYER, channel="C0RANDOM")
+    modal = bot.slack.modal(DEPLOYER)
+    assert modal is not None
+    modal = pick(bot, modal, "production", "service-a")
+    assert "not allowed to operate production" in context_text(modal)
+    assert "<#C0PRODOPS>" in context_text(modal)
+    assert "runs revision" not in json.dumps(modal)
+    staging = pick(bot, modal, "staging", "service-a")  # no allowlist: read (the seed has no staging cluster)
+    assert "Could not load the choices: Describe ECS services failed" in context_text(staging)
+

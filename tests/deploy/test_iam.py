@@ -152,11 +152,14 @@ def test_each_function_of_the_table_has_actions() -> None:
     assert {f for f in Function if not actions_for(f)} == NO_AWS_CALLS
 
 
-def test_a_function_that_calls_no_aws_api_has_no_policies(template: dict[str, Any]) -> None:
-    """SAM's generated role is all such a function gets: an inline policy there would be unchecked extra access."""
-    lazy = template["Resources"]["LazyFailuresFunction"]["Properties"]
-    lazy["Policies"] = [{"Version": "2012-10-17", "Statement": []}]
-    try:
-        assert any("LazyFailuresFunction: calls no AWS API" in p for p in iam_problems(template))
-    finally:
-        del lazy["Policies"]
+def test_a_function_that_calls_no_aws_api_has_no_policies(
+    template: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SAM's generated role is all such a function gets: an inline policy there would be unchecked extra access.
+    No function is one today (issue F10 gave the lazy-failures function the bot token): the check is tried on a
+    function declared so, which has Policies."""
+    from . import checks
+
+    monkeypatch.setattr(checks, "NO_AWS_CALLS", frozenset({Function.LAZY_FAILURES}))
+    assert template["Resources"]["LazyFailuresFunction"]["Properties"].get("Policies")
+    assert any("LazyFailuresFunction: calls no AWS API" in p for p in iam_problems(template))

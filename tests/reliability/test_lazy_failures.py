@@ -4,7 +4,8 @@ The whole path as AWS runs it, in-process: a signed slash command (or click) int
 Bolt adapter hands the lazy work to Lambda as an asynchronous invoke (recorded here: its payload is what Lambda
 would queue); Lambda drops it ("EventAgeExceeded", or "RetriesExhausted" when it ran and failed) and sends its
 invocation record to the on-failure queue (moto's SQS); the queue's consumer, handlers.lazy_failures, answers
-through the request's response_url (the Slack stand-in).
+through the request's response_url (the Slack stand-in), or, for a form's submission or a button in a form or
+the App Home (no response_url), in the person's messages with the app (chat.postMessage to their user id).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 import boto3
 import pytest
-from harness import DEPLOYER, Bot, lambda_context
+from harness import BOT_TOKEN, DEPLOYER, Bot, lambda_context
 
 from sandbox.lambda_events import sqs_event
 
@@ -192,6 +193,129 @@ def test_finding_10_a_post_slack_could_not_take_is_delivered_again(
     assert len(slack.responses()[before:]) == 1
 
 
+# --- no response_url: a form or the App Home -> the person's messages with the app -----------------
+
+
+def _interaction(payload: dict[str, Any]) -> dict[str, Any]:
+    return _form_payload({"payload": json.dumps(payload)})
+
+
+def _submission(user: Any = DEPLOYER) -> dict[str, Any]:
+    """A deploy form's view_submission as Slack sends it: no response_url (response_urls is empty)."""
+    return _interaction(
+        {
+            "type": "view_submission",
+            "team": {"id": "T0TEST"},
+            "user": {"id": user, "name": "someone"},
+            "view": {
+                "id": "V0FORM",
+                "callback_id": "modal_deploy",
+                "title": {"type": "plain_text", "text": "<!channel> Deploy"},
+                "private_metadata": json.dumps({"channel": "C0OPS"}),
+                "state": {"values": {"tag": {"tag": {"type": "plain_text_input", "value": "<!here> v1"}}}},
+            },
+            "response_urls": [],
+        }
+    )
+
+
+def _home_button(user: Any = DEPLOYER, kind: str = "button") -> dict[str, Any]:
+    """A button pressed (or an option picked) in the App Home: a block_actions with a view, no response_url."""
+    return _interaction(
+        {
+            "type": "block_actions",
+            "user": {"id": user},
+            "container": {"type": "view", "view_id": "V0HOME"},
+            "view": {"id": "V0HOME", "type": "home"},
+            "actions": [{"type": kind, "action_id": "home_unlock", "value": "<!channel> production/service-a"}],
+        }
+    )
+
+
+@pytest.fixture
+def bot_token_secret(aws: Any, slack: FaultySlack, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The function as deployed: the bot token in Secrets Manager (moto), by name; Slack is the stand-in."""
+    name = f"opsbot-bot-token-{uuid.uuid4().hex[:8]}"  # Powertools caches a secret by name for 5 minutes
+    boto3.client("secretsmanager", region_name="us-east-1").create_secret(Name=name, SecretString=BOT_TOKEN)
+    monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
+    monkeypatch.setenv("SLACK_BOT_TOKEN_SECRET_NAME", name)
+    monkeypatch.setenv("SLACK_API_URL", slack.api_url)
+    return name
+
+
+def test_finding_f10_a_form_submission_lambda_dropped_is_told_in_the_persons_messages(
+    slack: FaultySlack, consumer: Any, bot_token_secret: str
+) -> None:
+    """Defect: a submitted deploy form whose lazy work Lambda dropped has no response_url, so the person who
+    pressed Deploy heard nothing at all."""
+    event = through_the_queue(json.dumps(invocation_record(_submission())))
+
+    assert consumer.handler(event, lambda_context(CONSUMER)) == {"batchItemFailures": []}
+
+    [told] = slack.channel(DEPLOYER)  # chat.postMessage to a user id: the person's messages with the app
+    assert told.text == NEVER_RAN.format(what="form")  # nothing of the form's title or values is repeated
+    assert slack.response_posts == 0
+
+
+def test_finding_f10_an_app_home_button_that_ran_and_failed_is_told_in_the_persons_messages(
+    slack: FaultySlack, consumer: Any, bot_token_secret: str
+) -> None:
+    event = through_the_queue(json.dumps(invocation_record(_home_button(), "RetriesExhausted")))
+
+    assert consumer.handler(event, lambda_context(CONSUMER)) == {"batchItemFailures": []}
+
+    [told] = slack.channel(DEPLOYER)
+    assert told.text.startswith("Your button did not finish")
+    assert "nothing changed" not in told.text
+    assert "channel" not in told.text
+
+
+def test_finding_f10_an_option_picked_in_a_form_is_called_a_choice(
+    slack: FaultySlack, consumer: Any, bot_token_secret: str
+) -> None:
+    event = through_the_queue(json.dumps(invocation_record(_home_button(kind="static_select"))))
+
+    consumer.handler(event, lambda_context(CONSUMER))
+
+    [told] = slack.channel(DEPLOYER)
+    assert told.text == NEVER_RAN.format(what="choice")
+
+
+def test_finding_f10_a_message_slack_could_not_take_is_delivered_again(
+    slack: FaultySlack, consumer: Any, bot_token_secret: str
+) -> None:
+    event = through_the_queue(json.dumps(invocation_record(_submission())))
+    slack.inject("chat.postMessage", 503, times=3)
+
+    result = consumer.handler(event, lambda_context(CONSUMER))
+
+    assert result == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
+    assert slack.channel(DEPLOYER) == []
+    assert consumer.handler(event, lambda_context(CONSUMER)) == {"batchItemFailures": []}  # the redelivery
+    assert len(slack.channel(DEPLOYER)) == 1
+
+
+def test_finding_f10_a_message_slack_refuses_is_dropped(
+    slack: FaultySlack, consumer: Any, bot_token_secret: str, kept: list[str]
+) -> None:
+    """Slack's refusals that no later attempt does better (a user the app cannot write to) are logged."""
+    event = through_the_queue(json.dumps(invocation_record(_submission(user="W0GONE"))))
+    slack.inject("chat.postMessage", 200, times=1)  # {"ok": false, "error": "internal_error"} with a 200
+
+    assert consumer.handler(event, lambda_context(CONSUMER)) == {"batchItemFailures": []}
+
+    assert slack.channel("W0GONE") == []
+    assert any("refused" in m for m in kept), kept
+
+
+def test_finding_f10_the_api_url_is_slacks_unless_configured(consumer: Any) -> None:
+    assert consumer.slack_api_url({}) == "https://slack.com/api/"
+    assert consumer.slack_api_url({"SLACK_API_URL": "http://127.0.0.1:8123/api"}) == "http://127.0.0.1:8123/api/"
+    for bad in ("ftp://127.0.0.1/api/", "https://user@evil.example/api/", "not a url", "https://:99/", "http://h:x/"):
+        with pytest.raises(ValueError, match="SLACK_API_URL"):
+            consumer.slack_api_url({"SLACK_API_URL": bad})
+
+
 # --- the record is trusted no further than the apology ---------------------------------------------
 
 
@@ -234,6 +358,12 @@ GARBAGE = {
     "another port on hooks.slack.com": _command_to("https://hooks.slack.com:8443/commands/T/1/x"),
     "not a URL": _command_to("javascript:alert(1)"),
     "control characters": _command_to("https://hooks.slack.com/commands/T/1/x\r\nHost: evil.example"),
+    "a submission with no user": json.dumps(invocation_record(_submission(user=None))),
+    "a submission whose user is not a user id": json.dumps(invocation_record(_submission(user="<!channel>"))),
+    "a channel id for a user": json.dumps(invocation_record(_submission(user="C0OPS"))),
+    "a home button with no user": json.dumps(
+        invocation_record(_interaction({"type": "block_actions", "view": {"id": "V"}, "actions": []}))
+    ),
     "huge": json.dumps(invocation_record(_form_payload({"command": "/deploy", "text": "x" * 300_000}))),
 }
 
