@@ -40,6 +40,7 @@ from bot.home_view import (
     ServiceLine,
     home_view,
     parse_value,
+    plan_channel,
 )
 from bot.model import revision_of
 from bot.permissions import Function, actions_for
@@ -148,13 +149,6 @@ class HomeViewers:
         return self.table.put_item(item, condition, what="Save home tab viewer").ok
 
 
-def plan_channel(config: Config, env: EnvironmentConfig, user: str) -> str:
-    """Where a plan asked for from the home tab (which has no channel) is posted, for others to see and confirm:
-    the environment's first allowed channel, else routing.default_channel, else the person's messages with the
-    app (a user id is a channel to chat.postMessage)."""
-    return (env.channels[0] if env.channels else None) or config.routing.default_channel or user
-
-
 @dataclass(eq=False)
 class HomeTab:
     config: Config
@@ -233,7 +227,7 @@ class HomeTab:
             if read is None or self.clock() - read[0] > FRESH_SECONDS:
                 read = (self.clock(), self._environment(env))
                 self._read[env.name] = read
-            shown.append(replace(read[1], role=role.label, channel=plan_channel(self.config, env, user)))
+            shown.append(replace(read[1], role=role.label))
         return home_view(shown, self.clock(), self.config.command_names)
 
     def _environment(self, env: EnvironmentConfig) -> EnvironmentHome:
@@ -298,12 +292,15 @@ class HomeTab:
         """Lock or Unlock pressed on the home tab: as `/ops lock <service> <env>` or `/ops unlock` typed (the
         role checked and a refusal audited), the outcome told to the person in the app's messages. The
         change refreshes the home tabs (ReadCommands.on_lock_change)."""
-        env, service, _ = parse_value(value)
+        env, service = parse_value(value)
         names = self.config.command_names
         try:
             if env not in self.config.environment_names or service not in self.config.service_names:
                 raise BotError("This button no longer matches a configured service.", "Open the home tab again.")
-            who = Requester(user, "", f"home:{action_ts}:{action_id}:{value}")
+            # The home has no channel: the button acts from the environment's plan channel, so an environment
+            # with a channel allowlist lets its operators lock from the home as from an allowed channel.
+            channel = plan_channel(self.config, self.config.environment(env), user)
+            who = Requester(user, channel, f"home:{action_ts}:{action_id}:{value}")
             if action_id == LOCK_ACTION:
                 command: c.Command = c.Lock(service, env, "")
                 text = f"{names.slash('lock')} {service} {env} (App Home)"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, DividerBlock
 
@@ -21,6 +21,9 @@ from bot.command_names import DEFAULT_NAMES, CommandNames
 from bot.model import ServiceState
 from bot.slack_text import SLACK_ID, escape, mentions_only
 from bot.stores import AuditEntry, Lock
+
+if TYPE_CHECKING:
+    from bot.config import Config, EnvironmentConfig
 
 HOME_BLOCKS = 100  # Slack's limit for a home tab's view
 ACTION_PREFIX = "home_"  # every button of the home tab (bot.app routes them to bot.home)
@@ -60,19 +63,27 @@ class EnvironmentHome:
     changes: tuple[AuditEntry, ...] = ()  # executed changes, newest first
     other_alarms: tuple[str, ...] = ()  # in ALARM, of no known service
     problem: str = ""  # the bot's own words when the environment could not be read
-    channel: str = ""  # where a plan asked for from its buttons is posted (bot.home.plan_channel)
 
 
-def button_value(env: str, service: str, channel: str) -> str:
-    """`env:service:channel`: the channel where a form opened from the button posts its plan card."""
-    return f"{env}:{service}:{channel}"
+def button_value(env: str, service: str) -> str:
+    """`env:service`. No channel: where a plan asked for from the home is posted is worked out anew from the
+    config (`plan_channel`), never taken from a request."""
+    return f"{env}:{service}"
 
 
-def parse_value(value: str) -> tuple[str, str, str]:
-    """A button's environment, service and channel, unchecked (a request is input: check each)."""
+def parse_value(value: str) -> tuple[str, str]:
+    """A button's environment and service, unchecked (a request is input: check each). Anything after them
+    (the channel the buttons of homes published before carried) is ignored."""
     env, _, rest = value.partition(":")
-    service, _, channel = rest.partition(":")
-    return env, service, channel
+    service, _, _ = rest.partition(":")
+    return env, service
+
+
+def plan_channel(config: Config, env: EnvironmentConfig | None, user: str) -> str:
+    """Where a plan asked for from the home tab (which has no channel) is posted, for others to see and confirm,
+    and the channel its role and channel checks see: the environment's first allowed channel, else
+    routing.default_channel, else the person's messages with the app (a user id is a channel to chat.postMessage)."""
+    return (env.channels[0] if env is not None and env.channels else None) or config.routing.default_channel or user
 
 
 def home_view(
@@ -130,7 +141,7 @@ def _environment_blocks(env: EnvironmentHome, count: int, names: CommandNames) -
     if env.problem:
         blocks.append(render.section(f":warning: {env.problem}"))
     for line in env.services[:count]:
-        blocks.extend(_service_blocks(env.name, env.channel, line))
+        blocks.extend(_service_blocks(env.name, line))
     left = len(env.services) - count
     if left:
         status = names.shown(f"`/status {env.name}`")
@@ -147,7 +158,7 @@ def _environment_blocks(env: EnvironmentHome, count: int, names: CommandNames) -
     return blocks
 
 
-def _service_blocks(env: str, channel: str, line: ServiceLine) -> list[Block]:
+def _service_blocks(env: str, line: ServiceLine) -> list[Block]:
     state = line.state
     if not state.exists:
         return [render.section(f"*{escape(state.name)}*  :grey_question: not found in the cluster")]
@@ -168,7 +179,7 @@ def _service_blocks(env: str, channel: str, line: ServiceLine) -> list[Block]:
         lines.append(
             f":lock: locked by {_person(line.lock.holder)} until {render.short_time(line.lock.expires_at)} UTC{reason}"
         )
-    value = button_value(env, state.name, channel)
+    value = button_value(env, state.name)
     buttons = [
         ButtonElement(text="Deploy", action_id=DEPLOY_ACTION, value=value, style="primary"),
         ButtonElement(text="Scale", action_id=SCALE_ACTION, value=value),

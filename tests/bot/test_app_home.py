@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -14,11 +15,13 @@ import boto3
 import pytest
 from harness import (
     ADMIN,
+    CHANNEL,
     DEPLOYER,
     DEPLOYER2,
     OPERATOR,
     VIEWER,
     Bot,
+    config_data,
     deployment_event,
     ecs_service,
     lambda_context,
@@ -240,6 +243,20 @@ def test_a_viewer_sees_the_home_but_its_lock_button_is_refused_like_the_command(
     assert len(denied) == 2  # the button's refusal is audited as the typed command's is
 
 
+@pytest.mark.parametrize("config_dict", [config_data(channels=[CHANNEL])])
+def test_lock_from_the_home_tab_works_where_the_environment_allows_only_some_channels(home_bot: Bot) -> None:
+    """The home has no channel: its buttons act from the environment's plan channel (bot.home.plan_channel),
+    so an operator may lock from the home as they may by typing the command in an allowed channel (review F1)."""
+    home_bot.open_home(OPERATOR)
+    home_bot.view_action(OPERATOR, home_bot.slack.home(OPERATOR) or {}, "home:production:service-a", LOCK_ACTION)
+
+    told = " ".join(m.text for m in home_bot.slack.channel(OPERATOR))
+    assert "is locked by" in told, told
+    lock = stores().locks.get("production", "service-a")
+    assert lock is not None
+    assert lock.holder == OPERATOR
+
+
 def test_outside_text_in_the_home_is_escaped(home_bot: Bot) -> None:
     home_bot.command("/ops lock service-a production <!channel> <https://evil.example|click>", user=OPERATOR)
     executed("service-b", ADMIN, "/deploy service-b <!here>", time.time() - 60)
@@ -275,6 +292,43 @@ def test_deploy_from_the_home_tab_opens_its_form_with_the_service_picked_and_pla
     assert stores().audit.trail("production", "service-a", limit=1)[0].command == "/deploy service-a v1.3.0 production"
 
 
+def test_a_home_button_carries_no_channel_and_a_forged_one_is_not_used(home_bot: Bot) -> None:
+    """The plan card of a form opened from the home goes where bot.home.plan_channel says for the environment
+    submitted, never to a channel named in the request (review F4)."""
+    home_bot.open_home(DEPLOYER)
+    home = home_bot.slack.home(DEPLOYER) or {}
+    values = {e["value"] for b in home["blocks"] if b.get("type") == "actions" for e in b["elements"] if "value" in e}
+    assert "production:service-a" in values
+    assert not any(value.count(":") > 1 for value in values)
+    payload = {
+        "type": "block_actions",
+        "team": {"id": "T0TEST", "domain": "test"},
+        "user": {"id": DEPLOYER, "username": "d", "name": "d", "team_id": "T0TEST"},
+        "api_app_id": "A0TEST",
+        "token": "legacy",
+        "container": {"type": "view", "view_id": home["id"]},
+        "trigger_id": home_bot.slack.trigger(DEPLOYER),
+        "view": home,
+        "actions": [
+            {
+                "type": "button",
+                "action_id": DEPLOY_ACTION,
+                "block_id": "home:production:service-a",
+                "value": "production:service-a:C0ELSEWHERE",
+                "action_ts": str(time.time()),
+            }
+        ],
+    }
+    home_bot._post(urllib.parse.urlencode({"payload": json.dumps(payload)}))
+    modal = home_bot.slack.modal(DEPLOYER)
+    assert modal is not None
+    tags = next(b for b in modal["blocks"] if str(b.get("block_id", "")).startswith("tag:"))
+    home_bot.submit_view(DEPLOYER, modal, {str(tags["block_id"]): "v1.3.0"})
+
+    assert not home_bot.slack.channel("C0ELSEWHERE")
+    assert "`v1.2.0` → `v1.3.0`" in home_bot.card_text(home_bot.last_card(DEPLOYER))
+
+
 def test_a_viewer_scaling_from_the_home_tab_is_refused_like_the_typed_command(home_bot: Bot) -> None:
     typed = home_bot.command("/scale service-b 3", user=VIEWER).text
     home_bot.open_home(VIEWER)
@@ -283,7 +337,7 @@ def test_a_viewer_scaling_from_the_home_tab_is_refused_like_the_typed_command(ho
     assert modal is not None, "no form was opened"
     assert "2 running, 2 desired" in json.dumps(modal)  # the service picked, its counts loaded
 
-    home_bot.submit_view(VIEWER, modal, {"count": "3"})
+    home_bot.submit_view(VIEWER, modal, {"count:production:service-b": "3"})
 
     told = [m.text for m in home_bot.slack.state.messages if VIEWER in (m.channel, m.ephemeral_to)]
     assert typed in told

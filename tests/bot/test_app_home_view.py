@@ -41,7 +41,7 @@ def test_a_service_shows_revision_tag_counts_alarms_lock_rollout_and_buttons() -
         Rollout(5, NOW - 30, "deploy service-a v1.4.0 (production)", "U0DEPLOYER"),
     )
     change = AuditEntry("production", "service-a", "U0DEPLOYER", "/deploy service-a v1.3.0", "executed", at=NOW - 600)
-    env = EnvironmentHome("production", "deployer", (line,), (change,), channel="C0OPS")
+    env = EnvironmentHome("production", "deployer", (line,), (change,))
     view = home_view([env], NOW)
     shown = texts(view)
     assert view["type"] == "home"
@@ -56,7 +56,9 @@ def test_a_service_shows_revision_tag_counts_alarms_lock_rollout_and_buttons() -
     buttons = [e for b in view["blocks"] if b["type"] == "actions" for e in b["elements"]]  # type: ignore[index,union-attr]
     ids = [b["action_id"] for b in buttons]
     assert ids == [DEPLOY_ACTION, "home_scale", "home_rollback", UNLOCK_ACTION]  # locked: Unlock, not Lock
-    assert parse_value(buttons[0]["value"]) == ("production", "service-a", "C0OPS")
+    assert buttons[0]["value"] == "production:service-a"  # no channel: the bot works it out (plan_channel)
+    assert parse_value(buttons[0]["value"]) == ("production", "service-a")
+    assert parse_value("production:service-a:C0ELSEWHERE") == ("production", "service-a")  # a home published before
 
 
 def test_an_unlocked_service_offers_lock() -> None:
