@@ -39,8 +39,10 @@ ENV_ACTION = "modal_env"
 SERVICE_ACTION = "modal_service"
 PICK_ACTIONS = (ENV_ACTION, SERVICE_ACTION)  # dispatch_action: each pick loads the choices (block_actions)
 TAG_ACTION, COUNT_ACTION, REVISION_ACTION = "modal_tag", "modal_count", "modal_revision"
-ENV_BLOCK, SERVICE_BLOCK, COUNT_BLOCK = "env", "service", "count"
-CHOICES_BLOCK = "choices"  # what the choices say (running tag, counts, the revisions' deployers), mrkdwn
+ENV_BLOCK, SERVICE_BLOCK, COUNT_BLOCK = "env", "service", "count"  # the count's block: count:{env}:{service}
+# What the choices say (running tag, counts, the revisions' deployers), mrkdwn: choices:{kind}:{env}:{service}
+# once they are loaded for that env and service (a submit is refused unless they name the picked ones).
+CHOICES_BLOCK = "choices"
 OPTION_TEXT_LIMIT = 75  # Slack's limit on an option's text
 MAX_OPTIONS = 100  # ... and on a static_select's options
 OPTION_VALUE_LIMIT = 150
@@ -166,11 +168,27 @@ def read_view(view: dict[str, Any], settings: Settings) -> Picked | None:
 
 
 def dependent_block(kind: str, env: str, service: str) -> str:
-    """The block id of the dependent choice: per service, so a pick made for one service is never carried over
-    to another (Slack keeps an input's value across updates when its block id stays)."""
-    if kind == "scale":
-        return COUNT_BLOCK
-    return f"{'tag' if kind == 'deploy' else 'revision'}:{env}:{service}"
+    """The block id of the dependent choice: per service, so a pick made (or a count typed or pre-filled) for one
+    service is never carried over to another (Slack keeps an input's value across updates when its block id
+    stays)."""
+    field = {"deploy": "tag", "rollback": "revision"}.get(kind, COUNT_BLOCK)
+    return f"{field}:{env}:{service}"
+
+
+def choices_block(kind: str, env: str, service: str) -> str:
+    """The block id of what the choices loaded for `service` in `env` say: a submit checks it names its picks."""
+    return f"{CHOICES_BLOCK}:{kind}:{env}:{service}"
+
+
+def _stale(picked: Picked, env: str, service: str) -> str:
+    """Why the choices the form shows are not those of the picked env and service, or "" when they are: two
+    quick picks (the older one's update landed, the newer one's was refused) or a submit before they loaded."""
+    if choices_block(picked.kind, env, service) in picked.blocks:
+        return ""
+    shown = next((b.split(":", 3) for b in picked.blocks if b.startswith(CHOICES_BLOCK + ":")), None)
+    if shown is not None and len(shown) == 4:
+        return f"The choices shown are {shown[3]}'s in {shown[2]}, not {service}'s in {env}: pick the service again."
+    return f"The choices of {service} in {env} have not loaded yet: wait a moment, or pick the service again."
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,9 +215,9 @@ def typed(picked: Picked, names: CommandNames) -> tuple[Typed | None, dict[str, 
         return None, errors
     words = [picked.service]
     block = dependent_block(picked.kind, picked.env, picked.service)
-    if block not in picked.blocks and any(b.partition(":")[0] == block.partition(":")[0] for b in picked.blocks):
-        # Two quick picks: the choices shown were loaded for the service picked before (its update won).
-        return None, {SERVICE_BLOCK: "The choices below are another service's: pick the service again."}
+    stale = _stale(picked, picked.env, picked.service)
+    if stale:
+        return None, {SERVICE_BLOCK: plain(stale)}
     chosen = picked.values.get(block, "")
     if picked.kind == "scale":
         if not chosen:
@@ -267,9 +285,9 @@ def _input(block_id: str, label: str, element: dict[str, Any], *, optional: bool
     return block
 
 
-def _context(text: str) -> dict[str, Any]:
+def _context(text: str, block_id: str = CHOICES_BLOCK) -> dict[str, Any]:
     clipped = text if len(text) <= SECTION_LIMIT else text[: SECTION_LIMIT - 1] + "…"
-    return {"type": "context", "block_id": CHOICES_BLOCK, "elements": [{"type": "mrkdwn", "text": clipped}]}
+    return {"type": "context", "block_id": block_id, "elements": [{"type": "mrkdwn", "text": clipped}]}
 
 
 def _when(moment: float | None) -> str:
@@ -330,19 +348,20 @@ def _dependent(
     choices: Choices | None,
     values: dict[str, str],
 ) -> list[dict[str, Any]]:
-    blocks = [_count_input(settings, service, choices, values.get(COUNT_BLOCK))] if kind == "scale" else []
     if env is None or service is None:
-        return [*blocks, _context("Pick an environment and a service to see " + _what(kind) + ".")]
+        return [_context("Pick an environment and a service to see " + _what(kind) + ".")]
     if choices is None or (choices.env, choices.service, choices.kind) != (env, service, kind):
-        return [*blocks, _context(f"Loading {_what(kind)} of *{escape(service)}* in *{escape(env)}*…")]
+        return [_context(f"Loading {_what(kind)} of *{escape(service)}* in *{escape(env)}*…")]
+    shown = choices_block(kind, env, service)
     if choices.problem:  # refused or failed: nothing to pick, nothing shown of the service
-        return [_context(choices.problem)]
+        return [_context(choices.problem, shown)]
     block = dependent_block(kind, env, service)
     if kind == "deploy":
-        return [*_tag_field(block, choices, values.get(block)), _context(_deploy_summary(choices))]
+        return [*_tag_field(block, choices, values.get(block)), _context(_deploy_summary(choices), shown)]
     if kind == "rollback":
-        return [*_revision_field(block, choices, values.get(block)), _context(_rollback_summary(choices))]
-    return [*blocks, _context(_scale_summary(settings, choices))]
+        return [*_revision_field(block, choices, values.get(block)), _context(_rollback_summary(choices), shown)]
+    count = _count_input(settings, block, choices, values.get(block))
+    return [count, _context(_scale_summary(settings, choices), shown)]
 
 
 def _what(kind: str) -> str:
@@ -407,17 +426,16 @@ def _rollback_summary(choices: Choices) -> str:
     return "\n".join(lines)
 
 
-def _count_input(settings: Settings, service: str | None, choices: Choices | None, value: str | None) -> Any:
+def _count_input(settings: Settings, block: str, choices: Choices, value: str | None) -> Any:
+    """The count of `choices.service` (its own block): what the person typed there, else its desired count."""
     element: dict[str, Any] = {"type": "plain_text_input", "action_id": COUNT_ACTION, "max_length": 5}
     if value:
         element["initial_value"] = value
-    elif choices is not None and choices.desired is not None and choices.service == service:
+    elif choices.desired is not None:
         element["initial_value"] = str(choices.desired)
-    hint = "A whole number of tasks, or auto to hand the service back to autoscaling."
-    if service is not None:
-        bounds = settings.service(service)
-        hint = f"From {bounds.min_tasks} to {bounds.max_tasks} tasks, or auto to hand it back to autoscaling."
-    return _input(COUNT_BLOCK, "Tasks", element, hint=hint)
+    bounds = settings.service(choices.service)
+    hint = f"From {bounds.min_tasks} to {bounds.max_tasks} tasks, or auto to hand it back to autoscaling."
+    return _input(block, "Tasks", element, hint=hint)
 
 
 def _scale_summary(settings: Settings, choices: Choices) -> str:

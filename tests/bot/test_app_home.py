@@ -337,7 +337,8 @@ def test_a_viewer_scaling_from_the_home_tab_is_refused_like_the_typed_command(ho
     assert modal is not None, "no form was opened"
     assert "2 running, 2 desired" in json.dumps(modal)  # the service picked, its counts loaded
 
-    home_bot.submit_view(VIEWER, modal, {"count:production:service-b": "3"})
+    count = next(str(b["block_id"]) for b in modal["blocks"] if str(b.get("block_id", "")).startswith("count"))
+    home_bot.submit_view(VIEWER, modal, {count: "3"})
 
     told = [m.text for m in home_bot.slack.state.messages if VIEWER in (m.channel, m.ephemeral_to)]
     assert typed in told

@@ -129,7 +129,7 @@ def submission(bot: Bot, user: str, view: dict[str, Any]) -> str:
 
 def test_the_same_submission_delivered_twice_plans_once(bot: Bot) -> None:
     modal = pick(bot, open_form(bot, "/scale"), "production", "service-b")
-    assert bot.slack.fill(DEPLOYER, modal["id"], {"count": "4"}) == {}
+    assert bot.slack.fill(DEPLOYER, modal["id"], {"count:production:service-b": "4"}) == {}
     view = bot.slack.view(modal["id"])
     assert view is not None
     body = submission(bot, DEPLOYER, view)
@@ -145,19 +145,21 @@ def test_scale_form_shows_running_desired_and_the_allowed_range(bot: Bot) -> Non
     assert "2 running, 2 desired" in words
     assert "allowed 1 to 10 tasks" in words
     assert "autoscaling between 1 and 10" in words
-    count = next(b for b in modal["blocks"] if b.get("block_id") == "count")
+    count = next(b for b in modal["blocks"] if b.get("block_id") == "count:production:service-b")
     assert count["element"].get("initial_value") == "2"
 
 
 def test_a_count_outside_the_range_is_shown_in_the_form_and_nothing_is_planned(bot: Bot) -> None:
     modal = pick(bot, open_form(bot, "/scale"), "production", "service-b")
-    reply = bot.submit_view(DEPLOYER, modal, {"count": "50"})
+    reply = bot.submit_view(DEPLOYER, modal, {"count:production:service-b": "50"})
     assert reply.ack["response_action"] == "errors"
-    assert bot.slack.modal_errors(DEPLOYER) == {"count": "service-b runs between 1 and 10 tasks; 50 is outside that."}
+    assert bot.slack.modal_errors(DEPLOYER) == {
+        "count:production:service-b": "service-b runs between 1 and 10 tasks; 50 is outside that."
+    }
     assert bot.slack.channel(CHANNEL) == []
 
-    again = bot.submit_view(DEPLOYER, modal, {"count": "ten"})
-    assert "is not a task count" in bot.slack.modal_errors(DEPLOYER)["count"]
+    again = bot.submit_view(DEPLOYER, modal, {"count:production:service-b": "ten"})
+    assert "is not a task count" in bot.slack.modal_errors(DEPLOYER)["count:production:service-b"]
     assert again.ack["response_action"] == "errors"
 
 
@@ -165,7 +167,7 @@ def test_a_viewer_submitting_is_refused_like_the_typed_command(bot: Bot) -> None
     typed = bot.command("/scale service-b 3", VIEWER)
     modal = pick(bot, open_form(bot, "/scale", VIEWER), "production", "service-b", VIEWER)
     with recorded_calls() as calls:
-        bot.submit_view(VIEWER, modal, {"count": "3"})
+        bot.submit_view(VIEWER, modal, {"count:production:service-b": "3"})
     assert not [call for call in calls if is_platform_mutation(call)]
     told = [m for m in bot.slack.state.messages if m.channel == CHANNEL and m.ephemeral_to == VIEWER]
     assert told
@@ -201,7 +203,7 @@ def test_rollback_form_offers_the_known_good_revisions_with_image_deployer_and_d
 
 def test_a_forged_channel_is_not_taken(bot: Bot) -> None:
     modal = pick(bot, open_form(bot, "/scale"), "production", "service-b")
-    bot.slack.fill(DEPLOYER, modal["id"], {"count": "3"})
+    bot.slack.fill(DEPLOYER, modal["id"], {"count:production:service-b": "3"})
     view = bot.slack.view(modal["id"])
     assert view is not None
     forged = {**view, "private_metadata": json.dumps({"channel": "<!channel>"})}
@@ -272,3 +274,35 @@ def test_a_form_from_a_channel_the_environment_does_not_allow_reads_nothing(bot:
     staging = pick(bot, modal, "staging", "service-a")  # no allowlist: read (the seed has no staging cluster)
     assert "Could not load the choices: Describe ECS services failed" in context_text(staging)
 
+
+def test_a_scale_count_shown_for_one_service_is_not_carried_to_another(bot: Bot) -> None:
+    boto3.client("ecs", region_name="us-east-1").update_service(
+        cluster="ecs-microservices-production-cluster",
+        service="ecs-microservices-production-service-b",
+        desiredCount=6,
+    )
+    modal = pick(bot, open_form(bot, "/scale"), "production", "service-a")
+    count = next(b for b in modal["blocks"] if b.get("block_id") == "count:production:service-a")
+    assert count["element"]["initial_value"] == "2"
+    bot.view_action(DEPLOYER, modal, "service", "modal_service", "service-b")
+    modal = bot.slack.modal(DEPLOYER)
+    assert modal is not None
+    assert "6 desired" in context_text(modal)
+    counts = {b["block_id"]: b["element"].get("initial_value") for b in modal["blocks"] if b["type"] == "input"}
+    assert counts == {"env": None, "service": None, "count:production:service-b": "6"}  # service-b's own count
+    bot.submit_view(DEPLOYER, modal, {"count:production:service-b": "4"})
+    assert "scale service-b 4 (production)" in bot.card_text(bot.last_card())
+
+
+@pytest.mark.parametrize("command", ["/scale", "/deploy", "/rollback"])
+def test_a_submit_with_the_choices_of_another_service_is_refused(bot: Bot, command: str) -> None:
+    """Two quick picks: the update for the older one landed, the newer one's was dropped (hash_conflict). The
+    form shows service-b picked with service-a's choices: submitting it plans nothing."""
+    modal = pick(bot, open_form(bot, command), "production", "service-a")
+    bot.slack.select(DEPLOYER, modal["id"], "service", "modal_service", "service-b")  # its update never lands
+    reply = bot.submit_view(DEPLOYER, modal)
+    assert reply.ack["response_action"] == "errors"
+    assert "service-a" in bot.slack.modal_errors(DEPLOYER)["service"]
+    assert "pick the service again" in bot.slack.modal_errors(DEPLOYER)["service"]
+    assert bot.slack.channel(CHANNEL) == []
+    assert stores().audit.trail("production", "service-b", limit=1) == []

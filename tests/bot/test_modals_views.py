@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.parse
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -51,7 +52,10 @@ def context_of(view: dict[str, Any]) -> str:
 
 
 def picked(kind: str, values: dict[str, str], channel: str = "C0OPS") -> Picked:
-    return Picked(kind, "V1", "h1", channel, values.get(ENV_BLOCK), values.get(SERVICE_BLOCK), values)
+    """A form submitted with `values`, showing the choices loaded for its env and service."""
+    env, service = values.get(ENV_BLOCK), values.get(SERVICE_BLOCK)
+    shown = (ENV_BLOCK, SERVICE_BLOCK, *values, f"choices:{kind}:{env}:{service}")
+    return Picked(kind, "V1", "h1", channel, env, service, values, shown)
 
 
 @pytest.mark.parametrize("kind", ["deploy", "scale", "rollback"])
@@ -120,7 +124,11 @@ def test_a_submission_stands_for_the_typed_command() -> None:
     ("kind", "values", "errors"),
     [
         ("deploy", {}, {ENV_BLOCK: "Pick an environment.", SERVICE_BLOCK: "Pick a service."}),
-        ("scale", {ENV_BLOCK: "production", SERVICE_BLOCK: "service-a"}, {"count": "Give a number of tasks, or auto."}),
+        (
+            "scale",
+            {ENV_BLOCK: "production", SERVICE_BLOCK: "service-a"},
+            {"count:production:service-a": "Give a number of tasks, or auto."},
+        ),
         (
             "deploy",
             {ENV_BLOCK: "production", SERVICE_BLOCK: "service-a", "tag:production:service-a": "latest"},
@@ -131,8 +139,8 @@ def test_a_submission_stands_for_the_typed_command() -> None:
         ),
         (
             "scale",
-            {ENV_BLOCK: "production", SERVICE_BLOCK: "service-a", "count": "3 staging"},
-            {"count": "One word only."},
+            {ENV_BLOCK: "production", SERVICE_BLOCK: "service-a", "count:production:service-a": "3 staging"},
+            {"count:production:service-a": "One word only."},
         ),
         (
             "rollback",
@@ -160,6 +168,7 @@ def test_what_the_parser_refuses_goes_back_into_the_form(
             "hash": "h",
             "private_metadata": '{"channel": "C0OPS"}',
             "state": {"values": {b: {"a": {"type": "x", "value": v}} for b, v in values.items()}},
+            "blocks": [{"block_id": f"choices:{kind}:{values.get(ENV_BLOCK)}:{values.get(SERVICE_BLOCK)}"}],
         },
         SETTINGS,
     )
@@ -167,15 +176,45 @@ def test_what_the_parser_refuses_goes_back_into_the_form(
     assert check(found, parser)[2] == errors
 
 
-def test_stale_choices_of_another_service_are_refused_on_submit() -> None:
+@pytest.mark.parametrize(
+    ("shown", "error"),
+    [
+        (
+            ("tag:production:service-a", "choices:deploy:production:service-a"),
+            "The choices shown are service-a's in production, not service-b's in production: pick the service again.",
+        ),
+        (
+            ("choices",),  # still loading
+            "The choices of service-b in production have not loaded yet: wait a moment, or pick the service again.",
+        ),
+        (
+            ("choices:deploy:staging:service-b",),
+            "The choices shown are service-b's in staging, not service-b's in production: pick the service again.",
+        ),
+    ],
+)
+def test_a_submit_showing_other_choices_than_the_picked_ones_is_refused(shown: tuple[str, ...], error: str) -> None:
     values = {ENV_BLOCK: "production", SERVICE_BLOCK: "service-b", "tag:production:service-a": "v1.3.0"}
-    shown = picked("deploy", values)
-    stale = Picked(
-        *[getattr(shown, f) for f in ("kind", "view_id", "hash", "channel", "env", "service", "values")],
-        blocks=(ENV_BLOCK, SERVICE_BLOCK, "tag:production:service-a"),
-    )
-    _, errors = typed(stale, Parser(SETTINGS).names)
-    assert errors == {SERVICE_BLOCK: "The choices below are another service's: pick the service again."}
+    stale = replace(picked("deploy", values), blocks=(ENV_BLOCK, SERVICE_BLOCK, *shown))
+    assert typed(stale, Parser(SETTINGS).names) == (None, {SERVICE_BLOCK: error})
+
+
+def test_each_services_count_and_choices_have_blocks_of_their_own() -> None:
+    """Slack keeps an input's value while its block id stays: a count typed or shown for service-a has a block
+    service-b's form never has, and what the choices say names whose they are."""
+    a = Choices("scale", "production", "service-a", running=2, desired=2)
+    b = Choices("scale", "production", "service-b", running=6, desired=6)
+    kept = {"count:production:service-a": "2"}
+    view = form("scale", SETTINGS, "C0OPS", "production", "service-b", b, kept)
+    assert [blk["block_id"] for blk in view["blocks"]] == [
+        "env",
+        "service",
+        "count:production:service-b",
+        "choices:scale:production:service-b",
+    ]
+    assert view["blocks"][2]["element"]["initial_value"] == "6"
+    before = form("scale", SETTINGS, "C0OPS", "production", "service-b", a, kept)  # service-a's, still loading b's
+    assert [blk["block_id"] for blk in before["blocks"]] == ["env", "service", "choices"]
 
 
 @pytest.mark.parametrize("metadata", ["", "{", '{"channel": "<!channel>"}', '{"channel": 5}', "[]"])
