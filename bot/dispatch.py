@@ -81,7 +81,7 @@ class Dispatcher:
             elif isinstance(command, c.MUTATING):
                 self.operations().request(command, who, text, respond)
             else:
-                respond(self.reads().answer(command, who, text))
+                self.reads().reply(command, who, text, respond)  # a lock's hooks after the answer
 
     def typed(self, value: str, who: Requester, respond: Respond) -> None:
         """A command as Slack sends a typed one ("/deploy service-a v1.3.0", text escaped): the value of a

@@ -55,7 +55,8 @@ RECENT_SECONDS = 86400  # who opened the tab within a day gets it refreshed afte
 SPACING_SECONDS = 5.0  # at most one views.publish per person per this many seconds (Slack limits it per person)
 CHANGES_SHOWN = 5
 AUDIT_SCANNED = 50  # the environment's newest audit entries searched for its last executed changes
-VIEWERS_REFRESHED = 100
+VIEWERS_REFRESHED = 100  # the homes refreshed after a change: of the people who opened the tab last
+VIEWERS_READ = 2000  # the viewer records read to find them (~100 bytes each: one Query page of 1 MB)
 FRESH_SECONDS = 1.0  # an environment read for one person's home serves the others published in this time
 
 # Every AWS action building a home calls (its state-table writes included): a function refreshes the homes
@@ -81,7 +82,8 @@ def can_refresh(function: Function | None) -> bool:
 
 Publish = Callable[[str, dict[str, Any]], object]  # views.publish(user_id, view)
 Tell = Callable[[str, render.Message], object]  # a message to a person (their messages with the app)
-Answer = Callable[[c.Command, Requester, str], render.Message]  # ReadCommands.answer: the role check, then the command
+# ReadCommands.reply: the role check, the command, its answer told, then a lock's hooks (this refresh among them)
+Reply = Callable[[c.Command, Requester, str, Callable[[render.Message], None]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +111,12 @@ class HomeViewers:
         return VIEWER.load(data) if data else None
 
     def recent(self, limit: int = VIEWERS_REFRESHED) -> list[HomeViewer]:
-        return [VIEWER.load(data) for data in self.table.query(HOME_PK, limit=limit)]
+        """The `limit` people who opened the tab last (within RECENT_SECONDS), newest first. The partition is
+        read in user-id order: the newest are found among the first VIEWERS_READ records (one Query page)."""
+        now = self.table.clock()
+        viewers = [VIEWER.load(data) for data in self.table.query(HOME_PK, limit=VIEWERS_READ, now=now)]
+        lately = [v for v in viewers if v.opened_at > now - RECENT_SECONDS]  # a record past its TTL not deleted yet
+        return sorted(lately, key=lambda v: v.opened_at, reverse=True)[:limit]
 
     def claim(self, user: str, spacing: float, *, opened: bool = False) -> float | None:
         """The seconds to wait before publishing `user`'s home (0: now), or None when nothing is to be
@@ -161,7 +168,7 @@ class HomeTab:
     viewers: HomeViewers
     publish: Publish
     tell: Tell
-    answer: Callable[[], Answer]  # a provider: the reads are built only when a button asks for them
+    reply: Callable[[], Reply]  # a provider: the reads are built only when a button asks for them
     clock: Clock
     sleep: Callable[[float], None]
     spacing: float = SPACING_SECONDS
@@ -309,16 +316,21 @@ class HomeTab:
                 text = f"{names.slash('unlock')} {service} {env} (App Home)"
             else:
                 raise BotError("This button is not known to the bot.", "Use the slash commands instead.")
-            reply = self.answer()(command, who, text)
+            # The person is told first; the homes (theirs included) are refreshed after (ReadCommands.reply).
+            self.reply()(command, who, text, lambda message: self._tell(user, message, action_id))
+            return
         except BotError as error:
             error.message, error.hint = names.shown(error.message), error.hint and names.shown(error.hint)
-            reply = render.error(error)
+            refused = render.error(error)
         except Exception:
             log.exception("home tab button %s failed", action_id)
-            reply = render.error(
+            refused = render.error(
                 BotError("Something went wrong on the bot's side.", "The details are in the bot's logs.")
             )
+        self._tell(user, refused, action_id)
+
+    def _tell(self, user: str, message: render.Message, action_id: str) -> None:
         try:
-            self.tell(user, reply)
+            self.tell(user, message)
         except Exception:
             log.exception("home tab: could not tell %s the outcome of %s", user, action_id)

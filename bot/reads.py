@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,9 @@ Handler = Callable[[Any, "Requester", str], render.Message]
 # The role each command needs; anything not named here needs only to see the environment.
 NEEDED_ROLE: dict[type[c.Command], Role] = {c.Lock: Role.OPERATOR, c.Unlock: Role.OPERATOR}
 
+# The locks taken or released while `ReadCommands.reply` answers: their hooks run after the person is told.
+_lock_changes: ContextVar[list[tuple[str, str]] | None] = ContextVar("lock_changes", default=None)
+
 
 @dataclass
 class ReadCommands:
@@ -49,8 +53,8 @@ class ReadCommands:
     cost_reporter: Callable[[], CostReporter]
     timelines: Callable[[], Timelines] | None = None
     handlers: dict[type[c.Command], Handler] = field(init=False)
-    # Told (env, service) after a lock is taken or released (the App Home's refresh, bot.home); a hook that
-    # fails is logged, never the person's answer.
+    # Told (env, service) after a lock is taken or released (the App Home's refresh, bot.home), after the
+    # person's answer when `reply` runs the command; a hook that fails is logged, never the person's answer.
     on_lock_change: list[Callable[[str, str], None]] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
@@ -79,6 +83,21 @@ class ReadCommands:
             self.audit_log.record_safe(env, service, who.user, text, "denied", decision.reason)
             raise NotAllowedError(decision.reason)
         return handler(command, who, text)
+
+    def reply(self, command: c.Command, who: Requester, text: str, respond: Respond) -> None:
+        """`answer`, told to the person with `respond`; only then the on_lock_change hooks of a lock it took or
+        released (refreshing the App Homes waits for each person's publish slot: never before the answer)."""
+        changed: list[tuple[str, str]] = []
+        token = _lock_changes.set(changed)
+        try:
+            message = self.answer(command, who, text)
+        finally:
+            _lock_changes.reset(token)
+        try:
+            respond(message)
+        finally:
+            for env, service in changed:
+                self._run_lock_hooks(env, service)
 
     # --- the platform -------------------------------------------------------------------------------
 
@@ -201,6 +220,13 @@ class ReadCommands:
         return render.info(f":unlock: {target.name} ({target.env}) is unlocked.")
 
     def _lock_changed(self, env: str, service: str) -> None:
+        pending = _lock_changes.get()
+        if pending is not None:  # `reply`: after the person's answer
+            pending.append((env, service))
+        else:
+            self._run_lock_hooks(env, service)
+
+    def _run_lock_hooks(self, env: str, service: str) -> None:
         for hook in self.on_lock_change:
             try:
                 hook(env, service)

@@ -410,7 +410,7 @@ class Runtime:
             HomeViewers(self.table),
             publish=lambda user, view: self.slack_client.views_publish(user_id=user, view=view),
             tell=lambda user, message: self.slack.post(user, message),  # their messages with the app
-            answer=lambda: self.reads.answer,
+            reply=lambda: self.reads.reply,
             clock=self.clock,
             sleep=self.clocks.sleep,
         )

@@ -32,7 +32,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from bot.aws import recorded_calls
 from bot.config import Config
-from bot.home import HOME_ACTIONS, SPACING_SECONDS, HomeViewers, can_refresh
+from bot.home import HOME_ACTIONS, RECENT_SECONDS, SPACING_SECONDS, HomeViewer, HomeViewers, can_refresh
 from bot.home_view import DEPLOY_ACTION, LOCK_ACTION, SCALE_ACTION, UNLOCK_ACTION
 from bot.permissions import Function
 from bot.stores import AuditEntry
@@ -255,6 +255,36 @@ def test_lock_from_the_home_tab_works_where_the_environment_allows_only_some_cha
     lock = stores().locks.get("production", "service-a")
     assert lock is not None
     assert lock.holder == OPERATOR
+
+
+def test_the_person_hears_the_outcome_of_a_lock_before_the_homes_are_refreshed(
+    home_bot: Bot, fake_wall: SimulatedClock
+) -> None:
+    """Refreshing the homes waits for each person's slot: the answer comes first (review F9)."""
+    home_bot.open_home(VIEWER)  # published now: a refresh waits for its next slot
+    home_bot.open_home(OPERATOR)
+    before = len(home_bot.slack.calls())
+    home_bot.view_action(OPERATOR, home_bot.slack.home(OPERATOR) or {}, "home:production:service-a", LOCK_ACTION)
+
+    calls = home_bot.slack.calls()[before:]
+    told = [i for i, call in enumerate(calls) if call.method == "chat.postMessage"]
+    published = [i for i, call in enumerate(calls) if call.method == "views.publish"]
+    assert told
+    assert published
+    assert told[0] < published[0], [call.method for call in calls]  # the button's answer before any home
+    assert "locked by <@U0OPERATOR>" in shown(home_bot, VIEWER)
+
+
+def test_the_homes_refreshed_are_of_who_opened_the_tab_lately_newest_first(aws: Any, fake_wall: SimulatedClock) -> None:
+    """Not the first ones by user id, nor one who opened it more than a day ago (review F9)."""
+    table = state_table()
+    table.clock = fake_wall.now
+    viewers = HomeViewers(table)
+    now = fake_wall.now()
+    for user, opened in (("U0ZZZ", now - RECENT_SECONDS - 60), ("U0AAA", now - 10), ("U0BBB", now - 30)):
+        viewers._write(HomeViewer(user, opened, version=1), None, opened)
+    assert [v.user for v in viewers.recent(limit=5)] == ["U0AAA", "U0BBB"]
+    assert [v.user for v in viewers.recent(limit=1)] == ["U0AAA"]
 
 
 def test_outside_text_in_the_home_is_escaped(home_bot: Bot) -> None:
