@@ -44,6 +44,7 @@ ENV_BLOCK, SERVICE_BLOCK, COUNT_BLOCK = "env", "service", "count"  # the count's
 # once they are loaded for that env and service (a submit is refused unless they name the picked ones).
 CHOICES_BLOCK = "choices"
 OPTION_TEXT_LIMIT = 75  # Slack's limit on an option's text
+TAG_KEPT = 24  # an image tag keeps at least this much of itself in its option's text
 MAX_OPTIONS = 100  # ... and on a static_select's options
 OPTION_VALUE_LIMIT = 150
 SECTION_LIMIT = 3000
@@ -373,16 +374,25 @@ def _tag_field(block: str, choices: Choices, selected: str | None) -> list[dict[
     for choice in choices.tags[:MAX_OPTIONS]:
         if len(choice.tag) > OPTION_VALUE_LIMIT:
             continue
-        marks = " · running now" if choice.running else ""
-        marks += f" · known bad: {choice.bad}" if choice.bad else ""
-        marks += " · pre-release" if choice.pre_release else ""
-        pushed = f" · pushed {_when(choice.pushed_at)}"
-        tag = _clip(choice.tag, OPTION_TEXT_LIMIT - len(pushed) - len(marks))
-        options.append(_option(f"{tag}{pushed}{marks}", choice.tag))
+        options.append(_option(_tag_text(choice), choice.tag))
     if not options:
         return []
     hint = "Leave it empty for the newest tag not known to be bad, as the command without a tag does."
     return [_input(block, "Image tag", _select(TAG_ACTION, options, selected, "Pick a tag"), optional=True, hint=hint)]
+
+
+def _tag_text(choice: TagChoice) -> str:
+    """An option's text: the tag (clipped if long), when it was pushed and its marks; when they leave less than
+    TAG_KEPT characters of the tag in Slack's 75, the marks and the date shortened (51 characters at most)."""
+    marks = f" · pushed {_when(choice.pushed_at)}" + (" · running now" if choice.running else "")
+    marks += f" · known bad: {choice.bad}" if choice.bad else ""
+    marks += " · pre-release" if choice.pre_release else ""
+    if min(len(choice.tag), TAG_KEPT) + len(marks) <= OPTION_TEXT_LIMIT:
+        return _clip(choice.tag, OPTION_TEXT_LIMIT - len(marks)) + marks
+    short = f" · {_when(choice.pushed_at)[:10]}" + (" · running" if choice.running else "")
+    short += f" · {choice.bad.removesuffix(' from')}" if choice.bad else ""
+    short += " · pre-release" if choice.pre_release else ""
+    return _clip(choice.tag, OPTION_TEXT_LIMIT - len(short)) + short
 
 
 def _deploy_summary(choices: Choices) -> str:

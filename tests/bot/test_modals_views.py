@@ -82,6 +82,32 @@ def test_many_long_tags_fit_slacks_limits_and_outside_text_is_escaped() -> None:
     assert "<!channel>" not in context_of(view)
 
 
+@pytest.mark.parametrize(
+    ("tag", "shown"),
+    [
+        ("v1.4.0-rc1", "v1.4.0-rc1"),
+        ("release-2026-12-01-build-4711-" + "x" * 40, "release-2026-12-01-b"),  # at least 20 of a long tag
+    ],
+)
+def test_a_tag_with_every_mark_keeps_its_name_in_the_option(tag: str, shown: str) -> None:
+    """Running now, rolled back from and a pre-release at once: the marks are shortened, not the tag hidden."""
+    choice = TagChoice(tag, 1.7e9, running=True, bad="rolled back from", pre_release=True)
+    view = form(
+        "deploy",
+        SETTINGS,
+        "C0OPS",
+        "production",
+        "service-a",
+        Choices("deploy", "production", "service-a", tags=(choice,)),
+    )
+    text = select_options(view, "tag:")[0]["text"]["text"]
+    assert text.startswith(shown)
+    assert len(text) <= 75
+    for mark in ("running", "rolled back", "pre-release", "2023-11-14"):
+        assert mark in text, text
+    assert view_problems(view) == []
+
+
 def test_revisions_show_image_deployer_and_date_and_a_bad_deployer_id_is_escaped() -> None:
     revisions = (
         RevisionChoice(5, "v1.4.0", "U0DEPLOYER", 86400.0),
