@@ -342,8 +342,9 @@ def _home_listeners(
         try:
             choices = dispatcher().choices(kind, env, service, user, channel)
             modals().load(kind, str(body.get("trigger_id", "")), channel, choices)
-        except Exception:
+        except Exception:  # views.open failed in the ack (no view of that external id), or this update did
             log.exception("could not show the choices of a %s form opened from the home tab", kind)
+            home().form_failed(kind, env, service, user)
 
     app.action(re.compile(r"^home_[a-z]+$"))(ack=ack_home_button, lazy=[run_home_button])
 

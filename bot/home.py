@@ -329,6 +329,19 @@ class HomeTab:
             )
         self._tell(user, refused, action_id)
 
+    def form_failed(self, kind: str, env: str, service: str, user: str) -> None:
+        """A form asked for from the home could not be shown (Slack did not open it in time, or its choices could
+        not be put in it): the person is told in the app's messages, with the command to type instead."""
+        from bot.commands import SPECS
+
+        typed = SPECS[kind].usage.replace("<service>", service).replace("[env]", env)
+        names = self.config.command_names
+        problem = BotError(
+            "Slack did not open the form in time, or its choices could not be shown.",
+            names.shown(f"Type the command instead: `{typed}`"),
+        )
+        self._tell(user, render.error(problem), f"form {kind}")
+
     def _tell(self, user: str, message: render.Message, action_id: str) -> None:
         try:
             self.tell(user, message)

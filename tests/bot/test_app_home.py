@@ -359,6 +359,19 @@ def test_a_home_button_carries_no_channel_and_a_forged_one_is_not_used(home_bot:
     assert "`v1.2.0` → `v1.3.0`" in home_bot.card_text(home_bot.last_card(DEPLOYER))
 
 
+def test_a_home_button_whose_form_slack_did_not_open_tells_the_person_the_command_to_type(home_bot: Bot) -> None:
+    """views.open failed in the ack (the trigger expired, Slack slow): the person hears it in their messages
+    with the app, with the command to type instead (review F7)."""
+    home_bot.open_home(DEPLOYER)
+    home_bot.slack.inject("views.open", 500)
+    home_bot.view_action(DEPLOYER, home_bot.slack.home(DEPLOYER) or {}, "home:production:service-a", DEPLOY_ACTION)
+
+    assert home_bot.slack.modal(DEPLOYER) is None
+    told = " ".join(m.text for m in home_bot.slack.channel(DEPLOYER))
+    assert "Slack did not open the form" in told, told
+    assert "`/deploy service-a [tag] production`" in told
+
+
 def test_a_viewer_scaling_from_the_home_tab_is_refused_like_the_typed_command(home_bot: Bot) -> None:
     typed = home_bot.command("/scale service-b 3", user=VIEWER).text
     home_bot.open_home(VIEWER)
