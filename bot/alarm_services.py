@@ -1,5 +1,9 @@
 """Which configured service an alarm belongs to: the one rule.
 
+An alarm whose metric names a cluster (a ClusterName dimension) other than the environment's is none of
+its services' (two environments may share an account and region, and a rule or a service name does not
+say which one's).
+
 The alarm cards (bot.alarms.model.ServiceMap, from a notification) and /alarms, /status and the plan cards
 (bot.platform.Platform.alarms, from DescribeAlarms) both ask `service_of_alarm`, so a list never names
 another service than the alarm's card. First that answers:
@@ -48,6 +52,9 @@ def service_of_alarm(
     """The configured service the alarm `name` of environment `env` belongs to, or None (module docstring).
     `dimensions`: every dimension the alarm's metrics have (a metric math alarm's included)."""
     dimensions = tuple(dimensions)
+    clusters = {d.value for d in dimensions if d.name == "ClusterName"}
+    if clusters and config.cluster(env.name) not in clusters:
+        return None  # a metric of another cluster: another environment's (or no configured one's) alarm
     for rule in config.alarms.service_rules:
         if _rule_matches(rule, name, dimensions):
             return rule.service

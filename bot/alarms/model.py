@@ -14,7 +14,7 @@ Anything else raises NotAnAlarm: the relay logs it and drops the record (it can 
 Whose alarm it is (ServiceMap.foreign): the accounts it names (AWSAccountId and the account in AlarmArn)
 must be one environment's account_id, the region of its AlarmArn that environment's region, and the SNS
 topic it came through (the envelope's TopicArn) one of that environment's alarm_topic_arns when those are
-configured. Anything else is not this bot's alarm. Its environment is one of those in its account and
+configured, else a topic of that environment's account and region (the stack's own topic exempt). Anything else is not this bot's alarm. Its environment is one of those in its account and
 region (ServiceMap.environment), never one of another account that its name happens to name.
 """
 
@@ -367,8 +367,10 @@ class Foreign:
 class ServiceMap:
     """Maps an alarm to its environment and service.
 
-    Environment: the platform's naming (`{project}-{env}-` starts the alarm's name), else the only
-    environment in the alarm's region, else the default one. Service: bot.alarm_services' rule, the one
+    Environment: the platform's naming (`{project}-{env}-` starts the alarm's name), else the environment
+    of the alarm's region whose cluster its ClusterName dimension names, else the only environment in its
+    region; when that leaves two (one account and region), the alarm is no service's and is routed as the
+    default environment's. Service: bot.alarm_services' rule, the one
     /alarms and /status use too (`target_groups` and `tags` are asked only when nothing before answers).
     """
 
@@ -422,6 +424,17 @@ class ServiceMap:
                 f"came through {through}, not one of {env.name}'s alarm_topic_arns",
                 f"through an SNS topic not configured for {env.name}",
             )
+        # SNS writes the envelope's TopicArn; the account and AlarmArn in the message are its publisher's words.
+        # Whoever may publish on a topic of one account must not speak for an environment of another.
+        if alarm.topic_arn and not from_the_stack and not env.alarm_topic_arns:
+            topic_account, topic_region = _arn_part(alarm.topic_arn, 4), _arn_part(alarm.topic_arn, 3)
+            if topic_account != env.account_id or topic_region != (alarm.region or env.region):
+                shown_topic = topic_account if ACCOUNT_ID.match(topic_account) else "another account"
+                return Foreign(
+                    f"came through {alarm.topic_arn!r} (AWS account {topic_account!r}, region {topic_region!r}), "
+                    f"but names {env.name}'s account {env.account_id} in {alarm.region or env.region}",
+                    f"naming AWS account {env.account_id}, through an SNS topic of {shown_topic}",
+                )
         return None
 
     def _in_account_and_region(self, alarm: AlarmNotification) -> list[EnvironmentConfig]:
@@ -433,18 +446,45 @@ class ServiceMap:
         ]
 
     def environment(self, alarm: AlarmNotification) -> EnvironmentConfig:
-        """Among the environments of the alarm's account and region (all of them when it is foreign)."""
-        in_account = [e for e in self.config.environments if e.account_id == alarm.account]
-        candidates = self._in_account_and_region(alarm) or in_account or list(self.config.environments)
+        """The alarm's environment (`placed`), else the default one among the candidates (for routing only)."""
+        placed = self.placed(alarm)
+        if placed is not None:
+            return placed
+        candidates = self._candidates(alarm)
+        default = self.config.environment()
+        return next((e for e in candidates if e.name == default.name), candidates[0])
+
+    def placed(self, alarm: AlarmNotification) -> EnvironmentConfig | None:
+        """Among the environments of the alarm's account and region (all of them when it is foreign): the one
+        its name's prefix names, else the one whose cluster its ClusterName dimension names, else the only
+        one; None when two or more remain (two environments in one account and region, nothing telling)."""
+        candidates = self._candidates(alarm)
         by_prefix = sorted(candidates, key=lambda e: len(e.name), reverse=True)
         for env in by_prefix:
             if alarm.name.startswith(f"{self.config.project}-{env.name}-"):
                 return env
-        in_region = [e for e in candidates if e.region == alarm.region]
-        if len(in_region) == 1:
-            return in_region[0]
-        default = self.config.environment()
-        return next((e for e in candidates if e.name == default.name), candidates[0])
+        if alarm.region:
+            candidates = [e for e in candidates if e.region == alarm.region] or candidates
+        clusters = {d.value for d in alarm.all_dimensions if d.name == "ClusterName"}
+        if clusters:
+            candidates = [e for e in candidates if self.config.cluster(e.name) in clusters] or candidates
+        return candidates[0] if len(candidates) == 1 else None
+
+    def where(self, alarm: AlarmNotification) -> tuple[EnvironmentConfig, str | None]:
+        """The alarm's environment and service. When `placed` cannot tell, the environment whose service the
+        one rule finds (a target group, a ServiceName is one environment's) if exactly one does; else no
+        service, routed as `environment`."""
+        placed = self.placed(alarm)
+        if placed is not None:
+            return placed, self.service(alarm, placed)
+        owners = [(env, found) for env in self._candidates(alarm) if (found := self.service(alarm, env))]
+        if len(owners) == 1:
+            return owners[0]
+        return self.environment(alarm), None
+
+    def _candidates(self, alarm: AlarmNotification) -> list[EnvironmentConfig]:
+        in_account = [e for e in self.config.environments if e.account_id == alarm.account]
+        return self._in_account_and_region(alarm) or in_account or list(self.config.environments)
 
     def service(self, alarm: AlarmNotification, env: EnvironmentConfig) -> str | None:
         """The one rule (bot.alarm_services), with the alarm's every dimension and its tags."""

@@ -494,9 +494,10 @@ class AlarmRelay:
 
     def _where(self, alarm: AlarmNotification) -> tuple[EnvironmentConfig, str | None]:
         """The alarm's environment and service. A foreign alarm is routed as the default environment's, and is
-        no service's."""
-        env = self.config.environment() if alarm.foreign else self.services.environment(alarm)
-        return env, None if alarm.foreign else self.services.service(alarm, env)
+        no service's; so is one that two environments of its account and region could both own."""
+        if alarm.foreign:
+            return self.config.environment(), None
+        return self.services.where(alarm)
 
     def _new_card(self, alarm: AlarmNotification, opened_at: float) -> AlarmCard:
         env, service = self._where(alarm)

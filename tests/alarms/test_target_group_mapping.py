@@ -91,10 +91,12 @@ def test_services_are_asked_once_per_invocation_and_only_when_an_alarm_needs_it(
     assert DESCRIBE not in calls, calls
     with recorded_calls() as calls:
         alarms.deliver(unhealthy("team-a-unhealthy", group), unhealthy("team-b-latency", group))
-    assert calls.count(DESCRIBE) == 1, calls
+    # Once per environment: production and staging share the account and region, and the group says whose it is
+    # (issue 21 review 1, finding 2).
+    assert calls.count(DESCRIBE) == 2, calls
     with recorded_calls() as calls:
         alarms.deliver(unhealthy("team-c-unhealthy", group))
-    assert calls.count(DESCRIBE) == 1, calls  # a new invocation asks again: a group may have been replaced
+    assert calls.count(DESCRIBE) == 2, calls  # a new invocation asks again: a group may have been replaced
     assert all("*service-a* (production)" in alarms.text(c) for c in alarms.cards()[2:])
 
 

@@ -377,3 +377,36 @@ def test_the_bot_stacks_own_alarm_from_its_own_region_is_still_the_bots(
         assert any("opsbot-alarms-dlq" in c for c in shown), shown
     finally:
         alarms.module.reset()
+
+
+# --- the topic an alarm came through (issue 21 review 1, finding 1) ------------------------------------------
+
+
+def test_an_alarm_naming_production_published_on_staging_s_topic_is_dropped(
+    alarms: AlarmsLambda, log_messages: Callable[..., list[str]]
+) -> None:
+    """Exploit: SNS sets only the envelope's TopicArn; the account and AlarmArn inside the message are whatever
+    its publisher wrote. Someone allowed sns:Publish on staging's topic (in staging's account) published an alarm
+    naming production's account and alarm: it got a production card with Scale up, and production's escalation."""
+    warnings = log_messages("bot.alarms.relay", logging.WARNING)
+    staging_topic = f"arn:aws:sns:{REGION}:{STAGING_ACCOUNT}:ecs-microservices-staging-alarms"
+    message = json.loads(json.loads(alarm(ACCOUNT, "production", "service-a-cpu-high"))["Message"])
+    forged = json.dumps(sns_envelope(message, staging_topic))
+    assert alarms.invoke(sqs_event(forged)) == {"batchItemFailures": []}
+    bot = alarms.bot
+    assert not cards(bot, PRODUCTION_CHANNEL)
+    assert not cards(bot, STAGING_CHANNEL)
+    assert not cards(bot, ALARM_CHANNEL)
+    assert any(STAGING_ACCOUNT in w and "production" in w for w in warnings), warnings
+    # The same alarm through production's own topic (in production's account) is production's.
+    assert alarms.invoke(sqs_event(alarm(ACCOUNT, "production", "service-a-cpu-high"))) == {"batchItemFailures": []}
+    assert len(cards(bot, PRODUCTION_CHANNEL)) == 1
+
+
+def test_an_alarm_naming_staging_published_in_production_s_account_is_dropped(alarms: AlarmsLambda) -> None:
+    """The other way round: a topic of production's account carries only production's alarms."""
+    production_topic = f"arn:aws:sns:{REGION}:{ACCOUNT}:ecs-microservices-production-alarms"
+    message = json.loads(json.loads(alarm(STAGING_ACCOUNT, "staging"))["Message"])
+    assert alarms.invoke(sqs_event(json.dumps(sns_envelope(message, production_topic)))) == {"batchItemFailures": []}
+    assert not cards(alarms.bot, STAGING_CHANNEL)
+    assert not cards(alarms.bot, PRODUCTION_CHANNEL)
