@@ -287,6 +287,49 @@ def test_the_homes_refreshed_are_of_who_opened_the_tab_lately_newest_first(aws: 
     assert [v.user for v in viewers.recent(limit=1)] == ["U0AAA"]
 
 
+@pytest.mark.parametrize("config_dict", [config_data(channels=["C0PRODOPS"])])
+def test_the_home_shows_an_environment_where_the_person_holds_a_role_whatever_its_channel_allowlist(
+    home_bot: Bot,
+) -> None:
+    """Decided (review F5): the home is private to its person, so it shows every environment where they hold a
+    role; an environment's channel allowlist governs where operations are asked for and answered in public, and
+    the home's buttons act from its allowed channel (plan_channel)."""
+    typed = home_bot.command("/status production", user=DEPLOYER, channel="C0RANDOM").text
+    assert "not allowed to operate production" in typed
+    home_bot.open_home(DEPLOYER)
+    home = shown(home_bot, DEPLOYER)
+    assert "production · you are deployer" in home
+    assert "revision 3, image `v1.2.0`" in home
+
+
+STAGING_ROLE = "arn:aws:iam::210987654321:role/fargate-chatops-workload"
+
+
+def staging_in_another_account() -> dict[str, Any]:
+    data = config_data()
+    data["environments"][1] = {
+        "name": "staging",
+        "region": "us-east-1",
+        "role_arn": STAGING_ROLE,
+        "external_id": "opsbot-7f3a",
+        "roles": {"deployer": ["*"]},
+    }
+    return data
+
+
+@pytest.mark.parametrize("config_dict", [staging_in_another_account()])
+def test_an_environment_whose_role_cannot_be_assumed_says_what_is_wrong_and_what_to_check(
+    home_bot: Bot, aws_faults: Any
+) -> None:
+    """As /status all does (render.status_error): the error and its hint (review of many accounts, 4)."""
+    aws_faults.add("AssumeRole", "AccessDenied", status=403, matching=b"fargate-chatops-workload")
+    home_bot.open_home(DEPLOYER)
+    home = shown(home_bot, DEPLOYER)
+    assert f"Assuming the role of staging ({STAGING_ROLE}) failed" in home
+    assert "trust policy in account 210987654321" in home  # the hint: what to check
+    assert "revision 3, image `v1.2.0`" in home  # production is still shown
+
+
 def test_outside_text_in_the_home_is_escaped(home_bot: Bot) -> None:
     home_bot.command("/ops lock service-a production <!channel> <https://evil.example|click>", user=OPERATOR)
     executed("service-b", ADMIN, "/deploy service-b <!here>", time.time() - 60)
