@@ -243,9 +243,9 @@ class HomeTab:
         other: tuple[str, ...] = ()
         try:
             lines, other = self._services(env)
-        except BotError as error:  # AWS refused or failed: its explanation, in the bot's words
-            log.warning("home tab: could not read %s: %s", env.name, error.message)
-            problem = error.message
+        except BotError as error:  # AWS refused or failed: its explanation and what to check, as /status all
+            log.warning("home tab: could not read %s: %s %s", env.name, error.message, error.hint or "")
+            problem = error.message + (f"\n{error.hint}" if error.hint else "")
         except Exception:
             log.exception("home tab: could not read %s", env.name)
             problem = f"Could not read {env.name} just now; the details are in the bot's logs."
