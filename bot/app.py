@@ -75,9 +75,12 @@ def build_app(
     signing_secret: str,
     client: WebClient,
     home: Callable[[], HomeTab] | None = None,  # the App Home tab (bot.home), asked for in lazy work only
+    ack_time_left: Callable[[], float] | None = None,
 ) -> App:
     """A Bolt app for Lambda (process_before_response) that never calls Slack while it is built. The
-    dispatcher is asked for in the lazy listeners only: it needs the validated config, which the ack does not."""
+    dispatcher is asked for in the lazy listeners only: it needs the validated config, which the ack does not.
+    `ack_time_left`: the seconds an ack's views.open may wait for Slack, given what the request has spent of
+    Slack's 3 s since it arrived (handlers.slack); without it, 2 s."""
 
     def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
         # A single workspace: no auth.test round trip on the ack path.
@@ -105,9 +108,9 @@ def build_app(
         if not forms:
             from bot.modals import Modals
 
-            # views.open runs in the ack: one attempt, short timeouts (its trigger_id lives 3 s).
+            # views.open runs in the ack: one attempt, a timeout within what is left of the trigger's 3 s.
             opener = WebClient(token=client.token, base_url=client.base_url, timeout=2, retry_handlers=[])
-            forms.append(Modals(parser.config, client, opener))
+            forms.append(Modals(parser.config, client, opener, ack_time_left))
         return forms[0]
 
     def ack_command(ack: Ack, command: dict[str, Any]) -> None:

@@ -15,9 +15,11 @@ name from outside shown in mrkdwn is escaped; plain_text needs no escaping, only
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -470,12 +472,20 @@ class Modals:
     """Opens the forms (in an ack: Slack takes a trigger_id for 3 s) and updates them (in the lazy work).
 
     `client` makes the lazy updates; `opener` (default: `client`) the views.open in the ack: give it a client
-    with a short timeout and no retries, since the trigger_id would expire during a retry anyway."""
+    with a short timeout and no retries, since the trigger_id would expire during a retry anyway; `time_left`,
+    if given, sets that timeout at each open: the seconds the ack has left (its request spent some already)."""
 
-    def __init__(self, settings: Settings, client: WebClient, opener: WebClient | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        client: WebClient,
+        opener: WebClient | None = None,
+        time_left: Callable[[], float] | None = None,
+    ) -> None:
         self.settings = settings
         self.client = client
         self.opener = opener or client
+        self.time_left = time_left
 
     def open(
         self, kind: str, trigger_id: str, user: str, channel: str, env: str | None = None, service: str | None = None
@@ -486,7 +496,12 @@ class Modals:
         env = env if env in self.settings.environment_names else None
         service = service if service in self.settings.service_names else None
         view = form(kind, self.settings, channel, env, service)
-        self.opener.views_open(trigger_id=trigger_id, view={**view, "external_id": external_id(trigger_id)})
+        opener = self.opener
+        if self.time_left is not None:
+            opener = copy.copy(opener)  # this request's timeout, on its own client
+            # slack_sdk annotates an int, and hands it to urllib's urlopen, which takes seconds as a float
+            opener.timeout = max(0.1, self.time_left())  # type: ignore[assignment]
+        opener.views_open(trigger_id=trigger_id, view={**view, "external_id": external_id(trigger_id)})
 
     def load(self, kind: str, trigger_id: str, channel: str, choices: Choices) -> None:
         """The choices of a form `open` opened with its env and service, shown (by its external id)."""

@@ -19,6 +19,7 @@ import random
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -77,7 +78,12 @@ def build_handler(runtime: Runtime) -> SlackRequestHandler:
     _runtime = runtime
     _gate = Gate(SignatureVerifier(signing_secret), replays)
     app = build_app(
-        runtime.parser, lambda: runtime.dispatcher, signing_secret, runtime.slack_client, home=lambda: runtime.home
+        runtime.parser,
+        lambda: runtime.dispatcher,
+        signing_secret,
+        runtime.slack_client,
+        home=lambda: runtime.home,
+        ack_time_left=ack_time_left,
     )
     request_handler = SlackRequestHandler(app)
     runner = app.listener_runner
@@ -293,10 +299,38 @@ def collector_paused_while_starting() -> Iterator[None]:
         end_start_up_pause()
 
 
+ACK_SECONDS = 2.4  # of Slack's 3 s, what an ack may spend before its answer must be on its way back
+MIN_OPEN_SECONDS = 0.3  # a views.open is given at least this long, even late (Slack may still be quick)
+_arrived: ContextVar[float | None] = ContextVar("arrived", default=None)
+_first_request = True
+
+
+def arrival(started: float) -> float:
+    """When Slack's request reached the function (time.perf_counter): the handler's entry (`started`), but in
+    Lambda the first request of an on-demand cold start came before the function's code began loading (the
+    init that SnapStart or provisioned concurrency run ahead of time is on no request's path)."""
+    global _first_request
+    first, _first_request = _first_request, False
+    cold = os.environ.get("AWS_EXECUTION_ENV") and os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "on-demand"
+    if first and cold:
+        from handlers import LOADING_STARTED
+
+        return LOADING_STARTED
+    return started
+
+
+def ack_time_left() -> float:
+    """The seconds the ack of the request being answered may still wait for Slack (bot.app's views.open)."""
+    arrived = _arrived.get()
+    spent = 0.0 if arrived is None else time.perf_counter() - arrived
+    return max(MIN_OPEN_SECONDS, ACK_SECONDS - spent)
+
+
 @metrics.log_metrics
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     started = time.perf_counter()
+    _arrived.set(arrival(started))
     with collector_paused_while_starting():
         response = answer_request(event, context)
     if event.get("method") != "NONE":  # what Slack waited for; not Bolt's lazy self-invocation

@@ -347,3 +347,93 @@ def test_which_commands_open_a_form(names: CommandNames, slash: str, text: str, 
     if names.single:
         data["slack"] = {"commands": {"style": "single"}}
     assert _form_of(Parser(parse_config(data)), slash, text) == kind
+
+
+class SlowSlack:
+    """A Web API on 127.0.0.1 that answers every call after `delay` seconds (Slack having a slow moment)."""
+
+    def __init__(self, delay: float) -> None:
+        import http.server
+        import threading
+
+        delay_of = delay
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("content-length", 0)))
+                time.sleep(delay_of)
+                body = json.dumps({"ok": True, "view": {"id": "V1"}}).encode()
+                try:
+                    self.send_response(200)
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except OSError:
+                    pass  # the client gave up
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize(("left", "gave_up"), [(0.3, True), (2.0, False)])
+def test_a_form_opened_late_in_the_ack_waits_for_slack_only_as_long_as_the_ack_has_left(
+    left: float, gave_up: bool
+) -> None:
+    """The ack's views.open waits no longer than the request has left of Slack's 3 s (a cold start and the replay
+    record spent the rest): Slack slow to open it, the ack says in time to type the command instead."""
+    from slack_bolt import BoltRequest
+    from slack_sdk import WebClient
+
+    from bot.app import build_app
+
+    slack = SlowSlack(delay=1.0)
+    try:
+        client = WebClient(token=BOT_TOKEN, base_url=slack.url)
+        app = build_app(
+            Parser(SETTINGS), lambda: pytest.fail("no lazy work"), SIGNING_SECRET, client, ack_time_left=lambda: left
+        )
+        body = urllib.parse.urlencode(
+            {"command": "/deploy", "text": "", "user_id": DEPLOYER, "channel_id": "C0OPS", "team_id": "T0TEST"}
+            | {"trigger_id": "t1", "response_url": "http://127.0.0.1:9/respond"}
+        )
+        started = time.perf_counter()
+        response = app.dispatch(BoltRequest(body=body, headers=signed_headers(body), mode="http"))
+        elapsed = time.perf_counter() - started
+    finally:
+        slack.stop()
+    assert response.status == 200
+    if gave_up:
+        assert elapsed < 0.9, elapsed
+        assert "Slack did not open the form in time" in response.body
+    else:
+        assert elapsed >= 1.0
+        assert response.body == ""
+
+
+def test_the_ack_counts_its_time_from_the_requests_arrival(monkeypatch: pytest.MonkeyPatch) -> None:
+    """handlers.slack gives bot.app the time left: 2.4 s from the arrival (the cold start's loading included in
+    Lambda's on-demand start), never under 0.3 s."""
+    import handlers
+    from handlers import slack
+
+    now = time.perf_counter()
+    monkeypatch.setattr(slack, "_arrived", slack.ContextVar("arrived", default=now - 2.2))
+    assert slack.ack_time_left() == pytest.approx(0.3)
+    monkeypatch.setattr(slack, "_arrived", slack.ContextVar("arrived", default=now - 0.4))
+    assert slack.ack_time_left() == pytest.approx(2.0, abs=0.05)
+
+    monkeypatch.setattr(handlers, "LOADING_STARTED", now - 1.5)
+    monkeypatch.setenv("AWS_EXECUTION_ENV", "AWS_Lambda_python3.12")
+    for kind, first in [("on-demand", now - 1.5), ("snap-start", now), ("provisioned-concurrency", now)]:
+        monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", kind)
+        monkeypatch.setattr(slack, "_first_request", True)
+        assert (slack.arrival(now), slack.arrival(now)) == (first, now), kind  # the first request only
