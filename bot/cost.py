@@ -317,7 +317,8 @@ class CostReporter:
         key_of: Callable[[str], str],
     ) -> Series:
         cost_filter = self._environment_filter(environment)
-        filter_key = f"{self.settings.environment_tag_key}={environment.name}" if cost_filter else "-"
+        tag_key = self.settings.environment_tag_key
+        filter_key = f"{environment.account_id}:{f'{tag_key}={environment.name}' if tag_key else '-'}"
         pk = f"cost#{environment.name}"
         sk = f"{group_by['Type']}:{group_by['Key']}#{window.fetch_start}#{window.end}#{filter_key}"
         now = self.clock()
@@ -335,11 +336,16 @@ class CostReporter:
             log.exception("could not cache a Cost Explorer answer; the next /cost will ask again")
         return series
 
-    def _environment_filter(self, environment: EnvironmentConfig) -> dict[str, Any] | None:
+    def _environment_filter(self, environment: EnvironmentConfig) -> dict[str, Any]:
+        """The environment's own account always (in an organization's management account, Cost Explorer
+        answers with every member account's bill), and its tag when cost.environment_tag_key is set."""
+        account = {
+            "Dimensions": {"Key": "LINKED_ACCOUNT", "Values": [environment.account_id], "MatchOptions": ["EQUALS"]}
+        }
         key = self.settings.environment_tag_key
         if key is None:
-            return None
-        return {"Tags": {"Key": key, "Values": [environment.name], "MatchOptions": ["EQUALS"]}}
+            return account
+        return {"And": [account, {"Tags": {"Key": key, "Values": [environment.name], "MatchOptions": ["EQUALS"]}}]}
 
     def _fetch(
         self,
@@ -445,6 +451,7 @@ class Report:
     ) -> None:
         self.config = config
         self.env = environment.name
+        self.account_id = environment.account_id
         self.window = window
         self.label = label
         self.services = services
@@ -608,8 +615,13 @@ class Report:
         notes = [f"{METRIC} from Cost Explorer, UTC days up to yesterday"]
         if any(self.services.estimated[self.services.index(self.window.start) :]):
             notes[0] += "; recent days are estimates and may still change"
-        if self.config.cost.environment_tag_key is None and len(self.config.environments) > 1:
-            notes.append("whole AWS account (set cost.environment_tag_key to split it by environment)")
+        sharing = [e.name for e in self.config.environments if e.account_id == self.account_id and e.name != self.env]
+        if self.config.cost.environment_tag_key is None and sharing:
+            share = "shares" if len(sharing) == 1 else "share"
+            notes.append(
+                f"the whole of AWS account {self.account_id}, which {', '.join(sharing)} {share} "
+                "(set cost.environment_tag_key to split it by environment)"
+            )
         if not (self.services.complete and self.tags.complete):
             notes.append(f"Cost Explorer's answer had more than {MAX_PAGES} pages; the rest is left out")
         notes.append(_requests_note(self.services.requests + self.tags.requests, self.services))

@@ -176,5 +176,53 @@ def test_an_environment_tag_filters_both_queries(clients: ClientFactory, table: 
         ce_answer(PREVIOUS_START, 14, known_services), ce_answer(PREVIOUS_START, 14, known_tags, key=tag_key)
     )
     reporter.summary(7, "week", None)
-    expected = {"Tags": {"Key": "Environment", "Values": ["production"], "MatchOptions": ["EQUALS"]}}
+    expected = {
+        "And": [
+            {"Dimensions": {"Key": "LINKED_ACCOUNT", "Values": ["123456789012"], "MatchOptions": ["EQUALS"]}},
+            {"Tags": {"Key": "Environment", "Values": ["production"], "MatchOptions": ["EQUALS"]}},
+        ]
+    }
     assert filters == [expected, expected]
+
+
+def _two_environments(environment_tag_key: str | None = None) -> dict[str, Any]:
+    data = config_data(environment_tag_key=environment_tag_key)
+    data["environments"].append(
+        {
+            "name": "staging",
+            "region": "us-east-1",
+            "role_arn": "arn:aws:iam::210987654321:role/fargate-chatops-workload",
+            "external_id": "opsbot-7f3a",
+        }
+    )
+    return data
+
+
+def test_each_environment_s_cost_is_its_own_account_s(clients: ClientFactory, table: Table) -> None:
+    """Issue 21 review 1, finding 7: in an organization's management (payer) account, Cost Explorer answers with
+    the consolidated bill of every member account: /cost production showed staging's costs, and everyone else's."""
+    reporter = CostReporter(parse_config(_two_environments()), clients, table, SimulatedClock(NOW))
+    filters: list[Any] = []
+    clients.client("ce", "us-east-1").meta.events.register(
+        "before-parameter-build.cost-explorer.GetCostAndUsage",
+        lambda params, **_: filters.append(params.get("Filter")),
+    )
+    queue_ce_answers(
+        ce_answer(PREVIOUS_START, 14, known_services), ce_answer(PREVIOUS_START, 14, known_tags, key=tag_key)
+    )
+    text = message_text(reporter.summary(7, "week", "production"))
+    expected = {"Dimensions": {"Key": "LINKED_ACCOUNT", "Values": ["123456789012"], "MatchOptions": ["EQUALS"]}}
+    assert filters == [expected, expected]
+    assert "whole AWS account" not in text  # production is alone in its account: nothing to split
+
+
+def test_an_account_shared_by_two_environments_is_said_to_be_shared(clients: ClientFactory, table: Table) -> None:
+    data = config_data()
+    data["environments"].append({"name": "staging", "region": "us-east-1", "account_id": "123456789012"})
+    reporter = CostReporter(parse_config(data), clients, table, SimulatedClock(NOW))
+    queue_ce_answers(
+        ce_answer(PREVIOUS_START, 14, known_services), ce_answer(PREVIOUS_START, 14, known_tags, key=tag_key)
+    )
+    text = message_text(reporter.summary(7, "week", "production"))
+    assert "the whole of AWS account 123456789012, which staging shares" in text
+    assert "cost.environment_tag_key" in text
