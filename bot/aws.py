@@ -97,9 +97,15 @@ class RoleNotAssumedError(OperationError):
                 else "if it has an sts:ExternalId condition, set the environment's external_id (or OPSBOT_EXTERNAL_ID)"
             )
             cause = f"AWS denied sts:AssumeRole ({described.code})"
+            account = role_arn.split(":")[4]
+            role_name = role_arn.rpartition("/")[2]
             hint = (
-                f"Check the role's trust policy in account {role_arn.split(':')[4]}: it must trust the bot's role, "
-                f"and {condition}; and that the bot's role may call sts:AssumeRole on it (template.yaml)."
+                f"Check the role's trust policy in account {account}: it must trust the bot's role, and {condition}. "
+                f"The bot's own policy (template.yaml) allows sts:AssumeRole only on the stack's workload roles: "
+                f"account {account} must be in the bot stack's WorkloadAccountIds, and the role name ({role_name}) "
+                "must be the stack's WorkloadRoleName. If the bot's function roles were replaced (the stack deleted "
+                "and deployed again), the trust policy still names the old ones (IAM keeps a deleted role's unique "
+                f"id, not its name): re-apply bot_access in account {account}'s infra/."
             )
         else:
             cause = described.message.removeprefix(f"{operation} failed: ").rstrip(".")

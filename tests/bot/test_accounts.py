@@ -282,6 +282,10 @@ def assert_names_the_role(text: str) -> None:
     assert f"Assuming the role of staging ({STAGING_ROLE}) failed: AWS denied sts:AssumeRole (AccessDenied)" in text
     assert f"trust policy in account {STAGING_ACCOUNT}" in text
     assert "sts:ExternalId condition must equal the environment's external_id" in text
+    # Issue 21 review 1, finding 5: the other causes, each named with where to fix it.
+    assert f"account {STAGING_ACCOUNT} must be in the bot stack's WorkloadAccountIds" in text
+    assert "role name (fargate-chatops-workload) must be the stack's WorkloadRoleName" in text
+    assert "re-apply bot_access" in text
     assert "Traceback" not in text
 
 
