@@ -141,9 +141,9 @@ def help_message(topic: str | None, names: CommandNames = DEFAULT_NAMES) -> Mess
     """`/ops help [topic]`, with the commands named as the workspace has them (`slack.commands`)."""
     if topic is not None:
         spec = SPECS[topic]
-        text = f"`{names.shown(spec.usage)}`\n{spec.summary}"
+        text = f"`{names.shown(spec.usage)}`\n{names.shown(spec.summary)}"
         return message(text, [section(text)])
-    lines = [f"`{names.shown(spec.usage)}`  {spec.summary}" for spec in SPECS.values()]
+    lines = [f"`{names.shown(spec.usage)}`  {names.shown(spec.summary)}" for spec in SPECS.values()]
     heading = "*Commands*" if names.single else "*Commands* (each also works as `/ops <command> ...`)"
     text = heading + "\n" + "\n".join(lines)
     return message(text, [section(text)])
