@@ -136,3 +136,48 @@ def test_the_role_name_and_the_external_id_agree_with_infra(template: dict[str, 
     outputs = template["Outputs"]
     roles = outputs["FunctionRoleArns"]["Value"]["Fn::Join"][1]
     assert [r["Fn::GetAtt"][0] for r in roles] == [f"{f}Role" for f in ASSUMING]
+
+
+def _rule_value(resolver: Resolver, node: Any) -> Any:
+    """A rule-specific function (Fn::EachMemberEquals) and the condition functions around it, as CloudFormation
+    evaluates a template's Rules before it creates anything."""
+    if isinstance(node, dict) and len(node) == 1:
+        [(key, value)] = node.items()
+        if key == "Fn::EachMemberEquals":
+            items, expected = (resolver.resolve(v) for v in value)
+            return all(str(item) == expected for item in (items if isinstance(items, list) else [items]))
+        if key == "Fn::Not":
+            return not _rule_value(resolver, value[0])
+        if key == "Fn::And":
+            return all(_rule_value(resolver, v) for v in value)
+        if key == "Fn::Or":
+            return any(_rule_value(resolver, v) for v in value)
+        if key == "Fn::Equals":
+            left, right = (_rule_value(resolver, v) for v in value)
+            return left == right
+    return resolver.resolve(node)
+
+
+def refused(template: dict[str, Any], parameters: dict[str, Any]) -> list[str]:
+    """The AssertDescriptions of the template's Rules that these parameters fail (the deploy would stop)."""
+    resolver = Resolver(template, parameters)
+    failed = []
+    for rule in template.get("Rules", {}).values():
+        if "RuleCondition" in rule and not _rule_value(resolver, rule["RuleCondition"]):
+            continue
+        failed += [a["AssertDescription"] for a in rule["Assertions"] if not _rule_value(resolver, a["Assert"])]
+    return failed
+
+
+def test_workload_accounts_without_an_external_id_are_refused_at_deploy_time(template: dict[str, Any]) -> None:
+    """Issue 21 review 1, finding 6: WorkloadAccountIds with an empty ExternalId deployed, and the bot assumed the
+    workload roles with no external id (a role that asks for one denies it; one that does not is confused-deputy
+    prone)."""
+    [message] = refused(template, TWO_ACCOUNTS | {"ExternalId": ""})
+    assert "ExternalId" in message
+    assert "WorkloadAccountIds" in message
+    assert "bot_external_id" in message  # where its value comes from
+    assert refused(template, TWO_ACCOUNTS | {"ExternalId": "opsbot-7f3a-0123456789"}) == []
+    assert refused(template, SINGLE_ACCOUNT | {"ExternalId": ""}) == []
+    empty_default = {"WorkloadAccountIds": [""], "ExternalId": ""}  # CloudFormation's Ref of the default ""
+    assert refused(template, SINGLE_ACCOUNT | empty_default) == []
