@@ -93,6 +93,18 @@ optional = {
     "OwnAlarmEmail": "OWN_ALARM_EMAIL",
 }
 parameters |= {name: os.environ[var] for name, var in optional.items() if os.environ.get(var)}
+# template.yaml subscribes the alarm queue to each workload topic in a fixed slot (WorkloadAlarmSubscription1-5):
+# a topic past the last slot would be deployed and never heard.
+TOPIC_SLOTS = 5
+topics = [t for t in parameters.get("WorkloadAlarmTopicArns", "").split(",") if t]
+if len(topics) > TOPIC_SLOTS:
+    sys.exit(
+        f"deploy-bot: WORKLOAD_ALARM_TOPIC_ARNS lists {len(topics)} topics; template.yaml subscribes the alarm "
+        f"queue to at most {TOPIC_SLOTS}, so these would never be heard:\n"
+        + "\n".join(f"  {t}" for t in topics[TOPIC_SLOTS:])
+        + f"\nList at most {TOPIC_SLOTS} (one topic per workload account is enough: each account's platform has one),"
+        " or add a slot to template.yaml (a HasWorkloadTopicN condition and a WorkloadAlarmSubscriptionN)."
+    )
 for name, value in parameters.items():
     # sam deploy reads Key=Value, or Key="a value with spaces" (a cron expression); nothing else survives it.
     if not value or any(c in "\"'\\" or (c.isspace() and c != " ") for c in value):

@@ -312,3 +312,24 @@ def test_rollout_names_a_missing_output_and_a_missing_family(tmp_path: Path, mot
     result = run_rollout(tmp_path, moto_ecs, terraform_outputs(env="nothing"))
     assert result.returncode != 0
     assert "cannot read task definition family ecs-microservices-nothing-service-a" in result.stderr
+
+
+def test_more_alarm_topics_than_the_template_subscribes_stop_the_deploy(
+    tmp_path: Path, template: dict[str, Any]
+) -> None:
+    """Issue 21 review 1, finding 3: template.yaml subscribes the alarm queue to the first five topics of
+    WorkloadAlarmTopicArns (five fixed slots); a sixth was deployed and its alarms were never heard."""
+    slots = len([r for r in template["Resources"] if r.startswith("WorkloadAlarmSubscription")])
+    topics = [f"arn:aws:sns:us-east-1:21098765432{i}:ecs-microservices-staging-alarms" for i in range(slots + 1)]
+    result, sam_calls = run_script(tmp_path, terraform_outputs(), env={"WORKLOAD_ALARM_TOPIC_ARNS": ",".join(topics)})
+    assert result.returncode != 0
+    assert f"WORKLOAD_ALARM_TOPIC_ARNS lists {slots + 1} topics" in result.stderr
+    assert f"at most {slots}" in result.stderr
+    assert topics[-1] in result.stderr  # the one that would never be heard
+    assert "Traceback" not in result.stderr
+    assert sam_calls == []
+    result, sam_calls = run_script(
+        tmp_path, terraform_outputs(), env={"WORKLOAD_ALARM_TOPIC_ARNS": ",".join(topics[:-1])}
+    )
+    assert result.returncode == 0, result.stderr
+    assert _overrides(sam_calls[1])["WorkloadAlarmTopicArns"] == ",".join(topics[:-1])
