@@ -160,6 +160,17 @@ def build_app(
         who = Requester(body["user"]["id"], channel, key, message_ts=message_ts or None, attempt=attempt)
         dispatcher().click(action["action_id"], str(action.get("value", "")), who, _ephemeral(respond))
 
+    def answered_in(channel: str, env: str, user: str) -> str:
+        """Where a form's plan goes: the command's channel, or for a form opened from the App Home (whose channel
+        is its person's own id) the channel the config gives the environment picked (bot.home_view.plan_channel),
+        which may not be the one of the line it was opened from."""
+        if channel != user:
+            return channel
+        from bot.home_view import plan_channel
+
+        config = dispatcher().config
+        return plan_channel(config, config.environment(env), user)
+
     def run_pick(body: dict[str, Any]) -> None:
         """Environment or service picked in a form: its dependent choices, read from AWS, shown."""
         from bot.modals import read_view
@@ -168,7 +179,8 @@ def build_app(
         if picked is None or picked.env is None or picked.service is None:
             return  # nothing to load until both are picked
         user = str((body.get("user") or {}).get("id", ""))
-        choices = dispatcher().choices(picked.kind, picked.env, picked.service, user, picked.channel)
+        channel = answered_in(picked.channel, picked.env, user)
+        choices = dispatcher().choices(picked.kind, picked.env, picked.service, user, channel)
         try:
             if not modals().update(picked, choices):
                 log.info("form %s changed meanwhile: its newer update stands", picked.view_id)
@@ -201,9 +213,12 @@ def build_app(
         if command is None or typed is None:
             return  # the ack showed the errors in the form
         user = body["user"]["id"]
-        who = Requester(user, picked.channel, typed.key)
+        if picked.env is None:
+            return  # the ack refused it: no environment picked
+        channel = answered_in(picked.channel, picked.env, user)
+        who = Requester(user, channel, typed.key)
         text = f"{typed.command} {normalize(typed.text)} (form)"
-        dispatcher().run(command, who, text, _told_in(client, picked.channel, user))
+        dispatcher().run(command, who, text, _told_in(client, channel, user))
 
     lock, registered = threading.Lock(), list[bool]()
 
@@ -344,7 +359,9 @@ def _home_listeners(
         channel = plan_channel(config, config.environment(env), user)  # where its plan goes, from the config
         try:
             choices = dispatcher().choices(kind, env, service, user, channel)
-            modals().load(kind, str(body.get("trigger_id", "")), channel, choices)
+            # The form keeps its person's id as its channel: its plan goes where the environment finally
+            # picked in it says (answered_in), not necessarily this line's.
+            modals().load(kind, str(body.get("trigger_id", "")), user, choices)
         except Exception:  # views.open failed in the ack (no view of that external id), or this update did
             log.exception("could not show the choices of a %s form opened from the home tab", kind)
             home().form_failed(kind, env, service, user)
