@@ -1,9 +1,9 @@
 """The App Home tab: the platform at a glance for each person (bot.home_view draws it), published with
 views.publish when they open the tab (app_home_opened) and again, for the people who opened it lately,
 after each change made in the Slack function: an operation that executed (Operations.on_executed), a lock
-taken or released (ReadCommands.on_lock_change); a deployment that ended (DeploymentTracker.on_ended) in a
-function whose role may read all the home shows (`can_refresh`: today the deployments function and the
-escalation function's sweep may not, so a rollout's end shows at the next publish).
+taken or released (ReadCommands.on_lock_change); a deployment that ended (DeploymentTracker.on_ended: the
+deployments function's ECS event or the escalation function's sweep, whose roles may read all a home shows,
+`can_refresh`).
 
 Slack rate-limits views.publish per person, so a person's home is published at most once per `spacing`
 seconds: each publish takes a slot in the person's record (a compare-and-set), and a change inside the
