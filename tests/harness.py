@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 import urllib.parse
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -25,6 +29,7 @@ if TYPE_CHECKING:
     from bot.table import Table
     from handlers.runtime import Stores
 
+ROOT = Path(__file__).resolve().parents[1]
 SIGNING_SECRET = "test-signing-secret"
 BOT_TOKEN = "xoxb-test-token"
 CHANNEL = "C0OPS"
@@ -84,6 +89,72 @@ def config_data(services: list[str] | None = None, **environment: Any) -> dict[s
         ],
         "services": [{"name": s, "min_tasks": 1, "max_tasks": 10} for s in (services or ["service-a", "service-b"])],
     }
+
+
+# A Slack function's first request in a fresh process, configured as template.yaml configures it: the lazy work
+# dropped, AWS at a closed port (the replay record fails at once and is let through). It prints which of the
+# modules named in argv[1] (JSON) the ack loaded, and where handlers.slack was imported from.
+COLD_ACK = """
+import json, sys
+from types import SimpleNamespace
+import handlers.slack
+class DropLazy:
+    def start(self, function, request):
+        pass
+handlers.slack.get_handler().app.listener_runner.lazy_listener_runner = DropLazy()
+context = SimpleNamespace(function_name="SlackFunction", function_version="$LATEST", memory_limit_in_mb=512,
+    invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:SlackFunction",
+    aws_request_id="cold", log_group_name="/aws/lambda/SlackFunction", log_stream_name="cold")
+response = handlers.slack.handler(json.load(sys.stdin), context)
+assert response["statusCode"] == 200, response
+print("LOADED " + json.dumps(sorted(m for m in json.loads(sys.argv[1]) if m in sys.modules)))
+print("FROM " + handlers.slack.__file__)
+"""
+
+
+@dataclass(frozen=True)
+class ColdAck:
+    loaded: list[str]  # the watched modules the ack loaded
+    handler_file: str  # where handlers.slack came from
+
+
+def cold_ack(
+    body: str,
+    watch: Sequence[str],
+    *,
+    config_file: str = str(ROOT / "config" / "example.yaml"),
+    code: Path = ROOT,
+    slack_api_url: str = "http://127.0.0.1:9/api/",
+    **variables: str,
+) -> ColdAck:
+    """`body` (a slash command's form, signed here) acked by handlers.slack in a fresh Python process that runs
+    the code in `code` (the repository, or a built bundle) from that directory, with OPSBOT_CONFIG_FILE
+    `config_file`; `variables` are added to the environment."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("OPSBOT_", "SLACK_", "AWS_", "POWERTOOLS_"))}
+    environ |= AWS_TEST_ENVIRONMENT | {
+        "OPSBOT_CONFIG_FILE": config_file,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_API_URL": slack_api_url,
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+        "AWS_LAMBDA_FUNCTION_NAME": "SlackFunction",
+        "POWERTOOLS_LOG_LEVEL": "ERROR",
+        "PYTHONPATH": str(code),
+    }
+    environ |= variables
+    result = subprocess.run(
+        [sys.executable, "-c", COLD_ACK, json.dumps(list(watch))],
+        input=json.dumps(api_gateway_event(body, signed_headers(body))),
+        env=environ,
+        cwd=code,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    loaded = json.loads(result.stdout.split("LOADED ", 1)[1].splitlines()[0])
+    return ColdAck(loaded, result.stdout.rsplit("FROM ", 1)[1].strip())
 
 
 def process_exists(pid: int) -> bool:

@@ -3,10 +3,6 @@ without pydantic: they must say what the validated model says, and a cold ack mu
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import urllib.parse
 from pathlib import Path
 from typing import Any
@@ -14,13 +10,9 @@ from typing import Any
 import pytest
 import yaml
 from harness import (
-    AWS_TEST_ENVIRONMENT,
-    BOT_TOKEN,
-    SIGNING_SECRET,
     Bot,
-    api_gateway_event,
+    cold_ack,
     config_data,
-    signed_headers,
 )
 
 from bot.config import ConfigError, load_config
@@ -135,23 +127,6 @@ def test_an_invalid_config_fails_at_the_first_use_of_the_model(tmp_path: Path) -
         _ = configuration.model
 
 
-COLD_ACK = """
-import json, sys
-from types import SimpleNamespace
-import handlers.slack
-class DropLazy:
-    def start(self, function, request):
-        pass
-handlers.slack.get_handler().app.listener_runner.lazy_listener_runner = DropLazy()
-context = SimpleNamespace(function_name="SlackFunction", function_version="$LATEST", memory_limit_in_mb=512,
-    invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:SlackFunction",
-    aws_request_id="cold", log_group_name="/aws/lambda/SlackFunction", log_stream_name="cold")
-response = handlers.slack.handler(json.load(sys.stdin), context)
-assert response["statusCode"] == 200, response
-print("LOADED " + json.dumps(sorted(m for m in ("pydantic", "bot.config", "bot.dispatch") if m in sys.modules)))
-"""
-
-
 @pytest.mark.parametrize("text", ["", "productoin"])  # productoin: the usage error and its Did you mean
 def test_a_cold_ack_does_not_load_pydantic(text: str) -> None:
     """The cold path (docs/architecture.md): a fresh process configured as template.yaml configures the Slack
@@ -162,30 +137,7 @@ def test_a_cold_ack_does_not_load_pydantic(text: str) -> None:
         {"command": "/status", "text": text, "user_id": "U0ADMIN", "channel_id": "C0OPS", "team_id": "T0TEST"}
         | {"trigger_id": "cold", "response_url": "http://127.0.0.1:9/respond/cold"}
     )
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("OPSBOT_", "SLACK_", "AWS_", "POWERTOOLS_"))}
-    environ |= AWS_TEST_ENVIRONMENT | {
-        "OPSBOT_CONFIG_FILE": str(EXAMPLE),
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_API_URL": "http://127.0.0.1:9/api/",
-        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",  # the replay record fails at once and is let through
-        "AWS_LAMBDA_FUNCTION_NAME": "SlackFunction",
-        "POWERTOOLS_LOG_LEVEL": "ERROR",
-        "PYTHONPATH": str(ROOT),
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", COLD_ACK],
-        input=json.dumps(api_gateway_event(body, signed_headers(body))),
-        env=environ,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    loaded = json.loads(result.stdout.rsplit("LOADED ", 1)[1])
-    assert loaded == []
+    assert cold_ack(body, ("pydantic", "bot.config", "bot.dispatch")).loaded == []
 
 
 def test_the_first_request_of_a_fresh_app_may_be_a_button(bot: Bot) -> None:

@@ -4,16 +4,21 @@ and a form Slack would not open in time: the ack says to type the command."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 import urllib.parse
 from dataclasses import replace
 from typing import Any
 
 import pytest
-from harness import AWS_TEST_ENVIRONMENT, BOT_TOKEN, DEPLOYER, SIGNING_SECRET, Bot, config_data, signed_headers
+from harness import (
+    BOT_TOKEN,
+    DEPLOYER,
+    SIGNING_SECRET,
+    Bot,
+    cold_ack,
+    config_data,
+    signed_headers,
+)
 from slack_payloads import problems
 
 from bot.command_names import CommandNames
@@ -32,7 +37,6 @@ from bot.modals import (
     read_view,
     typed,
 )
-from sandbox.lambda_events import api_gateway_event
 from sandbox.slack_api import SlackStandIn
 
 SETTINGS: Config = parse_config(config_data())
@@ -284,8 +288,6 @@ def test_a_form_slack_would_not_open_in_time_tells_to_type_the_command(bot: Bot,
 def test_a_cold_ack_opens_the_form_without_pydantic() -> None:
     """The form opens in the ack of a fresh process configured as the Slack function (docs/architecture.md,
     "Cold path"): from the ack's settings, without the config model or the dispatcher."""
-    from test_ack_settings import COLD_ACK, EXAMPLE, ROOT
-
     # Time stands still for the stand-in: the subprocess's start (its imports, on a loaded machine) is no ack's.
     stand_in = SlackStandIn(clock=lambda: 0.0).start()
     try:
@@ -293,31 +295,7 @@ def test_a_cold_ack_opens_the_form_without_pydantic() -> None:
             {"command": "/deploy", "text": "", "user_id": DEPLOYER, "channel_id": "C0OPS", "team_id": "T0TEST"}
             | {"trigger_id": stand_in.trigger(DEPLOYER), "response_url": "http://127.0.0.1:9/respond/cold"}
         )
-        environ = {
-            k: v for k, v in os.environ.items() if not k.startswith(("OPSBOT_", "SLACK_", "AWS_", "POWERTOOLS_"))
-        }
-        environ |= AWS_TEST_ENVIRONMENT | {
-            "OPSBOT_CONFIG_FILE": str(EXAMPLE),
-            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-            "SLACK_BOT_TOKEN": BOT_TOKEN,
-            "SLACK_API_URL": stand_in.api_url,
-            "AWS_ENDPOINT_URL": "http://127.0.0.1:9",  # the replay record fails at once and is let through
-            "AWS_LAMBDA_FUNCTION_NAME": "SlackFunction",
-            "POWERTOOLS_LOG_LEVEL": "ERROR",
-            "PYTHONPATH": str(ROOT),
-        }
-        result = subprocess.run(
-            [sys.executable, "-c", COLD_ACK],
-            input=json.dumps(api_gateway_event(body, signed_headers(body))),
-            env=environ,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=120,
-        )
-        assert result.returncode == 0, result.stderr[-2000:]
-        assert json.loads(result.stdout.rsplit("LOADED ", 1)[1]) == []
+        assert cold_ack(body, ("pydantic", "bot.config", "bot.dispatch"), slack_api_url=stand_in.api_url).loaded == []
         modal = stand_in.modal(DEPLOYER)
         assert modal is not None
         assert modal["callback_id"] == "modal_deploy"

@@ -15,7 +15,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from harness import AWS_TEST_ENVIRONMENT, BOT_TOKEN, SIGNING_SECRET, api_gateway_event, config_data, signed_headers
+from harness import (
+    cold_ack,
+    config_data,
+)
 
 from bot.config import load_config
 from bot.config_source import AckSettings, compile_config, compiled_path, plain_data, read_config_file, read_yaml
@@ -147,52 +150,14 @@ def test_an_invalid_yaml_fails_the_build(tmp_path: Path) -> None:
     assert "broken.yaml is not valid YAML" in result.stderr
 
 
-COLD_ACK = """
-import json, sys
-from types import SimpleNamespace
-import handlers.slack
-class DropLazy:
-    def start(self, function, request):
-        pass
-handlers.slack.get_handler().app.listener_runner.lazy_listener_runner = DropLazy()
-context = SimpleNamespace(function_name="SlackFunction", function_version="$LATEST", memory_limit_in_mb=512,
-    invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:SlackFunction",
-    aws_request_id="cold", log_group_name="/aws/lambda/SlackFunction", log_stream_name="cold")
-response = handlers.slack.handler(json.load(sys.stdin), context)
-assert response["statusCode"] == 200, response
-print("LOADED " + json.dumps(sorted(m for m in ("yaml", "handlers") if m in sys.modules)))
-print("FROM " + handlers.slack.__file__)
-"""
-
-
 def test_a_cold_ack_from_the_bundle_does_not_import_pyyaml(bundle: Path) -> None:
     """Run as Lambda runs it: from the bundle's directory, OPSBOT_CONFIG_FILE as template.yaml sets it."""
     body = urllib.parse.urlencode(
         {"command": "/status", "text": "", "user_id": "U0ADMIN", "channel_id": "C0OPS", "team_id": "T0TEST"}
         | {"trigger_id": "cold", "response_url": "http://127.0.0.1:9/respond/cold"}
     )
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("OPSBOT_", "SLACK_", "AWS_", "POWERTOOLS_"))}
-    environ |= AWS_TEST_ENVIRONMENT | {
-        "OPSBOT_CONFIG_FILE": "config/example.yaml",
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_API_URL": "http://127.0.0.1:9/api/",
-        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",  # the replay record fails at once and is let through
-        "AWS_LAMBDA_FUNCTION_NAME": "SlackFunction",
-        "POWERTOOLS_LOG_LEVEL": "ERROR",
-        "PYTHONPATH": str(bundle),
-        "PYTHONDONTWRITEBYTECODE": "1",
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", COLD_ACK],
-        input=json.dumps(api_gateway_event(body, signed_headers(body))),
-        env=environ,
-        cwd=bundle,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
+    ack = cold_ack(
+        body, ("yaml", "handlers"), config_file="config/example.yaml", code=bundle, PYTHONDONTWRITEBYTECODE="1"
     )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.rsplit("FROM ", 1)[1].strip() == str(bundle / "handlers" / "slack.py")
-    assert json.loads(result.stdout.split("LOADED ", 1)[1].splitlines()[0]) == ["handlers"]
+    assert ack.handler_file == str(bundle / "handlers" / "slack.py")
+    assert ack.loaded == ["handlers"]
