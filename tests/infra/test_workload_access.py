@@ -225,7 +225,14 @@ def test_the_alarm_topic_lets_the_bots_queue_subscribe_and_cloudwatch_publish(pl
     the alarms publishing to the topic are the monitoring module's, unchanged."""
     [policy] = [r["values"]["policy"] for r in platform.resources("aws_sns_topic_policy")]
     statements = {s["Sid"]: s for s in document(policy)["Statement"]}
-    assert set(statements) == {"CloudWatchAlarmsPublish", "BotQueueSubscribes"}
+    assert set(statements) == {"CloudWatchAlarmsPublish", "BotQueueSubscribes", "BotDeployReadsTopic"}
+    # Issue 21 review 1, finding 8: CloudFormation's AWS::SNS::Subscription handlers call sns:GetTopicAttributes
+    # (create, read, delete); across accounts the topic's policy must allow it too, with no Subscribe condition.
+    read = statements["BotDeployReadsTopic"]
+    assert read["Principal"] == {"AWS": f"arn:aws:iam::{BOT_ACCOUNT}:root"}
+    assert read["Action"] == "sns:GetTopicAttributes"
+    assert read["Resource"] == platform.outputs["alarm_topic_arn"]
+    assert "Condition" not in read
     subscribe = statements["BotQueueSubscribes"]
     assert subscribe["Principal"] == {"AWS": f"arn:aws:iam::{BOT_ACCOUNT}:root"}
     assert subscribe["Action"] == "sns:Subscribe"
@@ -256,6 +263,9 @@ def test_the_bot_deploy_role_subscribes_the_bots_queue_to_the_listed_workload_to
     assert subscribe(WORKLOAD_ALARM_TOPIC_ARN, "sqs", f"arn:aws:sqs:{REGION}:{ACCOUNT}:someone-elses") != "Allow"
     assert subscribe(WORKLOAD_ALARM_TOPIC_ARN, "https", "https://attacker.example/") != "Allow"
     assert subscribe(other_topic, "sqs", queue) != "Allow"
+    # The subscription's handlers read the topic (finding 8): the listed topics only.
+    assert evaluate(policies, "sns:GetTopicAttributes", WORKLOAD_ALARM_TOPIC_ARN) == "Allow"
+    assert evaluate(policies, "sns:GetTopicAttributes", other_topic) != "Allow"
     assert evaluate(policies, "events:PutPermission", "*") == "Allow"
 
 

@@ -526,6 +526,8 @@ data "aws_iam_policy_document" "github_bot_deploy" {
   dynamic "statement" {
     for_each = length(var.workload_alarm_topic_arns) > 0 ? [1] : []
 
+    # CloudFormation's AWS::SNS::Subscription handlers call it (create, read, delete); the workload topic's
+    # policy allows it too (infra/modules/workload_access, BotDeployReadsTopic).
     content {
       sid       = "ReadWorkloadAlarmTopics"
       actions   = ["sns:GetTopicAttributes"]

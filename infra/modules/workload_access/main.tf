@@ -251,4 +251,18 @@ data "aws_iam_policy_document" "alarm_topic" {
       values   = [var.bot_alarm_queue_arn]
     }
   }
+
+  # CloudFormation's AWS::SNS::Subscription handlers (create, read, delete) call sns:GetTopicAttributes on the
+  # topic: across accounts the topic's policy must allow it as well as the bot deploy role's own policy
+  # (infra/modules/iam/github_bot.tf, ReadWorkloadAlarmTopics). No sns:Protocol or sns:Endpoint with this call.
+  statement {
+    sid       = "BotDeployReadsTopic"
+    actions   = ["sns:GetTopicAttributes"]
+    resources = [var.alarm_topic_arn]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${local.partition}:iam::${local.bot_account}:root"]
+    }
+  }
 }
