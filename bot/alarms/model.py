@@ -14,8 +14,9 @@ Anything else raises NotAnAlarm: the relay logs it and drops the record (it can 
 Whose alarm it is (ServiceMap.foreign): the accounts it names (AWSAccountId and the account in AlarmArn)
 must be one environment's account_id, the region of its AlarmArn that environment's region, and the SNS
 topic it came through (the envelope's TopicArn) one of that environment's alarm_topic_arns when those are
-configured, else a topic of that environment's account and region (the stack's own topic exempt). Anything else is not this bot's alarm. Its environment is one of those in its account and
-region (ServiceMap.environment), never one of another account that its name happens to name.
+configured, else a topic of that environment's account and region (the stack's own topic exempt).
+Anything else is not this bot's alarm. Its environment is one of those in its account and region
+(ServiceMap.environment), never one of another account that its name happens to name.
 """
 
 from __future__ import annotations
