@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from alarms.support import ALARM_CHANNEL, PREFIX, AlarmsLambda, metric_alarm
+from alarms.support import ALARM_CHANNEL, CLUSTER, PREFIX, AlarmsLambda, metric_alarm
 from harness import CHANNEL, OPERATOR, Bot, deployment_event, ecs_service, lambda_context
 
 from .support import CRITICAL, DEPLOYS, FINOPS, LEADS, PERF, TEAM_A
@@ -40,7 +40,7 @@ def test_a_critical_alarm_goes_to_every_channel_of_the_first_matching_rule(alarm
 
 def test_alarms_no_rule_matches_go_to_alarms_channel_and_patterns_route_by_name(alarms: AlarmsLambda) -> None:
     now = datetime.now(UTC)
-    service_b = {"ClusterName": "c", "ServiceName": PREFIX + "service-b"}
+    service_b = {"ClusterName": CLUSTER, "ServiceName": PREFIX + "service-b"}
     alarms.deliver(
         metric_alarm(name=PREFIX + "service-b-cpu-high", at=now, dimensions=service_b),
         metric_alarm(name=PREFIX + "service-b-latency-p99", at=now, dimensions=service_b),
