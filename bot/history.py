@@ -109,6 +109,26 @@ class RevisionHistory:
             fields["rolled_back_by"] = by
         self._note(env, service, task_definition, fields)
 
+    def past(
+        self,
+        env: str,
+        service: str,
+        task_definition: str,
+        image: str,
+        ran_at: float,
+        replaced_at: float | None = None,
+        rolled_back: tuple[float, RolledBackBy] | None = None,
+    ) -> None:
+        """A revision's whole past in one write, as `deployed` (at `ran_at`, by nobody the bot knows), `ran`,
+        `replaced` and `rolled_back_from` would have recorded it: a history made elsewhere (the sandbox's seed)."""
+        latest: dict[str, Any] = {"image": image}
+        if replaced_at is not None:
+            latest["replaced_at"] = replaced_at
+        if rolled_back is not None:
+            latest |= {"rolled_back_at": rolled_back[0], "rolled_back_how": rolled_back[1].value}
+        first = {"deployed_by": "", "deployed_at": ran_at - 120, "ran_at": ran_at}
+        self._note(env, service, task_definition, latest, first)
+
     def _note(
         self,
         env: str,

@@ -232,12 +232,9 @@ def seed(
         for order, revision in enumerate(plan.ran):
             at = time.time() - 86400 * (len(plan.ran) - order)
             arn, image = arns[revision - 1], f"{repository_uri}:{plan.revisions[revision - 1]}"
-            history.deployed(target.env, target.name, arn, image, by="", at=at)
-            history.ran(target.env, target.name, arn, at + 120)
-            if order + 1 < len(plan.ran):
-                history.replaced(target.env, target.name, arn, at=at + 86400)
-            if revision in plan.rolled_back:
-                history.rolled_back_from(target.env, target.name, arn, RolledBackBy.COMMAND, at=at + 86400)
+            replaced = at + 86400 if order + 1 < len(plan.ran) else None
+            rolled_back = (at + 86400, RolledBackBy.COMMAND) if revision in plan.rolled_back else None
+            history.past(target.env, target.name, arn, image, at + 120, replaced, rolled_back)  # one write: ~10 ms
     for name in names[""]:
         put_alarm(
             cloudwatch,

@@ -26,3 +26,21 @@ def test_the_last_known_good_is_below_the_current_revision_and_never_bad() -> No
     assert last_known_good(records, FULL.format(3)) is records[3]
     assert last_known_good(records, FULL.format(6)) is records[2]
     assert last_known_good(records, FULL.format(2)) is None
+
+
+def test_a_revisions_past_in_one_write_reads_as_the_four_facts_recorded_one_by_one(aws: object) -> None:
+    """RevisionHistory.past (the sandbox's seed) stores what deployed, ran, replaced and rolled_back_from do."""
+    from harness import state_table
+
+    from bot.history import RevisionHistory, RolledBackBy
+
+    history = RevisionHistory(state_table())
+    td = "arn:aws:ecs:us-east-1:123456789012:task-definition/fam:{}"
+    image, at = "repo:v1", 1_700_000_000.0
+    history.deployed("production", "one", td.format(1), image, by="", at=at)
+    history.ran("production", "one", td.format(1), at + 120)
+    history.replaced("production", "one", td.format(1), at=at + 86400)
+    history.rolled_back_from("production", "one", td.format(1), RolledBackBy.COMMAND, at=at + 86400)
+    history.past("production", "two", td.format(1), image, at + 120, at + 86400, (at + 86400, RolledBackBy.COMMAND))
+    assert history.revisions("production", "one") == history.revisions("production", "two")
+    assert history.revisions("production", "two")[0].bad
