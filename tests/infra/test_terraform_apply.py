@@ -43,6 +43,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Applied:
     SUMMARY_LINES.append(
         "terraform apply into moto (once a run): "
         + ", ".join(f"{step} {seconds:.1f} s" for step, seconds in result.seconds.items())
+        + (f"; a second attempt, after: {result.retried}" if result.retried else "")
     )
     return result
 
