@@ -30,7 +30,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from bench.support import AWS_TEST_ENVIRONMENT, ROOT, median, ms, table
+from bench.support import AWS_TEST_ENVIRONMENT, COLD_CHILD, ROOT, median, ms, table
 
 RUNS = 15
 # Without SnapStart: spawn to first ack over the floor (issue 18: 1.6; it was 1.3, 2.19 measured then).
@@ -44,21 +44,7 @@ LEAVE = "\nimport os as _os, sys as _sys\n_sys.stdout.flush()\n_sys.stderr.flush
 FLOOR = "import boto3, slack_bolt"
 LAMBDA_FLOOR = 'import boto3, slack_bolt; boto3.session.Session().client("lambda", region_name="us-east-1")'
 # The child: everything from `import handlers.slack` to the ack is what a cold Lambda container does.
-CHILD = """
-import json, sys
-from types import SimpleNamespace
-import handlers.slack
-class DropLazy:
-    def start(self, function, request):
-        pass
-handlers.slack.get_handler().app.listener_runner.lazy_listener_runner = DropLazy()
-context = SimpleNamespace(function_name="SlackFunction", function_version="$LATEST", memory_limit_in_mb=512,
-    invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:SlackFunction",
-    aws_request_id="cold", log_group_name="/aws/lambda/SlackFunction", log_stream_name="cold")
-response = handlers.slack.handler(json.load(sys.stdin), context)
-if response["statusCode"] != 200:
-    sys.exit(f"not acked: {response}")
-"""
+CHILD = COLD_CHILD
 # SnapStart's case, as far as it can be run here: init primes (handlers.slack.prime, which the before-snapshot
 # hook runs), then the process times its first ack and WARM_ACKS more, each a fresh signed /status.
 PRIMED_CHILD = """

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT / "tests") not in sys.path:
     sys.path.insert(0, str(ROOT / "tests"))  # tests/harness.py: signed events, the Bot driver
 
-from harness import AWS_TEST_ENVIRONMENT, AWS_UNSET  # noqa: E402 - tests/ is on the path from here
+from harness import AWS_TEST_ENVIRONMENT, AWS_UNSET, COLD_CHILD  # noqa: E402, F401 - tests/ is on the path from here
 
 # The bot's warnings at start-up are expected here; keep the figures readable.
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
