@@ -28,8 +28,9 @@ PROJECT      ?= ecs-microservices
 AWS_REGION   ?= us-east-1
 SERVICES     := service-a service-b
 TAG          ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo dev)
-# pytest-xdist workers for `make test`: one a core (TEST_WORKERS=1 for one worker)
-TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
+# pytest-xdist workers for `make test`: one more than the cores, as much of the suite waits (on moto, the Slack
+# stand-in, terraform's subprocesses) and a worker a core leaves the cores idle meanwhile (TEST_WORKERS=1 for one)
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 2) + 1 )))
 BASE_URL     ?=
 
 .PHONY: help venv run test lint fmt typecheck bench init plan apply ecr rollout deploy destroy smoke logs-a logs-b build push \

@@ -55,6 +55,7 @@ def home_bot(bot: Bot, fake_wall: SimulatedClock) -> Iterator[Bot]:
     from handlers.runtime import Clocks
 
     handlers.slack.reset(Clocks(wall=fake_wall.now, sleep=fake_wall.sleep))
+    handlers.slack.prime()  # built on these clocks before the first request, as the `bot` fixture builds it
     yield bot
     bot.drain()
 

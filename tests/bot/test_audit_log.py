@@ -55,6 +55,7 @@ def lambda_log(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[[], list
         handler.stream = _CurrentStdout()
     root.setLevel(logging.WARNING)
     _cold_bot_loggers()
+    handlers.slack.reset()  # a new container: its first request builds the function and configures the loggers
     written: list[str] = []
 
     def audit_entries() -> list[dict[str, Any]]:

@@ -24,6 +24,7 @@ def test_priming_builds_the_ack_path_and_calls_nothing(bot: Bot, slack: SlackSta
     import handlers.slack
 
     with recorded_calls() as calls:
+        handlers.slack.reset()  # the `bot` fixture primed it: prime a fresh container
         handlers.slack.prime()
     assert calls == ["dynamodb:PutItem"]  # the replay record, through botocore, answered by a stand-in
     # In-process moto answers every before-send too (AWS has no such handler), so the record may exist here:
@@ -44,6 +45,7 @@ def test_priming_builds_the_ack_path_and_calls_nothing(bot: Bot, slack: SlackSta
 def test_after_restore_makes_the_aws_clients_afresh_and_reseeds(bot: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
     import handlers.slack
 
+    handlers.slack.reset()  # the `bot` fixture primed it: prime a fresh container
     handlers.slack.prime()
     gate = handlers.slack.current_gate()
     before = gate.replays.ddb
@@ -89,6 +91,7 @@ def test_priming_warms_the_commands_as_the_workspace_names_them(bot: Bot, slack:
     (an unmatched warm-up would be answered 404 and fail the init)."""
     import handlers.slack
 
+    handlers.slack.reset()  # the `bot` fixture primed it: prime a fresh container
     handlers.slack.prime()
     assert slack.calls() == []
     reply = bot.command(status, "status" if status == "/ops" else "")

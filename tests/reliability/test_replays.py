@@ -47,7 +47,10 @@ def logged(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixtur
 
 
 def messages(caplog: pytest.LogCaptureFixture, level: int = logging.INFO) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.levelno >= level and r.name == "bot.replay"]
+    # Each record once: when the "bot" logger stops propagating before the test's call (the `bot` fixture builds
+    # the function), pytest attaches caplog's handler to it as well, and a record meets the handler twice.
+    records = {id(r): r for r in caplog.records}.values()
+    return [r.getMessage() for r in records if r.levelno >= level and r.name == "bot.replay"]
 
 
 def test_finding_8_replayed_request_is_refused(bot: Bot, logged: pytest.LogCaptureFixture) -> None:
