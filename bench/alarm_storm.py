@@ -31,7 +31,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -209,10 +209,12 @@ def container(index: int, clock: SimulatedClock) -> ModuleType:
 def without_lease() -> Iterator[None]:
     """The current relay with the channel lease switched off: each invocation paces its own writes alone."""
     import bot.alarms.relay
-    from bot.alarms.lease import ChannelLeases, Taken
+    from bot.alarms.lease import ChannelLeases, Outcome, Taken
 
     class NoLease(ChannelLeases):
-        def acquire(self, channel: str, hold_until: float, budget: float) -> Taken | None:
+        def acquire(
+            self, channel: str, hold_until: float, budget: float, offer: Sequence[tuple[str, str]] = ()
+        ) -> Taken | Outcome | None:
             self.held[channel] = Taken(channel, 0.0)
             return self.held[channel]
 
@@ -268,15 +270,16 @@ class EventSource:
     def settle(self, batch: list[Note], failed: set[str], shown_at: dict[str, float], now: float) -> None:
         self.running -= 1
         for note in batch:
+            record_id = _record_id(note)  # as the batch's event named it (before this receive is counted)
             note.in_flight = False
             note.receives += 1
-            if _record_id(note) in failed:
+            if record_id in failed:
                 note.visible_at = now + VISIBILITY_TIMEOUT
                 if note.receives >= self.max_receives:
                     self.pending.remove(note)
                     self.dead.append(note)
                 continue
-            note.shown_at = shown_at.get(_record_id(note), now)
+            note.shown_at = shown_at.get(record_id, now)
             self.pending.remove(note)
 
 

@@ -75,3 +75,20 @@ def test_without_the_lease_two_pollers_break_slack_s_pace() -> None:
     without = storm(**SMALL, lease=False, rate_limited=False)
     assert without["overlapping_batches"] >= 2
     assert without["max_writes_per_second_per_channel"] >= 2
+
+
+def test_the_emulated_event_source_takes_each_record_s_outcome_from_the_batch_response() -> None:
+    """The benchmark's SQS event source: a record the handler failed is delivered again after the visibility
+    timeout (not counted as shown), and a shown record's time to card is when the relay showed it, not when
+    its batch ended."""
+    from bench.alarm_storm import VISIBILITY_TIMEOUT, EventSource, Note, _record_id
+
+    notes = [Note("a", "ALARM", 0.0, 1.0), Note("b", "ALARM", 0.0, 1.0)]
+    source = EventSource(notes, {"a": "service-a", "b": "service-b"}, batch_size=2, window=0.0)
+    batch, _ = source.take(2.0)
+    shown, failed = _record_id(batch[0]), _record_id(batch[1])  # as the batch's event names them
+    source.settle(batch, {failed}, {shown: 2.5}, now=9.0)
+    assert notes[0].shown_at == 2.5
+    assert notes[1].shown_at is None
+    assert notes[1] in source.pending
+    assert notes[1].ready_at == 9.0 + VISIBILITY_TIMEOUT
