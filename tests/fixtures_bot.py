@@ -7,8 +7,10 @@ it changes: its `config_dict`, a `slack` that fails on demand.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -33,11 +35,15 @@ TESTS = Path(__file__).resolve().parent
 IN_PROCESS = frozenset({"alarms", "bot", "cost", "reliability", "routing"})
 
 
+def _in_process(request: pytest.FixtureRequest) -> bool:
+    path = request.path.resolve()
+    return path.is_relative_to(TESTS) and path.relative_to(TESTS).parts[0] in IN_PROCESS
+
+
 @pytest.fixture(autouse=True)
 def aws_environment(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """harness.AWS_TEST_ENVIRONMENT for the tests of IN_PROCESS."""
-    path = request.path.resolve()
-    if not path.is_relative_to(TESTS) or path.relative_to(TESTS).parts[0] not in IN_PROCESS:
+    if not _in_process(request):
         return
     for name, value in AWS_TEST_ENVIRONMENT.items():
         monkeypatch.setenv(name, value)
@@ -49,6 +55,48 @@ def aws_environment(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPa
     from moto.cloudwatch.responses import CloudWatchResponse
 
     monkeypatch.delattr(CloudWatchResponse, "get_metric_widget_image", raising=False)
+
+
+class RetryWaits:
+    """The waits that slack_sdk's and botocore's retry logic asked for, in seconds, in the order asked (from
+    any thread): recorded, then not waited (the stand-in and moto answer the next attempt as they would after
+    the wait). A test of retries asserts them: Retry-After honoured, the backoff's bounds."""
+
+    def __init__(self) -> None:
+        self.slack: list[float] = []
+        self.aws: list[float] = []
+
+    def assert_slack(self, floors: list[float]) -> None:
+        """slack_sdk waited once before each retry, at least its floor and less than a second more (its jitter):
+        Retry-After on a 429, the backoff's 0.5 s then 1 s on a 5xx or a dropped connection."""
+        assert len(self.slack) == len(floors), (self.slack, floors)
+        for wait, floor in zip(sorted(self.slack), sorted(floors), strict=True):
+            assert floor <= wait < floor + 1, (self.slack, floors)
+
+    @staticmethod
+    def _recorder(into: list[float]) -> SimpleNamespace:
+        def sleep(seconds: float) -> None:
+            into.append(float(seconds))
+            time.sleep(0)  # lets another thread run, as the wait would
+
+        return SimpleNamespace(sleep=sleep)
+
+
+@pytest.fixture(autouse=True)
+def retry_waits(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> RetryWaits:
+    """For the tests of IN_PROCESS: the `time` that slack_sdk's retry handlers (slack_sdk.http_retry) and
+    botocore's retries (botocore.endpoint) sleep with is a RetryWaits recorder; those modules use `time` for
+    nothing else. The code under test is unchanged."""
+    waits = RetryWaits()
+    if _in_process(request):
+        import botocore.endpoint
+        import slack_sdk.http_retry.builtin_handlers
+        import slack_sdk.http_retry.handler
+
+        monkeypatch.setattr(slack_sdk.http_retry.handler, "time", RetryWaits._recorder(waits.slack))
+        monkeypatch.setattr(slack_sdk.http_retry.builtin_handlers, "time", RetryWaits._recorder(waits.slack))
+        monkeypatch.setattr(botocore.endpoint, "time", RetryWaits._recorder(waits.aws))
+    return waits
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 import pytest
 from deploy.checks import TEMPLATE, load_template
+from fixtures_bot import RetryWaits
 from harness import lambda_context
 
 from bot.alarms.pacing import Pacer
@@ -62,12 +63,13 @@ def test_a_storm_of_alarms_becomes_one_digest_card_updated_in_place(alarms: Alar
     assert len(alarms.cards()) == 4
 
 
-def test_a_slack_429_is_waited_out_and_the_card_still_posted(alarms: AlarmsLambda) -> None:
+def test_a_slack_429_is_waited_out_and_the_card_still_posted(alarms: AlarmsLambda, retry_waits: RetryWaits) -> None:
     alarms.slack.inject("chat.postMessage", 429, retry_after=1)
     response = alarms.deliver(metric_alarm())
     assert failed_ids(response) == []
     assert len(alarms.cards()) == 1
     assert [c.status for c in alarms.slack.calls("chat.postMessage")] == [429, 200]
+    retry_waits.assert_slack([1.0])  # Retry-After, before the second attempt
 
 
 @pytest.mark.parametrize("status", [429, 500])
@@ -164,17 +166,9 @@ def _poll(alarms: AlarmsLambda, sqs: Any, queue: str) -> int:
     return len(messages)
 
 
-@pytest.fixture
-def no_slack_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    """slack_sdk's 5xx retries still happen (and count), without their 0.5-2 s sleeps: these tests are about
-    receives and the dead-letter queue, and ten receives' worth of sleeping cost 25 s of the suite."""
-    from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
-
-    monkeypatch.setattr(BackoffRetryIntervalCalculator, "calculate_sleep_duration", lambda self, attempt: 0.0)
-
-
-@pytest.mark.usefixtures("no_slack_backoff")
-def test_a_slack_outage_loses_no_alarm_it_waits_in_the_dead_letter_queue(alarms: AlarmsLambda) -> None:
+def test_a_slack_outage_loses_no_alarm_it_waits_in_the_dead_letter_queue(
+    alarms: AlarmsLambda, retry_waits: RetryWaits
+) -> None:
     sqs, queue, dlq = _queues()
     boto3.client("sns", region_name="us-east-1").publish(TopicArn=TOPIC_ARN, Message=json.dumps(metric_alarm()))
     alarms.slack.inject("chat.postMessage", 500, times=1000)  # Slack is down
@@ -183,6 +177,7 @@ def test_a_slack_outage_loses_no_alarm_it_waits_in_the_dead_letter_queue(alarms:
         receives += 1
     assert receives == MAX_RECEIVES
     assert alarms.cards() == []
+    retry_waits.assert_slack([0.5, 1.0] * MAX_RECEIVES)  # each receive: two retries after slack_sdk's backoff
     dead = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10)["Messages"]
     assert len(dead) == 1
     assert json.loads(json.loads(dead[0]["Body"])["Message"])["AlarmName"] == metric_alarm()["AlarmName"]
@@ -193,8 +188,7 @@ def test_a_slack_outage_loses_no_alarm_it_waits_in_the_dead_letter_queue(alarms:
     assert "ALARM:" in alarms.text(alarms.card())
 
 
-@pytest.mark.usefixtures("no_slack_backoff")
-def test_a_short_slack_outage_is_bridged_by_redelivery(alarms: AlarmsLambda) -> None:
+def test_a_short_slack_outage_is_bridged_by_redelivery(alarms: AlarmsLambda, retry_waits: RetryWaits) -> None:
     sqs, queue, dlq = _queues()
     boto3.client("sns", region_name="us-east-1").publish(TopicArn=TOPIC_ARN, Message=json.dumps(metric_alarm()))
     alarms.slack.inject("chat.postMessage", 503, times=6)  # two deliveries' worth of retries
@@ -202,3 +196,4 @@ def test_a_short_slack_outage_is_bridged_by_redelivery(alarms: AlarmsLambda) -> 
         pass
     assert len(alarms.cards()) == 1
     assert sqs.receive_message(QueueUrl=dlq).get("Messages", []) == []
+    retry_waits.assert_slack([0.5, 1.0] * 2)  # two deliveries' retries, each after slack_sdk's backoff

@@ -14,6 +14,7 @@ from moto import mock_aws
 from bot.config import Config
 from bot.home_view import DEPLOY_ACTION
 from bot.modals import ENV_ACTION, ENV_BLOCK
+from sandbox.clock import SimulatedClock
 from sandbox.seed import Seeded, SeedPlan, seed
 
 PRODUCTION_CHANNEL, STAGING_CHANNEL = "C0PRODOPS", "C0STAGEOPS"
@@ -34,6 +35,19 @@ def aws(config: Config, seed_plan: SeedPlan) -> Iterator[Seeded]:
         seeded = seed(config, plan=seed_plan)
         seed(config, plan=seed_plan, env="staging")
         yield seeded
+
+
+@pytest.fixture
+def bot(bot: Bot) -> Bot:
+    """The bot's `bot`, built on a simulated wall clock: the home's refresh spacing (bot.home) waits on it, not
+    for real seconds (these tests are about where a plan goes, not when a home is refreshed)."""
+    import handlers.slack
+    from handlers.runtime import Clocks
+
+    wall = SimulatedClock(wall=True)
+    handlers.slack.reset(Clocks(wall=wall.now, sleep=wall.sleep))
+    handlers.slack.prime()
+    return bot
 
 
 def _block(view: dict[str, Any], prefix: str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from alarms.support import ALARM_CHANNEL, PREFIX, AlarmsLambda, alarm_config, body, metric_alarm, sqs_record
+from fixtures_bot import RetryWaits
 
 from .conftest import FaultySlack
 from .counts import count
@@ -14,6 +15,17 @@ from .counts import count
 ALARMS = [f"{PREFIX}{service}-{kind}" for service in ("service-a", "service-b") for kind in ("cpu-high", "memory-high")]
 ALARMS += [f"{PREFIX}service-a-unhealthy-hosts", f"{PREFIX}service-b-running-tasks-low"]
 ATTEMPTS_PER_WRITE = 3  # the bot's Slack client: the first attempt and two retries
+
+
+def waits(status: int, retry_after: int | None, faults: int) -> list[float]:
+    """What slack_sdk waits when `faults` consecutive attempts fail, write after write: before each retry,
+    Retry-After on a 429, else its backoff (0.5 s, 1 s); none after a write's last attempt."""
+    floors: list[float] = []
+    while faults > 0:
+        failed, faults = min(faults, ATTEMPTS_PER_WRITE), faults - ATTEMPTS_PER_WRITE
+        retried = min(failed, ATTEMPTS_PER_WRITE - 1)
+        floors += [float(retry_after)] * retried if retry_after is not None else [0.5 * 2**i for i in range(retried)]
+    return floors
 
 
 @pytest.fixture
@@ -48,7 +60,7 @@ def deliver_until_done(relay: AlarmsLambda, records: list[dict[str, Any]], round
     ],
 )
 def test_every_alarm_gets_exactly_one_card_through_slack_faults(
-    relay: AlarmsLambda, slack: FaultySlack, status: int, retry_after: int | None, times: int
+    relay: AlarmsLambda, slack: FaultySlack, retry_waits: RetryWaits, status: int, retry_after: int | None, times: int
 ) -> None:
     slack.inject("chat.postMessage", status, retry_after=retry_after, times=times)
     records = [sqs_record(body(metric_alarm(name=name))) for name in ALARMS]
@@ -56,6 +68,7 @@ def test_every_alarm_gets_exactly_one_card_through_slack_faults(
     faults = sum(1 for call in slack.calls("chat.postMessage") if call.status != 200)
     count("slack faults", faults)
     assert faults == times
+    retry_waits.assert_slack(waits(status, retry_after, times))
     cards = relay.cards()
     names = sorted(name for name in ALARMS for card in cards if f"ALARM: {name}" in relay.text(card))
     assert names == sorted(ALARMS)  # every alarm has a card ...
@@ -65,7 +78,7 @@ def test_every_alarm_gets_exactly_one_card_through_slack_faults(
 
 
 def test_a_card_update_that_fails_is_redelivered_and_the_card_ends_in_the_right_state(
-    relay: AlarmsLambda, slack: FaultySlack
+    relay: AlarmsLambda, slack: FaultySlack, retry_waits: RetryWaits
 ) -> None:
     name = ALARMS[0]
     deliver_until_done(relay, [sqs_record(body(metric_alarm(name=name)))])
@@ -78,6 +91,7 @@ def test_a_card_update_that_fails_is_redelivered_and_the_card_ends_in_the_right_
     resolved = metric_alarm(name=name, state="OK", old="ALARM", at=T0 + timedelta(minutes=5))
     rounds = deliver_until_done(relay, [sqs_record(body(resolved))])
     assert rounds == 2
+    retry_waits.assert_slack(waits(500, None, ATTEMPTS_PER_WRITE))
     card = relay.card()
     assert f"OK: {name}" in relay.text(card) or "resolved" in relay.text(card).lower()
     assert len(relay.cards()) == 1

@@ -5,6 +5,7 @@ message that says what failed and what to do, and leaves nothing half-done."""
 from __future__ import annotations
 
 import boto3
+from fixtures_bot import RetryWaits
 from harness import ADMIN, CHANNEL, DEPLOYER, VIEWER, Bot, ecs_service, stores
 
 from bot.aws import is_platform_mutation, recorded_calls
@@ -16,6 +17,14 @@ CLUSTER = "ecs-microservices-production-cluster"
 FAMILY = "ecs-microservices-production-service-a"
 # bot.aws.ClientFactory's max_attempts=5: botocore reads `retries.max_attempts` as retries after the first.
 MAX_ATTEMPTS = 1 + 5
+
+
+def assert_throttling_backoff(waits: list[float], retries: int) -> None:
+    """botocore waited once before each retry of a throttled call, a random part of 1 s, 2 s, 4 s ... (its
+    exponential backoff with jitter)."""
+    assert len(waits) == retries, waits
+    for wait, ceiling in zip(sorted(waits), [2**attempt for attempt in range(retries)], strict=True):
+        assert 0 <= wait < ceiling, waits
 
 
 def plan_deploy(bot: Bot, text: str = "/deploy service-a v1.3.0") -> tuple[str, str]:
@@ -35,17 +44,20 @@ def lock_holder() -> str | None:
     return lock.holder if lock else None
 
 
-def test_throttling_is_retried_by_the_adaptive_mode_and_the_answer_still_comes(bot: Bot, aws_faults: AwsFaults) -> None:
+def test_throttling_is_retried_by_the_adaptive_mode_and_the_answer_still_comes(
+    bot: Bot, aws_faults: AwsFaults, retry_waits: RetryWaits
+) -> None:
     fault = aws_faults.add("DescribeServices", "ThrottlingException", times=2)
     reply = bot.command("/status", user=VIEWER)
     count("aws faults", fault.sent)
     assert fault.sent == 2
+    assert_throttling_backoff(retry_waits.aws, 2)
     assert "*service-a*" in str(reply.responses)
     assert "throttling" not in reply.text
 
 
 def test_throttling_that_does_not_stop_gives_a_clear_message_and_undoes_the_half_made_deploy(
-    bot: Bot, aws_faults: AwsFaults
+    bot: Bot, aws_faults: AwsFaults, retry_waits: RetryWaits
 ) -> None:
     ts, plan_id = plan_deploy(bot)
     fault = aws_faults.add("UpdateService", "ThrottlingException")
@@ -54,6 +66,7 @@ def test_throttling_that_does_not_stop_gives_a_clear_message_and_undoes_the_half
     count("aws faults", fault.sent)
     assert calls.count("ecs:UpdateService") == 1  # one call by the bot ...
     assert fault.sent == MAX_ATTEMPTS  # ... every attempt botocore's retry mode allows, then it gives up
+    assert_throttling_backoff(retry_waits.aws, MAX_ATTEMPTS - 1)
     assert "Update ECS service failed: AWS is throttling requests" in reply.text
     assert "Wait a minute and try again" in reply.text
     assert "was deregistered again" in reply.text
