@@ -182,7 +182,15 @@ GRANTS: tuple[Grant, ...] = (
         why="idempotency, card state, revision history, the alarm channel's lease (a waiter's mark, its release)",
     ),
     _grant(
-        "dynamodb:DeleteItem", Scope.STATE_TABLE, S, D, C, E, why="lock release, idempotency, escalation levels done"
+        "dynamodb:DeleteItem",
+        Scope.STATE_TABLE,
+        S,
+        D,
+        C,
+        A,
+        E,
+        why="lock release, idempotency, escalation levels done, an offer of alarms taken back or answered "
+        "(the alarm channel's hand-over)",
     ),
     _grant(
         "dynamodb:Query",

@@ -228,16 +228,31 @@ class Table:
         return self._conditional(what, lambda: self.ddb.delete_item(**kwargs))
 
     def update_item(
-        self, pk: str, sk: str, update: str, names: dict[str, str], values: dict[str, Any], what: str
-    ) -> None:
-        with aws_operation(what):
-            self.ddb.update_item(
-                TableName=self.name,
-                Key=key(pk, sk),
-                UpdateExpression=update,
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-            )
+        self,
+        pk: str,
+        sk: str,
+        update: str,
+        names: dict[str, str],
+        values: dict[str, Any],
+        what: str,
+        condition: Condition | None = None,
+        *,
+        return_new: bool = False,
+    ) -> Written:
+        """UpdateItem; with a condition, a False outcome when it does not hold (never an exception). With
+        `return_new`, the written item comes back in Written.old."""
+        kwargs: dict[str, Any] = {"TableName": self.name, "Key": key(pk, sk), "UpdateExpression": update}
+        if return_new:
+            kwargs["ReturnValues"] = "ALL_NEW"
+        if condition is not None:
+            kwargs.update(condition.kwargs())
+            names = {**names, **condition.names}
+            values = {**values, **condition.values}
+        if names:
+            kwargs["ExpressionAttributeNames"] = names
+        if values:
+            kwargs["ExpressionAttributeValues"] = values
+        return self._conditional(what, lambda: self.ddb.update_item(**kwargs))
 
     def query_items(
         self,

@@ -115,6 +115,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "failed": len(result.failed),
             "dropped": len(result.dropped),
             "slack_writes": result.writes,
+            "handed_over": result.handed,
+            "shown_for_others": result.shown_for_others,
             "source": "sns" if direct else "sqs",
         },
     )

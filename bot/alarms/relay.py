@@ -36,7 +36,7 @@ from bot import render
 from bot.alarms import cards
 from bot.alarms.context import AlarmGraphs
 from bot.alarms.escalation import Escalations
-from bot.alarms.lease import ChannelLeases
+from bot.alarms.lease import ChannelLeases, Offer, Outcome
 from bot.alarms.model import AlarmNotification, AlarmState, NotAnAlarm, ServiceMap, parse_body
 from bot.alarms.pacing import OutOfTime, PacedSlack, Pacer
 from bot.alarms.store import (
@@ -64,6 +64,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_INVOCATION_SECONDS = 120.0  # template.yaml's Timeout, when the caller gives no remaining time
 WRITE_MARGIN_SECONDS = 10.0  # PacedSlack starts no write with less than this left
+# Offers are claimed until this long before the next write slot: the time to read and draw the batch first.
+ABSORB_MARGIN_SECONDS = 0.3
 
 
 class ChannelBusy(RuntimeError):
@@ -84,6 +86,8 @@ class BatchResult:
     dropped: dict[str, str] = field(default_factory=dict)  # record id -> why (never retried)
     shown_at: dict[str, float] = field(default_factory=dict)  # record id -> when Slack showed its alarm's state
     writes: int = 0
+    handed: int = 0  # records this batch handed to the channel's writer (bot.alarms.lease), which showed them
+    shown_for_others: int = 0  # records other invocations handed to this one
 
 
 @dataclass
@@ -170,34 +174,36 @@ class AlarmRelay:
         result = BatchResult()
         groups: dict[str, _Group] = {}
         for record in records:
-            try:
-                alarm = parse_body(record.body, record.record_id)
-            except NotAnAlarm as reason:
-                log.warning("record %s dropped: %s", record.record_id, reason)
-                result.dropped[record.record_id] = str(reason)
-                continue
-            except Exception as error:  # a bug, not the message: retry, and let the DLQ keep it
-                log.exception("record %s could not be parsed", record.record_id)
-                result.failed[record.record_id] = f"parse failed: {error!r}"
-                continue
-            foreign = self.services.foreign(alarm)
-            if foreign is not None:
-                if self.settings.foreign_alarms == "drop":
-                    log.warning("record %s dropped: alarm %r %s", record.record_id, alarm.name, foreign.reason)
-                    result.dropped[record.record_id] = f"not this bot's alarm: {foreign.reason}"
-                    continue
-                log.warning(
-                    "record %s: alarm %r %s; shown without buttons", record.record_id, alarm.name, foreign.reason
-                )
-                alarm = replace(alarm, foreign=foreign.summary)
-            groups.setdefault(alarm.key, _Group(alarm.key, [])).notes.append((record.record_id, alarm))
+            self._parse_into(groups, record, result)
         if not groups:
             return result
+        bodies = {record.record_id: record.body for record in records}
         leases = ChannelLeases(self.table, holder or uuid.uuid4().hex, self.clock, self.sleep)
         try:
-            return self._process_leased(groups, leases, remaining, result)
+            return self._process_leased(groups, leases, remaining, result, bodies)
         finally:
             leases.release_all(lambda channel: self.clock() + self.pacer.wait_time(channel))
+
+    def _parse_into(self, groups: dict[str, _Group], record: Received, result: BatchResult) -> None:
+        try:
+            alarm = parse_body(record.body, record.record_id)
+        except NotAnAlarm as reason:
+            log.warning("record %s dropped: %s", record.record_id, reason)
+            result.dropped[record.record_id] = str(reason)
+            return
+        except Exception as error:  # a bug, not the message: retry, and let the DLQ keep it
+            log.exception("record %s could not be parsed", record.record_id)
+            result.failed[record.record_id] = f"parse failed: {error!r}"
+            return
+        foreign = self.services.foreign(alarm)
+        if foreign is not None:
+            if self.settings.foreign_alarms == "drop":
+                log.warning("record %s dropped: alarm %r %s", record.record_id, alarm.name, foreign.reason)
+                result.dropped[record.record_id] = f"not this bot's alarm: {foreign.reason}"
+                return
+            log.warning("record %s: alarm %r %s; shown without buttons", record.record_id, alarm.name, foreign.reason)
+            alarm = replace(alarm, foreign=foreign.summary)
+        groups.setdefault(alarm.key, _Group(alarm.key, [])).notes.append((record.record_id, alarm))
 
     def _process_leased(
         self,
@@ -205,16 +211,27 @@ class AlarmRelay:
         leases: ChannelLeases,
         remaining: Callable[[], float] | None,
         result: BatchResult,
+        bodies: dict[str, str],
     ) -> BatchResult:
+        offers: list[Offer] = []
         try:
-            groups = self._take_leases(groups, leases, remaining, result)
+            groups = self._take_leases(groups, leases, remaining, result, bodies)
+            if not groups:
+                return result
+            self._absorb(leases, remaining, offers)
+            offered = self._merge(groups, offers, result, set(bodies))
             stored = self.alarms.records(list(groups), now=self.clock())
+            for key in offered:  # shown only in channels this invocation holds (the offerer's view may be old)
+                busy = sorted(self._channels(groups[key].latest, stored.get(key)) - set(leases.held))
+                if busy:
+                    self._fail(result, groups.pop(key), ChannelBusy(f"not the writer of {', '.join(busy)}"))
             storms: dict[str, _Storm] = {}
             ranks = {key: self._rank(stored[key], group, storms) for key, group in groups.items()}
         except Exception as error:
             log.exception("could not read the alarms' state; the batch is retried")
             for group in groups.values():
                 self._fail(result, group, error)
+            self._settle(offers, leases, result, set(bodies))
             return result
         slack = PacedSlack(self.slack, self.pacer, remaining, leased=lambda channel: channel in leases.held)
         digests: dict[str, _DigestWork] = {}
@@ -238,6 +255,8 @@ class AlarmRelay:
                 self.alarms.save_card(reply.card, self.clock())
             except Exception as error:
                 self._fail(result, reply.group, error)
+        failed = set(result.failed)  # before the offers' outcomes leave the result
+        self._settle(offers, leases, result, set(bodies))
         self._catch_up(storms, leases, slack)
         for channel, storm in storms.items():
             if storm.changed:
@@ -245,11 +264,7 @@ class AlarmRelay:
         if self.graphs is not None:  # the lowest priority: after every card and reply; it never fails a record
             behind = {b.card.key for storm in storms.values() for b in storm.behind.values()}
             self.graphs.after_batch(
-                [
-                    g.latest
-                    for g in groups.values()
-                    if not result.failed.keys() & set(g.record_ids) and g.key not in behind
-                ],
+                [g.latest for g in groups.values() if not failed & set(g.record_ids) and g.key not in behind],
                 slack,
                 may_write=lambda channel: not leases.waiting(channel),  # never while another batch waits
             )
@@ -264,10 +279,13 @@ class AlarmRelay:
         leases: ChannelLeases,
         remaining: Callable[[], float] | None,
         result: BatchResult,
+        bodies: dict[str, str],
     ) -> dict[str, _Group]:
         """Take the lease of every channel the batch may write (its alarms' routes, and the channels of their
         cards), in one order (no two invocations wait for each other); returns the groups whose channels are all
-        held. The others fail, so SQS delivers them again."""
+        held. The others fail, so SQS delivers them again. A batch that writes to one channel only is offered
+        to that channel's holder while it waits (bot.alarms.lease): when the holder shows it, its outcome is
+        this batch's, and nothing is left to do here."""
         left = remaining() if remaining is not None else DEFAULT_INVOCATION_SECONDS
         hold_until = self.clock() + left
         # Wait at most until the invocation keeps two margins for its own writes (PacedSlack stops at one).
@@ -277,9 +295,17 @@ class AlarmRelay:
         except BotError:
             before = {}  # read again under the leases; a table that stays down fails the batch there
         need = {key: self._channels(group.latest, before.get(key)) for key, group in groups.items()}
+        channels = sorted(set().union(*need.values()))
+        offer: list[tuple[str, str]] = []
+        if len(channels) == 1:
+            offer = [(record_id, bodies[record_id]) for group in groups.values() for record_id in group.record_ids]
         waited = leases.waited
-        for channel in sorted(set().union(*need.values())):
-            taken = leases.acquire(channel, hold_until, max(0.0, budget - (leases.waited - waited)))
+        for channel in channels:
+            taken = leases.acquire(channel, hold_until, max(0.0, budget - (leases.waited - waited)), offer)
+            if isinstance(taken, Outcome):
+                log.info("batch shown by the writer of %s (%d records handed over)", channel, len(offer))
+                self._handed(result, taken, [record_id for record_id, _ in offer])
+                return {}
             if taken is not None:
                 # The previous holder's next slot: the pace holds from one invocation to the next.
                 self.pacer.back_off(channel, taken.not_before - self.clock())
@@ -291,6 +317,69 @@ class AlarmRelay:
             else:
                 kept[key] = group
         return kept
+
+    def _handed(self, result: BatchResult, outcome: Outcome, record_ids: list[str]) -> None:
+        """The holder's outcome for the records this batch handed over, as this batch's own."""
+        result.handed += len(record_ids)
+        for record_id in record_ids:
+            if record_id in outcome.shown_at:
+                result.shown_at[record_id] = outcome.shown_at[record_id]
+            elif record_id in outcome.dropped:
+                result.dropped[record_id] = outcome.dropped[record_id]
+            else:
+                result.failed[record_id] = outcome.failed.get(record_id, "not shown by the channel's writer")
+
+    # --- offers: the batches of other invocations, shown in this one's writes ------------------------------------
+
+    def _absorb(self, leases: ChannelLeases, remaining: Callable[[], float] | None, offers: list[Offer]) -> None:
+        """Claim the offers of the channels this invocation holds, into `offers`, until shortly before its next
+        write to them (a write it could not start sooner anyway): they are shown in the same writes as this
+        batch. Never past the time this invocation keeps for its own writes."""
+        while leases.held:
+            left = remaining() if remaining is not None else DEFAULT_INVOCATION_SECONDS
+            wait = min(self.pacer.wait_time(channel) for channel in leases.held) - ABSORB_MARGIN_SECONDS
+            if left - max(wait, 0.0) < 2 * WRITE_MARGIN_SECONDS:
+                break  # too little time left to show more than this batch
+            for channel in sorted(leases.held):
+                offers += leases.claim_offers(channel)
+            if wait <= 0:
+                break
+            self.sleep(min(wait, leases.max_poll))
+        if offers:
+            log.info("showing %d offered batches with this one", len(offers))
+
+    def _merge(self, groups: dict[str, _Group], offers: list[Offer], result: BatchResult, own: set[str]) -> set[str]:
+        """Parse the offered records into the batch's groups; returns the keys of the groups they touch. A record
+        this batch already has (SQS delivered it again, or two offers carry it) is taken once."""
+        keys: set[str] = set()
+        seen = set(own)
+        for offer in offers:
+            for record_id, body in offer.records:
+                if record_id in seen:
+                    continue
+                seen.add(record_id)
+                self._parse_into(groups, Received(record_id, body), result)
+                keys.update(key for key, group in groups.items() if record_id in group.record_ids)
+        return keys
+
+    def _settle(self, offers: list[Offer], leases: ChannelLeases, result: BatchResult, own: set[str]) -> None:
+        """Tell each offerer what became of its records; they leave this batch's result, unless they are also this
+        batch's own (then the outcome is a copy)."""
+        for offer in offers:
+            result.shown_for_others += len(offer.records)
+            outcome = Outcome()
+            for record_id, _ in offer.records:
+                keep = record_id in own
+                if record_id in result.shown_at:
+                    outcome.shown_at[record_id] = _take(result.shown_at, record_id, keep)
+                elif record_id in result.dropped:
+                    outcome.dropped[record_id] = _take(result.dropped, record_id, keep)
+                elif record_id in result.failed:
+                    outcome.failed[record_id] = _take(result.failed, record_id, keep)
+                else:
+                    outcome.failed[record_id] = "not shown by the channel's writer"
+            own.update(record_id for record_id, _ in offer.records)  # a record in two offers: the second copies
+            leases.settle(offer, outcome)
 
     def _channels(self, alarm: AlarmNotification, record: AlarmRecord | None) -> set[str]:
         """Where this alarm's writes may go: its card's channels, and its route's (a new card's)."""
@@ -744,3 +833,8 @@ class AlarmRelay:
             if strict:
                 raise
             log.exception("could not save the storm window of %s", channel)
+
+
+def _take[V](values: dict[str, V], key: str, keep: bool) -> V:
+    """values[key], removed unless `keep`."""
+    return values[key] if keep else values.pop(key)

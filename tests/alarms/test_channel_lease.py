@@ -74,7 +74,7 @@ def test_the_next_holder_keeps_the_previous_one_s_pace(alarms: AlarmsLambda, fak
     handlers.alarms.reset(Clocks(wall=wall.now, monotonic=fake_time.now, sleep=fake_time.sleep))
     _hold(ALARM_CHANNEL, wall.now() - 1, next_write_at=wall.now() + 5)  # released; its next slot in 5 s
     assert failed_ids(alarms.deliver(metric_alarm())) == []
-    assert max(fake_time.slept, default=0) >= 4.99  # waited for the slot (stored to the millisecond) first
+    assert sum(fake_time.slept) >= 4.99  # waited for the slot (stored to the millisecond) first
     assert len(alarms.cards()) == 1
 
 

@@ -55,6 +55,12 @@ def test_the_two_pollers_really_overlap(with_lease: dict[str, Any]) -> None:
     assert with_lease["overlapping_batches"] >= 2, "the test proves nothing if the batches never run at once"
 
 
+def test_a_waiting_poller_hands_its_batch_to_the_channel_s_writer(with_lease: dict[str, Any]) -> None:
+    """Two real relays: the waiting one's records are shown by the writer (bot/alarms/lease.py); the tests below
+    hold all the same (pace, each alarm once, final states, nothing dead-lettered)."""
+    assert with_lease["handed_records"] >= 1
+
+
 def test_two_pollers_keep_one_write_per_second_per_channel(with_lease: dict[str, Any]) -> None:
     densest = with_lease["densest_writes"]
     assert with_lease["max_writes_per_second_per_channel"] == 1, densest

@@ -3,7 +3,7 @@ template.yaml gives each function's role), not against every function's grants: 
 another function is AccessDenied in AWS, so it fails the test that makes it.
 
 Found by review: the alarms function's what-changed reply released a claim with DeleteItem, which only the
-Slack, deployments, costs and escalation functions may call; every test passed, since some function may."""
+Slack, deployments, costs and escalation functions could call then; every test passed, since some function may."""
 
 from __future__ import annotations
 
@@ -18,12 +18,12 @@ KEY = {"pk": {"S": "probe"}, "sk": {"S": "probe"}}
 
 
 def test_an_action_granted_only_to_other_functions_is_refused_to_this_one(aws: Seeded, config: Config) -> None:
-    assert "dynamodb:DeleteItem" not in actions_for(Function.ALARMS)
-    alarms = ClientFactory(function=Function.ALARMS).client("dynamodb", "us-east-1")
-    with pytest.raises(UndeclaredActionError, match="dynamodb:DeleteItem is not granted to AlarmsFunction"):
-        alarms.delete_item(TableName=config.state_table, Key=KEY)
+    assert "dynamodb:BatchGetItem" not in actions_for(Function.COSTS)
+    costs = ClientFactory(function=Function.COSTS).client("dynamodb", "us-east-1")
+    with pytest.raises(UndeclaredActionError, match="dynamodb:BatchGetItem is not granted to CostsFunction"):
+        costs.batch_get_item(RequestItems={config.state_table: {"Keys": [KEY]}})
     slack = ClientFactory(function=Function.SLACK).client("dynamodb", "us-east-1")
-    slack.delete_item(TableName=config.state_table, Key=KEY)  # granted to the Slack function: made
+    slack.batch_get_item(RequestItems={config.state_table: {"Keys": [KEY]}})  # granted to the Slack function: made
 
 
 def test_without_a_function_any_declared_action_is_allowed_and_an_undeclared_one_refused(
