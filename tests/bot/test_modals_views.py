@@ -362,18 +362,20 @@ class SlowSlack:
         self.server.server_close()
 
 
-@pytest.mark.parametrize(("left", "gave_up"), [(0.3, True), (2.0, False)])
+@pytest.mark.parametrize(("left", "delay", "gave_up"), [(0.3, 1.0, True), (2.0, 0.5, False)])
 def test_a_form_opened_late_in_the_ack_waits_for_slack_only_as_long_as_the_ack_has_left(
-    left: float, gave_up: bool
+    left: float, delay: float, gave_up: bool
 ) -> None:
     """The ack's views.open waits no longer than the request has left of Slack's 3 s (a cold start and the replay
-    record spent the rest): Slack slow to open it, the ack says in time to type the command instead."""
+    record spent the rest): Slack slow to open it, the ack says in time to type the command instead. Slack
+    opens the form after `delay`: an ack that waited for it would show the form, not the message. (How long the
+    ack takes is the benchmark's: bench.ack_latency.)"""
     from slack_bolt import BoltRequest
     from slack_sdk import WebClient
 
     from bot.app import build_app
 
-    slack = SlowSlack(delay=1.0)
+    slack = SlowSlack(delay=delay)
     try:
         client = WebClient(token=BOT_TOKEN, base_url=slack.url)
         app = build_app(
@@ -390,10 +392,9 @@ def test_a_form_opened_late_in_the_ack_waits_for_slack_only_as_long_as_the_ack_h
         slack.stop()
     assert response.status == 200
     if gave_up:
-        assert elapsed < 0.9, elapsed
         assert "Slack did not open the form in time" in response.body
     else:
-        assert elapsed >= 1.0
+        assert elapsed >= delay
         assert response.body == ""
 
 
