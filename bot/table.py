@@ -16,6 +16,8 @@ What lives in it, and which module owns each key prefix and its record type:
                                                           (alarms/store.py)
     alarmdigest#<channel>          <message ts>           one digest card of an alarm storm (alarms/store.py)
     alarmlease#<channel>           lease                  the one writer of a channel's cards (alarms/lease.py)
+                                   offer#<invocation>     a waiting batch handed to that writer, and its
+                                                          answer (alarms/lease.py)
     escalate#<env>                 <due time>#<incident>  an escalation level waiting to be due
                                    #<fired>#<level>       (alarms/escalation.py)
     escalation#<incident>          level#<fired>#<level>  a level posted (exactly once) / why escalation stopped
