@@ -8,6 +8,8 @@ naming module's expressions; without it those tests skip, and fail in CI.
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import re
 import shutil
@@ -75,11 +77,15 @@ def unquote(value: Any) -> Any:
 
 
 def parse_dir(directory: Path) -> dict[str, dict[str, Any]]:
-    """Every .tf file of one module directory (not its subdirectories), parsed."""
-    return {
-        path.name: hcl2.loads(path.read_text(), serialization_options=_OPTIONS)
-        for path in sorted(directory.glob("*.tf"))
-    }
+    """Every .tf file of one module directory (not its subdirectories), parsed (each text once a process: the
+    checks read the same modules over and over, and python-hcl2 takes seconds for the tree)."""
+    return {path.name: copy.deepcopy(_parsed(path.read_text())) for path in sorted(directory.glob("*.tf"))}
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed(text: str) -> dict[str, Any]:
+    parsed: dict[str, Any] = hcl2.loads(text, serialization_options=_OPTIONS)
+    return parsed
 
 
 def module_dirs(root: Path) -> list[Path]:
