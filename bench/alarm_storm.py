@@ -616,7 +616,7 @@ def goal(result: dict[str, Any], baseline: dict[str, Any] | None = None) -> str:
             else ". "
         )
         + "Floor for this workload and this design (a perfect single writer, no batching window, no processing, "
-        "thread replies free; before the storm each change of the {DIGEST_THRESHOLD} alarms with cards of their "
+        f"thread replies free; before the storm each change of the {DIGEST_THRESHOLD} alarms with cards of their "
         "own one write, once it storms every change on one digest write, the own cards following for free): "
         f"p99 {result['floor_p99_s']:.1f} s."
     )
