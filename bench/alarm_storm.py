@@ -45,6 +45,7 @@ from sandbox.lambda_events import lambda_context
 from sandbox.notifications import metric_trigger, notification, sns_envelope
 
 if TYPE_CHECKING:
+    from bot.alarms.lease import ChannelLeases
     from bot.alarms.store import AlarmStore
 
 ALARMS = 50
@@ -206,9 +207,20 @@ def container(index: int, clock: SimulatedClock) -> ModuleType:
 
 
 @contextmanager
-def without_lease() -> Iterator[None]:
-    """The current relay with the channel lease switched off: each invocation paces its own writes alone."""
+def _relay_leases(leases: type[ChannelLeases]) -> Iterator[None]:
+    """The relay with another kind of channel lease for the run."""
     import bot.alarms.relay
+
+    saved = bot.alarms.relay.ChannelLeases
+    bot.alarms.relay.ChannelLeases = leases  # type: ignore[misc]
+    try:
+        yield
+    finally:
+        bot.alarms.relay.ChannelLeases = saved  # type: ignore[misc]
+
+
+def without_lease() -> AbstractContextManager[None]:
+    """The current relay with the channel lease switched off: each invocation paces its own writes alone."""
     from bot.alarms.lease import ChannelLeases, Outcome, Taken
 
     class NoLease(ChannelLeases):
@@ -221,18 +233,11 @@ def without_lease() -> Iterator[None]:
         def release(self, channel: str, next_write_at: float) -> None:
             self.held.pop(channel, None)
 
-    saved = bot.alarms.relay.ChannelLeases
-    bot.alarms.relay.ChannelLeases = NoLease  # type: ignore[misc]
-    try:
-        yield
-    finally:
-        bot.alarms.relay.ChannelLeases = saved  # type: ignore[misc]
+    return _relay_leases(NoLease)
 
 
-@contextmanager
-def without_handover() -> Iterator[None]:
+def without_handover() -> AbstractContextManager[None]:
     """The relay with the lease but no hand-over: a waiting invocation waits for the lease, whatever its batch."""
-    import bot.alarms.relay
     from bot.alarms.lease import ChannelLeases, Outcome, Taken
 
     class LeaseOnly(ChannelLeases):
@@ -241,12 +246,7 @@ def without_handover() -> Iterator[None]:
         ) -> Taken | Outcome | None:
             return super().acquire(channel, hold_until, budget)
 
-    saved = bot.alarms.relay.ChannelLeases
-    bot.alarms.relay.ChannelLeases = LeaseOnly  # type: ignore[misc]
-    try:
-        yield
-    finally:
-        bot.alarms.relay.ChannelLeases = saved  # type: ignore[misc]
+    return _relay_leases(LeaseOnly)
 
 
 @dataclass
