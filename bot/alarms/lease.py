@@ -27,10 +27,11 @@ offers its records to the holder (an item `offer#<invocation>` beside the lease)
 holder claims offers (offered -> taken, conditional) until shortly before its next write slot, shows them in the
 same writes as its own batch, and records per record what became of it (taken -> done); the offerer then answers
 SQS with that outcome. The records stay in SQS until then, so a hand-over is at least once: an offer nobody claimed
-is withdrawn when the lease comes free (the offerer shows its batch itself), and one whose claimer lost its lease
-before it was done is taken back, as is one still open when the offerer's time runs out (its records are then
-failed back to SQS). Showing a record twice is harmless: the card keeps the newest StateChangeTime, and a repeat
-shows nothing.
+is withdrawn when the lease comes free (the offerer shows its batch itself), one whose claimer lost its lease before
+it was done is taken back too, and one still unanswered when the offerer's time runs out fails its records back to
+SQS (withdrawn first if nobody claimed it). An offer carries its offerer's deadline: no writer claims it after that,
+nor its own. Showing a record twice is harmless: the card keeps the newest StateChangeTime, and a repeat shows
+nothing.
 
 Times here are the wall clock (shared by every container); the Pacer's own clock may be monotonic.
 """
