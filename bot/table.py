@@ -93,7 +93,8 @@ EXISTING_KEY = Condition("attribute_exists(pk)")
 @dataclass(frozen=True, slots=True)
 class Written:
     """The outcome of a conditional write: whether it was made, and the item as it was before (when asked
-    for: the replaced or deleted item if written, the item that failed the condition if not)."""
+    for: the replaced or deleted item if written, the item that failed the condition if not), or for an update
+    asked to return it, the item as written."""
 
     ok: bool
     old: dict[str, Any] | None = None

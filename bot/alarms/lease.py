@@ -24,7 +24,7 @@ catches up.
 
 Hand-over: a waiting invocation whose whole batch writes to one channel does not queue behind the holder: it
 offers its records to the holder (an item `offer#<invocation>` beside the lease) and waits for the outcome. The
-holder claims offers (offered -> taken, conditional) until shortly before its next write slot, shows them in the
+holder claims the open offers (offered -> taken, conditional) shortly before its next write slot, shows them in the
 same writes as its own batch, and records per record what became of it (taken -> done); the offerer then answers
 SQS with that outcome. The records stay in SQS until then, so a hand-over is at least once: an offer nobody claimed
 is withdrawn when the lease comes free (the offerer shows its batch itself), one whose claimer lost its lease before

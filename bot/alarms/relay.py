@@ -66,6 +66,7 @@ DEFAULT_INVOCATION_SECONDS = 120.0  # template.yaml's Timeout, when the caller g
 WRITE_MARGIN_SECONDS = 10.0  # PacedSlack starts no write with less than this left
 # Offers are claimed until this long before the next write slot: the time to read and draw the batch first.
 ABSORB_MARGIN_SECONDS = 0.3
+NOT_SHOWN = "not shown by the channel's writer"  # an offered record the writer has no answer for
 
 
 class ChannelBusy(RuntimeError):
@@ -184,26 +185,28 @@ class AlarmRelay:
         finally:
             leases.release_all(lambda channel: self.clock() + self.pacer.wait_time(channel))
 
-    def _parse_into(self, groups: dict[str, _Group], record: Received, result: BatchResult) -> None:
+    def _parse_into(self, groups: dict[str, _Group], record: Received, result: BatchResult) -> str | None:
+        """Add the record to its alarm's group; the alarm's key, or None when the record was dropped or failed."""
         try:
             alarm = parse_body(record.body, record.record_id)
         except NotAnAlarm as reason:
             log.warning("record %s dropped: %s", record.record_id, reason)
             result.dropped[record.record_id] = str(reason)
-            return
+            return None
         except Exception as error:  # a bug, not the message: retry, and let the DLQ keep it
             log.exception("record %s could not be parsed", record.record_id)
             result.failed[record.record_id] = f"parse failed: {error!r}"
-            return
+            return None
         foreign = self.services.foreign(alarm)
         if foreign is not None:
             if self.settings.foreign_alarms == "drop":
                 log.warning("record %s dropped: alarm %r %s", record.record_id, alarm.name, foreign.reason)
                 result.dropped[record.record_id] = f"not this bot's alarm: {foreign.reason}"
-                return
+                return None
             log.warning("record %s: alarm %r %s; shown without buttons", record.record_id, alarm.name, foreign.reason)
             alarm = replace(alarm, foreign=foreign.summary)
         groups.setdefault(alarm.key, _Group(alarm.key, [])).notes.append((record.record_id, alarm))
+        return alarm.key
 
     def _process_leased(
         self,
@@ -214,12 +217,13 @@ class AlarmRelay:
         bodies: dict[str, str],
     ) -> BatchResult:
         offers: list[Offer] = []
+        own = set(bodies)
         try:
             groups = self._take_leases(groups, leases, remaining, result, bodies)
             if not groups:
                 return result
             self._absorb(leases, remaining, offers)
-            offered = self._merge(groups, offers, result, set(bodies))
+            offered = self._merge(groups, offers, result, own)
             stored = self.alarms.records(list(groups), now=self.clock())
             for key in offered:  # shown only in channels this invocation holds (the offerer's view may be old)
                 busy = sorted(self._channels(groups[key].latest, stored.get(key)) - set(leases.held))
@@ -231,7 +235,7 @@ class AlarmRelay:
             log.exception("could not read the alarms' state; the batch is retried")
             for group in groups.values():
                 self._fail(result, group, error)
-            self._settle(offers, leases, result, set(bodies))
+            self._settle(offers, leases, result, own)
             return result
         slack = PacedSlack(self.slack, self.pacer, remaining, leased=lambda channel: channel in leases.held)
         digests: dict[str, _DigestWork] = {}
@@ -256,7 +260,7 @@ class AlarmRelay:
             except Exception as error:
                 self._fail(result, reply.group, error)
         failed = set(result.failed)  # before the offers' outcomes leave the result
-        self._settle(offers, leases, result, set(bodies))
+        self._settle(offers, leases, result, own)
         self._catch_up(storms, leases, slack)
         for channel, storm in storms.items():
             if storm.changed:
@@ -327,24 +331,24 @@ class AlarmRelay:
             elif record_id in outcome.dropped:
                 result.dropped[record_id] = outcome.dropped[record_id]
             else:
-                result.failed[record_id] = outcome.failed.get(record_id, "not shown by the channel's writer")
+                result.failed[record_id] = outcome.failed.get(record_id, NOT_SHOWN)
 
     # --- offers: the batches of other invocations, shown in this one's writes ------------------------------------
 
     def _absorb(self, leases: ChannelLeases, remaining: Callable[[], float] | None, offers: list[Offer]) -> None:
-        """Claim the offers of the channels this invocation holds, into `offers`, until shortly before its next
-        write to them (a write it could not start sooner anyway): they are shown in the same writes as this
-        batch. Never past the time this invocation keeps for its own writes."""
-        while leases.held:
-            left = remaining() if remaining is not None else DEFAULT_INVOCATION_SECONDS
-            wait = min(self.pacer.wait_time(channel) for channel in leases.held) - ABSORB_MARGIN_SECONDS
-            if left - max(wait, 0.0) < 2 * WRITE_MARGIN_SECONDS:
-                break  # too little time left to show more than this batch
-            for channel in sorted(leases.held):
-                offers += leases.claim_offers(channel)
-            if wait <= 0:
-                break
-            self.sleep(min(wait, leases.max_poll))
+        """Claim the offers of the channels this invocation holds, into `offers`, shortly before its next write to
+        them (it waits for that slot anyway; every offer made by then is taken in): they are shown in the same
+        writes as this batch. Not when the wait would eat the time this invocation keeps for its own writes."""
+        if not leases.held:
+            return
+        left = remaining() if remaining is not None else DEFAULT_INVOCATION_SECONDS
+        wait = min(self.pacer.wait_time(channel) for channel in leases.held) - ABSORB_MARGIN_SECONDS
+        if left - max(wait, 0.0) < 2 * WRITE_MARGIN_SECONDS:
+            return  # too little time left to show more than this batch
+        if wait > 0:
+            self.sleep(wait)
+        for channel in sorted(leases.held):
+            offers += leases.claim_offers(channel)
         if offers:
             log.info("showing %d offered batches with this one", len(offers))
 
@@ -355,31 +359,32 @@ class AlarmRelay:
         seen = set(own)
         for offer in offers:
             for record_id, body in offer.records:
-                if record_id in seen:
-                    continue
-                seen.add(record_id)
-                self._parse_into(groups, Received(record_id, body), result)
-                keys.update(key for key, group in groups.items() if record_id in group.record_ids)
+                if record_id not in seen:
+                    seen.add(record_id)
+                    key = self._parse_into(groups, Received(record_id, body), result)
+                    if key is not None:
+                        keys.add(key)
         return keys
 
     def _settle(self, offers: list[Offer], leases: ChannelLeases, result: BatchResult, own: set[str]) -> None:
-        """Tell each offerer what became of its records; they leave this batch's result, unless they are also this
-        batch's own (then the outcome is a copy)."""
+        """Tell each offerer what became of its records; then they leave this batch's result, unless they are also
+        this batch's own."""
         for offer in offers:
             result.shown_for_others += len(offer.records)
             outcome = Outcome()
             for record_id, _ in offer.records:
-                keep = record_id in own
                 if record_id in result.shown_at:
-                    outcome.shown_at[record_id] = _take(result.shown_at, record_id, keep)
+                    outcome.shown_at[record_id] = result.shown_at[record_id]
                 elif record_id in result.dropped:
-                    outcome.dropped[record_id] = _take(result.dropped, record_id, keep)
-                elif record_id in result.failed:
-                    outcome.failed[record_id] = _take(result.failed, record_id, keep)
+                    outcome.dropped[record_id] = result.dropped[record_id]
                 else:
-                    outcome.failed[record_id] = "not shown by the channel's writer"
-            own.update(record_id for record_id, _ in offer.records)  # a record in two offers: the second copies
+                    outcome.failed[record_id] = result.failed.get(record_id, NOT_SHOWN)
             leases.settle(offer, outcome)
+        for offer in offers:
+            for record_id, _ in offer.records:
+                if record_id not in own:
+                    for answers in (result.shown_at, result.dropped, result.failed):
+                        answers.pop(record_id, None)
 
     def _channels(self, alarm: AlarmNotification, record: AlarmRecord | None) -> set[str]:
         """Where this alarm's writes may go: its card's channels, and its route's (a new card's)."""
@@ -833,8 +838,3 @@ class AlarmRelay:
             if strict:
                 raise
             log.exception("could not save the storm window of %s", channel)
-
-
-def _take[V](values: dict[str, V], key: str, keep: bool) -> V:
-    """values[key], removed unless `keep`."""
-    return values[key] if keep else values.pop(key)

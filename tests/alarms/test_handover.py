@@ -283,3 +283,16 @@ def test_an_offer_that_cannot_be_claimed_does_not_fail_the_writer_s_own_batch(
     assert failed_ids(alarms.deliver(metric_alarm())) == []
     assert len(alarms.cards()) == 1  # its own alarm
     assert [o["state"] for o in _offers()] == ["offered"]  # left to its offerer, which shows it once the lease is free
+
+
+def test_a_record_two_offers_carry_is_answered_shown_to_both(alarms: AlarmsLambda) -> None:
+    """SQS delivered one record twice and both deliveries were offered: the writer shows it once and tells both."""
+    theirs = sqs_event(body(metric_alarm(name=PREFIX + "service-b-cpu-high")))
+    record = (theirs["Records"][0]["messageId"], theirs["Records"][0]["body"])
+    for offerer in ("first-delivery", "second-delivery"):
+        _leave_offer(offerer, [record], time.time() + 60)
+    assert failed_ids(alarms.deliver(metric_alarm())) == []
+    assert len(alarms.cards()) == 2
+    outcomes = [Outcome.from_json(o["outcome"]) for o in _offers()]
+    assert [list(o.shown_at) for o in outcomes] == [[record[0]], [record[0]]]
+    assert [o.failed for o in outcomes] == [{}, {}]
