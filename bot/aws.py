@@ -8,6 +8,7 @@ before it is sent, so the template's policies cannot drift from what the code do
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -15,6 +16,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import boto3
+import botocore.session
 from botocore.config import Config as BotocoreConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -23,6 +25,8 @@ from bot.errors import OperationError, describe_client_error
 from bot.permissions import ALL_ACTIONS, Function, actions_for
 
 if TYPE_CHECKING:
+    from botocore.loaders import Loader
+
     from bot.config import EnvironmentConfig
 
 CallObserver = Callable[[str, dict[str, Any]], None]
@@ -124,6 +128,30 @@ def is_platform_mutation(action: str) -> bool:
     return service not in {"dynamodb", "sts", "secretsmanager", "lambda"} and operation.startswith(MUTATING_PREFIXES)
 
 
+@functools.cache
+def _models(data_path: str | None) -> Loader:
+    from botocore.loaders import create_loader
+
+    return create_loader(data_path)
+
+
+def new_session(**credentials: str) -> boto3.session.Session:
+    """A boto3 session whose service models and endpoints come from the process's one botocore loader.
+
+    botocore gives each session a loader of its own, which parses a service's model (JSON, up to megabytes)
+    again for the first client of that service in each session (botocore#3078): an assumed role's session,
+    renewed every hour, and the sessions made afresh after a SnapStart restore would re-read what init
+    parsed. The loader holds only botocore's static data, read once; AWS_DATA_PATH is honoured.
+    """
+    core = botocore.session.get_session()
+    loader = _models(core.get_config_variable("data_path"))
+    core.register_component("data_loader", loader)
+    session = boto3.session.Session(botocore_session=core, **credentials)
+    paths = loader.search_paths  # boto3 adds its own data path to each new session's loader: keep it once
+    paths[:] = list(dict.fromkeys(paths))
+    return session
+
+
 class ClientFactory:
     """Creates and caches boto3 clients per (service, region, role)."""
 
@@ -214,7 +242,7 @@ class ClientFactory:
     def _base_session(self) -> boto3.session.Session:
         with self._lock:
             if self._session is None:
-                self._session = boto3.session.Session()
+                self._session = new_session()
             return self._session
 
     def _role_fresh(self, role_arn: str, region: str, external_id: str | None) -> bool:
@@ -230,7 +258,7 @@ class ClientFactory:
         sts = self.client("sts", region)
         extra = {"ExternalId": external_id} if external_id else {}
         credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName=self.ROLE_SESSION_NAME, **extra)["Credentials"]
-        session = boto3.session.Session(
+        session = new_session(
             aws_access_key_id=credentials["AccessKeyId"],
             aws_secret_access_key=credentials["SecretAccessKey"],
             aws_session_token=credentials["SessionToken"],

@@ -97,3 +97,25 @@ def test_priming_warms_the_commands_as_the_workspace_names_them(bot: Bot, slack:
     reply = bot.command(status, "status" if status == "/ops" else "")
     assert reply.status == 200
     assert reply.responses
+
+
+def test_after_restore_reads_no_service_model_from_disk_again(bot: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The clients made afresh after a restore reuse the service models and endpoints that init parsed into the
+    snapshot: re-reading them (botocore keeps them per session) cost the restore ~25 ms a client."""
+    import botocore.loaders
+
+    import handlers.slack
+
+    handlers.slack.reset()
+    handlers.slack.prime()
+    read: list[str] = []
+    load_file = botocore.loaders.JSONFileLoader.load_file
+    monkeypatch.setattr(
+        botocore.loaders.JSONFileLoader,
+        "load_file",
+        lambda self, path: read.append(path) or load_file(self, path),
+    )
+    handlers.slack.after_restore()
+    assert handlers.slack.current_gate().replays.ddb is not None
+    assert read == []
+    assert bot.command("/status").status == 200
