@@ -46,7 +46,9 @@ LAMBDA_FLOOR = 'import boto3, slack_bolt; boto3.session.Session().client("lambda
 # The child: everything from `import handlers.slack` to the ack is what a cold Lambda container does.
 CHILD = COLD_CHILD
 # SnapStart's case, as far as it can be run here: init primes (handlers.slack.prime, which the before-snapshot
-# hook runs), then the process times its first ack and WARM_ACKS more, each a fresh signed /status.
+# hook runs), then the process times its first ack and WARM_ACKS more, each a fresh signed /status. Then the
+# after-restore hook, timed twice: as it runs, then with its new clients parsing their service models again
+# (botocore's default, a loader for each session: the baseline of bot.aws.new_session).
 PRIMED_CHILD = """
 import json, sys, time
 from types import SimpleNamespace
@@ -67,6 +69,15 @@ for event in json.load(sys.stdin):
     if response["statusCode"] != 200:
         sys.exit(f"not acked: {response}")
 print("ACKS " + json.dumps(seconds))
+restores = []
+for one_loader_a_session in (False, True):
+    if one_loader_a_session:
+        import bot.aws
+        bot.aws._models.cache_clear()
+    started = time.perf_counter()
+    handlers.slack.after_restore()
+    restores.append(time.perf_counter() - started)
+print("RESTORES " + json.dumps(restores))
 """
 
 
@@ -143,8 +154,9 @@ def primed_environment(bundle: Path) -> dict[str, str]:
     return child_environment(bundle, True) | {"AWS_ENDPOINT_URL": "http://127.0.0.1:9"}
 
 
-def primed_acks(environ: dict[str, str]) -> list[float]:
-    """One process: prime, then the first ack and WARM_ACKS warm ones, in seconds."""
+def primed_acks(environ: dict[str, str]) -> tuple[list[float], list[float]]:
+    """One process: prime, then the first ack and WARM_ACKS warm ones; the after-restore hook with the process's
+    one loader and with a loader a session. In seconds."""
     events = "[" + ",".join(signed_event(f"primed-{n}") for n in range(WARM_ACKS + 1)) + "]"
     result = subprocess.run(
         [sys.executable, "-c", PRIMED_CHILD],
@@ -155,10 +167,10 @@ def primed_acks(environ: dict[str, str]) -> list[float]:
         text=True,
         check=False,
     )
-    if result.returncode != 0 or "ACKS " not in result.stdout:
+    if result.returncode != 0 or "RESTORES " not in result.stdout:
         raise RuntimeError(f"primed child failed ({result.returncode}): {result.stderr.strip()[-2000:]}")
-    seconds: list[float] = json.loads(result.stdout.rsplit("ACKS ", 1)[1])
-    return seconds
+    lines = dict(line.split(" ", 1) for line in result.stdout.splitlines() if line.startswith(("ACKS ", "RESTORES ")))
+    return json.loads(lines["ACKS"]), json.loads(lines["RESTORES"])
 
 
 def run_once(code: str, environ: dict[str, str], stdin: str = "") -> tuple[float, float]:
@@ -206,7 +218,8 @@ def measure(runs: int, bundle: Path) -> tuple[dict[str, list[float]], dict[str, 
             signed_event(),
         ),
     }
-    times: dict[str, list[float]] = {name: [] for name in variants} | {"primed first": [], "primed warm": []}
+    primed_keys = ("primed first", "primed warm", "restore", "restore, a loader a session")
+    times: dict[str, list[float]] = {name: [] for name in variants} | {name: [] for name in primed_keys}
     cpu: dict[str, list[float]] = {name: [] for name in variants}
     for code, environ, stdin in variants.values():
         run_once(code, environ, stdin)  # untimed: byte-code caches, file system caches
@@ -218,9 +231,11 @@ def measure(runs: int, bundle: Path) -> tuple[dict[str, list[float]], dict[str, 
             elapsed, busy = run_once(code, environ, stdin)
             times[name].append(elapsed)
             cpu[name].append(busy)
-        first, *warm = primed_acks(primed)
+        (first, *warm), (restore, restore_before) = primed_acks(primed)
         times["primed first"].append(first)
         times["primed warm"].append(median(warm))
+        times["restore"].append(restore)
+        times["restore, a loader a session"].append(restore_before)
     return times, cpu
 
 
@@ -245,6 +260,7 @@ def main(runs: int = RUNS) -> dict[str, Any]:
     cpu_ratio = busy["handler"] / busy["floor"]
     primed_first, primed_warm = median(times["primed first"]), median(times["primed warm"])
     primed_ratio = primed_first / primed_warm
+    restore, restore_before = median(times["restore"]), median(times["restore, a loader a session"])
     rows = [
         [
             label,
@@ -288,6 +304,11 @@ def main(runs: int = RUNS) -> dict[str, Any]:
             table(["ack in a primed process", "median ms", "ratio to warm"], primed_rows),
             f"Target: first ack after init <= {PRIMED_TARGET_RATIO} x a warm ack. Measured {primed_ratio:.2f} -> "
             + ("**met**." if primed_met else "**missed**."),
+            "The after-restore hook (`handlers.slack.after_restore`, which Lambda runs in a restored copy before its "
+            "first request: randomness re-seeded, the AWS clients made afresh), then timed in the same processes: "
+            f"{ms(restore)} ms with the process's one botocore loader (bot.aws.new_session), against "
+            f"{ms(restore_before)} ms when its new clients parse their service models again (a loader a session, "
+            f"botocore's default): {restore / restore_before:.2f}.",
         ]
     )
     print(markdown)
@@ -307,6 +328,8 @@ def main(runs: int = RUNS) -> dict[str, Any]:
         "primed_first_ack_ms": primed_first * 1000,
         "primed_warm_ack_ms": primed_warm * 1000,
         "primed_ratio": primed_ratio,
+        "restore_hook_ms": restore * 1000,
+        "restore_hook_a_loader_a_session_ms": restore_before * 1000,
         "primed_target_met": primed_met,
     }
 
