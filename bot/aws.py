@@ -135,18 +135,31 @@ def _models(data_path: str | None) -> Loader:
     return create_loader(data_path)
 
 
-def new_session(**credentials: str) -> boto3.session.Session:
+def new_session(
+    *,
+    aws_access_key_id: str | None = None,
+    aws_secret_access_key: str | None = None,
+    aws_session_token: str | None = None,
+    region_name: str | None = None,
+) -> boto3.session.Session:
     """A boto3 session whose service models and endpoints come from the process's one botocore loader.
 
     botocore gives each session a loader of its own, which parses a service's model (JSON, up to megabytes)
     again for the first client of that service in each session (botocore#3078): an assumed role's session,
     renewed every hour, and the sessions made afresh after a SnapStart restore would re-read what init
-    parsed. The loader holds only botocore's static data, read once; AWS_DATA_PATH is honoured.
+    parsed. The loader holds only botocore's static data (no credentials, region or account), read once;
+    AWS_DATA_PATH is honoured. The default profile's sessions only, as the bot's are (no profile_name).
     """
     core = botocore.session.get_session()
     loader = _models(core.get_config_variable("data_path"))
     core.register_component("data_loader", loader)
-    session = boto3.session.Session(botocore_session=core, **credentials)
+    session = boto3.session.Session(
+        aws_access_key_id=aws_access_key_id,
+        aws_secret_access_key=aws_secret_access_key,
+        aws_session_token=aws_session_token,
+        region_name=region_name,
+        botocore_session=core,
+    )
     paths = loader.search_paths  # boto3 adds its own data path to each new session's loader: keep it once
     paths[:] = list(dict.fromkeys(paths))
     return session

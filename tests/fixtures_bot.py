@@ -32,8 +32,15 @@ from sandbox.slack_api import SlackStandIn
 dynamodb_atomic.install()
 
 
+_boto3_default_session = boto3.setup_default_session
+_SHARED_SESSION_SETTINGS = frozenset({"aws_access_key_id", "aws_secret_access_key", "aws_session_token", "region_name"})
+
+
 def _default_session(**settings: Any) -> None:
-    boto3.DEFAULT_SESSION = new_session(**settings)
+    if settings.keys() <= _SHARED_SESSION_SETTINGS:
+        boto3.DEFAULT_SESSION = new_session(**settings)
+    else:  # a profile or a botocore session of its own: boto3's way
+        _boto3_default_session(**settings)
 
 
 # moto makes boto3 forget its default session at each mock_aws(), so each test's boto3.client() would make a
