@@ -53,11 +53,14 @@ class ServiceB:
     def __init__(self, http: httpx.AsyncClient, read_timeout: float) -> None:
         self._http = http
         self._read_timeout = read_timeout
+        # /process on the client's base URL, merged once as the client merges it: httpx parses a relative URL and
+        # joins it to the base at every request otherwise, in pure Python (7% of service-a's CPU per call).
+        self._process_url = http.build_request("GET", "/process").url
 
     async def process(self, request_id: str) -> dict[str, Any]:
         """service-b's /process answer; raises BackendError (502, 503 or 504) when there is none to give."""
         try:
-            response = await self._http.get("/process", headers={REQUEST_ID_HEADER: request_id})
+            response = await self._http.get(self._process_url, headers={REQUEST_ID_HEADER: request_id})
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
             raise self._failed(
                 error,
