@@ -163,6 +163,16 @@ def _deploy_slack_function(
     handlers.slack.reset()
 
 
+def _end_lazy_invocations(harness: Bot) -> None:
+    """The test's lazy work ends as its Lambda invocations would: finished, and its figures written (the
+    function's log_metrics flushes at the end of each one). Run in threads here, its figures would otherwise wait
+    in the process's metrics for the next request's flush: the next test's."""
+    import handlers.slack
+
+    harness.drain()
+    handlers.slack.metrics.flush()
+
+
 @pytest.fixture
 def bot(
     tmp_path: Path,
@@ -181,7 +191,7 @@ def bot(
     handlers.slack.prime()
     harness = Bot(slack)
     yield harness
-    harness.drain()
+    _end_lazy_invocations(harness)
     handlers.slack.reset()
 
 
@@ -210,7 +220,7 @@ def shared_bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bot]:
                 try:
                     yield harness
                 finally:
-                    harness.drain()
+                    _end_lazy_invocations(harness)
                     handlers.slack.reset()
         finally:
             slack.stop()
