@@ -74,6 +74,7 @@ class AlarmActions:
             button.service is not None and button.service not in self.config.service_names
         ):
             raise BotError("This button no longer matches a configured service.", "Use the slash commands.")
+        self._check_against_card(button)
         handlers: dict[str, Callable[[cards.ButtonValue, Requester, Respond], None]] = {
             cards.ROLLBACK: self.rollback,
             cards.SCALE_UP: self.scale_up,
@@ -135,6 +136,25 @@ class AlarmActions:
         record = self.alarms.record(key, now=self.clock())
         if record.card is not None and record.card.incident == plan.from_alarm:
             self._draw(record)
+
+    def _check_against_card(self, button: cards.ButtonValue) -> None:
+        """The value's environment and service are the ones of the card stored for its alarm: a value rewritten
+        on its way (anyone in the workspace can send one) could otherwise have the role checked for another
+        environment than the card's, or a change made to another service shown on this card. Without a stored
+        card there is nothing to show a change on, and what the value asks for is checked as the typed command."""
+        try:
+            card = self.alarms.record(button.alarm, now=self.clock()).card
+        except BotError:
+            return  # the store cannot be read: Roll back and Scale up still plan, unshown; the others need the card
+        if card is not None and (card.env, card.service) != (button.env, button.service):
+            log.warning(
+                "alarm button value does not match its card",
+                extra={"alarm": button.alarm, "value_env": button.env, "value_service": button.service},
+            )
+            raise BotError(
+                "This button does not match its alarm's card.",
+                "Use the buttons of the card as the bot last drew it, or the slash commands.",
+            )
 
     def _incident(self, button: cards.ButtonValue) -> str | None:
         """The incident of the card whose button was pressed, for the plan to name. None when there is no
@@ -202,6 +222,9 @@ class AlarmActions:
             record = self._card(button)
             assert record.card is not None
             now = self.clock()
+            if record.mute is not None and record.mute.until > now:
+                by, until = record.mute.by, render.short_time(record.mute.until)
+                return {"reply": f"Already muted by <@{by}> until {until} UTC."}
             mute = AlarmMute(who.user, now, now + 60 * self.config.alarms.mute_minutes)
             self.alarms.mute(button.alarm, mute)
             self._stop_escalation(record.card, Stop(who.user, now, "muted"))
@@ -210,7 +233,9 @@ class AlarmActions:
             self._redraw(replace(record, mute=mute), respond, f"Muted {until}.")
             return {}
 
-        self._once(who, work, respond)
+        # A press, not the card's button: a Slack retry of this press runs nothing, but the same button pressed
+        # again once the mute ran out (the card shows it again, with the same value) mutes again.
+        self._once(who, work, respond, press=True)
 
     # --- helpers ----------------------------------------------------------------------------------------------
 
@@ -232,8 +257,11 @@ class AlarmActions:
     ) -> None:
         self.audit.record_safe(card.env or button.env, card.service or "", who.user, request, decision, outcome)
 
-    def _once(self, who: Requester, work: Callable[[], dict[str, Any]], respond: Respond) -> None:
-        result = self.once.run(f"click:{who.key}", work)
+    def _once(
+        self, who: Requester, work: Callable[[], dict[str, Any]], respond: Respond, *, press: bool = False
+    ) -> None:
+        key = f"click:{who.key}#{who.attempt}" if press else f"click:{who.key}"
+        result = self.once.run(key, work)
         if result.ran_here:
             if result.result.get("reply"):
                 respond(render.info(str(result.result["reply"])))
