@@ -46,6 +46,7 @@ class OperationError(BotError):
         self.code = code
 
 
+AWS_MESSAGE_SHOWN = 250  # characters of an AWS message shown in a refusal (before escaping lengthens it)
 _THROTTLING = {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded"}
 _DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnrecognizedClientException"}
 _MISSING = {
@@ -78,8 +79,9 @@ def describe_client_error(operation: str, error: Exception) -> OperationError:
         return OperationError(operation, _MISSING[code], "Check the name with /status and the bot's config.", code)
     if code in {"InvalidParameterException", "ClientException", "ValidationException"}:
         # AWS's message can echo the request's values: outside text for Slack.
-        cause = f"AWS rejected the request ({escape(raw)})" if raw else "AWS rejected the request"
-        return OperationError(operation, cause[:300], "Check the values and try again.", code)
+        shown = raw if len(raw) <= AWS_MESSAGE_SHOWN else raw[: AWS_MESSAGE_SHOWN - 1] + "…"  # cut, then escaped
+        cause = f"AWS rejected the request ({escape(shown)})" if raw else "AWS rejected the request"
+        return OperationError(operation, cause, "Check the values and try again.", code)
     if code in {
         "EndpointConnectionError",
         "ConnectTimeoutError",

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.command_names import CommandNames
 from bot.errors import UsageError
-from bot.slack_text import SLACK_ID, escape
+from bot.slack_text import SLACK_ID, clip_mrkdwn, escape
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
@@ -289,7 +289,7 @@ def _input(block_id: str, label: str, element: dict[str, Any], *, optional: bool
 
 
 def _context(text: str, block_id: str = CHOICES_BLOCK) -> dict[str, Any]:
-    clipped = text if len(text) <= SECTION_LIMIT else text[: SECTION_LIMIT - 1] + "…"
+    clipped = clip_mrkdwn(text, SECTION_LIMIT)
     return {"type": "context", "block_id": block_id, "elements": [{"type": "mrkdwn", "text": clipped}]}
 
 

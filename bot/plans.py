@@ -139,7 +139,7 @@ class Planner:
             tag, note = self._implicit_tag(target)
         elif not self.platform.tag_exists(target, tag):
             newest = [t.tag for t in self.platform.image_tags(target) if t.tag.lower() != "latest"]
-            shown = ", ".join(f"`{t}`" for t in newest[:NEWEST_TAGS_SHOWN]) or "none"
+            shown = ", ".join(f"`{escape(t)}`" for t in newest[:NEWEST_TAGS_SHOWN]) or "none"
             raise UsageError(
                 f"Tag `{tag}` is not in the ECR repository {target.ecr_repository}.",
                 f"Newest tags: {shown}.",

@@ -27,6 +27,7 @@ from bot.commands import SPECS
 from bot.errors import BotError, UsageError
 from bot.model import Alarm, Change, LogLine, Plan, ServiceState, tag_of
 from bot.slack_text import SLACK_ID, link, mentions_only, own_text
+from bot.slack_text import clip_mrkdwn as clip_mrkdwn  # re-exported: callers write render.clip_mrkdwn
 from bot.slack_text import escape as escape  # re-exported: callers write render.escape
 
 if TYPE_CHECKING:
@@ -41,6 +42,8 @@ CONFIRM_ACTION = "plan_confirm"
 CANCEL_ACTION = "plan_cancel"
 ROLLBACK_ACTION = "rollback_request"
 SUGGESTION_ACTION = "run_suggestion"  # Did you mean: runs the corrected command (bot.dispatch, as typed)
+AUDIT_REQUEST_SHOWN = 120  # characters of each request in /ops audit: ten entries fit a section, decisions too
+ALARMS_NAMED = 10  # firing alarms named per service in /status (as in the home tab); the rest are counted
 BUTTON_TEXT_LIMIT = 75
 BUTTON_VALUE_LIMIT = 2000
 
@@ -50,12 +53,13 @@ def clip(text: str, limit: int, note: str = "…") -> str:
 
 
 def section(text: str) -> SectionBlock:
-    """A mrkdwn section of the bot's own text (outside text in it escaped by the caller)."""
-    return SectionBlock(text=MarkdownTextObject(text=clip(own_text(text), SECTION_LIMIT)))
+    """A mrkdwn section of the bot's own text (outside text in it escaped by the caller), cut at Slack's limit
+    between escape sequences."""
+    return SectionBlock(text=MarkdownTextObject(text=clip_mrkdwn(own_text(text), SECTION_LIMIT)))
 
 
 def context(*parts: str) -> ContextBlock:
-    return ContextBlock(elements=[MarkdownTextObject(text=clip(own_text(p), 2000)) for p in parts[:10]])
+    return ContextBlock(elements=[MarkdownTextObject(text=clip_mrkdwn(own_text(p), 2000)) for p in parts[:10]])
 
 
 def header(text: str) -> HeaderBlock:
@@ -70,7 +74,7 @@ def message(text: str, blocks: Sequence[Block] = ()) -> Message:
             *kept[: MAX_BLOCKS - 1],
             context(f"{len(blocks) - MAX_BLOCKS + 1} more blocks were left out."),
         ]
-    return {"text": clip(own_text(text), 3000), "blocks": [b.to_dict() for b in kept]}
+    return {"text": clip_mrkdwn(own_text(text), 3000), "blocks": [b.to_dict() for b in kept]}
 
 
 def when(moment: datetime | float | None) -> str:
@@ -177,10 +181,12 @@ def status(
             f"tasks: {state.running} running / {state.desired} desired / {state.pending} pending;"
             f" rollout: {rollout.lower().replace('_', ' ')}",
         ]
-        if firing:
-            lines.append("alarms: " + ", ".join(f"`{escape(n)}`" for n in firing))
         if state.name in changes:
             lines.append(f"last change: {changes[state.name]}")
+        if firing:  # last, and counted: a section holds 3,000 characters, and the names are outside text
+            named = ", ".join(f"`{escape(n)}`" for n in firing[:ALARMS_NAMED])
+            left = len(firing) - min(len(firing), ALARMS_NAMED)
+            lines.append(f"alarms: {named}" + (f" and {left} more (`/alarms` lists them)" if left else ""))
         blocks.append(section("\n".join(lines)))
     other = [a for a in alarms if a.service is None and a.state == "ALARM"]
     if other:
@@ -418,22 +424,10 @@ def audit_message(env: str, service: str | None, entries: Sequence[AuditEntry]) 
         actor = f"<@{e.actor}>" if SLACK_ID.match(e.actor) else escape(e.actor)
         outcome = mentions_only(clip_mrkdwn(e.outcome_mrkdwn(), 200))
         lines.append(
-            f"`{when(e.at)}` {actor} {escape(e.request)} — *{mentions_only(e.decision)}*"
+            f"`{when(e.at)}` {actor} {escape(clip(e.request, AUDIT_REQUEST_SHOWN))} — *{mentions_only(e.decision)}*"
             + (f": {outcome}" if outcome else "")
         )
     return message(f"Audit for {scope}", [header(f"Audit: {scope}"), section("\n".join(lines))])
-
-
-def clip_mrkdwn(text: str, limit: int) -> str:
-    """`clip`, never inside a `<...>` sequence or an `&...;` entity (it cuts before one it would split)."""
-    if len(text) <= limit:
-        return text
-    kept = text[: limit - 1]
-    for opener, closer in (("<", ">"), ("&", ";")):
-        start = kept.rfind(opener)
-        if start != -1 and closer not in kept[start:]:
-            kept = kept[:start]
-    return kept + "…"
 
 
 def image_label(image: str) -> str:

@@ -32,6 +32,19 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def clip_mrkdwn(text: str, limit: int) -> str:
+    """At most `limit` characters, "…" ending a cut; never inside a `<...>` sequence or an `&...;` entity (it
+    cuts before one it would split)."""
+    if len(text) <= limit:
+        return text
+    kept = text[: limit - 1]
+    for opener, closer in (("<", ">"), ("&", ";")):
+        start = kept.rfind(opener)
+        if start != -1 and closer not in kept[start:]:
+            kept = kept[:start]
+    return kept + "…"
+
+
 def own_text(text: str) -> str:
     """The bot's own mrkdwn with every `<` and `>` escaped except in the control sequences it means.
     Outside text in it was escaped already, so this changes nothing there."""
