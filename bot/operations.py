@@ -50,6 +50,16 @@ BOOKKEEPING_ATTEMPTS = 3  # each already retried by botocore's adaptive mode
 BOOKKEEPING_BACKOFF_SECONDS = 0.2
 
 
+class _UpdateUnknown(BotError):
+    """UpdateService failed, and the service could not be read to tell whether ECS applied it anyway."""
+
+    def __init__(self, target: Target, error: BotError) -> None:
+        super().__init__(
+            f"{error.message} Whether {target.name} ({target.env}) now uses the new task definition is not known.",
+            f"Check with `/status {target.name} {target.env}` before trying again.",
+        )
+
+
 class Superseded(BotError):
     pass
 
@@ -161,7 +171,10 @@ class Changes:
                 updated = self._deploy(plan, target, current)
             else:
                 assert plan.to_task_definition is not None
-                updated = self.platform.update_service(target, task_definition=plan.to_task_definition)
+                try:
+                    updated = self._update_to(target, plan.to_task_definition)
+                except _UpdateUnknown as unknown:
+                    raise BotError(unknown.message, unknown.hint) from unknown
         except Exception:
             if took_lock:
                 self.locks.release(target.env, target.name, plan.requested_by)
@@ -219,7 +232,10 @@ class Changes:
         definition = self.platform.task_definition(target, current.task_definition)
         new_arn = self.platform.register_revision(target, definition, plan.image)
         try:
-            return self.platform.update_service(target, task_definition=new_arn)
+            return self._update_to(target, new_arn)
+        except _UpdateUnknown as unknown:
+            kept = f"The new revision {new_arn.rpartition('/')[2]} is kept: the service may be using it."
+            raise BotError(unknown.message, f"{unknown.hint} {kept}") from unknown
         except BotError as error:
             try:
                 self.platform.deregister_revision(target, new_arn)
@@ -227,6 +243,25 @@ class Changes:
             except BotError:
                 cleanup = f"The new revision {new_arn.rpartition('/')[2]} could not be deregistered; it is unused."
             raise BotError(str(error), cleanup) from error
+
+    def _update_to(self, target: Target, task_definition: str) -> ServiceState:
+        """UpdateService to `task_definition`. Its error may come after ECS applied it (the answer lost on the
+        way back, the retries refused): the service is read again, and the update counts as made when the
+        service now uses that revision. Raises _UpdateUnknown when the service cannot be read either."""
+        try:
+            return self.platform.update_service(target, task_definition=task_definition)
+        except BotError as error:
+            try:
+                after = self.platform.service(target)
+            except BotError:
+                raise _UpdateUnknown(target, error) from error
+            if after.task_definition.rpartition("/")[2] != task_definition.rpartition("/")[2]:
+                raise
+            log.warning(
+                "UpdateService answered an error, yet the service uses the revision asked for: taken as made",
+                extra={"service": target.name, "env": target.env, "error": str(error)},
+            )
+            return after
 
     def _scale(self, plan: Plan, target: Target) -> Outcome:
         done = []

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +35,8 @@ class Fault:
     sent: int = 0  # attempts answered with the error
     matching: bytes | None = None  # only requests whose body holds this (one table's keys, one log group)
     unless: bytes | None = None  # not requests whose body holds this (a role's trust policy: its ExternalId)
+    applied: bool = False  # the request reaches moto (AWS did it) and its answer is lost: the error comes back
+    after: Fault | None = None  # only once that fault was answered (a read that fails after a failed write)
 
 
 @dataclass
@@ -50,13 +52,26 @@ class AwsFaults:
         status: int = 400,
         matching: bytes | None = None,
         unless: bytes | None = None,
+        applied: bool = False,
+        after: Fault | None = None,
     ) -> Fault:
-        fault = Fault(operation, code, status, times, matching=matching, unless=unless)
+        fault = Fault(operation, code, status, times, matching=matching, unless=unless, applied=applied, after=after)
         with self.lock:
             self.faults.append(fault)
         return fault
 
-    def answer(self, request: Any) -> AWSResponse | None:
+    def answer(self, request: Any, moto: Callable[[], AWSResponse | None]) -> AWSResponse | None:
+        """The injected error for `request`, else moto's answer (`moto()`); for an `applied` fault, both: moto
+        does the request, then the error is what comes back."""
+        found = self._fault_for(request)
+        if found is None:
+            return moto()
+        fault, response = found
+        if fault.applied:
+            moto()
+        return response
+
+    def _fault_for(self, request: Any) -> tuple[Fault, AWSResponse] | None:
         target = str(request.headers.get("X-Amz-Target", b""), "utf-8", "replace")  # JSON protocols
         body = request.body if isinstance(request.body, bytes) else str(request.body or "").encode()
         with self.lock:
@@ -66,9 +81,11 @@ class AwsFaults:
                     continue
                 if fault.unless is not None and fault.unless in body:
                     continue
+                if fault.after is not None and fault.after.sent == 0:
+                    continue
                 if named and (fault.times is None or fault.sent < fault.times):
                     fault.sent += 1
-                    return _error(request.url, fault, query=not target and body.startswith(b"Action="))
+                    return fault, _error(request.url, fault, query=not target and body.startswith(b"Action="))
         return None
 
 
@@ -96,7 +113,7 @@ def aws_faults(monkeypatch: pytest.MonkeyPatch) -> AwsFaults:
     answer_from_moto = BotocoreStubber.__call__
 
     def answer(self: BotocoreStubber, event_name: str, request: Any, **kwargs: Any) -> AWSResponse | None:
-        return faults.answer(request) or answer_from_moto(self, event_name, request, **kwargs)
+        return faults.answer(request, lambda: answer_from_moto(self, event_name, request, **kwargs))
 
     monkeypatch.setattr(BotocoreStubber, "__call__", answer)
     # Retry decisions, attempt counts and the adaptive rate limiter stay botocore's; only the
