@@ -228,12 +228,19 @@ class DeploymentTracker:
             return "duplicate"
         took = render.span(event.at - taken.started_at, compact=True)
         asked = " (no event arrived: settled by asking ECS)" if event.settled_by_sweep else ""
-        if taken.release_lock:
-            self.locks.release(taken.env, taken.service)
+        # From here the card is taken: every step is best-effort, so that one failing write never leaves the card
+        # "in progress" for good (no retry of this event finds the card again).
+        if taken.release_lock:  # only the hold this deploy took: a lock someone took meanwhile stays
+            holder = taken.requested_by or None
+            self._note(
+                "release of the deploy's lock",
+                lambda: self.locks.release(taken.env, taken.service, holder, taken.plan_id),
+            )
         restored = False
         if event.state == "COMPLETED":
             self._note(
-                "steady state", lambda: self.history.ran(taken.env, taken.service, taken.task_definition, event.at)
+                "steady state in the revision history",
+                lambda: self.history.ran(taken.env, taken.service, taken.task_definition, event.at),
             )
             detail = f"Completed in {took}{asked}."
         else:
@@ -247,7 +254,9 @@ class DeploymentTracker:
                 )
             else:
                 detail += " The circuit breaker may still be rolling back; check /status before rolling back."
-        self.audit.record_safe(taken.env, taken.service, taken.actor, taken.summary, event.state.lower(), detail)
+        self.audit.record_safe(
+            taken.env, taken.service, taken.actor, taken.summary, event.state.lower(), detail, taken.plan_id
+        )
         self._show(taken, event.state, detail, offer_rollback=event.state == "FAILED" and not restored)
         self._reply(taken, render.info(f"{taken.summary}: {detail}"))
         for hook in self.on_ended:
@@ -275,7 +284,7 @@ class DeploymentTracker:
 
     def superseded(self, card: DeployCard, detail: str) -> None:
         """End a card whose rollout another one (a rollback) replaced: card, copies, thread and audit say so."""
-        self.audit.record_safe(card.env, card.service, card.actor, card.summary, "superseded", detail)
+        self.audit.record_safe(card.env, card.service, card.actor, card.summary, "superseded", detail, card.plan_id)
         self._show(card, "SUPERSEDED", detail)
         self._reply(card, render.info(f"{card.summary}: {detail}"))
 
@@ -300,7 +309,10 @@ class DeploymentTracker:
         """Record the failure; True if ECS already runs the revision from before (the circuit breaker's
         rollback), which is then recorded as rolled back from by it."""
         history = self.history
-        self._note("failure", lambda: history.failed(card.env, card.service, card.task_definition, event.reason))
+        self._note(
+            "failure in the revision history",
+            lambda: history.failed(card.env, card.service, card.task_definition, event.reason),
+        )
         try:
             running = self.running(card)
         except Exception:
@@ -311,20 +323,24 @@ class DeploymentTracker:
             return False
         how = RolledBackBy.CIRCUIT_BREAKER
         self._note(
-            "circuit breaker rollback",
+            "circuit breaker rollback in the revision history",
             lambda: history.rolled_back_from(card.env, card.service, card.task_definition, how, at=event.at),
         )
         return True
 
     @staticmethod
-    def _note(what: str, write: Callable[[], None]) -> None:
+    def _note(what: str, write: Callable[[], object]) -> None:
         try:
             write()
         except Exception:
-            log.warning("could not record the %s in the revision history", what, exc_info=True)
+            log.warning("could not record the %s", what, exc_info=True)
 
     def _show(self, card: DeployCard, rollout: str, detail: str, offer_rollback: bool = False) -> None:
-        plan = self.plans.load(card.plan_id)
+        try:
+            plan = self.plans.load(card.plan_id)
+        except Exception:  # the card is still shown, from what the deploy card holds
+            log.warning("could not read the plan of %s's deploy card", card.service, exc_info=True)
+            plan = None
         if plan is not None:
             message = render.result_card(plan, card.actor, card.started_at, "Confirmed", detail, rollout)
         else:

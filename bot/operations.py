@@ -177,7 +177,7 @@ class Changes:
                     raise BotError(unknown.message, unknown.hint) from unknown
         except Exception:
             if took_lock:
-                self.locks.release(target.env, target.name, plan.requested_by)
+                self.locks.release(target.env, target.name, plan.requested_by, plan.id)
             raise
         plan.changes = [
             Change(c.label, c.old, f"{family_of(updated.task_definition)}:{updated.revision}")
@@ -224,6 +224,7 @@ class Changes:
             plan.requested_by,
             existing.reason if existing else f"{plan.action.value} in progress",
             60 * target.environment.lock_ttl_minutes,
+            plan=plan.id,
         )
         return existing is None
 
@@ -609,7 +610,7 @@ class Operations:
         if made.took_lock:
             self._keep(
                 "release the deploy lock",
-                lambda: self.locks.release(plan.env, plan.service, plan.requested_by),
+                lambda: self.locks.release(plan.env, plan.service, plan.requested_by, plan.id),
             )
 
     def _keep(self, what: str, write: Callable[[], object], attempts: int = BOOKKEEPING_ATTEMPTS) -> bool:

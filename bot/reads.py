@@ -214,7 +214,10 @@ class ReadCommands:
             reason = f"{target.name} ({target.env}) is locked by <@{held.holder}>; only they or an admin can unlock it."
             self.audit_log.record_safe(target.env, target.name, who.user, text, "denied", reason)
             raise NotAllowedError(reason)
-        self.locks.release(target.env, target.name)
+        if not self.locks.release(target.env, target.name, held.holder):  # not a lock taken since it was read
+            return render.info(
+                f"{target.name} ({target.env}) was not locked by <@{held.holder}> any more; see /status."
+            )
         self.audit_log.record_safe(target.env, target.name, who.user, text, "unlocked", f"lock of <@{held.holder}>")
         self._lock_changed(target.env, target.name)
         return render.info(f":unlock: {target.name} ({target.env}) is unlocked.")

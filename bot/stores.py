@@ -120,11 +120,16 @@ class LockStore:
     def __init__(self, table: Table) -> None:
         self.table = table
 
-    def acquire(self, env: str, service: str, holder: str, reason: str, ttl_seconds: int) -> Lock:
-        """Take the lock, or extend it if `holder` has it; raise LockedError if someone else does."""
+    def acquire(self, env: str, service: str, holder: str, reason: str, ttl_seconds: int, plan: str = "") -> Lock:
+        """Take the lock, or extend it if `holder` has it; raise LockedError if someone else does. `plan`: the
+        change that holds it until its rollout ends (bot.operations), which gives back only that hold: the same
+        holder's /ops lock meanwhile replaces it, and is kept."""
         now = self.table.clock()
         lock = Lock(env, service, holder, now, reason, now + ttl_seconds)
-        item = item_of(f"lock#{env}#{service}", "lock", LOCK.dump(lock), lock.expires_at, holder={"S": holder})
+        held_for = {"plan": {"S": plan}} if plan else {}
+        item = item_of(
+            f"lock#{env}#{service}", "lock", LOCK.dump(lock), lock.expires_at, holder={"S": holder}, **held_for
+        )
         free = Condition(
             "attribute_not_exists(pk) OR expires_at < :now OR holder = :holder",
             {":now": {"N": str(int(now))}, ":holder": {"S": holder}},
@@ -135,7 +140,7 @@ class LockStore:
         # The lock that refused it, as stored (not checked for expiry: DynamoDB found it unexpired).
         current = self.get(env, service) if written.old is None else LOCK.load(json.loads(written.old["data"]["S"]))
         if current is None:  # released in between: try once more
-            return self.acquire(env, service, holder, reason, ttl_seconds)
+            return self.acquire(env, service, holder, reason, ttl_seconds, plan)
         raise LockedError(current)
 
     def get(self, env: str, service: str) -> Lock | None:
@@ -147,9 +152,16 @@ class LockStore:
         found = self.table.get_many([(f"lock#{env}#{service}", "lock") for service in services])
         return {pk.rpartition("#")[2]: LOCK.load(data) for (pk, _), data in found.items()}
 
-    def release(self, env: str, service: str, holder: str | None = None) -> bool:
-        """Release the lock (only `holder`'s, when given). Returns whether a lock was removed."""
+    def release(self, env: str, service: str, holder: str | None = None, plan: str = "") -> bool:
+        """Release the lock (only `holder`'s, when given; only the hold of `plan`, when given). Returns whether a
+        lock was removed."""
         held = EXISTING_KEY if holder is None else Condition("holder = :holder", {":holder": {"S": holder}})
+        if plan:
+            held = Condition(
+                f"{held.expression} AND #plan = :plan",
+                {**held.values, ":plan": {"S": plan}},
+                {**held.names, "#plan": "plan"},
+            )
         return self.table.delete_item(f"lock#{env}#{service}", "lock", held, what="Release deploy lock").ok
 
 
