@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import http.client
 import json
 import os
@@ -135,7 +136,9 @@ class StandInServiceB:
     Behaviours: "ok" (a JSON object), "slow" (answers only after `release` or 5 s), "error" (HTTP 500 with a
     traceback-like body), "html" (200 that is not JSON), "list" (200 JSON that is not an object), "cut" (200
     whose body stops short of its Content-Length, then the connection closes), "drop" (the connection closes
-    without any answer), "garbage" (bytes that are not HTTP).
+    without any answer), "garbage" (bytes that are not HTTP), "deep" (a small JSON object nested 400 levels
+    deep), "huge" (a 2 MB JSON object), "gzip" (a gzip-encoded answer that expands to 5 MB), "drip" (a small JSON
+    object, one byte every 0.1 s).
     """
 
     server: ThreadingHTTPServer
@@ -158,6 +161,20 @@ def start_stand_in() -> StandInServiceB:
             behaviour = self.path.strip("/").split("/")[0]
             if behaviour == "slow":
                 stand_in.release.wait(timeout=5)
+            if behaviour == "drip":
+                body = b'{"service": "stand-in"}'
+                self.wfile.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+                )
+                try:
+                    for byte in body:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(0.1)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                self.close_connection = True
+                return
             if behaviour in {"cut", "drop", "garbage"}:
                 self.close_connection = True
                 if behaviour == "cut":
@@ -174,10 +191,15 @@ def start_stand_in() -> StandInServiceB:
                 "error": (500, "text/plain", b"Traceback (most recent call last): KeyError: 'secret'"),
                 "html": (200, "text/html", b"<html><body>maintenance</body></html>"),
                 "list": (200, "application/json", b"[1, 2, 3]"),
+                "deep": (200, "application/json", b'{"a":' * 400 + b"1" + b"}" * 400),
+                "huge": (200, "application/json", b'{"a": "' + b"x" * 2_000_000 + b'"}'),
+                "gzip": (200, "application/json", gzip.compress(b'{"a": "' + b"x" * 5_000_000 + b'"}')),
             }[behaviour]
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
+                if behaviour == "gzip":
+                    self.send_header("Content-Encoding", "gzip")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)

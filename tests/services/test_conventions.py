@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import http.client
 import re
 import shutil
 import signal
@@ -24,8 +25,19 @@ import service_runtime
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from service_b.work import MAX_ROUNDS
-from svc_support import COMMON, SERVICES, RunningService, free_port, http_get, start_service, with_common_on_path
+from service_runtime import KEEP_ALIVE_SECONDS
+from svc_support import (
+    COMMON,
+    LOOPBACK,
+    SERVICES,
+    RunningService,
+    free_port,
+    http_get,
+    start_service,
+    with_common_on_path,
+)
 
+ALB_VARIABLES = SERVICES.parent / "infra" / "modules" / "alb" / "variables.tf"
 AppFactory = Callable[[dict[str, str]], FastAPI]
 ClientFor = Callable[[AppFactory, dict[str, str]], TestClient]
 
@@ -101,6 +113,34 @@ def test_errors_carry_the_request_id_too(make_app: AppFactory, client_for: Clien
 
 
 # --- API docs -------------------------------------------------------------------------------------
+
+
+@SERVICES_UNDER_TEST
+def test_a_trailing_slash_is_not_found_not_redirected(make_app: AppFactory, client_for: ClientFor) -> None:
+    """A redirect would be built from the client's Host header, on http: behind the HTTPS load balancer, a link
+    down to http on a host of the client's choosing. The docs promise 404 for what is not an endpoint."""
+    client = client_for(make_app, {})
+    response = client.get("/health/", headers={"Host": "evil.example"}, follow_redirects=False)
+    assert response.status_code == 404
+    assert "location" not in response.headers
+    assert response.headers["content-type"] == "application/json"
+
+
+def test_an_idle_connection_outlives_the_load_balancer_s_idle_timeout(service_b: RunningService) -> None:
+    """The target's keep-alive must be longer than the ALB's idle timeout (infra/modules/alb): else the ALB sends
+    a request down a connection the service is closing, and the client gets the ALB's 502. Measured as a
+    client sees it: a connection kept past uvicorn's default 5 s still serves a request."""
+    idle_timeout = int(re.search(r'variable "idle_timeout".*?default\s*=\s*(\d+)', ALB_VARIABLES.read_text(), re.S)[1])
+    assert idle_timeout < KEEP_ALIVE_SECONDS
+    connection = http.client.HTTPConnection(LOOPBACK, service_b.port, timeout=5)
+    try:
+        connection.request("GET", "/health")
+        assert connection.getresponse().read()
+        time.sleep(6)
+        connection.request("GET", "/health")
+        assert connection.getresponse().status == 200
+    finally:
+        connection.close()
 
 
 @SERVICES_UNDER_TEST

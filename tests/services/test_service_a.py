@@ -227,6 +227,33 @@ def test_backend_answers_502_when_service_b_gives_no_usable_answer(
     assert_clean_failure(response.json(), code, f"bad-{behaviour}")
 
 
+@pytest.mark.parametrize("behaviour", ["deep", "huge", "gzip"])
+def test_backend_answers_502_for_an_answer_too_deep_or_too_big_to_pass_on(
+    stand_in: StandInServiceB, behaviour: str
+) -> None:
+    """A JSON object nested past what service-a serialises, 2 MB of JSON, or a gzip answer that would expand to
+    5 MB in service-a's memory: a clean 502 as JSON, never a 500, never the body passed on."""
+    with service_a(stand_in.url_for(behaviour)) as client:
+        response = client.get("/api/backend", headers={"X-Request-ID": f"big-{behaviour}"})
+
+    assert response.status_code == 502
+    assert response.headers["content-type"] == "application/json"
+    assert len(response.content) < 1000
+    assert_clean_failure(response.json(), "service_b_bad_response", f"big-{behaviour}")
+
+
+def test_backend_answers_504_when_service_b_drips_its_answer_past_the_deadline(stand_in: StandInServiceB) -> None:
+    """Each byte comes within the read timeout, the whole answer does not: the deadline is for the answer."""
+    with service_a(stand_in.url_for("drip")) as client:
+        started = time.monotonic()
+        response = client.get("/api/backend", headers={"X-Request-ID": "dripping"})
+        elapsed = time.monotonic() - started
+
+    assert response.status_code == 504
+    assert elapsed < CONNECT_TIMEOUT + READ_TIMEOUT + 1.0  # the drip alone takes 2.3 s
+    assert_clean_failure(response.json(), "service_b_timeout", "dripping")
+
+
 def test_backend_names_service_b_status_code_but_not_its_body(stand_in: StandInServiceB) -> None:
     with service_a(stand_in.url_for("error")) as client:
         response = client.get("/api/backend")

@@ -228,6 +228,13 @@ class RequestContextMiddleware:
 # --- the process: serving and the container health check ------------------------------------------
 
 
+# How long an idle keep-alive connection stays open: longer than the load balancer's idle timeout
+# (infra/modules/alb idle_timeout, 60 s), as AWS asks of an ALB's targets, so that the ALB never sends a request
+# down a connection the service is closing at that moment (the client would get the ALB's 502). uvicorn's
+# default is 5 s.
+KEEP_ALIVE_SECONDS = 75
+
+
 def serve(app_factory: str, *, service: str, default_port: int) -> None:
     """Run the app as the container does: PORT and HOST from the environment, graceful on SIGTERM."""
     configure_logging(service)
@@ -249,6 +256,7 @@ def serve(app_factory: str, *, service: str, default_port: int) -> None:
         access_log=False,  # RequestContextMiddleware writes the access line, with the request id
         server_header=False,
         timeout_graceful_shutdown=process.graceful_shutdown_seconds,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
 
 

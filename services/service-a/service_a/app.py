@@ -76,10 +76,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         async with open_http_client(settings) as http:
-            yield {"service_b": ServiceB(http, settings.service_b_read_timeout)}
+            yield {
+                "service_b": ServiceB(
+                    http,
+                    settings.service_b_read_timeout,
+                    deadline=settings.service_b_connect_timeout + settings.service_b_read_timeout,
+                )
+            }
 
     docs = settings.docs_enabled
     app = FastAPI(
+        # /health/ is not /health: a 404, as for any other path, not a redirect built from the Host header
+        redirect_slashes=False,
         title=SERVICE_NAME,
         description=DESCRIPTION,
         version=settings.version,

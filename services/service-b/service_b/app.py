@@ -63,6 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     docs = settings.docs_enabled
     app = FastAPI(
+        # /health/ is not /health: a 404, as for any other path, not a redirect built from the Host header
+        redirect_slashes=False,
         title=SERVICE_NAME,
         description="Backend Service",
         version=settings.version,
