@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 
-from bot.slack_text import escape
+from bot.slack_text import clip, escape
 
 
 class BotError(Exception):
@@ -79,8 +79,9 @@ def describe_client_error(operation: str, error: Exception) -> OperationError:
         return OperationError(operation, _MISSING[code], "Check the name with /status and the bot's config.", code)
     if code in {"InvalidParameterException", "ClientException", "ValidationException"}:
         # AWS's message can echo the request's values: outside text for Slack.
-        shown = raw if len(raw) <= AWS_MESSAGE_SHOWN else raw[: AWS_MESSAGE_SHOWN - 1] + "…"  # cut, then escaped
-        cause = f"AWS rejected the request ({escape(shown)})" if raw else "AWS rejected the request"
+        cause = (
+            f"AWS rejected the request ({escape(clip(raw, AWS_MESSAGE_SHOWN))})" if raw else "AWS rejected the request"
+        )
         return OperationError(operation, cause, "Check the values and try again.", code)
     if code in {
         "EndpointConnectionError",

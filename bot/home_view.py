@@ -171,9 +171,10 @@ def _service_blocks(env: str, line: ServiceLine) -> list[Block]:
     if line.rollout is not None:
         lines.append(_rollout_text(line.rollout))
     if line.alarms:
-        lines.append(":rotating_light: alarms: " + ", ".join(f"`{escape(a)}`" for a in line.alarms[:10]))
-        if len(line.alarms) > 10:
-            lines[-1] += f" and {len(line.alarms) - 10} more"
+        named = line.alarms[: render.ALARMS_NAMED]
+        lines.append(":rotating_light: alarms: " + ", ".join(f"`{escape(a)}`" for a in named))
+        if len(line.alarms) > len(named):
+            lines[-1] += f" and {len(line.alarms) - len(named)} more"
     if line.lock is not None:
         reason = f": {escape(render.clip(line.lock.reason, 200))}" if line.lock.reason else ""
         lines.append(

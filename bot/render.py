@@ -27,6 +27,7 @@ from bot.commands import SPECS
 from bot.errors import BotError, UsageError
 from bot.model import Alarm, Change, LogLine, Plan, ServiceState, tag_of
 from bot.slack_text import SLACK_ID, link, mentions_only, own_text
+from bot.slack_text import clip as clip  # re-exported: callers write render.clip
 from bot.slack_text import clip_mrkdwn as clip_mrkdwn  # re-exported: callers write render.clip_mrkdwn
 from bot.slack_text import escape as escape  # re-exported: callers write render.escape
 
@@ -43,13 +44,9 @@ CANCEL_ACTION = "plan_cancel"
 ROLLBACK_ACTION = "rollback_request"
 SUGGESTION_ACTION = "run_suggestion"  # Did you mean: runs the corrected command (bot.dispatch, as typed)
 AUDIT_REQUEST_SHOWN = 120  # characters of each request in /ops audit: ten entries fit a section, decisions too
-ALARMS_NAMED = 10  # firing alarms named per service in /status (as in the home tab); the rest are counted
+ALARMS_NAMED = 10  # firing alarms named per service in /status and the home tab; the rest are counted
 BUTTON_TEXT_LIMIT = 75
 BUTTON_VALUE_LIMIT = 2000
-
-
-def clip(text: str, limit: int, note: str = "…") -> str:
-    return text if len(text) <= limit else text[: limit - len(note)] + note
 
 
 def section(text: str) -> SectionBlock:

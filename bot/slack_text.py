@@ -32,6 +32,11 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def clip(text: str, limit: int, note: str = "…") -> str:
+    """At most `limit` characters, `note` ending a cut (for text before it is escaped, or plain text)."""
+    return text if len(text) <= limit else text[: limit - len(note)] + note
+
+
 def clip_mrkdwn(text: str, limit: int) -> str:
     """At most `limit` characters, "…" ending a cut; never inside a `<...>` sequence or an `&...;` entity (it
     cuts before one it would split)."""

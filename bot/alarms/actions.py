@@ -46,6 +46,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def _no_card() -> BotError:
+    return BotError("The bot has no record of this alarm's card any more.", "Use `/alarms` to see alarms now.")
+
+
 def alarm_name(alarm_key: str) -> str:
     """`<account>#<region>#<name>` -> name (names may hold '#')."""
     parts = alarm_key.split("#", 2)
@@ -74,8 +78,8 @@ class AlarmActions:
             button.service is not None and button.service not in self.config.service_names
         ):
             raise BotError("This button no longer matches a configured service.", "Use the slash commands.")
-        self._check_against_card(button)
-        handlers: dict[str, Callable[[cards.ButtonValue, Requester, Respond], None]] = {
+        card = self._check_against_card(button)
+        handlers: dict[str, Callable[[cards.ButtonValue, AlarmCard | None, Requester, Respond], None]] = {
             cards.ROLLBACK: self.rollback,
             cards.SCALE_UP: self.scale_up,
             cards.LOGS: self.logs,
@@ -85,19 +89,19 @@ class AlarmActions:
         handler = handlers.get(action_id)
         if handler is None:
             raise BotError("This alarm button is not known to the bot.", "Use the slash commands.")
-        handler(button, who, respond)
+        handler(button, card, who, respond)
 
     # --- changes: the operations path -------------------------------------------------------------------
 
-    def rollback(self, button: cards.ButtonValue, who: Requester, respond: Respond) -> None:
+    def rollback(self, button: cards.ButtonValue, card: AlarmCard | None, who: Requester, respond: Respond) -> None:
         if button.service is None or button.revision is None:
             raise BotError("This alarm has no deploy to roll back.", "Use `/rollback <service> <revision>`.")
         text = f"/rollback {button.service} {button.revision} {button.env} (alarm {alarm_name(button.alarm)})"
         command = Rollback(button.service, button.revision, button.env)
-        incident = self._incident(button)
+        incident = card.incident if card is not None else None
         self.operations.request(command, who, text, respond, via=RolledBackBy.ALARM, from_alarm=incident)
 
-    def scale_up(self, button: cards.ButtonValue, who: Requester, respond: Respond) -> None:
+    def scale_up(self, button: cards.ButtonValue, card: AlarmCard | None, who: Requester, respond: Respond) -> None:
         if button.service is None:
             raise BotError("This alarm belongs to no known service.", "Use `/scale <service> <count>`.")
         target = self.config.target(button.service, button.env)
@@ -116,7 +120,8 @@ class AlarmActions:
             f"/scale {target.name} {count} {target.env} (alarm {alarm_name(button.alarm)}: +{count - current.desired})"
         )
         command = Scale(target.name, count, target.env)
-        self.operations.request(command, who, text, respond, from_alarm=self._incident(button))
+        incident = card.incident if card is not None else None
+        self.operations.request(command, who, text, respond, from_alarm=incident)
 
     # --- a change from the card ran -----------------------------------------------------------------------
 
@@ -137,15 +142,18 @@ class AlarmActions:
         if record.card is not None and record.card.incident == plan.from_alarm:
             self._draw(record)
 
-    def _check_against_card(self, button: cards.ButtonValue) -> None:
+    def _check_against_card(self, button: cards.ButtonValue) -> AlarmCard | None:
         """The value's environment and service are the ones of the card stored for its alarm: a value rewritten
         on its way (anyone in the workspace can send one) could otherwise have the role checked for another
         environment than the card's, or a change made to another service shown on this card. Without a stored
-        card there is nothing to show a change on, and what the value asks for is checked as the typed command."""
+        card there is nothing to show a change on, and what the value asks for is checked as the typed command.
+        Returns the card: None when none is stored or the store cannot be read (Roll back and Scale up still
+        plan, their plan not shown on a card; the other buttons need the card)."""
         try:
             card = self.alarms.record(button.alarm, now=self.clock()).card
         except BotError:
-            return  # the store cannot be read: Roll back and Scale up still plan, unshown; the others need the card
+            log.warning("could not read the card of %s; a plan from it is not shown on it", button.alarm, exc_info=True)
+            return None
         if card is not None and (card.env, card.service) != (button.env, button.service):
             log.warning(
                 "alarm button value does not match its card",
@@ -155,27 +163,18 @@ class AlarmActions:
                 "This button does not match its alarm's card.",
                 "Use the buttons of the card as the bot last drew it, or the slash commands.",
             )
-
-    def _incident(self, button: cards.ButtonValue) -> str | None:
-        """The incident of the card whose button was pressed, for the plan to name. None when there is no
-        record of the card, or it cannot be read: the change is still planned, the card just won't show it."""
-        try:
-            card = self.alarms.record(button.alarm, now=self.clock()).card
-        except BotError:
-            log.warning("could not read the card of %s; its plan will not be shown on it", button.alarm, exc_info=True)
-            return None
-        return card.incident if card is not None else None
+        return card
 
     # --- logs, acknowledge, mute ------------------------------------------------------------------------------
 
-    def logs(self, button: cards.ButtonValue, who: Requester, respond: Respond) -> None:
+    def logs(self, button: cards.ButtonValue, card: AlarmCard | None, who: Requester, respond: Respond) -> None:
         if button.service is None:
             raise BotError("This alarm belongs to no known service, so there are no logs to show.", "Use `/logs`.")
         request = f"show logs of {button.service} (alarm {alarm_name(button.alarm)})"
         if not self._allowed(who, button, Role.VIEWER, request, respond):
             return
-        card = self._card(button).card
-        assert card is not None
+        if card is None:
+            raise _no_card()
         target = self.config.target(button.service, button.env)
         window = self.config.alarms.log_window_minutes
         at = card.changed_at if card.state != "OK" else card.opened_at
@@ -192,7 +191,8 @@ class AlarmActions:
         if not self.once.run(f"click:{who.key}", post).ran_here:
             respond(render.info("These logs were posted already for this click."))
 
-    def acknowledge(self, button: cards.ButtonValue, who: Requester, respond: Respond) -> None:
+    def acknowledge(self, button: cards.ButtonValue, _: AlarmCard | None, who: Requester, respond: Respond) -> None:
+        """The card is read again inside the once-only work: the state that work acts on."""
         request = f"acknowledge alarm {alarm_name(button.alarm)}"
         if not self._allowed(who, button, Role.OPERATOR, request, respond):
             return
@@ -213,7 +213,8 @@ class AlarmActions:
 
         self._once(who, work, respond)
 
-    def mute(self, button: cards.ButtonValue, who: Requester, respond: Respond) -> None:
+    def mute(self, button: cards.ButtonValue, _: AlarmCard | None, who: Requester, respond: Respond) -> None:
+        """The card is read again inside the once-only work: the state that work acts on."""
         request = f"mute alarm {alarm_name(button.alarm)}"
         if not self._allowed(who, button, Role.OPERATOR, request, respond):
             return
@@ -249,7 +250,7 @@ class AlarmActions:
     def _card(self, button: cards.ButtonValue) -> AlarmRecord:
         record = self.alarms.record(button.alarm, now=self.clock())
         if record.card is None:
-            raise BotError("The bot has no record of this alarm's card any more.", "Use `/alarms` to see alarms now.")
+            raise _no_card()
         return record
 
     def _audit(

@@ -325,13 +325,7 @@ class AlarmRelay:
     def _handed(self, result: BatchResult, outcome: Outcome, record_ids: list[str]) -> None:
         """The holder's outcome for the records this batch handed over, as this batch's own."""
         result.handed += len(record_ids)
-        for record_id in record_ids:
-            if record_id in outcome.shown_at:
-                result.shown_at[record_id] = outcome.shown_at[record_id]
-            elif record_id in outcome.dropped:
-                result.dropped[record_id] = outcome.dropped[record_id]
-            else:
-                result.failed[record_id] = outcome.failed.get(record_id, NOT_SHOWN)
+        _copy_answers(outcome, result, record_ids)
 
     # --- offers: the batches of other invocations, shown in this one's writes ------------------------------------
 
@@ -372,13 +366,7 @@ class AlarmRelay:
         for offer in offers:
             result.shown_for_others += len(offer.records)
             outcome = Outcome()
-            for record_id, _ in offer.records:
-                if record_id in result.shown_at:
-                    outcome.shown_at[record_id] = result.shown_at[record_id]
-                elif record_id in result.dropped:
-                    outcome.dropped[record_id] = result.dropped[record_id]
-                else:
-                    outcome.failed[record_id] = result.failed.get(record_id, NOT_SHOWN)
+            _copy_answers(result, outcome, [record_id for record_id, _ in offer.records])
             leases.settle(offer, outcome)
         for offer in offers:
             for record_id, _ in offer.records:
@@ -838,3 +826,14 @@ class AlarmRelay:
             if strict:
                 raise
             log.exception("could not save the storm window of %s", channel)
+
+
+def _copy_answers(source: Outcome | BatchResult, target: Outcome | BatchResult, record_ids: list[str]) -> None:
+    """Each record's answer in `source` (shown at, dropped, else failed) written into `target`."""
+    for record_id in record_ids:
+        if record_id in source.shown_at:
+            target.shown_at[record_id] = source.shown_at[record_id]
+        elif record_id in source.dropped:
+            target.dropped[record_id] = source.dropped[record_id]
+        else:
+            target.failed[record_id] = source.failed.get(record_id, NOT_SHOWN)
